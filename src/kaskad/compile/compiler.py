@@ -1,0 +1,523 @@
+"""Pipeline spec → immutable plan. Every problem is collected, then raised once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kaskad.compile.expr import ast
+from kaskad.compile.expr import typed as t
+from kaskad.compile.expr.check import Scope, check_expression, suggest
+from kaskad.compile.expr.parser import ExprSyntaxError, parse
+from kaskad.compile.plan import (
+    RULESET_SUMMARY,
+    Branch,
+    FeatureNode,
+    ModelNode,
+    Node,
+    Plan,
+    Rule,
+    RuleSetNode,
+    ShadowPlan,
+)
+from kaskad.errors import KaskadError, Location, Problem, SpecError
+from kaskad.execute.models import FRAMEWORKS, load_model
+from kaskad.features import FeatureFunction
+from kaskad.spec.common import ComponentRef, canonical_json, sha256_bytes, sha256_text
+from kaskad.spec.featureset import FeatureSpec
+from kaskad.spec.pipeline import BranchSpec, ModelSpec, PipelineSpec, load_pipeline_spec
+from kaskad.spec.reader import Text
+from kaskad.spec.rules import RuleSetSpec
+from kaskad.spec.types import BOOLEAN, FLOAT, INTEGER, STRING, DType
+
+_RETURNS = {"float": FLOAT, "integer": INTEGER, "boolean": BOOLEAN, "string": STRING}
+
+
+@dataclass
+class _Pending:
+    """A node before type checking: its spec, parsed expressions and dependencies."""
+
+    id: str
+    kind: str
+    spec: FeatureSpec | RuleSetSpec | ModelSpec
+    outputs: list[str]
+    parsed: dict[str, ast.Node] = field(default_factory=dict)
+    deps: set[str] = field(default_factory=set)
+    order: int = 0
+
+
+class Compiler:
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+        self._model_cache: dict[tuple[str, str], object] = {}
+
+    # ---- expressions --------------------------------------------------------------------
+
+    def parse_text(self, text: Text) -> ast.Node | None:
+        try:
+            return parse(text.text)
+        except ExprSyntaxError as exc:
+            self.problems.append(Problem(
+                "K201", f"syntax error: {exc.message}",
+                text.location(exc.line, exc.column, exc.length), exc.hint))
+            return None
+
+    def check(self, text: Text, node: ast.Node, columns: Mapping[str, DType],
+              boolean: str | None = None) -> t.TExpr | None:
+        expr, issues = check_expression(node, Scope(columns), boolean)
+        for issue in issues:
+            self.problems.append(Problem(
+                issue.code, issue.message,
+                text.location(issue.span.line, issue.span.column, issue.span.length),
+                issue.hint))
+        return None if issues else expr
+
+    # ---- whole pipeline -----------------------------------------------------------------
+
+    def compile(self, spec: PipelineSpec) -> Plan | None:
+        inputs: dict[str, DType] = {f.name: f.dtype for f in spec.schema.fields}
+        pending = self._pending(spec, inputs)
+        produced = {out: p for p in pending for out in p.outputs}
+        for p in pending:
+            self._dependencies(p, produced)
+        ordered = self._toposort(pending)
+        nodes, columns = self._check_nodes(ordered, inputs, spec)
+        decision = self._decision(spec.decision, columns)
+        components = self._components(spec)
+        shadows = self._shadows(spec, nodes, columns, inputs)
+        if self.problems:
+            return None
+        return Plan(
+            name=spec.name, description=spec.description, version=spec.version,
+            source=spec.source, schema=spec.schema, nodes=tuple(nodes),
+            decision=tuple(decision), shadows=tuple(shadows),
+            components=tuple(components), hash=_plan_hash(spec, components, shadows),
+        )
+
+    def _pending(self, spec: PipelineSpec, inputs: Mapping[str, DType]) -> list[_Pending]:
+        pending: list[_Pending] = []
+        owner: dict[str, tuple[str, Location]] = {}
+
+        def claim(name: str, node_id: str, loc: Location) -> None:
+            if name in inputs:
+                self.problems.append(Problem(
+                    "K502", f"'{name}' is already an input field; outputs need their own names",
+                    loc))
+            elif name in owner:
+                other, where = owner[name]
+                self.problems.append(Problem(
+                    "K502", f"'{name}' is produced twice (also by {other} at {where.prefix()})",
+                    loc))
+            else:
+                owner[name] = (node_id, loc)
+
+        for fs in spec.featuresets:
+            for f in fs.features:
+                claim(f.name, f"feature {f.name}", f.location)
+                pending.append(_Pending(f.name, "feature", f, [f.name]))
+        for rs in spec.rulesets:
+            outs = [f"{rs.name}.{r.id}" for r in rs.rules]
+            outs += [f"{rs.name}.{s}" for s in RULESET_SUMMARY]
+            for rule in rs.rules:
+                if rule.id in RULESET_SUMMARY:
+                    self.problems.append(Problem(
+                        "K106", f"rule id '{rule.id}' is reserved for the rule set summary",
+                        rule.location))
+            claim(rs.name, f"ruleset {rs.name}", rs.location)
+            for out in outs:
+                owner.setdefault(out, (f"ruleset {rs.name}", rs.location))
+            pending.append(_Pending(rs.name, "rules", rs, outs))
+        for m in spec.models:
+            for out, _ in m.outputs:
+                claim(out, f"model {m.name}", m.location)
+            pending.append(_Pending(m.name, "model", m, [o for o, _ in m.outputs]))
+        for i, p in enumerate(pending):
+            p.order = i
+        return pending
+
+    def _dependencies(self, p: _Pending, produced: Mapping[str, _Pending]) -> None:
+        texts: list[tuple[str, Text]] = []
+        if isinstance(p.spec, FeatureSpec):
+            if p.spec.expr is not None:
+                texts.append((p.id, p.spec.expr))
+            if p.spec.func is not None:
+                for param in p.spec.func.params:
+                    dep = _producer(p.spec.func.field_for(param).split("."), produced)
+                    if dep is not None and dep is not p:
+                        p.deps.add(dep.id)
+        elif isinstance(p.spec, RuleSetSpec):
+            texts.extend((r.id, r.when) for r in p.spec.rules)
+        else:
+            texts.extend((name, text) for name, text in p.spec.inputs)
+        for key, text in texts:
+            node = self.parse_text(text)
+            if node is None:
+                continue
+            p.parsed[key] = node
+            for path in _paths(node):
+                dep = _producer(list(path.parts), produced)
+                if dep is not None and dep is not p:
+                    p.deps.add(dep.id)
+
+    def _toposort(self, pending: list[_Pending]) -> list[_Pending]:
+        by_id = {p.id: p for p in pending}
+        done: list[_Pending] = []
+        state: dict[str, int] = {}
+
+        def visit(p: _Pending, stack: list[str]) -> None:
+            if state.get(p.id) == 2:
+                return
+            if state.get(p.id) == 1:
+                cycle = [*stack[stack.index(p.id):], p.id]
+                loc = _spec_location(p.spec)
+                self.problems.append(Problem(
+                    "K501", f"circular dependency: {' -> '.join(cycle)}", loc))
+                return
+            state[p.id] = 1
+            for dep in sorted(p.deps, key=lambda d: by_id[d].order):
+                visit(by_id[dep], [*stack, p.id])
+            state[p.id] = 2
+            done.append(p)
+
+        for p in pending:
+            visit(p, [])
+        return done
+
+    def _check_nodes(self, ordered: list[_Pending], inputs: Mapping[str, DType],
+                     spec: PipelineSpec) -> tuple[list[Node], dict[str, DType]]:
+        columns: dict[str, DType] = dict(inputs)
+        nodes: list[Node] = []
+        for p in ordered:
+            node = self._check_node(p, columns, spec)
+            if node is None:
+                for out in p.outputs:  # keep checking later nodes without cascading errors
+                    columns[out] = DType("any")
+                continue
+            nodes.append(node)
+            columns.update(dict(node.outputs()))
+        return nodes, columns
+
+    def _check_node(self, p: _Pending, columns: Mapping[str, DType], spec: PipelineSpec,
+                    ) -> Node | None:
+        if isinstance(p.spec, FeatureSpec):
+            return self._feature(p, p.spec, columns)
+        if isinstance(p.spec, RuleSetSpec):
+            return self._ruleset(p.spec, p.parsed, columns, p.spec.name)
+        return self._model_node(p.spec, p.parsed, columns)
+
+    def _feature(self, p: _Pending, f: FeatureSpec, columns: Mapping[str, DType],
+                 ) -> FeatureNode | None:
+        if f.expr is not None:
+            parsed = p.parsed.get(f.name)
+            if parsed is None:
+                return None
+            expr = self.check(f.expr, parsed, columns)
+            if expr is None:
+                return None
+            return FeatureNode(f.name, expr.dtype, f.description, f.component, expr=expr)
+        assert f.func is not None
+        return self._python_feature(f, f.func, columns)
+
+    def _python_feature(self, f: FeatureSpec, func: FeatureFunction,
+                        columns: Mapping[str, DType]) -> FeatureNode | None:
+        args: list[t.TExpr] = []
+        ok = True
+        for param in func.params:
+            name = func.field_for(param)
+            parsed = ast.Path(ast.Span(1, 1, len(name)), tuple(name.split(".")))
+            expr, issues = check_expression(parsed, Scope(columns))
+            if issues:
+                ok = False
+                hint = issues[0].hint or (
+                    "map it with @feature(inputs={'%s': 'object.field'})" % param)
+                self.problems.append(Problem(
+                    "K402", f"feature '{func.name}': parameter '{param}' does not name a field "
+                    f"({issues[0].message})", f.location, hint))
+                continue
+            if expr.dtype.kind in ("object", "list"):
+                ok = False
+                self.problems.append(Problem(
+                    "K402", f"feature '{func.name}': parameter '{param}' is {expr.dtype}; "
+                    "feature functions take scalar fields", f.location))
+            args.append(expr)
+        if not ok:
+            return None
+        return FeatureNode(func.name, _RETURNS.get(func.returns, FLOAT), f.description,
+                           f.component, func=func, args=tuple(args))
+
+    def _ruleset(self, rs: RuleSetSpec, parsed: Mapping[str, ast.Node],
+                 columns: Mapping[str, DType], namespace: str) -> RuleSetNode | None:
+        rules: list[Rule] = []
+        for spec in rs.rules:
+            node = parsed.get(spec.id)
+            if node is None:
+                continue
+            expr = self.check(spec.when, node, columns, f"the condition of rule '{spec.id}'")
+            if expr is None:
+                continue
+            rules.append(Rule(spec.id, spec.description, spec.outcome, spec.severity,
+                              spec.on_missing, spec.when.text, expr))
+        if len(rules) != len(rs.rules):
+            return None
+        return RuleSetNode(namespace, rs.description, tuple(rules), rs.ref)
+
+    def _model_node(self, m: ModelSpec, parsed: Mapping[str, ast.Node],
+                    columns: Mapping[str, DType]) -> ModelNode | None:
+        loc = m.location
+        if m.framework not in FRAMEWORKS:
+            close = suggest(m.framework, list(FRAMEWORKS))
+            self.problems.append(Problem("K303", f"unknown framework '{m.framework}'", loc,
+                                         close or f"known: {', '.join(FRAMEWORKS)}"))
+            return None
+        try:
+            digest = sha256_bytes(m.artifact.read_bytes())
+        except OSError as exc:
+            self.problems.append(Problem(
+                "K301", f"model artifact not found or unreadable: {m.artifact_display} "
+                f"({exc.strerror})", loc))
+            return None
+        try:
+            adapter = load_model(m.artifact, m.framework)
+        except KaskadError as exc:
+            self.problems.append(Problem("K301", str(exc), loc))
+            return None
+        inputs: list[tuple[str, t.TExpr]] = []
+        for (name, text), key in zip(m.inputs, [n for n, _ in m.inputs], strict=True):
+            node = parsed.get(key)
+            if node is None:
+                continue
+            expr = self.check(text, node, columns)
+            if expr is None:
+                continue
+            if not (expr.dtype.is_numeric or expr.dtype.kind == "boolean"):
+                self.problems.append(Problem(
+                    "K302", f"model input '{name}' is {expr.dtype}; models take numbers",
+                    text.location(1, 1, len(text.text)),
+                    "encode text with CASE, e.g. CASE WHEN channel = 'web' THEN 1 ELSE 0 END"))
+                continue
+            inputs.append((name, expr))
+        declared = [n for n, _ in m.inputs]
+        if adapter.input_names is not None and list(adapter.input_names) != declared:
+            self.problems.append(Problem(
+                "K302", f"model '{m.name}' expects inputs {list(adapter.input_names)} in this "
+                f"order, but the pipeline gives {declared}", loc,
+                "list the inputs in the order the model was trained with"))
+        elif adapter.n_inputs is not None and adapter.n_inputs != len(declared):
+            self.problems.append(Problem(
+                "K302", f"model '{m.name}' expects {adapter.n_inputs} inputs, the pipeline "
+                f"gives {len(declared)}", loc))
+        for out, source in m.outputs:
+            if source not in adapter.output_names:
+                self.problems.append(Problem(
+                    "K304", f"model '{m.name}' has no output '{source}' (it gives "
+                    f"{', '.join(adapter.output_names)})", loc,
+                    suggest(source, list(adapter.output_names))))
+        if len(inputs) != len(m.inputs):
+            return None
+        ref = ComponentRef("model", m.name, m.artifact_display,
+                           sha256_text(digest + m.config_hash))
+        return ModelNode(m.name, m.description, m.framework, m.artifact_display, tuple(inputs),
+                         m.outputs, adapter, ref)
+
+    def _decision(self, branches: tuple[BranchSpec, ...], columns: Mapping[str, DType],
+                  ) -> list[Branch]:
+        out: list[Branch] = []
+        for i, b in enumerate(branches):
+            if b.when is None:
+                out.append(Branch(None, b.outcome, b.reasons, "otherwise"))
+                continue
+            node = self.parse_text(b.when)
+            if node is None:
+                continue
+            expr = self.check(b.when, node, columns, f"decision branch #{i + 1}")
+            if expr is not None:
+                out.append(Branch(expr, b.outcome, b.reasons, b.when.text))
+        return out
+
+    def _components(self, spec: PipelineSpec) -> list[ComponentRef]:
+        refs: list[ComponentRef] = [spec.ref, spec.schema_ref]
+        for fs in spec.featuresets:
+            refs.extend(fs.refs)
+        refs.extend(rs.ref for rs in spec.rulesets)
+        return _unique(refs + [_model_ref(m) for m in spec.models])
+
+    # ---- shadows ------------------------------------------------------------------------
+
+    def _shadows(self, spec: PipelineSpec, nodes: list[Node], columns: Mapping[str, DType],
+                 inputs: Mapping[str, DType]) -> list[ShadowPlan]:
+        out: list[ShadowPlan] = []
+        by_id = {n.id: n for n in nodes}
+        for s in spec.shadows:
+            if s.pipeline is not None:
+                sub = Compiler()
+                plan = sub.compile(s.pipeline)
+                self.problems.extend(sub.problems)
+                if plan is None:
+                    continue
+                self._check_compatible(spec, s.pipeline, s.location)
+                reported = tuple(plan.node_outputs())
+                out.append(ShadowPlan(s.name, "pipeline", None, (), plan.decision, reported,
+                                      plan.components, plan))
+                continue
+            target = by_id.get(s.replaces or "")
+            if target is None:
+                self.problems.append(Problem(
+                    "K504", f"shadow '{s.name}' replaces '{s.replaces}', which is not a step "
+                    "of this pipeline", s.location, suggest(s.replaces or "", list(by_id))))
+                continue
+            replacement: Node | None
+            upstream = _upstream_columns(nodes, target, inputs)
+            if s.model is not None:
+                if not isinstance(target, ModelNode):
+                    self.problems.append(Problem(
+                        "K504", f"shadow '{s.name}' is a model but '{target.id}' is not",
+                        s.location))
+                    continue
+                parsed = {n: p for n, txt in s.model.inputs
+                          if (p := self.parse_text(txt)) is not None}
+                replacement = self._model_node(s.model, parsed, upstream)
+                missing = {o for o, _ in target.outputs_map} - {o for o, _ in s.model.outputs}
+                if missing:
+                    self.problems.append(Problem(
+                        "K504", f"shadow '{s.name}' must give the outputs of '{target.id}': "
+                        f"missing {sorted(missing)}", s.location))
+                    continue
+            else:
+                assert s.ruleset is not None
+                if not isinstance(target, RuleSetNode):
+                    self.problems.append(Problem(
+                        "K504", f"shadow '{s.name}' is a rule set but '{target.id}' is not",
+                        s.location))
+                    continue
+                parsed = {r.id: p for r in s.ruleset.rules
+                          if (p := self.parse_text(r.when)) is not None}
+                replacement = self._ruleset(s.ruleset, parsed, upstream, target.name)
+            if replacement is None:
+                continue
+            affected = _downstream(nodes, target)
+            redo: list[Node] = [replacement if n is target else n for n in affected]
+            reported = tuple(o for n in redo for o in n.outputs())
+            out.append(ShadowPlan(s.name, "model" if s.model else "rules", target.id,
+                                  tuple(redo), tuple(self._decision(spec.decision, columns)),
+                                  reported, (replacement.component,)))
+        return out
+
+    def _check_compatible(self, spec: PipelineSpec, other: PipelineSpec, loc: Location) -> None:
+        mine = {f.name: f for f in spec.schema.fields}
+        for f in other.schema.fields:
+            have = mine.get(f.name)
+            if have is None and f.required:
+                self.problems.append(Problem(
+                    "K505", f"shadow pipeline '{other.name}' requires input '{f.name}', which "
+                    f"pipeline '{spec.name}' does not accept", loc))
+            elif have is not None and have.dtype != f.dtype:
+                self.problems.append(Problem(
+                    "K505", f"shadow pipeline '{other.name}' reads '{f.name}' as {f.dtype}, "
+                    f"pipeline '{spec.name}' as {have.dtype}", loc))
+
+
+def _paths(node: ast.Node) -> Iterable[ast.Path]:
+    if isinstance(node, ast.Path):
+        yield node
+        return
+    for value in vars(node).values():
+        items = value if isinstance(value, tuple) else (value,)
+        for item in items:
+            pair = item if isinstance(item, tuple) else (item,)
+            for x in pair:
+                if isinstance(x, ast.Node):
+                    yield from _paths(x)
+
+
+def _producer(parts: list[str], produced: Mapping[str, _Pending]) -> _Pending | None:
+    for i in range(len(parts), 0, -1):
+        hit = produced.get(".".join(parts[:i]))
+        if hit is not None:
+            return hit
+    return None
+
+
+def _spec_location(spec: FeatureSpec | RuleSetSpec | ModelSpec) -> Location:
+    return spec.location
+
+
+def _model_ref(m: ModelSpec) -> ComponentRef:
+    try:
+        digest = sha256_bytes(m.artifact.read_bytes())
+    except OSError:
+        digest = "missing"
+    return ComponentRef("model", m.name, m.artifact_display, sha256_text(digest + m.config_hash))
+
+
+def _unique(refs: list[ComponentRef]) -> list[ComponentRef]:
+    seen: dict[tuple[str, str, str], ComponentRef] = {}
+    for r in refs:
+        seen.setdefault((r.kind, r.name, r.sha256), r)
+    return list(seen.values())
+
+
+def _reads(node: Node) -> set[str]:
+    exprs: list[t.TExpr] = []
+    if isinstance(node, FeatureNode):
+        exprs = [node.expr] if node.expr is not None else list(node.args)
+    elif isinstance(node, RuleSetNode):
+        exprs = [r.expr for r in node.rules]
+    else:
+        exprs = [e for _, e in node.inputs]
+    out: set[str] = set()
+    for e in exprs:
+        out |= t.columns_used(e)
+    return out
+
+
+def _downstream(nodes: list[Node], target: Node) -> list[Node]:
+    """``target`` and every node that reads its outputs, directly or not, in plan order."""
+    dirty = {name for name, _ in target.outputs()}
+    out: list[Node] = []
+    for node in nodes:
+        if node is target or _reads(node) & dirty:
+            out.append(node)
+            dirty |= {name for name, _ in node.outputs()}
+    return out
+
+
+def _upstream_columns(nodes: list[Node], target: Node, inputs: Mapping[str, DType],
+                      ) -> dict[str, DType]:
+    cols = dict(inputs)
+    for node in nodes:
+        if node is target:
+            break
+        cols.update(dict(node.outputs()))
+    return cols
+
+
+def _plan_hash(spec: PipelineSpec, components: list[ComponentRef],
+               shadows: list[ShadowPlan]) -> str:
+    content = {
+        "pipeline": spec.ref.sha256,
+        "components": sorted([c.kind, c.name, c.sha256] for c in components),
+        "shadows": sorted([s.name, [c.sha256 for c in s.components]] for s in shadows),
+    }
+    return sha256_text(canonical_json(content))
+
+
+def compile_pipeline(path: Path | str) -> Plan:
+    """Load, check and compile a pipeline file; raise :class:`SpecError` listing every problem."""
+    path = Path(path)
+    problems: list[Problem] = []
+    spec = load_pipeline_spec(path, problems, display=_shown(path))
+    compiler = Compiler()
+    plan = compiler.compile(spec) if spec is not None else None
+    problems.extend(compiler.problems)
+    if problems or plan is None:
+        raise SpecError(problems or [Problem("K100", "pipeline could not be compiled",
+                                             Location(str(path)))])
+    return plan
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,505 @@
+"""Name resolution and type checking: syntax tree + scope → typed tree.
+
+Every problem in one expression is collected; a node that failed gets the ``any``
+type so that one mistake is reported once, not again by every operator above it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from kaskad.compile.expr import ast
+from kaskad.compile.expr import typed as t
+from kaskad.spec.types import ANY, BOOLEAN, DATE, DATETIME, FLOAT, INTEGER, NULL, STRING, DType
+
+AGGREGATES = ("count", "sum", "avg", "min", "max", "any", "all")
+
+
+@dataclass(frozen=True)
+class CheckIssue:
+    code: str
+    message: str
+    span: ast.Span
+    hint: str | None = None
+
+
+@dataclass
+class Scope:
+    """Names visible to an expression: frame columns with their types."""
+
+    columns: Mapping[str, DType]
+    element: DType | None = None  # inside an aggregate: the list's item type
+    element_name: str = ""
+    uses_outer: list[bool] = field(default_factory=list)
+
+    def known_names(self) -> list[str]:
+        names: list[str] = []
+        for name, dtype in self.columns.items():
+            names.append(name)
+            names.extend(_nested_names(name, dtype))
+        if self.element is not None:
+            names.extend(f.name for f in self.element.fields)
+        return names
+
+
+def _nested_names(prefix: str, dtype: DType) -> list[str]:
+    out: list[str] = []
+    for f in dtype.fields if dtype.kind == "object" else ():
+        out.append(f"{prefix}.{f.name}")
+        out.extend(_nested_names(f"{prefix}.{f.name}", f.dtype))
+    return out
+
+
+def suggest(name: str, known: list[str]) -> str | None:
+    """A 'did you mean' hint, comparing whole names and their last part."""
+    matches = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    if not matches:
+        last = {k.rsplit(".", 1)[-1]: k for k in known}
+        hit = difflib.get_close_matches(name.rsplit(".", 1)[-1], list(last), n=1, cutoff=0.75)
+        matches = [last[hit[0]]] if hit else []
+    return f"did you mean '{matches[0]}'?" if matches else None
+
+
+_FUNCS: dict[str, tuple[int, int]] = {  # name: (min args, max args)
+    "coalesce": (1, 99),
+    "abs": (1, 1),
+    "round": (1, 2),
+    "least": (1, 99),
+    "greatest": (1, 99),
+    "lower": (1, 1),
+    "upper": (1, 1),
+    "length": (1, 1),
+    "trim": (1, 1),
+    "starts_with": (2, 2),
+    "ends_with": (2, 2),
+    "contains": (2, 2),
+    "year": (1, 1),
+    "month": (1, 1),
+    "day": (1, 1),
+    "days_between": (2, 2),
+    "to_date": (1, 1),
+}
+FUNCTIONS = tuple(sorted((*_FUNCS, *AGGREGATES)))
+
+
+def unify(a: DType, b: DType) -> DType | None:
+    """Common type of two branches (CASE, COALESCE), or None when incompatible."""
+    if a.kind == "any" or b.kind == "null":
+        return a if b.kind in ("null", "any") or a.kind == "any" else a
+    if b.kind == "any" or a.kind == "null":
+        return b
+    if a.is_numeric and b.is_numeric:
+        return FLOAT if "float" in (a.kind, b.kind) else INTEGER
+    if a.is_textual and b.is_textual:
+        if a.kind == b.kind == "category":
+            return DType("category", values=tuple(dict.fromkeys(a.values + b.values)))
+        return STRING
+    if a.kind == b.kind and a.kind not in ("object", "list"):
+        return a
+    return None
+
+
+def like_to_regex(pattern: str) -> str:
+    """SQL LIKE pattern → regular expression body (without anchors)."""
+    out = []
+    for ch in pattern:
+        if ch == "%":
+            out.append(".*")
+        elif ch == "_":
+            out.append(".")
+        else:
+            out.append(re.escape(ch))
+    return "".join(out)
+
+
+class Checker:
+    """Resolves names and checks types of one expression."""
+
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+        self.issues: list[CheckIssue] = []
+
+    def fail(self, code: str, message: str, span: ast.Span, hint: str | None = None) -> t.TExpr:
+        self.issues.append(CheckIssue(code, message, span, hint))
+        return t.TLit(ANY, None)
+
+    def check(self, node: ast.Node) -> t.TExpr:
+        method = getattr(self, "_" + type(node).__name__.lower())
+        result: t.TExpr = method(node)
+        return result
+
+    def check_boolean(self, node: ast.Node, what: str) -> t.TExpr:
+        expr = self.check(node)
+        if expr.dtype.kind not in ("boolean", "any", "null"):
+            return self.fail("K207", f"{what} must be true or false, but this is {expr.dtype}",
+                             node.span)
+        return expr
+
+    # ---- leaves -------------------------------------------------------------------------
+
+    def _literal(self, node: ast.Literal) -> t.TExpr:
+        return t.TLit(DType(node.kind), node.value)
+
+    def _path(self, node: ast.Path) -> t.TExpr:
+        parts = node.parts
+        scope = self.scope
+        if scope.element is not None:
+            if scope.element.kind != "object":
+                if parts == (scope.element_name,) or parts == ("value",):
+                    return t.TElem(scope.element, ())
+            elif scope.element.field(parts[0]) is not None:
+                dtype = self._descend(scope.element, parts, node, "")
+                return t.TElem(dtype, parts) if dtype is not None else t.TLit(ANY, None)
+        for i in range(len(parts), 0, -1):
+            name = ".".join(parts[:i])
+            if name in scope.columns:
+                base = scope.columns[name]
+                rest = parts[i:]
+                if scope.element is not None:
+                    scope.uses_outer.append(True)
+                if not rest:
+                    return t.TCol(base, name, ())
+                dtype = self._descend(base, rest, node, name)
+                if dtype is None:
+                    return t.TLit(ANY, None)
+                return t.TCol(dtype, name, rest)
+        return self.fail("K202", f"unknown field '{node.dotted}'", node.span,
+                         suggest(node.dotted, scope.known_names()))
+
+    def _descend(self, dtype: DType, rest: tuple[str, ...], node: ast.Path, prefix: str,
+                 ) -> DType | None:
+        """Follow ``rest`` through nested objects of ``dtype`` (reached by ``prefix``)."""
+        current = dtype
+        walked = [prefix] if prefix else []
+        for part in rest:
+            where = ".".join(walked) or "the list element"
+            if current.kind == "list":
+                self.fail("K208", f"'{where}' is a list; use an aggregate such as "
+                          f"count({where} WHERE ...) or sum({where}.field)", node.span)
+                return None
+            if current.kind != "object":
+                self.fail("K202", f"'{where}' is {current}, it has no field '{part}'", node.span)
+                return None
+            f = current.field(part)
+            if f is None:
+                known = [x.name for x in current.fields]
+                self.fail("K202", f"unknown field '{node.dotted}' ({where} has no '{part}')",
+                          node.span, suggest(part, known))
+                return None
+            walked.append(part)
+            current = f.dtype
+        return current
+
+    # ---- operators ----------------------------------------------------------------------
+
+    def _unary(self, node: ast.Unary) -> t.TExpr:
+        if node.op == "NOT":
+            operand = self.check_boolean(node.operand, "the operand of NOT")
+            return t.TUnary(BOOLEAN, "NOT", operand)
+        operand = self.check(node.operand)
+        if operand.dtype.kind not in ("integer", "float", "any", "null"):
+            return self.fail("K203", f"cannot negate {operand.dtype}", node.span)
+        return t.TUnary(operand.dtype if operand.dtype.kind != "null" else INTEGER, "-", operand)
+
+    def _binary(self, node: ast.Binary) -> t.TExpr:
+        op = node.op
+        if op in ("AND", "OR"):
+            left = self.check_boolean(node.left, f"each side of {op}")
+            right = self.check_boolean(node.right, f"each side of {op}")
+            return t.TBinary(BOOLEAN, op, left, right)
+        left = self.check(node.left)
+        right = self.check(node.right)
+        lk, rk = left.dtype.kind, right.dtype.kind
+        if "any" in (lk, rk):
+            return t.TBinary(ANY if op not in _COMPARE else BOOLEAN, op, left, right)
+        if op == "||":
+            for side, e in ((node.left, left), (node.right, right)):
+                if not (e.dtype.is_textual or e.dtype.kind == "null"):
+                    return self.fail("K203", f"|| joins text, but this is {e.dtype}", side.span,
+                                     "convert numbers with CASE or compare them directly")
+            return t.TBinary(STRING, op, left, right)
+        if op in _COMPARE:
+            return self._compare(node, op, left, right)
+        # arithmetic
+        for side, e in ((node.left, left), (node.right, right)):
+            if not (e.dtype.is_numeric or e.dtype.kind == "null"):
+                hint = "use days_between(a, b) for dates" if e.dtype.kind in ("date", "datetime") \
+                    else None
+                return self.fail("K203", f"'{op}' needs numbers, but this is {e.dtype}",
+                                 side.span, hint)
+        if op == "/":
+            return t.TBinary(FLOAT, op, left, right)
+        if op == "%":
+            return self.fail("K203", "'%' is not supported; use arithmetic instead", node.span)
+        result = FLOAT if "float" in (lk, rk) else INTEGER
+        return t.TBinary(result, op, left, right)
+
+    def _compare(self, node: ast.Binary, op: str, left: t.TExpr, right: t.TExpr) -> t.TExpr:
+        lt, rt = left.dtype, right.dtype
+        if "null" in (lt.kind, rt.kind):
+            return self.fail("K203", f"'{op} NULL' is never true; use IS NULL or IS NOT NULL",
+                             node.span)
+        if lt.family() != rt.family() or lt.kind in ("object", "list"):
+            hint = None
+            if {lt.family(), rt.family()} == {"date", "text"}:
+                hint = "write date constants as DATE 'YYYY-MM-DD'"
+            return self.fail("K203", f"cannot compare {lt} with {rt}", node.span, hint)
+        self._check_category(left, right, node.right)
+        self._check_category(right, left, node.left)
+        return t.TBinary(BOOLEAN, op, left, right)
+
+    def _check_category(self, field_expr: t.TExpr, other: t.TExpr, other_node: ast.Node) -> None:
+        if field_expr.dtype.kind != "category" or not isinstance(other, t.TLit):
+            return
+        if isinstance(other.value, str) and other.value not in field_expr.dtype.values:
+            allowed = ", ".join(f"'{v}'" for v in field_expr.dtype.values)
+            close = difflib.get_close_matches(other.value, list(field_expr.dtype.values), n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"allowed values: {allowed}"
+            self.fail("K206", f"'{other.value}' is not an allowed value ({allowed})",
+                      other_node.span, hint)
+
+    def _inlist(self, node: ast.InList) -> t.TExpr:
+        operand = self.check(node.operand)
+        values: list[object] = []
+        has_null = False
+        for item in node.items:
+            if not isinstance(item, ast.Literal):
+                self.fail("K209", "IN lists hold constants only", item.span,
+                          "compare with OR for computed values")
+                continue
+            lit = self._literal(item)
+            assert isinstance(lit, t.TLit)
+            if item.kind == "null":
+                has_null = True
+                continue
+            if operand.dtype.kind != "any" and lit.dtype.family() != operand.dtype.family():
+                self.fail("K203", f"cannot compare {operand.dtype} with {lit.dtype}", item.span)
+                continue
+            self._check_category(operand, lit, item)
+            values.append(lit.value)
+        if operand.dtype.kind in ("object", "list", "boolean"):
+            return self.fail("K203", f"IN does not apply to {operand.dtype}", node.operand.span)
+        if operand.dtype.kind == "float" or (
+            operand.dtype.kind == "integer" and any(isinstance(v, float) for v in values)
+        ):
+            values = [float(v) for v in values]  # type: ignore[arg-type]
+        return t.TIn(BOOLEAN, operand, tuple(values), has_null, node.negated)
+
+    def _between(self, node: ast.Between) -> t.TExpr:
+        low = ast.Binary(node.span, ">=", node.operand, node.low)
+        high = ast.Binary(node.span, "<=", node.operand, node.high)
+        both = self._binary(ast.Binary(node.span, "AND", low, high))
+        return t.TUnary(BOOLEAN, "NOT", both) if node.negated else both
+
+    def _isnull(self, node: ast.IsNull) -> t.TExpr:
+        return t.TIsNull(BOOLEAN, self.check(node.operand), node.negated)
+
+    def _like(self, node: ast.Like) -> t.TExpr:
+        operand = self.check(node.operand)
+        if not operand.dtype.is_textual and operand.dtype.kind not in ("any", "null"):
+            return self.fail("K203", f"LIKE matches text, but this is {operand.dtype}",
+                             node.operand.span)
+        if not (isinstance(node.pattern, ast.Literal) and node.pattern.kind == "string"):
+            return self.fail("K209", "the LIKE pattern must be a 'text' constant",
+                             node.pattern.span)
+        regex = like_to_regex(str(node.pattern.value))
+        return t.TLike(BOOLEAN, operand, regex, node.negated, node.case_insensitive)
+
+    def _case(self, node: ast.Case) -> t.TExpr:
+        whens: list[tuple[t.TExpr, t.TExpr]] = []
+        result: DType | None = NULL
+        for cond_node, value_node in node.whens:
+            if node.subject is not None:
+                cond = self._binary(ast.Binary(cond_node.span, "=", node.subject, cond_node))
+            else:
+                cond = self.check_boolean(cond_node, "a WHEN condition")
+            value = self.check(value_node)
+            result = self._unify_into(result, value, value_node)
+            whens.append((cond, value))
+        default = None
+        if node.default is not None:
+            default = self.check(node.default)
+            result = self._unify_into(result, default, node.default)
+        if result is None:
+            return t.TLit(ANY, None)
+        if result.kind == "null":
+            result = STRING
+        return t.TCase(result, tuple(whens), default)
+
+    def _unify_into(self, acc: DType | None, value: t.TExpr, node: ast.Node) -> DType | None:
+        if acc is None:
+            return None
+        merged = unify(acc, value.dtype)
+        if merged is None:
+            self.fail("K203", f"branches mix {acc} and {value.dtype}", node.span)
+        return merged
+
+    # ---- calls --------------------------------------------------------------------------
+
+    def _call(self, node: ast.Call) -> t.TExpr:
+        if node.name in AGGREGATES:
+            return self._aggregate(node)
+        if node.where is not None:
+            return self.fail("K208", f"WHERE applies to aggregates only, not {node.name}()",
+                             node.span)
+        if node.name not in _FUNCS:
+            return self.fail("K204", f"unknown function '{node.name}'", node.name_span,
+                             suggest(node.name, list(FUNCTIONS)))
+        lo, hi = _FUNCS[node.name]
+        if not lo <= len(node.args) <= hi:
+            want = str(lo) if lo == hi else f"{lo} to {hi}" if hi < 99 else f"at least {lo}"
+            return self.fail("K205", f"{node.name}() takes {want} argument(s), "
+                             f"got {len(node.args)}", node.span)
+        args = tuple(self.check(a) for a in node.args)
+        if any(a.dtype.kind == "any" for a in args):
+            return t.TLit(ANY, None)
+        return self._typed_call(node, args)
+
+    def _typed_call(self, node: ast.Call, args: tuple[t.TExpr, ...]) -> t.TExpr:
+        name = node.name
+
+        def need(i: int, ok: bool, what: str) -> bool:
+            if not ok:
+                self.fail("K203", f"{name}() needs {what}, but argument {i + 1} is "
+                          f"{args[i].dtype}", node.args[i].span)
+            return ok
+
+        def numeric(i: int) -> bool:
+            return need(i, args[i].dtype.is_numeric or args[i].dtype.kind == "null", "a number")
+
+        def text(i: int) -> bool:
+            return need(i, args[i].dtype.is_textual or args[i].dtype.kind == "null", "text")
+
+        def dateish(i: int) -> bool:
+            return need(i, args[i].dtype.kind in ("date", "datetime", "null"), "a date")
+
+        if name == "coalesce" or name in ("least", "greatest"):
+            result: DType | None = NULL
+            for i, a in enumerate(args):
+                if name != "coalesce" and not numeric(i):
+                    return t.TLit(ANY, None)
+                result = self._unify_into(result, a, node.args[i])
+            if result is None:
+                return t.TLit(ANY, None)
+            return t.TFunc(result if result.kind != "null" else STRING, name, args)
+        if name == "abs":
+            return t.TFunc(args[0].dtype, name, args) if numeric(0) else t.TLit(ANY, None)
+        if name == "round":
+            if not numeric(0):
+                return t.TLit(ANY, None)
+            if len(args) == 2 and not (isinstance(args[1], t.TLit)
+                                       and isinstance(args[1].value, int)):
+                return self.fail("K209", "round()'s digits must be an integer constant",
+                                 node.args[1].span)
+            return t.TFunc(FLOAT, name, args)
+        if name in ("lower", "upper", "trim"):
+            return t.TFunc(STRING, name, args) if text(0) else t.TLit(ANY, None)
+        if name == "length":
+            return t.TFunc(INTEGER, name, args) if text(0) else t.TLit(ANY, None)
+        if name in ("starts_with", "ends_with", "contains"):
+            if text(0) and text(1):
+                return t.TFunc(BOOLEAN, name, args)
+            return t.TLit(ANY, None)
+        if name in ("year", "month", "day"):
+            return t.TFunc(INTEGER, name, args) if dateish(0) else t.TLit(ANY, None)
+        if name == "days_between":
+            if dateish(0) and dateish(1):
+                return t.TFunc(INTEGER, name, args)
+            return t.TLit(ANY, None)
+        if name == "to_date":
+            return t.TFunc(DATE, name, args) if dateish(0) else t.TLit(ANY, None)
+        raise AssertionError(name)  # pragma: no cover
+
+    def _aggregate(self, node: ast.Call) -> t.TExpr:
+        func = node.name
+        if self.scope.element is not None:
+            return self.fail("K208", "aggregates cannot be nested inside another aggregate",
+                             node.span)
+        if not node.args or len(node.args) > 2 or not isinstance(node.args[0], ast.Path):
+            return self.fail("K208", f"write {func}(LIST [, VALUE] [WHERE CONDITION]), where LIST "
+                             "is a list field", node.span)
+        path = node.args[0]
+        assert isinstance(path, ast.Path)
+        source, rest = self._list_source(path)
+        if source is None:
+            return t.TLit(ANY, None)
+        item = source.dtype.item or ANY
+        inner = Scope(self.scope.columns, item, path.parts[-1])
+        sub = Checker(inner)
+        value: t.TExpr | None = None
+        value_node: ast.Node | None = None
+        if rest:
+            value_node = ast.Path(path.span, rest)
+        if len(node.args) == 2:
+            if rest:
+                return self.fail("K208", "give either LIST.field or LIST, VALUE, not both",
+                                 node.span)
+            value_node = node.args[1]
+        if value_node is not None:
+            value = sub.check(value_node)
+        where = sub.check_boolean(node.where, "a WHERE condition") if node.where else None
+        self.issues.extend(sub.issues)
+        outer = bool(inner.uses_outer)
+        if func == "count":
+            if value is not None:
+                return self.fail("K208", "count() counts list elements: write "
+                                 "count(LIST WHERE CONDITION)", node.span)
+            return t.TAgg(INTEGER, func, source, None, where, outer)
+        if func in ("any", "all"):
+            if value is None and where is None:
+                return self.fail("K208", f"{func}() needs a condition: {func}(LIST WHERE ...)",
+                                 node.span)
+            if value is not None and where is not None:
+                return self.fail("K208", f"{func}() takes one condition", node.span)
+            cond = value if value is not None else where
+            assert cond is not None
+            if cond.dtype.kind not in ("boolean", "any"):
+                return self.fail("K207", f"{func}() needs a true/false condition", node.span)
+            return t.TAgg(BOOLEAN, func, source, cond, None, outer)
+        if value is None:
+            return self.fail("K208", f"{func}() needs a value: {func}(LIST.field) or "
+                             f"{func}(LIST, expression)", node.span)
+        if value.dtype.kind == "any":
+            return t.TLit(ANY, None)
+        if func in ("sum", "avg") and not value.dtype.is_numeric:
+            return self.fail("K203", f"{func}() needs numbers, but the value is {value.dtype}",
+                             node.span)
+        if func in ("min", "max") and value.dtype.kind in ("object", "list", "boolean"):
+            return self.fail("K203", f"{func}() cannot order {value.dtype}", node.span)
+        dtype = FLOAT if func == "avg" else value.dtype
+        return t.TAgg(dtype, func, source, value, where, outer)
+
+    def _list_source(self, path: ast.Path) -> tuple[t.TCol | None, tuple[str, ...]]:
+        """Split ``transactions.amount`` into the list field and the path inside elements."""
+        parts = path.parts
+        for i in range(1, len(parts) + 1):
+            prefix = ast.Path(path.span, parts[:i])
+            sub = Checker(Scope(self.scope.columns))
+            resolved = sub._path(prefix)
+            if sub.issues:
+                continue
+            if resolved.dtype.kind == "list":
+                assert isinstance(resolved, t.TCol)
+                return resolved, parts[i:]
+        resolved = self.check(path)
+        if resolved.dtype.kind != "any":
+            self.fail("K208", f"'{path.dotted}' is {resolved.dtype}, not a list", path.span)
+        return None, ()
+
+
+_COMPARE = ("=", "!=", "<", "<=", ">", ">=")
+
+
+def check_expression(node: ast.Node, scope: Scope, boolean: str | None = None,
+                     ) -> tuple[t.TExpr, list[CheckIssue]]:
+    """Type-check one parsed expression. ``boolean`` names the context when a condition."""
+    checker = Checker(scope)
+    expr = checker.check_boolean(node, boolean) if boolean else checker.check(node)
+    return expr, checker.issues
+
+
+__all__ = ["AGGREGATES", "FUNCTIONS", "CheckIssue", "Scope", "check_expression", "suggest",
+           "unify", "DATETIME"]

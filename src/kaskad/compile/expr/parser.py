@@ -1,0 +1,235 @@
+"""Text → syntax tree. User text is parsed, never evaluated."""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from lark import Lark, Token, Transformer, Tree, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from kaskad.compile.expr import ast
+
+_COMP = {"<>": "!=", "==": "="}
+
+
+class ExprSyntaxError(Exception):
+    """A syntax error at a position inside the expression text."""
+
+    def __init__(self, message: str, line: int, column: int, length: int = 1, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.column = column
+        self.length = length
+        self.hint = hint
+
+
+@lru_cache(maxsize=1)
+def _parser() -> Lark:
+    grammar = resources.files("kaskad.compile.expr").joinpath("grammar.lark").read_text()
+    return Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=True)
+
+
+def _span_of(item: Any) -> ast.Span:
+    if isinstance(item, Token):
+        length = (item.end_pos or 0) - (item.start_pos or 0)
+        return ast.Span(item.line or 1, item.column or 1, max(1, length))
+    if isinstance(item, ast.Node):
+        return item.span
+    meta = item.meta
+    return ast.Span(meta.line, meta.column, max(1, meta.end_pos - meta.start_pos))
+
+
+def _join(a: ast.Span, b: ast.Span) -> ast.Span:
+    if a.line != b.line:
+        return a
+    return ast.Span(a.line, a.column, b.column + b.length - a.column)
+
+
+class _Build(Transformer[Token, ast.Node]):
+    def number(self, items: list[Token]) -> ast.Node:
+        tok = items[0]
+        text = str(tok).replace("_", "")
+        if any(c in text for c in ".eE"):
+            return ast.Literal(_span_of(tok), float(text), "float")
+        return ast.Literal(_span_of(tok), int(text), "integer")
+
+    def string(self, items: list[Token]) -> ast.Node:
+        tok = items[0]
+        return ast.Literal(_span_of(tok), str(tok)[1:-1].replace("''", "'"), "string")
+
+    def true(self, items: list[Token]) -> ast.Node:
+        return ast.Literal(_span_of(items[0]), True, "boolean")
+
+    def false(self, items: list[Token]) -> ast.Node:
+        return ast.Literal(_span_of(items[0]), False, "boolean")
+
+    def null(self, items: list[Token]) -> ast.Node:
+        return ast.Literal(_span_of(items[0]), None, "null")
+
+    def date(self, items: list[Token]) -> ast.Node:
+        span = _join(_span_of(items[0]), _span_of(items[1]))
+        text = str(items[1])[1:-1]
+        try:
+            return ast.Literal(span, dt.date.fromisoformat(text), "date")
+        except ValueError:
+            raise ExprSyntaxError(
+                f"invalid date literal '{text}'", span.line, span.column, span.length,
+                "write dates as DATE 'YYYY-MM-DD'",
+            ) from None
+
+    def timestamp(self, items: list[Token]) -> ast.Node:
+        span = _join(_span_of(items[0]), _span_of(items[1]))
+        text = str(items[1])[1:-1]
+        try:
+            value = dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise ExprSyntaxError(
+                f"invalid timestamp literal '{text}'", span.line, span.column, span.length,
+                "write timestamps as TIMESTAMP 'YYYY-MM-DD HH:MM:SS'",
+            ) from None
+        return ast.Literal(span, value.replace(tzinfo=None), "datetime")
+
+    @v_args(tree=True)
+    def path(self, tree: Tree[Any]) -> ast.Node:
+        return ast.Path(_span_of(tree), tuple(str(t) for t in tree.children))
+
+    @v_args(tree=True)
+    def neg(self, tree: Tree[Any]) -> ast.Node:
+        operand = tree.children[0]
+        if isinstance(operand, ast.Literal) and operand.kind in ("integer", "float"):
+            return ast.Literal(_span_of(tree), -operand.value, operand.kind)
+        return ast.Unary(_span_of(tree), "-", operand)
+
+    @v_args(tree=True)
+    def not_(self, tree: Tree[Any]) -> ast.Node:
+        return ast.Unary(_span_of(tree), "NOT", tree.children[1])
+
+    @v_args(tree=True)
+    def or_(self, tree: Tree[Any]) -> ast.Node:
+        left, _, right = tree.children
+        return ast.Binary(_span_of(tree), "OR", left, right)
+
+    @v_args(tree=True)
+    def and_(self, tree: Tree[Any]) -> ast.Node:
+        left, _, right = tree.children
+        return ast.Binary(_span_of(tree), "AND", left, right)
+
+    @v_args(tree=True)
+    def binop(self, tree: Tree[Any]) -> ast.Node:
+        left, op, right = tree.children
+        return ast.Binary(_span_of(tree), str(op), left, right)
+
+    @v_args(tree=True)
+    def compare(self, tree: Tree[Any]) -> ast.Node:
+        left, op, right = tree.children
+        return ast.Binary(_span_of(tree), _COMP.get(str(op), str(op)), left, right)
+
+    @v_args(tree=True)
+    def in_(self, tree: Tree[Any]) -> ast.Node:
+        operand, neg, _, *items = tree.children
+        return ast.InList(_span_of(tree), operand, tuple(items), neg is not None)
+
+    @v_args(tree=True)
+    def between(self, tree: Tree[Any]) -> ast.Node:
+        operand, neg, _, low, _, high = tree.children
+        return ast.Between(_span_of(tree), operand, low, high, neg is not None)
+
+    @v_args(tree=True)
+    def is_null(self, tree: Tree[Any]) -> ast.Node:
+        operand, _, neg, _ = tree.children
+        return ast.IsNull(_span_of(tree), operand, neg is not None)
+
+    @v_args(tree=True)
+    def like(self, tree: Tree[Any]) -> ast.Node:
+        operand, neg, _, pattern = tree.children
+        return ast.Like(_span_of(tree), operand, pattern, neg is not None, False)
+
+    @v_args(tree=True)
+    def ilike(self, tree: Tree[Any]) -> ast.Node:
+        operand, neg, _, pattern = tree.children
+        return ast.Like(_span_of(tree), operand, pattern, neg is not None, True)
+
+    @v_args(tree=True)
+    def call(self, tree: Tree[Any]) -> ast.Node:
+        name, *rest = tree.children
+        # rest: args (possibly [None] when empty), then WHERE token (or None), then where expr
+        where_expr = rest[-1]
+        args = [a for a in rest[:-2] if a is not None]
+        return ast.Call(_span_of(tree), str(name).lower(), tuple(args), where_expr, _span_of(name))
+
+    @v_args(tree=True)
+    def case(self, tree: Tree[Any]) -> ast.Node:
+        children = list(tree.children)
+        subject = children[1]
+        i = 2
+        whens: list[tuple[ast.Node, ast.Node]] = []
+        while i < len(children) and isinstance(children[i], Token) and children[i].type == "WHEN":
+            whens.append((children[i + 1], children[i + 3]))
+            i += 4
+        default = children[i + 1] if i + 1 < len(children) else None
+        return ast.Case(_span_of(tree), subject, tuple(whens), default)
+
+
+_EXPECT_NAMES = {
+    "NAME": "a field name",
+    "NUMBER": "a number",
+    "STRING": "a 'string'",
+    "RPAR": "')'",
+    "LPAR": "'('",
+    "END": "END",
+    "THEN": "THEN",
+    "AND": "AND",
+}
+
+
+def _describe_expected(expected: set[str]) -> str:
+    names = sorted({_EXPECT_NAMES.get(e, e) for e in expected})
+    if len(names) > 6:
+        return "an expression or operator"
+    return ", ".join(names)
+
+
+def parse(text: str) -> ast.Node:
+    """Parse expression text into a syntax tree or raise :class:`ExprSyntaxError`."""
+    if not text or not text.strip():
+        raise ExprSyntaxError("empty expression", 1, 1)
+    try:
+        tree = _parser().parse(text)
+    except UnexpectedEOF as exc:
+        lines = text.splitlines() or [""]
+        raise ExprSyntaxError(
+            f"expression ends too early; expected {_describe_expected(set(exc.expected))}",
+            len(lines), len(lines[-1]) + 1,
+        ) from None
+    except UnexpectedToken as exc:
+        tok = exc.token
+        if tok.type == "$END":
+            lines = text.splitlines() or [""]
+            raise ExprSyntaxError(
+                f"expression ends too early; expected {_describe_expected(set(exc.expected))}",
+                len(lines), len(lines[-1]) + 1,
+            ) from None
+        hint = None
+        if str(tok) == "=" and "=" in str(getattr(exc, "token_history", "") or ""):
+            hint = "use = for equality"
+        raise ExprSyntaxError(
+            f"unexpected '{tok}'; expected {_describe_expected(set(exc.expected))}",
+            tok.line or 1, tok.column or 1, max(1, len(str(tok))), hint,
+        ) from None
+    except UnexpectedCharacters as exc:
+        char = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
+        hint = None
+        if char == '"':
+            hint = "strings use single quotes: 'text'"
+        raise ExprSyntaxError(
+            f"unexpected character {char!r}", exc.line, exc.column, 1, hint
+        ) from None
+    except UnexpectedInput as exc:  # pragma: no cover - other lark input errors
+        raise ExprSyntaxError(str(exc), exc.line, exc.column) from None
+    result = _Build().transform(tree)
+    assert isinstance(result, ast.Node)
+    return result

@@ -1,0 +1,230 @@
+"""Typed tree → Polars expressions, for the vectorized executor.
+
+Aggregates whose value or filter reads fields outside the list element cannot be
+written inside ``list.agg`` (Polars allows only the element there); they are
+*hoisted*: the executor computes them by exploding the list (see
+:func:`compute_hoisted`) and the expression reads the result from a column.
+Both paths apply the same per-element expression and the same reduction, so they
+agree with each other and with the per-record executor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import polars as pl
+
+from kaskad.compile.expr import typed as t
+from kaskad.compile.expr.polars_dtypes import to_polars_dtype
+
+TRIM_CHARS = " \t\n\r"
+
+
+def like_pattern(node: t.TLike) -> str:
+    flags = "(?si)" if node.case_insensitive else "(?s)"
+    return f"^{flags}(?:{node.regex})$"
+
+
+def hoisted_aggregates(expr: t.TExpr) -> list[t.TAgg]:
+    """Aggregates in ``expr`` that read fields outside their list element."""
+    return [n for n in t.walk(expr) if isinstance(n, t.TAgg) and n.outer]
+
+
+class PolarsCompiler:
+    """Compiles typed expressions; ``hoisted`` maps outer aggregates to their columns."""
+
+    def __init__(self, hoisted: dict[t.TAgg, str] | None = None) -> None:
+        self.hoisted = hoisted if hoisted is not None else {}
+
+    def compile(self, node: t.TExpr, elem: pl.Expr | None = None) -> pl.Expr:
+        """The Polars expression computing ``node`` (``elem``: the current list element)."""
+        return self._compile(node, elem)
+
+    def _compile(self, node: t.TExpr, elem: pl.Expr | None) -> pl.Expr:
+        c = self._compile
+        if isinstance(node, t.TLit):
+            return pl.lit(node.value, dtype=to_polars_dtype(node.dtype))
+        if isinstance(node, t.TCol):
+            out = pl.col(node.column)
+            for part in node.path:
+                out = out.struct.field(part)
+            return out
+        if isinstance(node, t.TElem):
+            assert elem is not None, "element reference outside an aggregate"
+            out = elem
+            for part in node.path:
+                out = out.struct.field(part)
+            return out
+        if isinstance(node, t.TUnary):
+            operand = c(node.operand, elem)
+            return ~operand if node.op == "NOT" else -operand
+        if isinstance(node, t.TBinary):
+            return self._binary(node, elem)
+        if isinstance(node, t.TIn):
+            x = c(node.operand, elem)
+            match = x.is_in(list(node.values)) if node.values else pl.lit(False)
+            miss: object = None if node.has_null else False
+            out = pl.when(x.is_null()).then(None).when(match).then(True) \
+                .otherwise(pl.lit(miss, dtype=pl.Boolean))
+            return ~out if node.negated else out
+        if isinstance(node, t.TIsNull):
+            x = c(node.operand, elem)
+            return x.is_not_null() if node.negated else x.is_null()
+        if isinstance(node, t.TLike):
+            out = c(node.operand, elem).str.contains(like_pattern(node))
+            return ~out if node.negated else out
+        if isinstance(node, t.TCase):
+            target = to_polars_dtype(node.dtype)
+            chain: pl.Expr | None = None
+            builder = None
+            for cond, value in node.whens:
+                v = c(value, elem).cast(target)
+                builder = (pl.when(c(cond, elem)) if builder is None
+                           else builder.when(c(cond, elem))).then(v)
+            assert builder is not None
+            default = c(node.default, elem).cast(target) if node.default is not None \
+                else pl.lit(None, dtype=target)
+            chain = builder.otherwise(default)
+            return chain
+        if isinstance(node, t.TFunc):
+            return self._func(node, elem)
+        if isinstance(node, t.TAgg):
+            return self._aggregate(node)
+        raise AssertionError(type(node))  # pragma: no cover
+
+    def _binary(self, node: t.TBinary, elem: pl.Expr | None) -> pl.Expr:
+        op = node.op
+        left = self._compile(node.left, elem)
+        right = self._compile(node.right, elem)
+        if op == "AND":
+            return left & right
+        if op == "OR":
+            return left | right
+        if op == "||":
+            return pl.concat_str([left, right])
+        if op == "/":
+            return pl.when(right == 0).then(None).otherwise(
+                left.cast(pl.Float64) / right.cast(pl.Float64))
+        if op in ("+", "-", "*"):
+            target = to_polars_dtype(node.dtype)
+            left, right = left.cast(target), right.cast(target)
+            return left + right if op == "+" else left - right if op == "-" else left * right
+        if node.left.dtype.kind != node.right.dtype.kind and node.left.dtype.is_numeric:
+            left, right = left.cast(pl.Float64), right.cast(pl.Float64)
+        ops = {"=": left.__eq__, "!=": left.__ne__, "<": left.__lt__, "<=": left.__le__,
+               ">": left.__gt__, ">=": left.__ge__}
+        result: pl.Expr = ops[op](right)
+        return result
+
+    def _func(self, node: t.TFunc, elem: pl.Expr | None) -> pl.Expr:
+        name = node.name
+        args = [self._compile(a, elem) for a in node.args]
+        target = to_polars_dtype(node.dtype)
+        if name == "coalesce":
+            return pl.coalesce([a.cast(target) for a in args])
+        if name == "least":
+            return pl.min_horizontal([a.cast(target) for a in args])
+        if name == "greatest":
+            return pl.max_horizontal([a.cast(target) for a in args])
+        if name == "abs":
+            return args[0].abs()
+        if name == "round":
+            digits = node.args[1]
+            scale = 10.0 ** (digits.value if isinstance(digits, t.TLit) else 0) \
+                if len(node.args) == 2 else 1.0
+            x = args[0].cast(pl.Float64) * scale
+            return x.round(0, mode="half_to_even") / scale
+        if name == "lower":
+            return args[0].str.to_lowercase()
+        if name == "upper":
+            return args[0].str.to_uppercase()
+        if name == "trim":
+            return args[0].str.strip_chars(TRIM_CHARS)
+        if name == "length":
+            return args[0].str.len_chars().cast(pl.Int64)
+        if name == "starts_with":
+            return args[0].str.starts_with(args[1])
+        if name == "ends_with":
+            return args[0].str.ends_with(args[1])
+        if name == "contains":
+            return args[0].str.contains(args[1], literal=True)
+        if name in ("year", "month", "day"):
+            return getattr(args[0].dt, name)().cast(pl.Int64)
+        if name == "days_between":
+            return (args[1].cast(pl.Date) - args[0].cast(pl.Date)).dt.total_days().cast(pl.Int64)
+        if name == "to_date":
+            return args[0].cast(pl.Date)
+        raise AssertionError(name)  # pragma: no cover
+
+    # ---- aggregates ---------------------------------------------------------------------
+
+    def element_value(self, node: t.TAgg, elem: pl.Expr) -> pl.Expr:
+        """What each element contributes before the reduction (null = does not count)."""
+        if node.func in ("any", "all"):
+            assert node.value is not None
+            return self._compile(node.value, elem)
+        if node.func == "count":
+            if node.where is None:
+                return elem.is_null() | elem.is_not_null()
+            return self._compile(node.where, elem).fill_null(False)
+        assert node.value is not None
+        value = self._compile(node.value, elem).cast(to_polars_dtype(node.value.dtype))
+        if node.where is None:
+            return value
+        return pl.when(self._compile(node.where, elem)).then(value)
+
+    @staticmethod
+    def reduce(node: t.TAgg, values: pl.Expr) -> pl.Expr:
+        func = node.func
+        if func == "count":
+            return values.sum().cast(pl.Int64)
+        if func == "any":
+            return values.any(ignore_nulls=False)
+        if func == "all":
+            return values.all(ignore_nulls=False)
+        if func == "avg":
+            return values.mean()
+        out: pl.Expr = getattr(values, func)()
+        return out.cast(to_polars_dtype(node.dtype))
+
+    def _aggregate(self, node: t.TAgg) -> pl.Expr:
+        if node.outer:
+            return pl.col(self.hoisted[node])
+        source = self._compile(node.source, None)
+        if node.func == "count" and node.where is None:
+            return source.list.len().cast(pl.Int64)
+        return source.list.agg(self.reduce(node, self.element_value(node, pl.element())))
+
+
+def empty_value(node: t.TAgg) -> object:
+    """An aggregate's value over an empty list."""
+    return {"count": 0, "sum": 0, "any": False, "all": True}.get(node.func)
+
+
+def compute_hoisted(
+    frame: pl.DataFrame, aggs: Mapping[t.TAgg, str], compiler: PolarsCompiler
+) -> pl.DataFrame:
+    """Add a column per outer aggregate by exploding its list and re-aggregating per row."""
+    rows = frame.with_row_index("__hrow")
+    for node, name in aggs.items():
+        source = compiler.compile(node.source)
+        exploded = (
+            rows.filter(source.list.len() > 0)
+            .with_columns(source.alias("__elem"))
+            .explode("__elem")
+            .select("__hrow", compiler.element_value(node, pl.col("__elem")).alias("__v"))
+            .group_by("__hrow", maintain_order=True)
+            .agg(pl.col("__v"))
+            .select("__hrow", pl.col("__v").list.agg(compiler.reduce(node, pl.element()))
+                    .alias(name))
+        )
+        dtype = to_polars_dtype(node.dtype)
+        joined = rows.select("__hrow", source.alias("__src")).join(
+            exploded, on="__hrow", how="left", maintain_order="left")
+        value = (
+            pl.when(pl.col("__src").is_null()).then(None)
+            .when(pl.col("__src").list.len() == 0).then(pl.lit(empty_value(node), dtype=dtype))
+            .otherwise(pl.col(name).cast(dtype))
+        )
+        frame = frame.with_columns(joined.select(value.alias(name)).to_series())
+    return frame

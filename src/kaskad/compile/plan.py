@@ -1,0 +1,143 @@
+"""The compiled plan: immutable, typed, ordered, with a content hash per component."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from kaskad.compile.expr.typed import TExpr
+from kaskad.execute.models import ModelAdapter
+from kaskad.features import FeatureFunction
+from kaskad.spec.common import ComponentRef
+from kaskad.spec.schema import Schema
+from kaskad.spec.types import BOOLEAN, INTEGER, OUTCOME, STRING_LIST, DType
+
+RULESET_SUMMARY = ("any_hit", "hit_count", "hits", "unknown_count")
+
+
+@dataclass(frozen=True)
+class FeatureNode:
+    name: str
+    dtype: DType
+    description: str
+    component: ComponentRef
+    expr: TExpr | None = None
+    func: FeatureFunction | None = None
+    args: tuple[TExpr, ...] = ()
+
+    @property
+    def id(self) -> str:
+        return self.name
+
+    def outputs(self) -> list[tuple[str, DType]]:
+        return [(self.name, self.dtype)]
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    description: str
+    outcome: str
+    severity: str
+    on_missing: str
+    text: str
+    expr: TExpr
+
+
+@dataclass(frozen=True)
+class RuleSetNode:
+    name: str
+    description: str
+    rules: tuple[Rule, ...]
+    component: ComponentRef
+
+    @property
+    def id(self) -> str:
+        return self.name
+
+    def column(self, rule_id: str) -> str:
+        return f"{self.name}.{rule_id}"
+
+    def outputs(self) -> list[tuple[str, DType]]:
+        out = [(self.column(r.id), OUTCOME) for r in self.rules]
+        out += [(self.column("any_hit"), BOOLEAN), (self.column("hit_count"), INTEGER),
+                (self.column("hits"), STRING_LIST), (self.column("unknown_count"), INTEGER)]
+        return out
+
+
+@dataclass(frozen=True)
+class ModelNode:
+    name: str
+    description: str
+    framework: str
+    artifact: str
+    inputs: tuple[tuple[str, TExpr], ...]
+    outputs_map: tuple[tuple[str, str], ...]  # pipeline output name → model output
+    adapter: ModelAdapter = field(compare=False, hash=False, repr=False)
+    component: ComponentRef = field(compare=False)
+
+    @property
+    def id(self) -> str:
+        return self.name
+
+    def outputs(self) -> list[tuple[str, DType]]:
+        return [(name, DType("float")) for name, _ in self.outputs_map]
+
+
+Node = FeatureNode | RuleSetNode | ModelNode
+
+
+@dataclass(frozen=True)
+class Branch:
+    when: TExpr | None
+    outcome: str
+    reasons: tuple[str, ...]
+    text: str
+
+
+@dataclass(frozen=True)
+class ShadowPlan:
+    """A challenger: nodes recomputed on top of the champion's values, and a decision.
+
+    For a whole-pipeline challenger ``plan`` is set and runs on the input by itself.
+    """
+
+    name: str
+    kind: str  # model, rules, pipeline
+    replaces: str | None
+    nodes: tuple[Node, ...]
+    decision: tuple[Branch, ...]
+    reported: tuple[tuple[str, DType], ...]  # outputs kept, besides decision and reasons
+    components: tuple[ComponentRef, ...]
+    plan: Plan | None = None
+
+    def columns(self) -> list[tuple[str, DType]]:
+        prefix = f"shadow.{self.name}."
+        out = [(prefix + "decision", DType("string")), (prefix + "reasons", STRING_LIST)]
+        out += [(prefix + n, d) for n, d in self.reported]
+        out.append((prefix + "error", DType("string")))
+        return out
+
+
+@dataclass(frozen=True)
+class Plan:
+    name: str
+    description: str
+    version: str
+    source: str
+    schema: Schema
+    nodes: tuple[Node, ...]
+    decision: tuple[Branch, ...]
+    shadows: tuple[ShadowPlan, ...]
+    components: tuple[ComponentRef, ...]
+    hash: str
+
+    def node_outputs(self) -> list[tuple[str, DType]]:
+        return [o for node in self.nodes for o in node.outputs()]
+
+    def output_fields(self) -> list[tuple[str, DType]]:
+        """Every field of a result row, in order: the same for batch and single decisions."""
+        keys = [(f.name, f.dtype) for f in self.schema.fields if f.key]
+        head = [("status", DType("string")), ("errors", STRING_LIST),
+                ("decision", DType("string")), ("reasons", STRING_LIST)]
+        shadow = [c for s in self.shadows for c in s.columns()]
+        return keys + head + self.node_outputs() + shadow

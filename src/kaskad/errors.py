@@ -1,0 +1,101 @@
+"""Error hierarchy shared by every layer of kaskad.
+
+Every error kaskad raises derives from :class:`KaskadError`. Problems found while
+loading or compiling a pipeline are collected as :class:`Problem` entries (each with
+a stable code, a location and an optional hint) and raised together once.
+Error codes are documented in ``docs/errors.md``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a problem is: file, 1-based line and column, component and its text."""
+
+    file: str | None = None
+    line: int | None = None
+    column: int | None = None
+    component: str | None = None
+    source_line: str | None = None
+    length: int = 1
+
+    def prefix(self) -> str:
+        parts = [self.file or "<input>"]
+        if self.line is not None:
+            parts.append(str(self.line))
+            if self.column is not None:
+                parts.append(str(self.column))
+        return ":".join(parts)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem found in a specification, with a stable code."""
+
+    code: str
+    message: str
+    location: Location = field(default_factory=Location)
+    hint: str | None = None
+
+    def render(self) -> str:
+        loc = self.location
+        head = f"{loc.prefix()}: {self.code} {self.message}"
+        if loc.component:
+            head += f" [{loc.component}]"
+        lines = [head]
+        if loc.source_line is not None and loc.column is not None:
+            lines.append("    " + loc.source_line)
+            lines.append("    " + " " * (loc.column - 1) + "^" * max(1, loc.length))
+        if self.hint:
+            lines.append(f"    hint: {self.hint}")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, object]:
+        loc = self.location
+        return {
+            "code": self.code,
+            "message": self.message,
+            "file": loc.file,
+            "line": loc.line,
+            "column": loc.column,
+            "component": loc.component,
+            "hint": self.hint,
+        }
+
+
+class KaskadError(Exception):
+    """Root of every error kaskad raises."""
+
+
+class SpecError(KaskadError):
+    """A pipeline specification is invalid; carries every problem found."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = list(problems)
+        count = len(self.problems)
+        summary = f"{count} problem{'s' if count != 1 else ''} found"
+        super().__init__(summary + "\n" + "\n".join(p.render() for p in self.problems))
+
+
+class ModelLoadError(KaskadError):
+    """A model artifact cannot be loaded or does not match its declaration."""
+
+    def __init__(self, path: Path | str, message: str) -> None:
+        self.path = str(path)
+        super().__init__(f"model artifact {self.path}: {message}")
+
+
+class ExecutionError(KaskadError):
+    """A step failed while a plan was executing."""
+
+    def __init__(self, step: str, message: str) -> None:
+        self.step = step
+        super().__init__(f"step {step!r} failed: {message}")
+
+
+class InputError(KaskadError):
+    """Input data (a file or a record) cannot be read as the pipeline's schema expects."""

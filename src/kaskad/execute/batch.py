@@ -1,0 +1,218 @@
+"""The vectorized executor: a plan over Polars frames, chunk by chunk."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from kaskad.compile.expr import typed as t
+from kaskad.compile.expr.polars_dtypes import to_polars_dtype
+from kaskad.compile.expr.to_polars import PolarsCompiler, compute_hoisted, hoisted_aggregates
+from kaskad.compile.plan import Branch, FeatureNode, ModelNode, Node, Plan, RuleSetNode, ShadowPlan
+from kaskad.errors import ExecutionError
+from kaskad.execute.convert import array_to_series, series_to_array
+from kaskad.execute.inputs import prepare_frame, validation_errors
+
+_STRING_LIST = pl.List(pl.String)
+
+
+class _Exprs:
+    """Hoisted aggregates share one numbering per executor."""
+
+    def __init__(self) -> None:
+        self.hoisted: dict[t.TAgg, str] = {}
+        self.compiler = PolarsCompiler(self.hoisted)
+
+    def register(self, exprs: list[t.TExpr]) -> dict[t.TAgg, str]:
+        mine: dict[t.TAgg, str] = {}
+        for e in exprs:
+            for agg in hoisted_aggregates(e):
+                name = self.hoisted.setdefault(agg, f"__agg{len(self.hoisted)}")
+                mine[agg] = name
+        return mine
+
+
+class _NodeRunner:
+    def __init__(self, node: Node, exprs: _Exprs) -> None:
+        self.node = node
+        self.exprs = exprs
+        c = exprs.compiler
+        if isinstance(node, FeatureNode):
+            inputs = [node.expr] if node.expr is not None else list(node.args)
+        elif isinstance(node, RuleSetNode):
+            inputs = [r.expr for r in node.rules]
+        else:
+            inputs = [e for _, e in node.inputs]
+        self.aggs = exprs.register(inputs)
+        self.columns: list[pl.Expr] = []
+        if isinstance(node, FeatureNode) and node.expr is not None:
+            self.columns = [c.compile(node.expr).cast(to_polars_dtype(node.dtype))
+                            .alias(node.name)]
+        elif isinstance(node, RuleSetNode):
+            self.columns = [_outcome(c.compile(r.expr), r.on_missing).alias(node.column(r.id))
+                            for r in node.rules]
+        elif isinstance(node, FeatureNode):
+            self.args = [c.compile(a) for a in node.args]
+        else:
+            assert isinstance(node, ModelNode)
+            self.args = [c.compile(e).cast(pl.Float64) for _, e in node.inputs]
+
+    def run(self, frame: pl.DataFrame) -> pl.DataFrame:
+        node = self.node
+        if self.aggs:
+            frame = compute_hoisted(frame, self.aggs, self.exprs.compiler)
+        if isinstance(node, RuleSetNode):
+            frame = frame.with_columns(self.columns)
+            return frame.with_columns(_summary(node))
+        if self.columns:
+            return frame.with_columns(self.columns)
+        if isinstance(node, FeatureNode):
+            return frame.with_columns(self._python_feature(frame, node))
+        assert isinstance(node, ModelNode)
+        return frame.with_columns(self._model(frame, node))
+
+    def _python_feature(self, frame: pl.DataFrame, node: FeatureNode) -> pl.Series:
+        assert node.func is not None
+        values = frame.select([a.alias(f"__arg{i}") for i, a in enumerate(self.args)])
+        arrays = [series_to_array(values.to_series(i), node.args[i].dtype)
+                  for i in range(len(self.args))]
+        try:
+            result = node.func.func(*arrays)
+            return array_to_series(node.name, result, node.dtype, frame.height)
+        except Exception as exc:
+            raise ExecutionError(f"feature {node.name}", f"{type(exc).__name__}: {exc}") from exc
+
+    def _model(self, frame: pl.DataFrame, node: ModelNode) -> list[pl.Series]:
+        matrix = np.ascontiguousarray(
+            frame.select([a.alias(f"__in{i}") for i, a in enumerate(self.args)])
+            .to_numpy().astype(np.float64, copy=False)
+        )
+        try:
+            result = node.adapter.predict_batch(matrix) if frame.height else {
+                source: np.empty(0) for _, source in node.outputs_map}
+        except Exception as exc:
+            raise ExecutionError(f"model {node.name}", f"{type(exc).__name__}: {exc}") from exc
+        return [pl.Series(name, np.asarray(result[source], dtype=np.float64), dtype=pl.Float64)
+                .fill_nan(None) for name, source in node.outputs_map]
+
+
+def _outcome(cond: pl.Expr, on_missing: str) -> pl.Expr:
+    return pl.when(cond).then(pl.lit("hit")).when(~cond).then(pl.lit("pass")) \
+        .otherwise(pl.lit(on_missing))
+
+
+def _summary(node: RuleSetNode) -> list[pl.Expr]:
+    cols = [(r.id, pl.col(node.column(r.id))) for r in node.rules]
+    hit = pl.sum_horizontal([(c == "hit").cast(pl.Int64) for _, c in cols])
+    return [
+        hit.cast(pl.Int64).alias(node.column("hit_count")),
+        (hit > 0).alias(node.column("any_hit")),
+        pl.concat_list([pl.when(c == "hit").then(pl.lit(rid)) for rid, c in cols])
+        .list.drop_nulls().cast(_STRING_LIST).alias(node.column("hits")),
+        pl.sum_horizontal([(c == "unknown").cast(pl.Int64) for _, c in cols]).cast(pl.Int64)
+        .alias(node.column("unknown_count")),
+    ]
+
+
+class _Decision:
+    def __init__(self, branches: tuple[Branch, ...], exprs: _Exprs) -> None:
+        conds = [b.when for b in branches if b.when is not None]
+        self.aggs = exprs.register(conds)
+        self.exprs = exprs
+        index: pl.Expr | Any = None
+        for i, b in enumerate(branches):
+            if b.when is None:
+                index = pl.lit(i) if index is None else index.otherwise(pl.lit(i))
+                break
+            cond = exprs.compiler.compile(b.when)
+            index = pl.when(cond).then(pl.lit(i)) if index is None else \
+                index.when(cond).then(pl.lit(i))
+        self.index = index.cast(pl.Int32).alias("__branch")
+        self.table = pl.DataFrame({
+            "__branch": list(range(len(branches))),
+            "decision": [b.outcome for b in branches],
+            "reasons": [list(b.reasons) for b in branches],
+        }, schema={"__branch": pl.Int32, "decision": pl.String, "reasons": _STRING_LIST})
+
+    def run(self, frame: pl.DataFrame) -> pl.DataFrame:
+        if self.aggs:
+            frame = compute_hoisted(frame, self.aggs, self.exprs.compiler)
+        frame = frame.drop([c for c in ("decision", "reasons") if c in frame.columns])
+        frame = frame.with_columns(self.index)
+        return frame.join(self.table, on="__branch", how="left", maintain_order="left")
+
+
+class _ShadowRunner:
+    def __init__(self, shadow: ShadowPlan) -> None:
+        self.shadow = shadow
+        self.columns = shadow.columns()
+        self.sub = BatchExecutor(shadow.plan) if shadow.plan is not None else None
+        exprs = _Exprs()
+        self.nodes = [_NodeRunner(n, exprs) for n in shadow.nodes]
+        self.decision = _Decision(shadow.decision, exprs)
+
+    def run(self, frame: pl.DataFrame, inputs: pl.DataFrame) -> pl.DataFrame:
+        prefix = f"shadow.{self.shadow.name}."
+        names = ["decision", "reasons", *(n for n, _ in self.shadow.reported)]
+        try:
+            if self.sub is not None:
+                result = self.sub.run(inputs)
+            else:
+                result = frame
+                for runner in self.nodes:
+                    result = runner.run(result)
+                result = self.decision.run(result)
+            out = result.select([pl.col(n).alias(prefix + n) for n in names])
+            return out.with_columns(pl.lit(None, dtype=pl.String).alias(prefix + "error"))
+        except Exception as exc:  # a challenger never fails the champion
+            message = f"{type(exc).__name__}: {exc}"
+            return pl.DataFrame({
+                name: pl.Series(name, [message if name == prefix + "error" else None]
+                                * frame.height, dtype=to_polars_dtype(dtype))
+                for name, dtype in self.columns
+            })
+
+
+class BatchExecutor:
+    """Runs a plan on a frame of records; the output has one row per input row."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        exprs = _Exprs()
+        self._nodes = [_NodeRunner(n, exprs) for n in plan.nodes]
+        self._decision = _Decision(plan.decision, exprs)
+        self._shadows = [_ShadowRunner(s) for s in plan.shadows]
+        self._errors = validation_errors(plan.schema)
+        self.output_schema = {name: to_polars_dtype(d) for name, d in plan.output_fields()}
+
+    def run(self, frame: pl.DataFrame, source: str = "input") -> pl.DataFrame:
+        """Decide every row of ``frame``; invalid rows come back with status 'rejected'."""
+        inputs = prepare_frame(self.plan.schema, frame, source)
+        checked = inputs.with_columns(self._errors.alias("errors")).with_row_index("__row")
+        valid = checked.filter(pl.col("errors").list.len() == 0)
+        rejected = checked.filter(pl.col("errors").list.len() > 0)
+        work = valid
+        for runner in self._nodes:
+            work = runner.run(work)
+        work = self._decision.run(work)
+        work = work.with_columns(pl.lit("decided").alias("status"))
+        shadow_frames = [s.run(work, valid.drop("__row", "errors")) for s in self._shadows]
+        if shadow_frames:
+            work = pl.concat([work, *shadow_frames], how="horizontal")
+        decided = work.select([pl.col("__row"), *self._out_columns(work)])
+        rejected = rejected.with_columns(pl.lit("rejected").alias("status"))
+        rejected_out = rejected.select([pl.col("__row"), *self._out_columns(rejected)])
+        out = pl.concat([decided, rejected_out], how="vertical")
+        if rejected.height:
+            out = out.sort("__row")
+        return out.drop("__row")
+
+    def _out_columns(self, frame: pl.DataFrame) -> list[pl.Expr]:
+        present = set(frame.columns)
+        return [
+            (pl.col(name).cast(dtype) if name in present else pl.lit(None, dtype=dtype))
+            .alias(name)
+            for name, dtype in self.output_schema.items()
+        ]

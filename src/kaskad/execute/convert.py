@@ -1,0 +1,101 @@
+"""Conversions between record values, NumPy arrays and Polars series, shared by both executors
+so that feature functions and models see exactly the same numbers in every mode."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from kaskad.spec.types import DType
+
+NAN = float("nan")
+
+
+def series_to_array(series: pl.Series, dtype: DType) -> np.ndarray[Any, Any]:
+    """A column as a feature function receives it (batch mode)."""
+    if dtype.kind in ("integer", "float", "boolean"):
+        return series.cast(pl.Float64).to_numpy()
+    if dtype.kind == "date":
+        return series.to_numpy().astype("datetime64[D]")
+    if dtype.kind == "datetime":
+        return series.to_numpy().astype("datetime64[us]")
+    return np.array(series.to_list(), dtype=object)
+
+
+def value_to_array(value: Any, dtype: DType) -> np.ndarray[Any, Any]:
+    """One value as a feature function receives it (per-record mode): an array of length 1."""
+    if dtype.kind in ("integer", "float", "boolean"):
+        return np.array([NAN if value is None else float(value)], dtype=np.float64)
+    if dtype.kind == "date":
+        return np.array([value if value is not None else "NaT"], dtype="datetime64[D]")
+    if dtype.kind == "datetime":
+        return np.array([value if value is not None else "NaT"], dtype="datetime64[us]")
+    return np.array([value], dtype=object)
+
+
+def array_to_series(name: str, values: Any, dtype: DType, length: int) -> pl.Series:
+    """A feature function's result as a column; NaN and None become missing values."""
+    arr = np.asarray(values)
+    if arr.shape != (length,):
+        raise ValueError(f"returned shape {arr.shape}, expected ({length},)")
+    if dtype.kind in ("float", "integer"):
+        floats = arr.astype(np.float64)
+        series = pl.Series(name, floats, dtype=pl.Float64).fill_nan(None)
+        if dtype.kind == "integer":
+            series = series.round(0).cast(pl.Int64)
+        return series
+    if dtype.kind == "boolean":
+        return pl.Series(name, [_to_bool(v) for v in arr.tolist()], dtype=pl.Boolean)
+    return pl.Series(name, [_to_str(v) for v in arr.tolist()], dtype=pl.String)
+
+
+def array_to_value(values: Any, dtype: DType) -> Any:
+    """A feature function's length-1 result as one value (per-record mode)."""
+    arr = np.asarray(values)
+    if arr.shape != (1,):
+        raise ValueError(f"returned shape {arr.shape}, expected (1,)")
+    if dtype.kind in ("float", "integer"):
+        v = float(arr.astype(np.float64)[0])
+        if math.isnan(v):
+            return None
+        return int(round(v)) if dtype.kind == "integer" else v
+    if dtype.kind == "boolean":
+        return _to_bool(arr.tolist()[0])
+    return _to_str(arr.tolist()[0])
+
+
+def _to_bool(v: Any) -> bool | None:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return None
+    return bool(v)
+
+
+def _to_str(v: Any) -> str | None:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return None
+    return str(v)
+
+
+def model_row(values: Sequence[Any]) -> list[float]:
+    """Model inputs of one record: floats, NaN for missing, booleans as 1.0/0.0."""
+    return [NAN if v is None else float(v) for v in values]
+
+
+def clean_float(v: float) -> float | None:
+    return None if math.isnan(v) else v
+
+
+def json_value(v: Any) -> Any:
+    """A value as JSON shows it: dates and datetimes in ISO format."""
+    if isinstance(v, (dt.date, dt.datetime)):
+        return v.isoformat()
+    if isinstance(v, list):
+        return [json_value(x) for x in v]
+    if isinstance(v, dict):
+        return {k: json_value(x) for k, x in v.items()}
+    return v

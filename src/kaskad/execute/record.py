@@ -1,0 +1,208 @@
+"""The per-record executor: one decision without building a DataFrame.
+
+Each expression is a tree of Python closures compiled once from the plan; a decision
+walks the nodes in plan order over a dict of values. It must agree exactly with the
+batch executor (see ``tests/execute/test_parity.py``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from kaskad.compile.expr.to_python import Fn, compile_python
+from kaskad.compile.plan import Branch, FeatureNode, ModelNode, Node, Plan, RuleSetNode, ShadowPlan
+from kaskad.errors import ExecutionError
+from kaskad.execute.convert import array_to_value, clean_float, model_row, value_to_array
+from kaskad.execute.inputs import coerce_record
+
+Env = dict[str, Any]
+Step = Callable[[Env], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class StepTrace:
+    """What one node did for one record."""
+
+    id: str
+    kind: str
+    duration_ms: float
+    outputs: dict[str, Any]
+    component: str = ""
+    rules: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One decision: the result row (same fields as a batch output row) and its trace."""
+
+    output: dict[str, Any]
+    steps: list[StepTrace]
+    duration_ms: float
+    plan_hash: str
+
+    @property
+    def outcome(self) -> str | None:
+        value = self.output.get("decision")
+        return value if isinstance(value, str) else None
+
+
+def _feature_step(node: FeatureNode) -> Step:
+    name = node.name
+    if node.expr is not None:
+        fn = compile_python(node.expr)
+        return lambda env: {name: fn(env, None)}
+    assert node.func is not None
+    func = node.func.func
+    args = [(compile_python(a), a.dtype) for a in node.args]
+    dtype = node.dtype
+
+    def call(env: Env) -> dict[str, Any]:
+        arrays = [value_to_array(fn(env, None), d) for fn, d in args]
+        try:
+            result = func(*arrays)
+            return {name: array_to_value(result, dtype)}
+        except Exception as exc:
+            raise ExecutionError(f"feature {name}", f"{type(exc).__name__}: {exc}") from exc
+    return call
+
+
+def _ruleset_step(node: RuleSetNode) -> Step:
+    rules: list[tuple[str, str, Fn, str]] = [
+        (r.id, node.column(r.id), compile_python(r.expr), r.on_missing) for r in node.rules
+    ]
+    any_col, count_col = node.column("any_hit"), node.column("hit_count")
+    hits_col, unknown_col = node.column("hits"), node.column("unknown_count")
+
+    def run(env: Env) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        hits: list[str] = []
+        unknown = 0
+        for rule_id, column, fn, on_missing in rules:
+            value = fn(env, None)
+            outcome = "hit" if value is True else "pass" if value is False else on_missing
+            out[column] = outcome
+            if outcome == "hit":
+                hits.append(rule_id)
+            elif outcome == "unknown":
+                unknown += 1
+        out[any_col] = bool(hits)
+        out[count_col] = len(hits)
+        out[hits_col] = hits
+        out[unknown_col] = unknown
+        return out
+    return run
+
+
+def _model_step(node: ModelNode) -> Step:
+    inputs = [compile_python(e) for _, e in node.inputs]
+    outputs = list(node.outputs_map)
+    adapter = node.adapter
+
+    def run(env: Env) -> dict[str, Any]:
+        row = model_row([fn(env, None) for fn in inputs])
+        try:
+            result = adapter.predict_one(row)
+        except Exception as exc:
+            raise ExecutionError(f"model {node.name}", f"{type(exc).__name__}: {exc}") from exc
+        return {name: clean_float(float(result[source])) for name, source in outputs}
+    return run
+
+
+def compile_step(node: Node) -> Step:
+    if isinstance(node, FeatureNode):
+        return _feature_step(node)
+    if isinstance(node, RuleSetNode):
+        return _ruleset_step(node)
+    return _model_step(node)
+
+
+def _decision_step(branches: tuple[Branch, ...]) -> Callable[[Env], tuple[str, list[str]]]:
+    compiled = [(compile_python(b.when) if b.when is not None else None, b.outcome,
+                 list(b.reasons)) for b in branches]
+
+    def decide(env: Env) -> tuple[str, list[str]]:
+        for cond, outcome, reasons in compiled:
+            if cond is None or cond(env, None) is True:
+                return outcome, list(reasons)
+        raise AssertionError("the compiler guarantees an 'otherwise' branch")
+    return decide
+
+
+def _kind(node: Node) -> str:
+    return "features" if isinstance(node, FeatureNode) else \
+        "rules" if isinstance(node, RuleSetNode) else "model"
+
+
+class _Shadow:
+    def __init__(self, shadow: ShadowPlan) -> None:
+        self.name = shadow.name
+        self.prefix = f"shadow.{shadow.name}."
+        self.columns = [c for c, _ in shadow.columns()]
+        self.reported = [n for n, _ in shadow.reported]
+        self.sub = RecordExecutor(shadow.plan) if shadow.plan is not None else None
+        self.steps = [compile_step(n) for n in shadow.nodes]
+        self.decide = _decision_step(shadow.decision)
+
+    def run(self, env: Env, record: Mapping[str, Any]) -> dict[str, Any]:
+        out = dict.fromkeys(self.columns)
+        try:
+            if self.sub is not None:
+                result = self.sub.decide(record).output
+                values = {n: result.get(n) for n in self.reported}
+                decision: str | None = result.get("decision")
+                reasons: list[str] | None = result.get("reasons")
+            else:
+                local = dict(env)
+                for step in self.steps:
+                    local.update(step(local))
+                decision, reasons = self.decide(local)
+                values = {n: local.get(n) for n in self.reported}
+        except Exception as exc:  # a challenger never fails the champion
+            out[self.prefix + "error"] = f"{type(exc).__name__}: {exc}"
+            return out
+        out[self.prefix + "decision"] = decision
+        out[self.prefix + "reasons"] = reasons
+        for n, v in values.items():
+            out[self.prefix + n] = v
+        return out
+
+
+class RecordExecutor:
+    """Runs a plan on one record at a time."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self._steps = [(n, compile_step(n), _kind(n), n.component.sha256) for n in plan.nodes]
+        self._decide = _decision_step(plan.decision)
+        self._shadows = [_Shadow(s) for s in plan.shadows]
+        self._fields = [name for name, _ in plan.output_fields()]
+        self._keys = list(plan.schema.keys)
+
+    def decide(self, record: Mapping[str, Any]) -> Decision:
+        """Decide one record (JSON-like values); invalid input gives a 'rejected' result."""
+        start = time.perf_counter()
+        env, errors = coerce_record(self.plan.schema, record)
+        out: dict[str, Any] = dict.fromkeys(self._fields)
+        for key in self._keys:
+            out[key] = env.get(key)
+        out["errors"] = errors
+        steps: list[StepTrace] = []
+        if errors:
+            out["status"] = "rejected"
+            return Decision(out, steps, (time.perf_counter() - start) * 1000, self.plan.hash)
+        for node, step, kind, sha in self._steps:
+            t0 = time.perf_counter()
+            values = step(env)
+            env.update(values)
+            steps.append(StepTrace(node.id, kind, (time.perf_counter() - t0) * 1000, values, sha))
+        out["status"] = "decided"
+        out["decision"], out["reasons"] = self._decide(env)
+        for node in self.plan.nodes:
+            for name, _ in node.outputs():
+                out[name] = env[name]
+        for shadow in self._shadows:
+            out.update(shadow.run(env, record))
+        return Decision(out, steps, (time.perf_counter() - start) * 1000, self.plan.hash)

@@ -1,0 +1,132 @@
+"""Feature sets: derived fields as expressions (YAML) and Python feature modules."""
+
+from __future__ import annotations
+
+import importlib.util
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+from kaskad.errors import Location, Problem
+from kaskad.features import RETURN_TYPES, FeatureFunction, features_of
+from kaskad.spec.common import ComponentRef, canonical_json, sha256_bytes, sha256_text
+from kaskad.spec.reader import Reader, Text
+from kaskad.spec.rules import check_identifier
+from kaskad.spec.yamlfile import load_yaml
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    name: str
+    description: str
+    expr: Text | None
+    func: FeatureFunction | None
+    location: Location
+    component: ComponentRef
+
+
+@dataclass(frozen=True)
+class FeatureSetSpec:
+    name: str
+    features: tuple[FeatureSpec, ...]
+    refs: tuple[ComponentRef, ...]
+
+
+def load_python_module(path: Path, display: str, problems: list[Problem],
+                       ) -> tuple[list[FeatureFunction], ComponentRef] | None:
+    """Import a feature module from a file and return its registered features."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        problems.append(Problem("K101", f"cannot read feature module: {exc.strerror}",
+                                Location(display)))
+        return None
+    digest = sha256_bytes(data)
+    ref = ComponentRef("python", path.stem, display, digest)
+    spec = importlib.util.spec_from_file_location(f"kaskad_features_{digest[:16]}", path)
+    if spec is None or spec.loader is None:
+        problems.append(Problem("K401", "cannot import feature module", Location(display)))
+        return None
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == str(path)]
+        line = frames[-1].lineno if frames else None
+        problems.append(Problem("K401", f"feature module failed to import: "
+                                f"{type(exc).__name__}: {exc}", Location(display, line)))
+        return None
+    found = features_of(module)
+    for meta in found:
+        code = meta.func.__code__
+        loc = Location(display, code.co_firstlineno, 1, f"feature {meta.name}")
+        if meta.returns not in RETURN_TYPES:
+            problems.append(Problem("K402", f"feature '{meta.name}' returns '{meta.returns}'; "
+                                    f"use one of {', '.join(RETURN_TYPES)}", loc))
+        for param in meta.inputs:
+            if param not in meta.params:
+                problems.append(Problem("K402", f"feature '{meta.name}' maps input '{param}', "
+                                        "which is not a parameter", loc))
+    if not found:
+        problems.append(Problem("K402", "the module defines no @feature functions",
+                                Location(display), "decorate functions with @kaskad.feature"))
+    return found, ref
+
+
+def _python_features(funcs: list[FeatureFunction], ref: ComponentRef, display: str,
+                     ) -> list[FeatureSpec]:
+    return [
+        FeatureSpec(m.name, m.description, None, m,
+                    Location(display, m.func.__code__.co_firstlineno, 1, f"feature {m.name}"),
+                    ref)
+        for m in funcs
+    ]
+
+
+def load_featureset(path: Path, display: str, problems: list[Problem]) -> FeatureSetSpec | None:
+    """A ``.py`` module of @feature functions, or a ``.yaml`` feature set."""
+    if path.suffix == ".py":
+        loaded = load_python_module(path, display, problems)
+        if loaded is None:
+            return None
+        funcs, ref = loaded
+        return FeatureSetSpec(path.stem, tuple(_python_features(funcs, ref, display)), (ref,))
+    doc, errs = load_yaml(path, display)
+    problems.extend(errs)
+    if doc is None:
+        return None
+    r = Reader(doc, f"featureset {path.stem}", problems)
+    top = r.mapping((), ("featureset", "description", "module", "features"), ("featureset",),
+                    "a feature set")
+    if top is None:
+        return None
+    name = r.string(("featureset",), "the feature set name") or path.stem
+    r.component = f"featureset {name}"
+    refs: list[ComponentRef] = []
+    specs: list[FeatureSpec] = []
+    own = ComponentRef("features", name, display, sha256_text(canonical_json(doc.data)))
+    refs.append(own)
+    module = r.string(("module",), "module", required=False)
+    if module is not None:
+        mod_display = str(Path(display).parent / module)
+        loaded = load_python_module(path.parent / module, mod_display, problems)
+        if loaded is not None:
+            funcs, ref = loaded
+            refs.append(ref)
+            specs.extend(_python_features(funcs, ref, mod_display))
+    for i, _ in enumerate(r.sequence(("features",), "'features'", required=module is None)):
+        base = ("features", i)
+        entry = r.mapping(base, ("name", "description", "expr"), ("name", "expr"),
+                          f"feature #{i + 1}")
+        if entry is None:
+            continue
+        fname = r.string((*base, "name"), "the feature name")
+        if fname is None or not check_identifier(r, fname, (*base, "name"), "feature name"):
+            continue
+        r.component = f"featureset {name}, feature {fname}"
+        expr = r.text((*base, "expr"), "'expr'")
+        if expr is not None:
+            specs.append(FeatureSpec(fname, str(entry.get("description", "")), expr, None,
+                                     r.loc(base), own))
+        r.component = f"featureset {name}"
+    return FeatureSetSpec(name, tuple(specs), tuple(refs))

@@ -1,0 +1,70 @@
+"""Value types of schema fields and expressions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SCALAR_KINDS = ("string", "integer", "float", "boolean", "date", "datetime")
+ALL_KINDS = (*SCALAR_KINDS, "category", "object", "list")
+
+
+@dataclass(frozen=True)
+class DType:
+    """A value type. ``category`` carries its allowed values, ``object`` its fields,
+    ``list`` its item type. ``null`` is the type of the literal NULL."""
+
+    kind: str
+    values: tuple[str, ...] = ()
+    fields: tuple[Field, ...] = ()
+    item: DType | None = None
+
+    def __str__(self) -> str:
+        if self.kind == "list" and self.item is not None:
+            return f"list of {self.item}"
+        return self.kind
+
+    @property
+    def is_numeric(self) -> bool:
+        return self.kind in ("integer", "float")
+
+    @property
+    def is_textual(self) -> bool:
+        return self.kind in ("string", "category")
+
+    def field(self, name: str) -> Field | None:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        return None
+
+    def family(self) -> str:
+        """Comparable family: numbers compare with numbers, text with text."""
+        if self.is_numeric:
+            return "number"
+        if self.is_textual:
+            return "text"
+        return self.kind
+
+
+@dataclass(frozen=True)
+class Field:
+    """A named, typed field of the input schema (or of a nested object)."""
+
+    name: str
+    dtype: DType
+    required: bool = False
+    sensitive: bool = False
+    key: bool = False
+    description: str = ""
+
+
+STRING = DType("string")
+INTEGER = DType("integer")
+FLOAT = DType("float")
+BOOLEAN = DType("boolean")
+DATE = DType("date")
+DATETIME = DType("datetime")
+NULL = DType("null")
+ANY = DType("any")  # error recovery: compatible with everything, never reported twice
+OUTCOME = DType("category", values=("hit", "pass", "unknown"))
+STRING_LIST = DType("list", item=STRING)

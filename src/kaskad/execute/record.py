@@ -42,6 +42,7 @@ class Decision:
     steps: list[StepTrace]
     duration_ms: float
     plan_hash: str
+    branch: int | None = None  # index of the decision branch that matched
 
     @property
     def outcome(self) -> str | None:
@@ -119,14 +120,15 @@ def compile_step(node: Node) -> Step:
     return _model_step(node)
 
 
-def _decision_step(branches: tuple[Branch, ...]) -> Callable[[Env], tuple[str, list[str]]]:
+def _decision_step(branches: tuple[Branch, ...],
+                   ) -> Callable[[Env], tuple[str, list[str], int]]:
     compiled = [(compile_python(b.when) if b.when is not None else None, b.outcome,
                  list(b.reasons)) for b in branches]
 
-    def decide(env: Env) -> tuple[str, list[str]]:
-        for cond, outcome, reasons in compiled:
+    def decide(env: Env) -> tuple[str, list[str], int]:
+        for i, (cond, outcome, reasons) in enumerate(compiled):
             if cond is None or cond(env, None) is True:
-                return outcome, list(reasons)
+                return outcome, list(reasons), i
         raise AssertionError("the compiler guarantees an 'otherwise' branch")
     return decide
 
@@ -158,7 +160,7 @@ class _Shadow:
                 local = dict(env)
                 for step in self.steps:
                     local.update(step(local))
-                decision, reasons = self.decide(local)
+                decision, reasons, _ = self.decide(local)
                 values = {n: local.get(n) for n in self.reported}
         except Exception as exc:  # a challenger never fails the champion
             out[self.prefix + "error"] = f"{type(exc).__name__}: {exc}"
@@ -199,10 +201,10 @@ class RecordExecutor:
             env.update(values)
             steps.append(StepTrace(node.id, kind, (time.perf_counter() - t0) * 1000, values, sha))
         out["status"] = "decided"
-        out["decision"], out["reasons"] = self._decide(env)
+        out["decision"], out["reasons"], branch = self._decide(env)
         for node in self.plan.nodes:
             for name, _ in node.outputs():
                 out[name] = env[name]
         for shadow in self._shadows:
             out.update(shadow.run(env, record))
-        return Decision(out, steps, (time.perf_counter() - start) * 1000, self.plan.hash)
+        return Decision(out, steps, (time.perf_counter() - start) * 1000, self.plan.hash, branch)

@@ -20,6 +20,17 @@ from kaskad.compile.expr.polars_dtypes import to_polars_dtype
 TRIM_CHARS = " \t\n\r"
 
 
+def _constant(node: t.TExpr) -> bool:
+    """True when an expression reads no field, so Polars sees it as a scalar."""
+    return not any(isinstance(n, (t.TCol, t.TElem, t.TAgg)) for n in t.walk(node))
+
+
+def _broadcast(value: pl.Expr) -> pl.Expr:
+    """A constant as a full column that the optimizer cannot fold back into a scalar
+    (``pl.repeat`` is folded). 0.0 + c == c for every divisor that is not zero."""
+    return pl.int_range(pl.len()).cast(pl.Float64) * 0.0 + value
+
+
 def like_pattern(node: t.TLike) -> str:
     flags = "(?si)" if node.case_insensitive else "(?s)"
     return f"^{flags}(?:{node.regex})$"
@@ -62,7 +73,10 @@ class PolarsCompiler:
             return self._binary(node, elem)
         if isinstance(node, t.TIn):
             x = c(node.operand, elem)
-            match = x.is_in(list(node.values)) if node.values else pl.lit(False)
+            if any(isinstance(v, float) for v in node.values):
+                x = x.cast(pl.Float64)
+            match = x.is_in(pl.lit(pl.Series(list(node.values)))) if node.values \
+                else pl.lit(False)
             miss: object = None if node.has_null else False
             out = pl.when(x.is_null()).then(None).when(match).then(True) \
                 .otherwise(pl.lit(miss, dtype=pl.Boolean))
@@ -103,8 +117,12 @@ class PolarsCompiler:
         if op == "||":
             return pl.concat_str([left, right])
         if op == "/":
-            return pl.when(right == 0).then(None).otherwise(
-                left.cast(pl.Float64) / right.cast(pl.Float64))
+            divisor = right.cast(pl.Float64)
+            if _constant(node.right):
+                # Polars turns division by a constant into multiplication by its reciprocal,
+                # which rounds differently; a full column keeps true IEEE division.
+                divisor = _broadcast(divisor)
+            return pl.when(right == 0).then(None).otherwise(left.cast(pl.Float64) / divisor)
         if op in ("+", "-", "*"):
             target = to_polars_dtype(node.dtype)
             left, right = left.cast(target), right.cast(target)
@@ -129,11 +147,10 @@ class PolarsCompiler:
         if name == "abs":
             return args[0].abs()
         if name == "round":
-            digits = node.args[1]
-            scale = 10.0 ** (digits.value if isinstance(digits, t.TLit) else 0) \
-                if len(node.args) == 2 else 1.0
+            digits = node.args[1] if len(node.args) == 2 else None
+            scale = 10.0 ** digits.value if isinstance(digits, t.TLit) else 1.0
             x = args[0].cast(pl.Float64) * scale
-            return x.round(0, mode="half_to_even") / scale
+            return x.round(0, mode="half_to_even") / _broadcast(pl.lit(scale))
         if name == "lower":
             return args[0].str.to_lowercase()
         if name == "upper":

@@ -71,7 +71,7 @@ def _load_estimator(path: Path) -> Any:
         raise ModelLoadError(path, f"saved with another scikit-learn version: {exc}") from exc
     except Exception as exc:
         raise ModelLoadError(path, f"cannot read joblib file: {exc}") from exc
-    if not hasattr(estimator, "fit") or not hasattr(estimator, "predict"):
+    if not hasattr(estimator, "fit"):
         raise ModelLoadError(
             path, f"holds a {type(estimator).__name__}, not a scikit-learn estimator"
         )

@@ -1,0 +1,79 @@
+"""Human-readable rendering of problems, plans and decisions."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from kaskad.compile.plan import Plan
+from kaskad.errors import Problem
+
+_OUTCOME_STYLE = {"hit": "bold red", "pass": "green", "unknown": "yellow"}
+
+
+def print_problems(console: Console, problems: list[Problem]) -> None:
+    count = len(problems)
+    console.print(f"[bold red]{count} problem{'s' if count != 1 else ''} found[/]")
+    for p in problems:
+        console.print(escape(p.render()), highlight=False, soft_wrap=True)
+
+
+def print_plan(console: Console, plan: Plan) -> None:
+    console.print(f"[bold green]ok[/] pipeline [bold]{plan.name}[/] "
+                  f"plan {plan.hash[:12]}", highlight=False)
+    table = Table("kind", "name", "source", "sha256")
+    for c in plan.components:
+        table.add_row(c.kind, c.name, c.source, c.sha256[:12])
+    console.print(table)
+    steps = " → ".join(n.id for n in plan.nodes)
+    console.print(f"steps: {steps} → decision")
+    for s in plan.shadows:
+        console.print(f"shadow [bold]{s.name}[/] ({s.kind}"
+                      + (f", replaces {s.replaces}" if s.replaces else "") + ")")
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def print_decision(console: Console, plan: Plan, report: dict[str, Any]) -> None:
+    result = report["result"]
+    trace = report["trace"]
+    if result["status"] == "rejected":
+        console.print("[bold red]rejected at the door[/]")
+        for e in result["errors"]:
+            console.print(f"  • {escape(e)}")
+        return
+    reasons = ", ".join(result["reasons"] or []) or "-"
+    console.print(f"[bold]decision:[/] [bold cyan]{result['decision']}[/]  reasons: {reasons}"
+                  f"  ({trace['duration_ms']:.3f} ms, plan {trace['plan_hash'][:12]})",
+                  highlight=False)
+    if trace.get("decision_branch"):
+        b = trace["decision_branch"]
+        console.print(f"  matched branch {b['branch']}: {escape(b['when'])}", highlight=False)
+    for step in trace["steps"]:
+        console.print(f"\n[bold]{step['kind']}[/] {step['id']}  "
+                      f"[dim]{step['duration_ms']:.3f} ms  sha256 "
+                      f"{step['component']['sha256'][:12]}[/]", highlight=False)
+        if "rules" in step:
+            table = Table("rule", "outcome", "description", box=None, pad_edge=False)
+            for r in step["rules"]:
+                style = _OUTCOME_STYLE.get(r["outcome"], "")
+                table.add_row(r["id"], f"[{style}]{r['outcome']}[/]", escape(r["description"]))
+            console.print(table)
+        else:
+            for name, value in step["outputs"].items():
+                console.print(f"  {name} = {escape(_fmt(value))}", highlight=False)
+    shadow_cols = {k: v for k, v in result.items() if k.startswith("shadow.")}
+    if shadow_cols:
+        console.print("\n[bold]shadows[/] (never change the decision)")
+        for name, value in shadow_cols.items():
+            console.print(f"  {name} = {escape(_fmt(value))}", highlight=False)

@@ -1,0 +1,54 @@
+"""A decision's trace as plain data: what each step read and produced, and which exact
+component versions made the decision."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kaskad.compile.plan import ModelNode, Plan, RuleSetNode
+from kaskad.execute.convert import json_value
+from kaskad.execute.record import Decision
+
+
+def explain(plan: Plan, decision: Decision) -> dict[str, Any]:
+    """``{"result": …, "trace": …}``; ``result`` holds the same fields as a batch row."""
+    nodes = {n.id: n for n in plan.nodes}
+    steps: list[dict[str, Any]] = []
+    for step in decision.steps:
+        node = nodes[step.id]
+        entry: dict[str, Any] = {
+            "id": step.id,
+            "kind": step.kind,
+            "duration_ms": round(step.duration_ms, 4),
+            "component": {"name": node.component.name, "source": node.component.source,
+                          "sha256": node.component.sha256},
+            "outputs": json_value(step.outputs),
+        }
+        if isinstance(node, RuleSetNode):
+            entry["rules"] = [
+                {"id": r.id, "description": r.description, "condition": r.text,
+                 "outcome": step.outputs.get(node.column(r.id)), "tag": r.outcome,
+                 "severity": r.severity, "on_missing": r.on_missing}
+                for r in node.rules
+            ]
+        if isinstance(node, ModelNode):
+            entry["model"] = {"framework": node.framework, "artifact": node.artifact}
+        steps.append(entry)
+    matched = None
+    if decision.branch is not None:
+        matched = {"branch": decision.branch + 1, "when": plan.decision[decision.branch].text}
+    return {
+        "result": json_value(decision.output),
+        "trace": {
+            "pipeline": plan.name,
+            "version": plan.version,
+            "plan_hash": plan.hash,
+            "duration_ms": round(decision.duration_ms, 4),
+            "decision_branch": matched,
+            "steps": steps,
+            "components": [
+                {"kind": c.kind, "name": c.name, "source": c.source, "sha256": c.sha256}
+                for c in plan.components
+            ],
+        },
+    }

@@ -44,10 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     parquet = data_dir / "training.parquet"
     table.write_parquet(parquet)
     print(_describe(parquet, f"{table.height} rows: {', '.join(table.columns)}"))
-    print(
-        f"labels: is_fraud {table['is_fraud'].mean():.1%}, "
-        f"defaulted {table['defaulted'].mean():.1%}"
-    )
+    rates = ", ".join(f"{c} {table[c].to_numpy().mean():.1%}" for c in ("is_fraud", "defaulted"))
+    print(f"label rates: {rates}")
     for name, path in models.items():
         print(_describe(path, name))
     print(f"done in {time.perf_counter() - started:.1f} s")

@@ -61,7 +61,7 @@ def generate_applications(n: int, seed: int) -> list[dict[str, Any]]:
     income = np.where(employment == 1, income * rng.lognormal(0.1, 0.4, n), income)
     income = np.where(employment == 3, rng.lognormal(np.log(24_000), 0.25, n), income)
     jobless_income = np.where(rng.random(n) < 0.85, 0.0, rng.lognormal(np.log(15_000), 0.5, n))
-    income = np.round(np.where(employment == 2, jobless_income, income), -2)
+    income = np.where(employment == 2, jobless_income, income).round(-2)
     income_null = rng.random(n) < 0.03
     debt = np.round(rng.lognormal(np.log(18_000), 0.8, n), -2)
     debt = np.where(rng.random(n) < 0.15, 0.0, debt)
@@ -108,10 +108,14 @@ def generate_applications(n: int, seed: int) -> list[dict[str, Any]]:
         if sparse[i]:
             del applicant["debt"], applicant["device_age_days"]
         k = int(n_loans[i])
-        previous = [{**loan, "opened": _iso(today - back)} for loan, back in loans[loan_at : loan_at + k]]
+        previous = [
+            {**loan, "opened": _iso(today - back)} for loan, back in loans[loan_at : loan_at + k]
+        ]
         loan_at += k
         m = int(n_tx[i])
-        history = [{"day": _iso(today - back), **tx} for back, tx in transactions[tx_at : tx_at + m]]
+        history = [
+            {"day": _iso(today - back), **tx} for back, tx in transactions[tx_at : tx_at + m]
+        ]
         tx_at += m
         records.append(
             {

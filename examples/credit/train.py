@@ -23,14 +23,13 @@ import lightgbm
 import numpy as np
 import numpy.typing as npt
 import polars as pl
+from generate import generate_applications, training_table
 from skl2onnx import to_onnx
 from skl2onnx.common.data_types import FloatTensorType
 from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline
-
-from generate import generate_applications, training_table
 
 FRAUD_INPUTS = ("amount", "device_age_days", "debt_to_income", "is_online")
 CREDIT_INPUTS = ("income", "term_months", "num_overdue", "fraud_score", "debt_to_income")

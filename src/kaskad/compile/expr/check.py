@@ -246,6 +246,10 @@ class Checker:
             hint = None
             if {lt.family(), rt.family()} == {"date", "text"}:
                 hint = "write date constants as DATE 'YYYY-MM-DD'"
+            quoted = right if isinstance(right, t.TLit) else left
+            if {lt.family(), rt.family()} == {"number", "text"} and isinstance(quoted, t.TLit) \
+                    and isinstance(quoted.value, str) and _is_number(quoted.value):
+                hint = f"write the number without quotes: {quoted.value}"
             return self.fail("K203", f"cannot compare {lt} with {rt}", node.span, hint)
         self._check_category(left, right, node.right)
         self._check_category(right, left, node.left)
@@ -488,6 +492,14 @@ class Checker:
         if resolved.dtype.kind != "any":
             self.fail("K208", f"'{path.dotted}' is {resolved.dtype}, not a list", path.span)
         return None, ()
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 _COMPARE = ("=", "!=", "<", "<=", ">", ">=")

@@ -8,7 +8,13 @@ from importlib import resources
 from typing import Any
 
 from lark import Lark, Token, Transformer, Tree, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import (
+    UnexpectedCharacters,
+    UnexpectedEOF,
+    UnexpectedInput,
+    UnexpectedToken,
+    VisitError,
+)
 
 from kaskad.compile.expr import ast
 
@@ -230,6 +236,11 @@ def parse(text: str) -> ast.Node:
         ) from None
     except UnexpectedInput as exc:  # pragma: no cover - other lark input errors
         raise ExprSyntaxError(str(exc), exc.line, exc.column) from None
-    result = _Build().transform(tree)
+    try:
+        result = _Build().transform(tree)
+    except VisitError as exc:
+        if isinstance(exc.orig_exc, ExprSyntaxError):
+            raise exc.orig_exc from None
+        raise
     assert isinstance(result, ast.Node)
     return result

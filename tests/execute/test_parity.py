@@ -53,7 +53,8 @@ records = st.fixed_dictionaries({
     "d": dates.map(iso), "e": dates.map(iso), "ts": datetimes.map(iso),
     "o": st.one_of(st.none(), st.fixed_dictionaries({"i": ints, "x": floats, "s": texts,
                                                     "c": cats})),
-    "items": st.one_of(st.none(), st.lists(items, max_size=6)),
+    "items": st.one_of(st.none(), st.lists(items, max_size=6),
+                       st.lists(items, min_size=120, max_size=200)),
 })
 
 

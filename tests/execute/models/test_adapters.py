@@ -12,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 import pytest
+from onnx import TensorProto, helper
 from skl2onnx import to_onnx
 from sklearn.base import is_classifier
 from sklearn.ensemble import (
@@ -277,6 +278,42 @@ def test_onnx_rejects_zipmap(data: Data, tmp_path: Path) -> None:
     with pytest.raises(ModelLoadError, match="zipmap") as info:
         load_model(path, "onnx")
     assert "zipmap.onnx" in str(info.value)
+
+
+def _hand_made(path: Path, n_feeds: int) -> Path:
+    """A double-typed ONNX graph: prediction = 2 * first input column, shape [N, 1]."""
+    feeds = [
+        helper.make_tensor_value_info(f"x{i}", TensorProto.DOUBLE, [None, 3])
+        for i in range(n_feeds)
+    ]
+    out = helper.make_tensor_value_info("variable", TensorProto.DOUBLE, [None, 1])
+    nodes = [
+        helper.make_node("Constant", [], ["idx"], value_ints=[0]),
+        helper.make_node("Gather", ["x0", "idx"], ["first"], axis=1),
+        helper.make_node(
+            "Constant", [], ["two"], value=helper.make_tensor("c", TensorProto.DOUBLE, [], [2.0])
+        ),
+        helper.make_node("Mul", ["first", "two"], ["variable"]),
+    ]
+    graph = helper.make_graph(nodes, "double", feeds, [out])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path.write_bytes(model.SerializeToString())
+    return path
+
+
+def test_onnx_double_input(data: Data, tmp_path: Path) -> None:
+    model = load_model(_hand_made(tmp_path / "double.onnx", 1), "onnx")
+    assert model.n_inputs == 3
+    assert model.output_names == ("prediction",)
+    x = data.x[:, :3]
+    batch = assert_parity(model, x)
+    np.testing.assert_array_equal(batch["prediction"], 2 * x[:, 0])
+
+
+def test_onnx_rejects_several_inputs(tmp_path: Path) -> None:
+    with pytest.raises(ModelLoadError, match="expects one input tensor"):
+        load_model(_hand_made(tmp_path / "two.onnx", 2), "onnx")
 
 
 # --- shared behaviour ---------------------------------------------------------------

@@ -199,8 +199,14 @@ class PolarsCompiler:
             return values.any(ignore_nulls=False)
         if func == "all":
             return values.all(ignore_nulls=False)
-        if func == "avg":
-            return values.mean()
+        if func in ("sum", "avg"):
+            # A running sum is strictly left to right, as in the per-record executor; Polars'
+            # own sum switches to blocked summation on long lists and rounds differently.
+            present = values.drop_nulls()
+            total = present.cum_sum().last()
+            if func == "avg":
+                return total.cast(pl.Float64) / present.count().cast(pl.Float64)
+            return total.fill_null(0).cast(to_polars_dtype(node.dtype))
         out: pl.Expr = getattr(values, func)()
         return out.cast(to_polars_dtype(node.dtype))
 

@@ -14,17 +14,16 @@ import joblib
 import numpy as np
 import numpy.typing as npt
 from sklearn.base import is_classifier, is_regressor
-from sklearn.exceptions import (
-    InconsistentVersionWarning,
-    NotFittedError,
-)
+from sklearn.exceptions import InconsistentVersionWarning, NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from kaskad.errors import ModelLoadError
 from kaskad.execute.models.base import ArrayModelAdapter, FloatArray, Task, require_file
 
 # Emitted when an estimator fitted on a data frame is called with a numpy array;
-# the adapter passes columns in the artifact's order, so the warning is noise.
+# the adapter passes columns in the artifact's order, so the warning is noise. It is
+# silenced only for such estimators; note that on Python 3.11 catch_warnings swaps
+# process-wide state, so concurrent threads may briefly see each other's filters.
 _NAMES_WARNING = "X does not have valid feature names"
 
 

@@ -1,0 +1,35 @@
+# Start the local services a test run needs, when they are not already listening.
+# Each entry: name, port, start command (the machine's own service installations).
+
+port_open() {
+  python3 -c "import socket,sys; s=socket.socket(); s.settimeout(1); sys.exit(s.connect_ex(('127.0.0.1', int(sys.argv[1]))))" "$1"
+}
+
+start_if_down() {
+  local name=$1 port=$2
+  shift 2
+  if port_open "$port"; then
+    return 0
+  fi
+  echo "starting $name (port $port)"
+  "$@" || echo "warning: could not start $name" >&2
+  for _ in $(seq 1 30); do
+    port_open "$port" && return 0
+    sleep 1
+  done
+  echo "warning: $name is still not listening on $port" >&2
+}
+
+# The services the test suite needs; empty until a test needs one.
+KASKAD_SERVICES=()
+
+ensure_services() {
+  for service in "${KASKAD_SERVICES[@]}"; do
+    case $service in
+      postgresql) start_if_down PostgreSQL 5432 bash -c 'pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start' ;;
+      redis) start_if_down Redis 6379 redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no ;;
+      rabbitmq) start_if_down RabbitMQ 5672 rabbitmq-server -detached ;;
+      nats) start_if_down NATS 4222 start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server ;;
+    esac
+  done
+}

@@ -1,0 +1,111 @@
+"""The command line, run as a user runs it: a real process, real files, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+
+GOLDEN = Path(__file__).resolve().parent.parent / "execute" / "golden" / "aml_unknowns"
+KASKAD = [sys.executable, "-m", "kaskad.cli.main"]
+
+
+def kaskad(*args: str, stdin: str | None = None, cwd: Path | None = None,
+           ) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+    return subprocess.run([*KASKAD, *args], input=stdin, capture_output=True, text=True,
+                          cwd=cwd, env=env, timeout=120)
+
+
+def test_version() -> None:
+    result = kaskad("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip().startswith("kaskad ")
+
+
+def test_validate_ok_and_json() -> None:
+    result = kaskad("validate", str(GOLDEN / "pipeline.yaml"))
+    assert result.returncode == 0, result.stderr
+    assert "ok pipeline aml_unknowns" in result.stdout
+    data = json.loads(kaskad("validate", str(GOLDEN / "pipeline.yaml"), "--json").stdout)
+    assert data["valid"] is True and len(data["plan_hash"]) == 64
+    assert {c["kind"] for c in data["components"]} == {"pipeline", "schema", "features", "rules"}
+
+
+def test_validate_reports_problems_with_nonzero_exit(tmp_path: Path) -> None:
+    for name in ("schema.yaml", "features.yaml", "pipeline.yaml"):
+        (tmp_path / name).write_text((GOLDEN / name).read_text())
+    rules = (GOLDEN / "rules.yaml").read_text()
+    rules = rules.replace("amount_rub >= 1000000", "amount_rbu >= 1000000")
+    rules = rules.replace("when: amount_rub > 500000\n    on_missing: pass",
+                          "when: amount_rub > 'big'\n    on_missing: pass")
+    (tmp_path / "rules.yaml").write_text(rules)
+    result = kaskad("validate", "pipeline.yaml", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "2 problems found" in result.stderr
+    assert "rules.yaml:6:" in result.stderr and "did you mean 'amount_rub'?" in result.stderr
+    assert "rule cash_1m" in result.stderr and "rule large_missing_passes" in result.stderr
+    assert "Traceback" not in result.stderr
+    as_json = json.loads(kaskad("validate", "pipeline.yaml", "--json", cwd=tmp_path).stdout)
+    assert [p["code"] for p in as_json["problems"]] == ["K202", "K203"]
+
+
+def test_decide_from_stdin_readable_and_json() -> None:
+    record = (GOLDEN / "input.jsonl").read_text().splitlines()[3]
+    readable = kaskad("decide", str(GOLDEN / "pipeline.yaml"), stdin=record)
+    assert readable.returncode == 0, readable.stderr
+    assert "decision: review" in readable.stdout
+    assert "cash_1m" in readable.stdout and "unknown" in readable.stdout
+    result = kaskad("decide", str(GOLDEN / "pipeline.yaml"), "--json", stdin=record)
+    report = json.loads(result.stdout)
+    expected = json.loads((GOLDEN / "expected.jsonl").read_text().splitlines()[3])
+    assert report["result"] == expected
+    rules = report["trace"]["steps"][1]["rules"]
+    assert rules[0]["id"] == "cash_1m" and rules[0]["outcome"] == "unknown"
+    assert rules[0]["description"].startswith("Cash operation")
+    assert all(len(c["sha256"]) == 64 for c in report["trace"]["components"])
+
+
+def test_decide_rejects_bad_input_and_bad_json(tmp_path: Path) -> None:
+    rejected = kaskad("decide", str(GOLDEN / "pipeline.yaml"), stdin='{"kind": "wire"}')
+    assert rejected.returncode == 3
+    assert "id: required field is missing" in rejected.stdout
+    assert "kind: 'wire' is not an allowed value" in rejected.stdout
+    broken = kaskad("decide", str(GOLDEN / "pipeline.yaml"), stdin="<xml/>")
+    assert broken.returncode == 2 and "not valid JSON" in broken.stderr
+    missing = kaskad("decide", str(GOLDEN / "pipeline.yaml"), "--input",
+                     str(tmp_path / "nope.json"))
+    assert missing.returncode == 2 and "cannot read" in missing.stderr
+
+
+def test_run_writes_same_fields_as_decide_in_every_format(tmp_path: Path) -> None:
+    expected = [json.loads(x) for x in (GOLDEN / "expected.jsonl").read_text().splitlines()]
+    for suffix in ("jsonl", "parquet", "csv"):
+        out = tmp_path / f"out.{suffix}"
+        result = kaskad("run", str(GOLDEN / "pipeline.yaml"), "--input",
+                        str(GOLDEN / "input.jsonl"), "--output", str(out), "--chunk-size", "3")
+        assert result.returncode == 0, result.stderr
+        assert "8 records" in result.stderr
+        frame = {"jsonl": pl.read_ndjson, "parquet": pl.read_parquet,
+                 "csv": pl.read_csv}[suffix](out)
+        assert frame.columns == list(expected[0])
+        assert frame.get_column("decision").to_list() == [e["decision"] for e in expected]
+    csv_hits = pl.read_csv(tmp_path / "out.csv").get_column("aml.hits").to_list()
+    assert json.loads(csv_hits[0]) == expected[0]["aml.hits"]
+
+
+def test_run_bad_input_leaves_no_output(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    lines = (GOLDEN / "input.jsonl").read_text().splitlines()
+    lines.insert(2, '{"id": "x", "amount_rub": "lots"}')
+    bad.write_text("\n".join(lines))
+    out = tmp_path / "out.parquet"
+    result = kaskad("run", str(GOLDEN / "pipeline.yaml"), "-i", str(bad), "-o", str(out))
+    assert result.returncode == 2
+    assert "bad.jsonl" in result.stderr and "Traceback" not in result.stderr
+    assert not out.exists()
+    assert not list(tmp_path.glob("*.partial"))

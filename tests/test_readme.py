@@ -1,0 +1,29 @@
+"""The README's two set-up commands stay the ones CI and users run."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def setup_commands() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```bash\n(.*?)\n```", text, flags=re.S)
+    return [b.strip() for b in blocks[:2]]
+
+
+def test_readme_starts_with_two_commands() -> None:
+    text = (ROOT / "README.md").read_text()
+    head = text.split("## ")[0]
+    assert len(re.findall(r"```bash\n", head)) == 2
+    install, test = setup_commands()
+    assert "kaskad run examples/credit/pipeline.yaml" in install
+    assert "pytest" in test and "ruff" in test and "mypy" in test
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert setup_commands()[1] in ci
+    assert "KASKAD_REQUIRE_SERVICES=1" in ci

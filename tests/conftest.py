@@ -33,9 +33,7 @@ def example_dir() -> Path:
 
     models = EXAMPLE / "models"
     data = EXAMPLE / "data" / "applications.jsonl"
-    needed = [models / "fraud.txt", models / "credit_pd.joblib", models / "credit_pd_v2.onnx",
-              data]
+    needed = [models / "fraud.txt", models / "credit_pd.joblib", models / "credit_pd_v2.onnx", data]
     if not all(p.exists() for p in needed):
-        subprocess.run([sys.executable, str(EXAMPLE / "build.py")], check=True,
-                       capture_output=True)
+        subprocess.run([sys.executable, str(EXAMPLE / "build.py")], check=True, capture_output=True)
     return EXAMPLE

@@ -77,7 +77,9 @@ def features_of(module: Any) -> list[FeatureFunction]:
     found = []
     for value in vars(module).values():
         meta = getattr(value, "__kaskad_feature__", None)
-        if isinstance(meta, FeatureFunction) and getattr(value, "__module__", None) == \
-                module.__name__:
+        if (
+            isinstance(meta, FeatureFunction)
+            and getattr(value, "__module__", None) == module.__name__
+        ):
             found.append(meta)
     return found

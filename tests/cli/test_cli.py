@@ -14,11 +14,15 @@ GOLDEN = Path(__file__).resolve().parent.parent / "execute" / "golden" / "aml_un
 KASKAD = [sys.executable, "-m", "kaskad.cli.main"]
 
 
-def kaskad(*args: str, stdin: str | None = None, cwd: Path | None = None,
-           ) -> subprocess.CompletedProcess[str]:
+def kaskad(
+    *args: str,
+    stdin: str | None = None,
+    cwd: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
-    return subprocess.run([*KASKAD, *args], input=stdin, capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=120)
+    return subprocess.run(
+        [*KASKAD, *args], input=stdin, capture_output=True, text=True, cwd=cwd, env=env, timeout=120
+    )
 
 
 def test_version() -> None:
@@ -41,8 +45,10 @@ def test_validate_reports_problems_with_nonzero_exit(tmp_path: Path) -> None:
         (tmp_path / name).write_text((GOLDEN / name).read_text())
     rules = (GOLDEN / "rules.yaml").read_text()
     rules = rules.replace("amount_rub >= 1000000", "amount_rbu >= 1000000")
-    rules = rules.replace("when: amount_rub > 500000\n    on_missing: pass",
-                          "when: amount_rub > 'big'\n    on_missing: pass")
+    rules = rules.replace(
+        "when: amount_rub > 500000\n    on_missing: pass",
+        "when: amount_rub > 'big'\n    on_missing: pass",
+    )
     (tmp_path / "rules.yaml").write_text(rules)
     result = kaskad("validate", "pipeline.yaml", cwd=tmp_path)
     assert result.returncode == 1
@@ -77,8 +83,9 @@ def test_decide_rejects_bad_input_and_bad_json(tmp_path: Path) -> None:
     assert "kind: 'wire' is not an allowed value" in rejected.stdout
     broken = kaskad("decide", str(GOLDEN / "pipeline.yaml"), stdin="<xml/>")
     assert broken.returncode == 2 and "not valid JSON" in broken.stderr
-    missing = kaskad("decide", str(GOLDEN / "pipeline.yaml"), "--input",
-                     str(tmp_path / "nope.json"))
+    missing = kaskad(
+        "decide", str(GOLDEN / "pipeline.yaml"), "--input", str(tmp_path / "nope.json")
+    )
     assert missing.returncode == 2 and "cannot read" in missing.stderr
 
 
@@ -86,12 +93,21 @@ def test_run_writes_same_fields_as_decide_in_every_format(tmp_path: Path) -> Non
     expected = [json.loads(x) for x in (GOLDEN / "expected.jsonl").read_text().splitlines()]
     for suffix in ("jsonl", "parquet", "csv"):
         out = tmp_path / f"out.{suffix}"
-        result = kaskad("run", str(GOLDEN / "pipeline.yaml"), "--input",
-                        str(GOLDEN / "input.jsonl"), "--output", str(out), "--chunk-size", "3")
+        result = kaskad(
+            "run",
+            str(GOLDEN / "pipeline.yaml"),
+            "--input",
+            str(GOLDEN / "input.jsonl"),
+            "--output",
+            str(out),
+            "--chunk-size",
+            "3",
+        )
         assert result.returncode == 0, result.stderr
         assert "8 records" in result.stderr
-        frame = {"jsonl": pl.read_ndjson, "parquet": pl.read_parquet,
-                 "csv": pl.read_csv}[suffix](out)
+        frame = {"jsonl": pl.read_ndjson, "parquet": pl.read_parquet, "csv": pl.read_csv}[suffix](
+            out
+        )
         assert frame.columns == list(expected[0])
         assert frame.get_column("decision").to_list() == [e["decision"] for e in expected]
     csv_hits = pl.read_csv(tmp_path / "out.csv").get_column("aml.hits").to_list()

@@ -78,7 +78,8 @@ def test_two_broken_rules_are_both_reported_with_location_caret_and_hint(tmp_pat
 def test_unknown_keys_and_missing_otherwise(tmp_path: Path) -> None:
     rules = RULES.replace("when: amount > 0", "wehn: amount > 0")
     rules = rules.replace("operation.amount_rbu", "operation.amount_rub").replace(
-        "'eighteen'", "18")
+        "'eighteen'", "18"
+    )
     pipeline = PIPELINE.replace("  - otherwise: approve\n", "")
     found = problems(project(tmp_path, rules__yaml=rules, pipeline__yaml=pipeline))
     text = "\n".join(found)
@@ -101,14 +102,17 @@ def test_feature_cycle_and_duplicate_outputs(tmp_path: Path) -> None:
       - {name: amount, expr: "1"}
     """
     pipeline = PIPELINE.replace("  - rules: rules.yaml\n", "  - features: f.yaml\n").replace(
-        "aml.any_hit", "a > 1")
+        "aml.any_hit", "a > 1"
+    )
     text = "\n".join(problems(project(tmp_path, f__yaml=features, pipeline__yaml=pipeline)))
     assert "K501 circular dependency: a -> b -> a" in text
     assert "K502 'amount' is already an input field" in text
 
 
 def test_missing_model_artifact_and_unknown_framework(tmp_path: Path) -> None:
-    pipeline = PIPELINE.replace("  - rules: rules.yaml\n", """\
+    pipeline = PIPELINE.replace(
+        "  - rules: rules.yaml\n",
+        """\
   - model: m
     artifact: models/nowhere.txt
     framework: lightgbm
@@ -119,31 +123,40 @@ def test_missing_model_artifact_and_unknown_framework(tmp_path: Path) -> None:
     framework: lightgmb
     inputs: [amount]
     outputs: {score_n: score}
-""").replace("aml.any_hit", "score_m > 0.5")
+""",
+    ).replace("aml.any_hit", "score_m > 0.5")
     text = "\n".join(problems(project(tmp_path, pipeline__yaml=pipeline)))
-    assert "K301 model artifact not found or unreadable: models/nowhere.txt" in text \
+    assert (
+        "K301 model artifact not found or unreadable: models/nowhere.txt" in text
         or "K301 model artifact not found or unreadable:" in text
+    )
     assert "K303 unknown framework 'lightgmb'" in text and "did you mean 'lightgbm'" in text
 
 
 def test_plan_hash_ignores_formatting_but_not_content(tmp_path: Path) -> None:
     fixed = RULES.replace("operation.amount_rbu", "operation.amount_rub").replace(
-        "'eighteen'", "18")
+        "'eighteen'", "18"
+    )
     first = compile_pipeline(project(tmp_path, rules__yaml=fixed)).hash
-    reformatted = "# a comment\n" + fixed.replace("description: test rules",
-                                                  "description:   'test rules'")
+    reformatted = "# a comment\n" + fixed.replace(
+        "description: test rules", "description:   'test rules'"
+    )
     second = compile_pipeline(project(tmp_path, rules__yaml=reformatted)).hash
-    changed = compile_pipeline(project(tmp_path, rules__yaml=fixed.replace(
-        ">= 1000000", ">= 600000"))).hash
+    changed = compile_pipeline(
+        project(tmp_path, rules__yaml=fixed.replace(">= 1000000", ">= 600000"))
+    ).hash
     assert first == second
     assert changed != first
 
 
 def test_python_feature_import_error_names_the_line(tmp_path: Path) -> None:
-    module = "from kaskad import feature\n\n\n@feature\ndef f(amount):\n    return amount\n\n" \
-             "raise RuntimeError('broken on purpose')\n"
+    module = (
+        "from kaskad import feature\n\n\n@feature\ndef f(amount):\n    return amount\n\n"
+        "raise RuntimeError('broken on purpose')\n"
+    )
     pipeline = PIPELINE.replace("  - rules: rules.yaml\n", "  - features: feats.py\n").replace(
-        "aml.any_hit", "f > 1")
+        "aml.any_hit", "f > 1"
+    )
     text = "\n".join(problems(project(tmp_path, feats__py=module, pipeline__yaml=pipeline)))
     assert "feats.py:8: K401 feature module failed to import: RuntimeError" in text
 
@@ -151,7 +164,8 @@ def test_python_feature_import_error_names_the_line(tmp_path: Path) -> None:
 def test_python_feature_parameter_must_name_a_field(tmp_path: Path) -> None:
     module = "from kaskad import feature\n\n\n@feature\ndef f(amout):\n    return amout\n"
     pipeline = PIPELINE.replace("  - rules: rules.yaml\n", "  - features: feats.py\n").replace(
-        "aml.any_hit", "f > 1")
+        "aml.any_hit", "f > 1"
+    )
     text = "\n".join(problems(project(tmp_path, feats__py=module, pipeline__yaml=pipeline)))
     assert "K402 feature 'f': parameter 'amout' does not name a field" in text
     assert "did you mean 'amount'" in text

@@ -18,8 +18,9 @@ RECORD = RecordExecutor(PLAN)
 BATCH = BatchExecutor(PLAN)
 
 ODD_TEXT = ["", "a", "A", "a_b", "a%", "ß", "İ", "ǅ", " a ", "\ta\n", "b.", "x'y", "Σ", "aB", "ab"]
-ints = st.one_of(st.none(), st.sampled_from([0, 1, -1, 2, 5, -5, 100, 2**31 - 1]),
-                 st.integers(-(2**31), 2**31))
+ints = st.one_of(
+    st.none(), st.sampled_from([0, 1, -1, 2, 5, -5, 100, 2**31 - 1]), st.integers(-(2**31), 2**31)
+)
 floats = st.one_of(
     st.none(),
     st.sampled_from([0.0, -0.0, 0.5, 1.0, -1.0, 0.125, 2.675, 1e-300, 1e15, 100.0, 100.000001]),
@@ -31,12 +32,17 @@ texts = st.one_of(
     st.text(st.characters(exclude_categories=["Cs"]), max_size=6),
 )
 cats = st.one_of(st.none(), st.sampled_from(["a", "b", "c d"]))
-dates = st.one_of(st.none(), st.sampled_from([dt.date(2024, 2, 29), dt.date(1970, 1, 1)]),
-                  st.dates(dt.date(1900, 1, 1), dt.date(2100, 12, 31)))
+dates = st.one_of(
+    st.none(),
+    st.sampled_from([dt.date(2024, 2, 29), dt.date(1970, 1, 1)]),
+    st.dates(dt.date(1900, 1, 1), dt.date(2100, 12, 31)),
+)
 datetimes = st.one_of(
-    st.none(), st.just(dt.datetime(2024, 1, 1, 12, 0, 0)),
+    st.none(),
+    st.just(dt.datetime(2024, 1, 1, 12, 0, 0)),
     st.datetimes(dt.datetime(1950, 1, 1), dt.datetime(2090, 1, 1)).map(
-        lambda d: d.replace(microsecond=0)),
+        lambda d: d.replace(microsecond=0)
+    ),
 )
 
 
@@ -44,25 +50,37 @@ def iso(v: Any) -> Any:
     return v.isoformat() if isinstance(v, (dt.date, dt.datetime)) else v
 
 
-items = st.fixed_dictionaries({"i": ints, "x": floats, "s": texts, "d": dates.map(iso),
-                               "c": cats})
-records = st.fixed_dictionaries({
-    "id": st.text(min_size=1, max_size=4),
-    "i": ints, "j": ints, "x": floats, "y": floats, "s": texts, "t": texts, "c": cats,
-    "b": st.one_of(st.none(), st.booleans()),
-    "d": dates.map(iso), "e": dates.map(iso), "ts": datetimes.map(iso),
-    "o": st.one_of(st.none(), st.fixed_dictionaries({"i": ints, "x": floats, "s": texts,
-                                                    "c": cats})),
-    "items": st.one_of(st.none(), st.lists(items, max_size=6),
-                       st.lists(items, min_size=120, max_size=200)),
-})
+items = st.fixed_dictionaries({"i": ints, "x": floats, "s": texts, "d": dates.map(iso), "c": cats})
+records = st.fixed_dictionaries(
+    {
+        "id": st.text(min_size=1, max_size=4),
+        "i": ints,
+        "j": ints,
+        "x": floats,
+        "y": floats,
+        "s": texts,
+        "t": texts,
+        "c": cats,
+        "b": st.one_of(st.none(), st.booleans()),
+        "d": dates.map(iso),
+        "e": dates.map(iso),
+        "ts": datetimes.map(iso),
+        "o": st.one_of(
+            st.none(), st.fixed_dictionaries({"i": ints, "x": floats, "s": texts, "c": cats})
+        ),
+        "items": st.one_of(
+            st.none(), st.lists(items, max_size=6), st.lists(items, min_size=120, max_size=200)
+        ),
+    }
+)
 
 
 def check_same(batch: list[dict[str, Any]], recs: list[dict[str, Any]]) -> None:
     for got, rec in zip(batch, recs, strict=True):
         one = RECORD.decide(rec).output
-        diff = {k: (got[k], one[k]) for k in one if got[k] != one[k] or type(got[k]) is not
-                type(one[k])}
+        diff = {
+            k: (got[k], one[k]) for k in one if got[k] != one[k] or type(got[k]) is not type(one[k])
+        }
         assert not diff, f"batch vs record differ for {rec}: {diff}"
 
 
@@ -77,11 +95,17 @@ def test_agree_on_edge_records() -> None:
     recs = [
         {"id": "empty"},
         {"id": "empty-list", "items": []},
-        {"id": "null-elements", "items": [{"i": None, "x": None, "s": None, "d": None,
-                                           "c": None}]},
+        {"id": "null-elements", "items": [{"i": None, "x": None, "s": None, "d": None, "c": None}]},
         {"id": "zeros", "i": 0, "j": 0, "x": 0.0, "y": 0.0, "s": "", "t": "", "b": False},
-        {"id": "big", "i": 2**31, "j": -(2**31), "x": 1e9, "y": -1e-9, "o": {"x": 5.0},
-         "items": [{"i": 3, "x": 1.5, "s": "a", "c": "a", "d": "2024-02-29"}] * 3},
+        {
+            "id": "big",
+            "i": 2**31,
+            "j": -(2**31),
+            "x": 1e9,
+            "y": -1e-9,
+            "o": {"x": 5.0},
+            "items": [{"i": 3, "x": 1.5, "s": "a", "c": "a", "d": "2024-02-29"}] * 3,
+        },
     ]
     batch = BATCH.run(frame_of(recs, PLAN.schema)).to_dicts()
     check_same(batch, recs)

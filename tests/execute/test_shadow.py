@@ -60,8 +60,12 @@ FILES = {
         """,
 }
 
-RECORDS = [{"id": "a", "amount": 50.0}, {"id": "b", "amount": 500.0},
-           {"id": "c", "amount": 9000.0}, {"id": "d"}]
+RECORDS = [
+    {"id": "a", "amount": 50.0},
+    {"id": "b", "amount": 500.0},
+    {"id": "c", "amount": 9000.0},
+    {"id": "d"},
+]
 
 
 def build(tmp_path: Path) -> Path:
@@ -74,8 +78,7 @@ def test_rules_shadow_is_kept_apart_from_the_decision(tmp_path: Path) -> None:
     plan = compile_pipeline(build(tmp_path))
     rows = BatchExecutor(plan).run(frame_of(RECORDS, plan.schema)).to_dicts()
     assert [r["decision"] for r in rows] == ["approve", "approve", "review", "approve"]
-    assert [r["shadow.strict.decision"] for r in rows] == ["approve", "review", "review",
-                                                           "approve"]
+    assert [r["shadow.strict.decision"] for r in rows] == ["approve", "review", "review", "approve"]
     assert [r["shadow.strict.limits.large"] for r in rows] == ["pass", "hit", "hit", "unknown"]
     assert all(r["shadow.strict.error"] is None for r in rows)
 

@@ -13,15 +13,20 @@ from kaskad.compile.expr.polars_dtypes import to_polars_dtype
 from kaskad.errors import InputError
 from kaskad.spec.schema import Schema
 
-FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl",
-           ".ndjson": "jsonl", ".json": "jsonl"}
+FORMATS = {
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+}
 
 
 def file_format(path: Path) -> str:
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise InputError(f"{path}: unknown file type '{path.suffix}'; use .csv, .parquet or "
-                         ".jsonl")
+        raise InputError(f"{path}: unknown file type '{path.suffix}'; use .csv, .parquet or .jsonl")
     return fmt
 
 
@@ -39,8 +44,10 @@ def read_input(path: Path, schema: Schema) -> pl.DataFrame:
         nested = [f.name for f in schema.fields if f.dtype.kind in ("object", "list")]
         header = pl.read_csv(path, n_rows=0).columns
         if present := [n for n in nested if n in header]:
-            raise InputError(f"{path}: CSV cannot hold nested fields ({', '.join(present)}); "
-                             "use JSON Lines or Parquet")
+            raise InputError(
+                f"{path}: CSV cannot hold nested fields ({', '.join(present)}); "
+                "use JSON Lines or Parquet"
+            )
         flat = {k: v for k, v in types.items() if k not in nested and k in header}
         return pl.read_csv(path, schema_overrides=flat)
     except InputError:
@@ -54,14 +61,25 @@ def _csv_ready(frame: pl.DataFrame) -> pl.DataFrame:
     exprs = []
     for name, dtype in frame.schema.items():
         if isinstance(dtype, pl.List):
-            items = pl.col(name).cast(pl.List(pl.String)).list.eval(
-                pl.concat_str([pl.lit('"'), pl.element().str.replace_all('"', '\\"',
-                                                                          literal=True),
-                               pl.lit('"')]))
+            items = (
+                pl.col(name)
+                .cast(pl.List(pl.String))
+                .list.eval(
+                    pl.concat_str(
+                        [
+                            pl.lit('"'),
+                            pl.element().str.replace_all('"', '\\"', literal=True),
+                            pl.lit('"'),
+                        ]
+                    )
+                )
+            )
             exprs.append(
-                pl.when(pl.col(name).is_null()).then(None)
+                pl.when(pl.col(name).is_null())
+                .then(None)
                 .otherwise(pl.concat_str([pl.lit("["), items.list.join(","), pl.lit("]")]))
-                .alias(name))
+                .alias(name)
+            )
         elif isinstance(dtype, pl.Struct):
             exprs.append(pl.col(name).struct.json_encode().alias(name))
     return frame.with_columns(exprs) if exprs else frame

@@ -43,8 +43,9 @@ app = typer.Typer(
 out = Console()
 err = Console(stderr=True)
 
-PipelineArg = Annotated[Path, typer.Argument(help="Pipeline file (pipeline.yaml).",
-                                             show_default=False)]
+PipelineArg = Annotated[
+    Path, typer.Argument(help="Pipeline file (pipeline.yaml).", show_default=False)
+]
 
 
 def _version(value: bool) -> None:
@@ -55,8 +56,12 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="Show the version and exit.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
 ) -> None:
     """kaskad command line."""
 
@@ -66,8 +71,7 @@ def _load(pipeline: Path, as_json: bool = False) -> Plan:
         return compile_pipeline(pipeline)
     except SpecError as exc:
         if as_json:
-            out.print_json(data={"valid": False,
-                                 "problems": [p.to_dict() for p in exc.problems]})
+            out.print_json(data={"valid": False, "problems": [p.to_dict() for p in exc.problems]})
         else:
             print_problems(err, exc.problems)
         raise typer.Exit(1) from None
@@ -81,12 +85,18 @@ def validate(
     """Check a pipeline and every component it uses; report every problem at once."""
     plan = _load(pipeline, as_json)
     if as_json:
-        out.print_json(data={
-            "valid": True, "pipeline": plan.name, "plan_hash": plan.hash,
-            "components": [{"kind": c.kind, "name": c.name, "source": c.source,
-                            "sha256": c.sha256} for c in plan.components],
-            "outputs": [name for name, _ in plan.output_fields()],
-        })
+        out.print_json(
+            data={
+                "valid": True,
+                "pipeline": plan.name,
+                "plan_hash": plan.hash,
+                "components": [
+                    {"kind": c.kind, "name": c.name, "source": c.source, "sha256": c.sha256}
+                    for c in plan.components
+                ],
+                "outputs": [name for name, _ in plan.output_fields()],
+            }
+        )
         return
     print_plan(out, plan)
 
@@ -105,18 +115,25 @@ def _read_record(source: Path | None) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        err.print(f"[red]error:[/] {where} is not valid JSON: {exc.msg} at line {exc.lineno}, "
-                  f"column {exc.colno}")
+        err.print(
+            f"[red]error:[/] {where} is not valid JSON: {exc.msg} at line {exc.lineno}, "
+            f"column {exc.colno}"
+        )
         raise typer.Exit(2) from None
 
 
 @app.command()
 def decide(
     pipeline: PipelineArg,
-    input: Annotated[Path | None, typer.Option(
-        "--input", "-i", help="JSON file with one record; standard input when omitted.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print result and trace as JSON.")
-                       ] = False,
+    input: Annotated[
+        Path | None,
+        typer.Option(
+            "--input", "-i", help="JSON file with one record; standard input when omitted."
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print result and trace as JSON.")
+    ] = False,
 ) -> None:
     """Decide one record and show the trace: rule outcomes, scores, timings, hashes."""
     plan = _load(pipeline)
@@ -138,13 +155,22 @@ def decide(
 @app.command()
 def run(
     pipeline: PipelineArg,
-    input: Annotated[Path, typer.Option("--input", "-i", help="Input file: .csv, .parquet or "
-                                        ".jsonl.", show_default=False)],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Output file: .csv, .parquet "
-                                         "or .jsonl.", show_default=False)],
+    input: Annotated[
+        Path,
+        typer.Option(
+            "--input", "-i", help="Input file: .csv, .parquet or .jsonl.", show_default=False
+        ),
+    ],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output", "-o", help="Output file: .csv, .parquet or .jsonl.", show_default=False
+        ),
+    ],
     chunk_size: Annotated[int, typer.Option(help="Rows per batch.", min=1)] = 50_000,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")
-                     ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")
+    ] = False,
 ) -> None:
     """Decide every record of a file; write one result row per record."""
     plan = _load(pipeline)
@@ -157,10 +183,17 @@ def run(
     executor = BatchExecutor(plan)
     counts: Counter[str] = Counter()
     start = time.perf_counter()
-    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
-                        MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
-                        TimeElapsedColumn(), TimeRemainingColumn(), console=err,
-                        disable=quiet, transient=False)
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        disable=quiet,
+        transient=False,
+    )
     try:
         with progress:
             task = progress.add_task(plan.name, total=frame.height, rate="")
@@ -184,10 +217,13 @@ def run(
         _print_summary(plan, frame.height, counts, elapsed, output)
 
 
-def _print_summary(plan: Plan, rows: int, counts: Counter[str], elapsed: float,
-                   output: Path) -> None:
-    table = Table(title=f"{plan.name}: {rows:,} records in {elapsed:.2f} s "
-                  f"({rows / max(elapsed, 1e-9):,.0f} rows/s)")
+def _print_summary(
+    plan: Plan, rows: int, counts: Counter[str], elapsed: float, output: Path
+) -> None:
+    table = Table(
+        title=f"{plan.name}: {rows:,} records in {elapsed:.2f} s "
+        f"({rows / max(elapsed, 1e-9):,.0f} rows/s)"
+    )
     table.add_column("decision")
     table.add_column("records", justify="right")
     table.add_column("share", justify="right")

@@ -23,8 +23,9 @@ def print_problems(console: Console, problems: list[Problem]) -> None:
 
 
 def print_plan(console: Console, plan: Plan) -> None:
-    console.print(f"[bold green]ok[/] pipeline [bold]{plan.name}[/] "
-                  f"plan {plan.hash[:12]}", highlight=False)
+    console.print(
+        f"[bold green]ok[/] pipeline [bold]{plan.name}[/] plan {plan.hash[:12]}", highlight=False
+    )
     table = Table("kind", "name", "source", "sha256")
     for c in plan.components:
         table.add_row(c.kind, c.name, c.source, c.sha256[:12])
@@ -32,8 +33,11 @@ def print_plan(console: Console, plan: Plan) -> None:
     steps = " → ".join(n.id for n in plan.nodes)
     console.print(f"steps: {steps} → decision")
     for s in plan.shadows:
-        console.print(f"shadow [bold]{s.name}[/] ({s.kind}"
-                      + (f", replaces {s.replaces}" if s.replaces else "") + ")")
+        console.print(
+            f"shadow [bold]{s.name}[/] ({s.kind}"
+            + (f", replaces {s.replaces}" if s.replaces else "")
+            + ")"
+        )
 
 
 def _fmt(value: Any) -> str:
@@ -53,16 +57,21 @@ def print_decision(console: Console, plan: Plan, report: dict[str, Any]) -> None
             console.print(f"  • {escape(e)}")
         return
     reasons = ", ".join(result["reasons"] or []) or "-"
-    console.print(f"[bold]decision:[/] [bold cyan]{result['decision']}[/]  reasons: {reasons}"
-                  f"  ({trace['duration_ms']:.3f} ms, plan {trace['plan_hash'][:12]})",
-                  highlight=False)
+    console.print(
+        f"[bold]decision:[/] [bold cyan]{result['decision']}[/]  reasons: {reasons}"
+        f"  ({trace['duration_ms']:.3f} ms, plan {trace['plan_hash'][:12]})",
+        highlight=False,
+    )
     if trace.get("decision_branch"):
         b = trace["decision_branch"]
         console.print(f"  matched branch {b['branch']}: {escape(b['when'])}", highlight=False)
     for step in trace["steps"]:
-        console.print(f"\n[bold]{step['kind']}[/] {step['id']}  "
-                      f"[dim]{step['duration_ms']:.3f} ms  sha256 "
-                      f"{step['component']['sha256'][:12]}[/]", highlight=False)
+        console.print(
+            f"\n[bold]{step['kind']}[/] {step['id']}  "
+            f"[dim]{step['duration_ms']:.3f} ms  sha256 "
+            f"{step['component']['sha256'][:12]}[/]",
+            highlight=False,
+        )
         if "rules" in step:
             table = Table("rule", "outcome", "description", box=None, pad_edge=False)
             for r in step["rules"]:

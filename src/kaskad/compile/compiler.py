@@ -58,19 +58,29 @@ class Compiler:
         try:
             return parse(text.text)
         except ExprSyntaxError as exc:
-            self.problems.append(Problem(
-                "K201", f"syntax error: {exc.message}",
-                text.location(exc.line, exc.column, exc.length), exc.hint))
+            self.problems.append(
+                Problem(
+                    "K201",
+                    f"syntax error: {exc.message}",
+                    text.location(exc.line, exc.column, exc.length),
+                    exc.hint,
+                )
+            )
             return None
 
-    def check(self, text: Text, node: ast.Node, columns: Mapping[str, DType],
-              boolean: str | None = None) -> t.TExpr | None:
+    def check(
+        self, text: Text, node: ast.Node, columns: Mapping[str, DType], boolean: str | None = None
+    ) -> t.TExpr | None:
         expr, issues = check_expression(node, Scope(columns), boolean)
         for issue in issues:
-            self.problems.append(Problem(
-                issue.code, issue.message,
-                text.location(issue.span.line, issue.span.column, issue.span.length),
-                issue.hint))
+            self.problems.append(
+                Problem(
+                    issue.code,
+                    issue.message,
+                    text.location(issue.span.line, issue.span.column, issue.span.length),
+                    issue.hint,
+                )
+            )
         return None if issues else expr
 
     # ---- whole pipeline -----------------------------------------------------------------
@@ -89,10 +99,16 @@ class Compiler:
         if self.problems:
             return None
         return Plan(
-            name=spec.name, description=spec.description, version=spec.version,
-            source=spec.source, schema=spec.schema, nodes=tuple(nodes),
-            decision=tuple(decision), shadows=tuple(shadows),
-            components=tuple(components), hash=_plan_hash(spec, components, shadows),
+            name=spec.name,
+            description=spec.description,
+            version=spec.version,
+            source=spec.source,
+            schema=spec.schema,
+            nodes=tuple(nodes),
+            decision=tuple(decision),
+            shadows=tuple(shadows),
+            components=tuple(components),
+            hash=_plan_hash(spec, components, shadows),
         )
 
     def _pending(self, spec: PipelineSpec, inputs: Mapping[str, DType]) -> list[_Pending]:
@@ -101,14 +117,22 @@ class Compiler:
 
         def claim(name: str, node_id: str, loc: Location) -> None:
             if name in inputs:
-                self.problems.append(Problem(
-                    "K502", f"'{name}' is already an input field; outputs need their own names",
-                    loc))
+                self.problems.append(
+                    Problem(
+                        "K502",
+                        f"'{name}' is already an input field; outputs need their own names",
+                        loc,
+                    )
+                )
             elif name in owner:
                 other, where = owner[name]
-                self.problems.append(Problem(
-                    "K502", f"'{name}' is produced twice (also by {other} at {where.prefix()})",
-                    loc))
+                self.problems.append(
+                    Problem(
+                        "K502",
+                        f"'{name}' is produced twice (also by {other} at {where.prefix()})",
+                        loc,
+                    )
+                )
             else:
                 owner[name] = (node_id, loc)
 
@@ -121,9 +145,13 @@ class Compiler:
             outs += [f"{rs.name}.{s}" for s in RULESET_SUMMARY]
             for rule in rs.rules:
                 if rule.id in RULESET_SUMMARY:
-                    self.problems.append(Problem(
-                        "K106", f"rule id '{rule.id}' is reserved for the rule set summary",
-                        rule.location))
+                    self.problems.append(
+                        Problem(
+                            "K106",
+                            f"rule id '{rule.id}' is reserved for the rule set summary",
+                            rule.location,
+                        )
+                    )
             claim(rs.name, f"ruleset {rs.name}", rs.location)
             for out in outs:
                 owner.setdefault(out, (f"ruleset {rs.name}", rs.location))
@@ -169,10 +197,11 @@ class Compiler:
             if state.get(p.id) == 2:
                 return
             if state.get(p.id) == 1:
-                cycle = [*stack[stack.index(p.id):], p.id]
+                cycle = [*stack[stack.index(p.id) :], p.id]
                 loc = _spec_location(p.spec)
-                self.problems.append(Problem(
-                    "K501", f"circular dependency: {' -> '.join(cycle)}", loc))
+                self.problems.append(
+                    Problem("K501", f"circular dependency: {' -> '.join(cycle)}", loc)
+                )
                 return
             state[p.id] = 1
             for dep in sorted(p.deps, key=lambda d: by_id[d].order):
@@ -184,8 +213,9 @@ class Compiler:
             visit(p, [])
         return done
 
-    def _check_nodes(self, ordered: list[_Pending], inputs: Mapping[str, DType],
-                     spec: PipelineSpec) -> tuple[list[Node], dict[str, DType]]:
+    def _check_nodes(
+        self, ordered: list[_Pending], inputs: Mapping[str, DType], spec: PipelineSpec
+    ) -> tuple[list[Node], dict[str, DType]]:
         columns: dict[str, DType] = dict(inputs)
         nodes: list[Node] = []
         for p in ordered:
@@ -198,16 +228,24 @@ class Compiler:
             columns.update(dict(node.outputs()))
         return nodes, columns
 
-    def _check_node(self, p: _Pending, columns: Mapping[str, DType], spec: PipelineSpec,
-                    ) -> Node | None:
+    def _check_node(
+        self,
+        p: _Pending,
+        columns: Mapping[str, DType],
+        spec: PipelineSpec,
+    ) -> Node | None:
         if isinstance(p.spec, FeatureSpec):
             return self._feature(p, p.spec, columns)
         if isinstance(p.spec, RuleSetSpec):
             return self._ruleset(p.spec, p.parsed, columns, p.spec.name)
         return self._model_node(p.spec, p.parsed, columns)
 
-    def _feature(self, p: _Pending, f: FeatureSpec, columns: Mapping[str, DType],
-                 ) -> FeatureNode | None:
+    def _feature(
+        self,
+        p: _Pending,
+        f: FeatureSpec,
+        columns: Mapping[str, DType],
+    ) -> FeatureNode | None:
         if f.expr is not None:
             parsed = p.parsed.get(f.name)
             if parsed is None:
@@ -219,8 +257,9 @@ class Compiler:
         assert f.func is not None
         return self._python_feature(f, f.func, columns)
 
-    def _python_feature(self, f: FeatureSpec, func: FeatureFunction,
-                        columns: Mapping[str, DType]) -> FeatureNode | None:
+    def _python_feature(
+        self, f: FeatureSpec, func: FeatureFunction, columns: Mapping[str, DType]
+    ) -> FeatureNode | None:
         args: list[t.TExpr] = []
         ok = True
         for param in func.params:
@@ -230,24 +269,47 @@ class Compiler:
             if issues:
                 ok = False
                 hint = issues[0].hint or (
-                    "map it with @feature(inputs={'%s': 'object.field'})" % param)
-                self.problems.append(Problem(
-                    "K402", f"feature '{func.name}': parameter '{param}' does not name a field "
-                    f"({issues[0].message})", f.location, hint))
+                    f"map it with @feature(inputs={{'{param}': 'object.field'}})"
+                )
+                self.problems.append(
+                    Problem(
+                        "K402",
+                        f"feature '{func.name}': parameter '{param}' does not name a field "
+                        f"({issues[0].message})",
+                        f.location,
+                        hint,
+                    )
+                )
                 continue
             if expr.dtype.kind in ("object", "list"):
                 ok = False
-                self.problems.append(Problem(
-                    "K402", f"feature '{func.name}': parameter '{param}' is {expr.dtype}; "
-                    "feature functions take scalar fields", f.location))
+                self.problems.append(
+                    Problem(
+                        "K402",
+                        f"feature '{func.name}': parameter '{param}' is {expr.dtype}; "
+                        "feature functions take scalar fields",
+                        f.location,
+                    )
+                )
             args.append(expr)
         if not ok:
             return None
-        return FeatureNode(func.name, _RETURNS.get(func.returns, FLOAT), f.description,
-                           f.component, func=func, args=tuple(args))
+        return FeatureNode(
+            func.name,
+            _RETURNS.get(func.returns, FLOAT),
+            f.description,
+            f.component,
+            func=func,
+            args=tuple(args),
+        )
 
-    def _ruleset(self, rs: RuleSetSpec, parsed: Mapping[str, ast.Node],
-                 columns: Mapping[str, DType], namespace: str) -> RuleSetNode | None:
+    def _ruleset(
+        self,
+        rs: RuleSetSpec,
+        parsed: Mapping[str, ast.Node],
+        columns: Mapping[str, DType],
+        namespace: str,
+    ) -> RuleSetNode | None:
         rules: list[Rule] = []
         for spec in rs.rules:
             node = parsed.get(spec.id)
@@ -256,26 +318,47 @@ class Compiler:
             expr = self.check(spec.when, node, columns, f"the condition of rule '{spec.id}'")
             if expr is None:
                 continue
-            rules.append(Rule(spec.id, spec.description, spec.outcome, spec.severity,
-                              spec.on_missing, spec.when.text, expr))
+            rules.append(
+                Rule(
+                    spec.id,
+                    spec.description,
+                    spec.outcome,
+                    spec.severity,
+                    spec.on_missing,
+                    spec.when.text,
+                    expr,
+                )
+            )
         if len(rules) != len(rs.rules):
             return None
         return RuleSetNode(namespace, rs.description, tuple(rules), rs.ref)
 
-    def _model_node(self, m: ModelSpec, parsed: Mapping[str, ast.Node],
-                    columns: Mapping[str, DType]) -> ModelNode | None:
+    def _model_node(
+        self, m: ModelSpec, parsed: Mapping[str, ast.Node], columns: Mapping[str, DType]
+    ) -> ModelNode | None:
         loc = m.location
         if m.framework not in FRAMEWORKS:
             close = suggest(m.framework, list(FRAMEWORKS))
-            self.problems.append(Problem("K303", f"unknown framework '{m.framework}'", loc,
-                                         close or f"known: {', '.join(FRAMEWORKS)}"))
+            self.problems.append(
+                Problem(
+                    "K303",
+                    f"unknown framework '{m.framework}'",
+                    loc,
+                    close or f"known: {', '.join(FRAMEWORKS)}",
+                )
+            )
             return None
         try:
             digest = sha256_bytes(m.artifact.read_bytes())
         except OSError as exc:
-            self.problems.append(Problem(
-                "K301", f"model artifact not found or unreadable: {m.artifact_display} "
-                f"({exc.strerror})", loc))
+            self.problems.append(
+                Problem(
+                    "K301",
+                    f"model artifact not found or unreadable: {m.artifact_display} "
+                    f"({exc.strerror})",
+                    loc,
+                )
+            )
             return None
         try:
             adapter = load_model(m.artifact, m.framework)
@@ -291,37 +374,66 @@ class Compiler:
             if expr is None:
                 continue
             if not (expr.dtype.is_numeric or expr.dtype.kind == "boolean"):
-                self.problems.append(Problem(
-                    "K302", f"model input '{name}' is {expr.dtype}; models take numbers",
-                    text.location(1, 1, len(text.text)),
-                    "encode text with CASE, e.g. CASE WHEN channel = 'web' THEN 1 ELSE 0 END"))
+                self.problems.append(
+                    Problem(
+                        "K302",
+                        f"model input '{name}' is {expr.dtype}; models take numbers",
+                        text.location(1, 1, len(text.text)),
+                        "encode text with CASE, e.g. CASE WHEN channel = 'web' THEN 1 ELSE 0 END",
+                    )
+                )
                 continue
             inputs.append((name, expr))
         declared = [n for n, _ in m.inputs]
         if adapter.input_names is not None and list(adapter.input_names) != declared:
-            self.problems.append(Problem(
-                "K302", f"model '{m.name}' expects inputs {list(adapter.input_names)} in this "
-                f"order, but the pipeline gives {declared}", loc,
-                "list the inputs in the order the model was trained with"))
+            self.problems.append(
+                Problem(
+                    "K302",
+                    f"model '{m.name}' expects inputs {list(adapter.input_names)} in this "
+                    f"order, but the pipeline gives {declared}",
+                    loc,
+                    "list the inputs in the order the model was trained with",
+                )
+            )
         elif adapter.n_inputs is not None and adapter.n_inputs != len(declared):
-            self.problems.append(Problem(
-                "K302", f"model '{m.name}' expects {adapter.n_inputs} inputs, the pipeline "
-                f"gives {len(declared)}", loc))
-        for out, source in m.outputs:
+            self.problems.append(
+                Problem(
+                    "K302",
+                    f"model '{m.name}' expects {adapter.n_inputs} inputs, the pipeline "
+                    f"gives {len(declared)}",
+                    loc,
+                )
+            )
+        for _, source in m.outputs:
             if source not in adapter.output_names:
-                self.problems.append(Problem(
-                    "K304", f"model '{m.name}' has no output '{source}' (it gives "
-                    f"{', '.join(adapter.output_names)})", loc,
-                    suggest(source, list(adapter.output_names))))
+                self.problems.append(
+                    Problem(
+                        "K304",
+                        f"model '{m.name}' has no output '{source}' (it gives "
+                        f"{', '.join(adapter.output_names)})",
+                        loc,
+                        suggest(source, list(adapter.output_names)),
+                    )
+                )
         if len(inputs) != len(m.inputs):
             return None
-        ref = ComponentRef("model", m.name, m.artifact_display,
-                           sha256_text(digest + m.config_hash))
-        return ModelNode(m.name, m.description, m.framework, m.artifact_display, tuple(inputs),
-                         m.outputs, adapter, ref)
+        ref = ComponentRef("model", m.name, m.artifact_display, sha256_text(digest + m.config_hash))
+        return ModelNode(
+            m.name,
+            m.description,
+            m.framework,
+            m.artifact_display,
+            tuple(inputs),
+            m.outputs,
+            adapter,
+            ref,
+        )
 
-    def _decision(self, branches: tuple[BranchSpec, ...], columns: Mapping[str, DType],
-                  ) -> list[Branch]:
+    def _decision(
+        self,
+        branches: tuple[BranchSpec, ...],
+        columns: Mapping[str, DType],
+    ) -> list[Branch]:
         out: list[Branch] = []
         for i, b in enumerate(branches):
             if b.when is None:
@@ -344,8 +456,13 @@ class Compiler:
 
     # ---- shadows ------------------------------------------------------------------------
 
-    def _shadows(self, spec: PipelineSpec, nodes: list[Node], columns: Mapping[str, DType],
-                 inputs: Mapping[str, DType]) -> list[ShadowPlan]:
+    def _shadows(
+        self,
+        spec: PipelineSpec,
+        nodes: list[Node],
+        columns: Mapping[str, DType],
+        inputs: Mapping[str, DType],
+    ) -> list[ShadowPlan]:
         out: list[ShadowPlan] = []
         by_id = {n.id: n for n in nodes}
         for s in spec.shadows:
@@ -357,50 +474,82 @@ class Compiler:
                     continue
                 self._check_compatible(spec, s.pipeline, s.location)
                 reported = tuple(plan.node_outputs())
-                out.append(ShadowPlan(s.name, "pipeline", None, (), plan.decision, reported,
-                                      plan.components, plan))
+                out.append(
+                    ShadowPlan(
+                        s.name, "pipeline", None, (), plan.decision, reported, plan.components, plan
+                    )
+                )
                 continue
             target = by_id.get(s.replaces or "")
             if target is None:
-                self.problems.append(Problem(
-                    "K504", f"shadow '{s.name}' replaces '{s.replaces}', which is not a step "
-                    "of this pipeline", s.location, suggest(s.replaces or "", list(by_id))))
+                self.problems.append(
+                    Problem(
+                        "K504",
+                        f"shadow '{s.name}' replaces '{s.replaces}', which is not a step "
+                        "of this pipeline",
+                        s.location,
+                        suggest(s.replaces or "", list(by_id)),
+                    )
+                )
                 continue
             replacement: Node | None
             upstream = _upstream_columns(nodes, target, inputs)
             if s.model is not None:
                 if not isinstance(target, ModelNode):
-                    self.problems.append(Problem(
-                        "K504", f"shadow '{s.name}' is a model but '{target.id}' is not",
-                        s.location))
+                    self.problems.append(
+                        Problem(
+                            "K504",
+                            f"shadow '{s.name}' is a model but '{target.id}' is not",
+                            s.location,
+                        )
+                    )
                     continue
-                parsed = {n: p for n, txt in s.model.inputs
-                          if (p := self.parse_text(txt)) is not None}
+                parsed = {
+                    n: p for n, txt in s.model.inputs if (p := self.parse_text(txt)) is not None
+                }
                 replacement = self._model_node(s.model, parsed, upstream)
                 missing = {o for o, _ in target.outputs_map} - {o for o, _ in s.model.outputs}
                 if missing:
-                    self.problems.append(Problem(
-                        "K504", f"shadow '{s.name}' must give the outputs of '{target.id}': "
-                        f"missing {sorted(missing)}", s.location))
+                    self.problems.append(
+                        Problem(
+                            "K504",
+                            f"shadow '{s.name}' must give the outputs of '{target.id}': "
+                            f"missing {sorted(missing)}",
+                            s.location,
+                        )
+                    )
                     continue
             else:
                 assert s.ruleset is not None
                 if not isinstance(target, RuleSetNode):
-                    self.problems.append(Problem(
-                        "K504", f"shadow '{s.name}' is a rule set but '{target.id}' is not",
-                        s.location))
+                    self.problems.append(
+                        Problem(
+                            "K504",
+                            f"shadow '{s.name}' is a rule set but '{target.id}' is not",
+                            s.location,
+                        )
+                    )
                     continue
-                parsed = {r.id: p for r in s.ruleset.rules
-                          if (p := self.parse_text(r.when)) is not None}
+                parsed = {
+                    r.id: p for r in s.ruleset.rules if (p := self.parse_text(r.when)) is not None
+                }
                 replacement = self._ruleset(s.ruleset, parsed, upstream, target.name)
             if replacement is None:
                 continue
             affected = _downstream(nodes, target)
             redo: list[Node] = [replacement if n is target else n for n in affected]
             reported = tuple(o for n in redo for o in n.outputs())
-            out.append(ShadowPlan(s.name, "model" if s.model else "rules", target.id,
-                                  tuple(redo), tuple(self._decision(spec.decision, columns)),
-                                  reported, (replacement.component,)))
+            out.append(
+                ShadowPlan(
+                    s.name,
+                    "model" if s.model else "rules",
+                    target.id,
+                    tuple(redo),
+                    tuple(self._decision(spec.decision, columns)),
+                    reported,
+                    (replacement.component,),
+                )
+            )
         return out
 
     def _check_compatible(self, spec: PipelineSpec, other: PipelineSpec, loc: Location) -> None:
@@ -408,13 +557,23 @@ class Compiler:
         for f in other.schema.fields:
             have = mine.get(f.name)
             if have is None and f.required:
-                self.problems.append(Problem(
-                    "K505", f"shadow pipeline '{other.name}' requires input '{f.name}', which "
-                    f"pipeline '{spec.name}' does not accept", loc))
+                self.problems.append(
+                    Problem(
+                        "K505",
+                        f"shadow pipeline '{other.name}' requires input '{f.name}', which "
+                        f"pipeline '{spec.name}' does not accept",
+                        loc,
+                    )
+                )
             elif have is not None and have.dtype != f.dtype:
-                self.problems.append(Problem(
-                    "K505", f"shadow pipeline '{other.name}' reads '{f.name}' as {f.dtype}, "
-                    f"pipeline '{spec.name}' as {have.dtype}", loc))
+                self.problems.append(
+                    Problem(
+                        "K505",
+                        f"shadow pipeline '{other.name}' reads '{f.name}' as {f.dtype}, "
+                        f"pipeline '{spec.name}' as {have.dtype}",
+                        loc,
+                    )
+                )
 
 
 def _paths(node: ast.Node) -> Iterable[ast.Path]:
@@ -482,8 +641,11 @@ def _downstream(nodes: list[Node], target: Node) -> list[Node]:
     return out
 
 
-def _upstream_columns(nodes: list[Node], target: Node, inputs: Mapping[str, DType],
-                      ) -> dict[str, DType]:
+def _upstream_columns(
+    nodes: list[Node],
+    target: Node,
+    inputs: Mapping[str, DType],
+) -> dict[str, DType]:
     cols = dict(inputs)
     for node in nodes:
         if node is target:
@@ -492,8 +654,9 @@ def _upstream_columns(nodes: list[Node], target: Node, inputs: Mapping[str, DTyp
     return cols
 
 
-def _plan_hash(spec: PipelineSpec, components: list[ComponentRef],
-               shadows: list[ShadowPlan]) -> str:
+def _plan_hash(
+    spec: PipelineSpec, components: list[ComponentRef], shadows: list[ShadowPlan]
+) -> str:
     content = {
         "pipeline": spec.ref.sha256,
         "components": sorted([c.kind, c.name, c.sha256] for c in components),
@@ -511,8 +674,9 @@ def compile_pipeline(path: Path | str) -> Plan:
     plan = compiler.compile(spec) if spec is not None else None
     problems.extend(compiler.problems)
     if problems or plan is None:
-        raise SpecError(problems or [Problem("K100", "pipeline could not be compiled",
-                                             Location(str(path)))])
+        raise SpecError(
+            problems or [Problem("K100", "pipeline could not be compiled", Location(str(path)))]
+        )
     return plan
 
 

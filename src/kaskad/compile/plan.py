@@ -59,8 +59,12 @@ class RuleSetNode:
 
     def outputs(self) -> list[tuple[str, DType]]:
         out = [(self.column(r.id), OUTCOME) for r in self.rules]
-        out += [(self.column("any_hit"), BOOLEAN), (self.column("hit_count"), INTEGER),
-                (self.column("hits"), STRING_LIST), (self.column("unknown_count"), INTEGER)]
+        out += [
+            (self.column("any_hit"), BOOLEAN),
+            (self.column("hit_count"), INTEGER),
+            (self.column("hits"), STRING_LIST),
+            (self.column("unknown_count"), INTEGER),
+        ]
         return out
 
 
@@ -137,7 +141,11 @@ class Plan:
     def output_fields(self) -> list[tuple[str, DType]]:
         """Every field of a result row, in order: the same for batch and single decisions."""
         keys = [(f.name, f.dtype) for f in self.schema.fields if f.key]
-        head = [("status", DType("string")), ("errors", STRING_LIST),
-                ("decision", DType("string")), ("reasons", STRING_LIST)]
+        head = [
+            ("status", DType("string")),
+            ("errors", STRING_LIST),
+            ("decision", DType("string")),
+            ("reasons", STRING_LIST),
+        ]
         shadow = [c for s in self.shadows for c in s.columns()]
         return keys + head + self.node_outputs() + shadow

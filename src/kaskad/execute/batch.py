@@ -48,11 +48,12 @@ class _NodeRunner:
         self.aggs = exprs.register(inputs)
         self.columns: list[pl.Expr] = []
         if isinstance(node, FeatureNode) and node.expr is not None:
-            self.columns = [c.compile(node.expr).cast(to_polars_dtype(node.dtype))
-                            .alias(node.name)]
+            self.columns = [c.compile(node.expr).cast(to_polars_dtype(node.dtype)).alias(node.name)]
         elif isinstance(node, RuleSetNode):
-            self.columns = [_outcome(c.compile(r.expr), r.on_missing).alias(node.column(r.id))
-                            for r in node.rules]
+            self.columns = [
+                _outcome(c.compile(r.expr), r.on_missing).alias(node.column(r.id))
+                for r in node.rules
+            ]
         elif isinstance(node, FeatureNode):
             self.args = [c.compile(a) for a in node.args]
         else:
@@ -76,8 +77,9 @@ class _NodeRunner:
     def _python_feature(self, frame: pl.DataFrame, node: FeatureNode) -> pl.Series:
         assert node.func is not None
         values = frame.select([a.alias(f"__arg{i}") for i, a in enumerate(self.args)])
-        arrays = [series_to_array(values.to_series(i), node.args[i].dtype)
-                  for i in range(len(self.args))]
+        arrays = [
+            series_to_array(values.to_series(i), node.args[i].dtype) for i in range(len(self.args))
+        ]
         try:
             result = node.func.func(*arrays)
             return array_to_series(node.name, result, node.dtype, frame.height)
@@ -87,20 +89,33 @@ class _NodeRunner:
     def _model(self, frame: pl.DataFrame, node: ModelNode) -> list[pl.Series]:
         matrix = np.ascontiguousarray(
             frame.select([a.alias(f"__in{i}") for i, a in enumerate(self.args)])
-            .to_numpy().astype(np.float64, copy=False)
+            .to_numpy()
+            .astype(np.float64, copy=False)
         )
         try:
-            result = node.adapter.predict_batch(matrix) if frame.height else {
-                source: np.empty(0) for _, source in node.outputs_map}
+            result = (
+                node.adapter.predict_batch(matrix)
+                if frame.height
+                else {source: np.empty(0) for _, source in node.outputs_map}
+            )
         except Exception as exc:
             raise ExecutionError(f"model {node.name}", f"{type(exc).__name__}: {exc}") from exc
-        return [pl.Series(name, np.asarray(result[source], dtype=np.float64), dtype=pl.Float64)
-                .fill_nan(None) for name, source in node.outputs_map]
+        return [
+            pl.Series(
+                name, np.asarray(result[source], dtype=np.float64), dtype=pl.Float64
+            ).fill_nan(None)
+            for name, source in node.outputs_map
+        ]
 
 
 def _outcome(cond: pl.Expr, on_missing: str) -> pl.Expr:
-    return pl.when(cond).then(pl.lit("hit")).when(~cond).then(pl.lit("pass")) \
+    return (
+        pl.when(cond)
+        .then(pl.lit("hit"))
+        .when(~cond)
+        .then(pl.lit("pass"))
         .otherwise(pl.lit(on_missing))
+    )
 
 
 def _summary(node: RuleSetNode) -> list[pl.Expr]:
@@ -110,8 +125,11 @@ def _summary(node: RuleSetNode) -> list[pl.Expr]:
         hit.cast(pl.Int64).alias(node.column("hit_count")),
         (hit > 0).alias(node.column("any_hit")),
         pl.concat_list([pl.when(c == "hit").then(pl.lit(rid)) for rid, c in cols])
-        .list.drop_nulls().cast(_STRING_LIST).alias(node.column("hits")),
-        pl.sum_horizontal([(c == "unknown").cast(pl.Int64) for _, c in cols]).cast(pl.Int64)
+        .list.drop_nulls()
+        .cast(_STRING_LIST)
+        .alias(node.column("hits")),
+        pl.sum_horizontal([(c == "unknown").cast(pl.Int64) for _, c in cols])
+        .cast(pl.Int64)
         .alias(node.column("unknown_count")),
     ]
 
@@ -121,20 +139,24 @@ class _Decision:
         conds = [b.when for b in branches if b.when is not None]
         self.aggs = exprs.register(conds)
         self.exprs = exprs
-        index: pl.Expr | Any = None
+        index: Any = None
         for i, b in enumerate(branches):
             if b.when is None:
                 index = pl.lit(i) if index is None else index.otherwise(pl.lit(i))
                 break
             cond = exprs.compiler.compile(b.when)
-            index = pl.when(cond).then(pl.lit(i)) if index is None else \
-                index.when(cond).then(pl.lit(i))
+            index = (
+                pl.when(cond).then(pl.lit(i)) if index is None else index.when(cond).then(pl.lit(i))
+            )
         self.index = index.cast(pl.Int32).alias("__branch")
-        self.table = pl.DataFrame({
-            "__branch": list(range(len(branches))),
-            "decision": [b.outcome for b in branches],
-            "reasons": [list(b.reasons) for b in branches],
-        }, schema={"__branch": pl.Int32, "decision": pl.String, "reasons": _STRING_LIST})
+        self.table = pl.DataFrame(
+            {
+                "__branch": list(range(len(branches))),
+                "decision": [b.outcome for b in branches],
+                "reasons": [list(b.reasons) for b in branches],
+            },
+            schema={"__branch": pl.Int32, "decision": pl.String, "reasons": _STRING_LIST},
+        )
 
     def run(self, frame: pl.DataFrame) -> pl.DataFrame:
         if self.aggs:
@@ -168,11 +190,16 @@ class _ShadowRunner:
             return out.with_columns(pl.lit(None, dtype=pl.String).alias(prefix + "error"))
         except Exception as exc:  # a challenger never fails the champion
             message = f"{type(exc).__name__}: {exc}"
-            return pl.DataFrame({
-                name: pl.Series(name, [message if name == prefix + "error" else None]
-                                * frame.height, dtype=to_polars_dtype(dtype))
-                for name, dtype in self.columns
-            })
+            return pl.DataFrame(
+                {
+                    name: pl.Series(
+                        name,
+                        [message if name == prefix + "error" else None] * frame.height,
+                        dtype=to_polars_dtype(dtype),
+                    )
+                    for name, dtype in self.columns
+                }
+            )
 
 
 class BatchExecutor:
@@ -212,7 +239,6 @@ class BatchExecutor:
     def _out_columns(self, frame: pl.DataFrame) -> list[pl.Expr]:
         present = set(frame.columns)
         return [
-            (pl.col(name).cast(dtype) if name in present else pl.lit(None, dtype=dtype))
-            .alias(name)
+            (pl.col(name).cast(dtype) if name in present else pl.lit(None, dtype=dtype)).alias(name)
             for name, dtype in self.output_schema.items()
         ]

@@ -63,7 +63,7 @@ def array_to_value(values: Any, dtype: DType) -> Any:
         v = float(arr.astype(np.float64)[0])
         if math.isnan(v):
             return None
-        return int(round(v)) if dtype.kind == "integer" else v
+        return round(v) if dtype.kind == "integer" else v
     if dtype.kind == "boolean":
         return _to_bool(arr.tolist()[0])
     return _to_str(arr.tolist()[0])

@@ -20,15 +20,24 @@ def explain(plan: Plan, decision: Decision) -> dict[str, Any]:
             "id": step.id,
             "kind": step.kind,
             "duration_ms": round(step.duration_ms, 4),
-            "component": {"name": node.component.name, "source": node.component.source,
-                          "sha256": node.component.sha256},
+            "component": {
+                "name": node.component.name,
+                "source": node.component.source,
+                "sha256": node.component.sha256,
+            },
             "outputs": json_value(step.outputs),
         }
         if isinstance(node, RuleSetNode):
             entry["rules"] = [
-                {"id": r.id, "description": r.description, "condition": r.text,
-                 "outcome": step.outputs.get(node.column(r.id)), "tag": r.outcome,
-                 "severity": r.severity, "on_missing": r.on_missing}
+                {
+                    "id": r.id,
+                    "description": r.description,
+                    "condition": r.text,
+                    "outcome": step.outputs.get(node.column(r.id)),
+                    "tag": r.outcome,
+                    "severity": r.severity,
+                    "on_missing": r.on_missing,
+                }
                 for r in node.rules
             ]
         if isinstance(node, ModelNode):

@@ -39,8 +39,9 @@ def coerce_record(schema: Schema, record: Any) -> tuple[dict[str, Any], list[str
     return _object(schema.fields, record, "", errors), errors
 
 
-def _object(fields: tuple[Field, ...], raw: Mapping[str, Any], prefix: str,
-            errors: list[str]) -> dict[str, Any]:
+def _object(
+    fields: tuple[Field, ...], raw: Mapping[str, Any], prefix: str, errors: list[str]
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for f in fields:
         path = f"{prefix}{f.name}"
@@ -88,18 +89,16 @@ def _value(dtype: DType, raw: Any, path: str, errors: list[str]) -> Any:
         if parsed_dt is not None:
             return parsed_dt
         bad = f"{path}: expected a date and time in ISO format, got {raw!r}"
-    elif kind == "object":
-        if isinstance(raw, Mapping):
-            return _object(dtype.fields, raw, f"{path}.", errors)
-    elif kind == "list":
-        if isinstance(raw, list):
-            assert dtype.item is not None
-            item_errors: list[str] = []
-            items = [_value(dtype.item, x, f"{path}[]", item_errors) for x in raw]
-            if dtype.item.kind == "object" and None in raw:  # a missing element: fields missing
-                _object(dtype.item.fields, {}, f"{path}[].", item_errors)
-            errors.extend(_order_list_errors(dtype.item, f"{path}[]", item_errors))
-            return items
+    elif kind == "object" and isinstance(raw, Mapping):
+        return _object(dtype.fields, raw, f"{path}.", errors)
+    elif kind == "list" and isinstance(raw, list):
+        assert dtype.item is not None
+        item_errors: list[str] = []
+        items = [_value(dtype.item, x, f"{path}[]", item_errors) for x in raw]
+        if dtype.item.kind == "object" and None in raw:  # a missing element: fields missing
+            _object(dtype.item.fields, {}, f"{path}[].", item_errors)
+        errors.extend(_order_list_errors(dtype.item, f"{path}[]", item_errors))
+        return items
     errors.append(bad)
     return None
 
@@ -180,8 +179,10 @@ def prepare_frame(schema: Schema, frame: pl.DataFrame, source: str = "input") ->
             col = col.fill_nan(None)
         exprs.append(col.alias(f.name))
     if missing_required:
-        raise InputError(f"{source}: required column(s) missing: {', '.join(missing_required)}"
-                         f" (columns present: {', '.join(frame.columns[:20])})")
+        raise InputError(
+            f"{source}: required column(s) missing: {', '.join(missing_required)}"
+            f" (columns present: {', '.join(frame.columns[:20])})"
+        )
     try:
         return frame.select(exprs)
     except pl.exceptions.PolarsError as exc:
@@ -208,8 +209,10 @@ def _checks(f: Field, col: pl.Expr, path: str) -> list[pl.Expr]:
         for child in dtype.fields:
             for check in _checks(child, col.struct.field(child.name), f"{path}.{child.name}"):
                 out.append(pl.when(col.is_not_null()).then(check))
-    elif dtype.kind == "list" and dtype.item is not None and dtype.item.kind in (
-        "object", "category"
+    elif (
+        dtype.kind == "list"
+        and dtype.item is not None
+        and dtype.item.kind in ("object", "category")
     ):
         out.extend(_list_checks(dtype.item, col, f"{path}[]"))
     if f.required:
@@ -226,13 +229,15 @@ def _list_checks(item: DType, col: pl.Expr, path: str) -> list[pl.Expr]:
         leaves.append((path, item, elem, False))
     else:
         for child in item.fields:
-            leaves.append((f"{path}.{child.name}", child.dtype, elem.struct.field(child.name),
-                           child.required))
+            leaves.append(
+                (f"{path}.{child.name}", child.dtype, elem.struct.field(child.name), child.required)
+            )
     for leaf_path, dtype, value, required in leaves:
         if dtype.kind == "category":
             bad = value.is_not_null() & ~value.is_in(list(dtype.values))
             msgs = col.list.agg(
-                pl.format(f"{leaf_path}: '{{}}' is not an allowed value", value).filter(bad)
+                pl.format(f"{leaf_path}: '{{}}' is not an allowed value", value)
+                .filter(bad)
                 .unique(maintain_order=True)
             )
             out.append(msgs.fill_null(pl.lit([], dtype=pl.List(pl.String))))

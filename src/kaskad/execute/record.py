@@ -67,6 +67,7 @@ def _feature_step(node: FeatureNode) -> Step:
             return {name: array_to_value(result, dtype)}
         except Exception as exc:
             raise ExecutionError(f"feature {name}", f"{type(exc).__name__}: {exc}") from exc
+
     return call
 
 
@@ -94,6 +95,7 @@ def _ruleset_step(node: RuleSetNode) -> Step:
         out[hits_col] = hits
         out[unknown_col] = unknown
         return out
+
     return run
 
 
@@ -109,6 +111,7 @@ def _model_step(node: ModelNode) -> Step:
         except Exception as exc:
             raise ExecutionError(f"model {node.name}", f"{type(exc).__name__}: {exc}") from exc
         return {name: clean_float(float(result[source])) for name, source in outputs}
+
     return run
 
 
@@ -120,22 +123,31 @@ def compile_step(node: Node) -> Step:
     return _model_step(node)
 
 
-def _decision_step(branches: tuple[Branch, ...],
-                   ) -> Callable[[Env], tuple[str, list[str], int]]:
-    compiled = [(compile_python(b.when) if b.when is not None else None, b.outcome,
-                 list(b.reasons)) for b in branches]
+def _decision_step(
+    branches: tuple[Branch, ...],
+) -> Callable[[Env], tuple[str, list[str], int]]:
+    compiled = [
+        (compile_python(b.when) if b.when is not None else None, b.outcome, list(b.reasons))
+        for b in branches
+    ]
 
     def decide(env: Env) -> tuple[str, list[str], int]:
         for i, (cond, outcome, reasons) in enumerate(compiled):
             if cond is None or cond(env, None) is True:
                 return outcome, list(reasons), i
         raise AssertionError("the compiler guarantees an 'otherwise' branch")
+
     return decide
 
 
 def _kind(node: Node) -> str:
-    return "features" if isinstance(node, FeatureNode) else \
-        "rules" if isinstance(node, RuleSetNode) else "model"
+    return (
+        "features"
+        if isinstance(node, FeatureNode)
+        else "rules"
+        if isinstance(node, RuleSetNode)
+        else "model"
+    )
 
 
 class _Shadow:

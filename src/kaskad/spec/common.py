@@ -10,8 +10,7 @@ from typing import Any
 
 def canonical_json(data: Any) -> str:
     """Stable JSON text of parsed YAML, so formatting and key order do not change hashes."""
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      default=str)
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 def sha256_text(text: str) -> str:

@@ -32,14 +32,18 @@ class FeatureSetSpec:
     refs: tuple[ComponentRef, ...]
 
 
-def load_python_module(path: Path, display: str, problems: list[Problem],
-                       ) -> tuple[list[FeatureFunction], ComponentRef] | None:
+def load_python_module(
+    path: Path,
+    display: str,
+    problems: list[Problem],
+) -> tuple[list[FeatureFunction], ComponentRef] | None:
     """Import a feature module from a file and return its registered features."""
     try:
         data = path.read_bytes()
     except OSError as exc:
-        problems.append(Problem("K101", f"cannot read feature module: {exc.strerror}",
-                                Location(display)))
+        problems.append(
+            Problem("K101", f"cannot read feature module: {exc.strerror}", Location(display))
+        )
         return None
     digest = sha256_bytes(data)
     ref = ComponentRef("python", path.stem, display, digest)
@@ -53,32 +57,62 @@ def load_python_module(path: Path, display: str, problems: list[Problem],
     except Exception as exc:
         frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == str(path)]
         line = frames[-1].lineno if frames else None
-        problems.append(Problem("K401", f"feature module failed to import: "
-                                f"{type(exc).__name__}: {exc}", Location(display, line)))
+        problems.append(
+            Problem(
+                "K401",
+                f"feature module failed to import: {type(exc).__name__}: {exc}",
+                Location(display, line),
+            )
+        )
         return None
     found = features_of(module)
     for meta in found:
         code = meta.func.__code__
         loc = Location(display, code.co_firstlineno, 1, f"feature {meta.name}")
         if meta.returns not in RETURN_TYPES:
-            problems.append(Problem("K402", f"feature '{meta.name}' returns '{meta.returns}'; "
-                                    f"use one of {', '.join(RETURN_TYPES)}", loc))
+            problems.append(
+                Problem(
+                    "K402",
+                    f"feature '{meta.name}' returns '{meta.returns}'; "
+                    f"use one of {', '.join(RETURN_TYPES)}",
+                    loc,
+                )
+            )
         for param in meta.inputs:
             if param not in meta.params:
-                problems.append(Problem("K402", f"feature '{meta.name}' maps input '{param}', "
-                                        "which is not a parameter", loc))
+                problems.append(
+                    Problem(
+                        "K402",
+                        f"feature '{meta.name}' maps input '{param}', which is not a parameter",
+                        loc,
+                    )
+                )
     if not found:
-        problems.append(Problem("K402", "the module defines no @feature functions",
-                                Location(display), "decorate functions with @kaskad.feature"))
+        problems.append(
+            Problem(
+                "K402",
+                "the module defines no @feature functions",
+                Location(display),
+                "decorate functions with @kaskad.feature",
+            )
+        )
     return found, ref
 
 
-def _python_features(funcs: list[FeatureFunction], ref: ComponentRef, display: str,
-                     ) -> list[FeatureSpec]:
+def _python_features(
+    funcs: list[FeatureFunction],
+    ref: ComponentRef,
+    display: str,
+) -> list[FeatureSpec]:
     return [
-        FeatureSpec(m.name, m.description, None, m,
-                    Location(display, m.func.__code__.co_firstlineno, 1, f"feature {m.name}"),
-                    ref)
+        FeatureSpec(
+            m.name,
+            m.description,
+            None,
+            m,
+            Location(display, m.func.__code__.co_firstlineno, 1, f"feature {m.name}"),
+            ref,
+        )
         for m in funcs
     ]
 
@@ -96,8 +130,9 @@ def load_featureset(path: Path, display: str, problems: list[Problem]) -> Featur
     if doc is None:
         return None
     r = Reader(doc, f"featureset {path.stem}", problems)
-    top = r.mapping((), ("featureset", "description", "module", "features"), ("featureset",),
-                    "a feature set")
+    top = r.mapping(
+        (), ("featureset", "description", "module", "features"), ("featureset",), "a feature set"
+    )
     if top is None:
         return None
     name = r.string(("featureset",), "the feature set name") or path.stem
@@ -116,8 +151,9 @@ def load_featureset(path: Path, display: str, problems: list[Problem]) -> Featur
             specs.extend(_python_features(funcs, ref, mod_display))
     for i, _ in enumerate(r.sequence(("features",), "'features'", required=module is None)):
         base = ("features", i)
-        entry = r.mapping(base, ("name", "description", "expr"), ("name", "expr"),
-                          f"feature #{i + 1}")
+        entry = r.mapping(
+            base, ("name", "description", "expr"), ("name", "expr"), f"feature #{i + 1}"
+        )
         if entry is None:
             continue
         fname = r.string((*base, "name"), "the feature name")
@@ -126,7 +162,8 @@ def load_featureset(path: Path, display: str, problems: list[Problem]) -> Featur
         r.component = f"featureset {name}, feature {fname}"
         expr = r.text((*base, "expr"), "'expr'")
         if expr is not None:
-            specs.append(FeatureSpec(fname, str(entry.get("description", "")), expr, None,
-                                     r.loc(base), own))
+            specs.append(
+                FeatureSpec(fname, str(entry.get("description", "")), expr, None, r.loc(base), own)
+            )
         r.component = f"featureset {name}"
     return FeatureSetSpec(name, tuple(specs), tuple(refs))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from kaskad.errors import Location, Problem
 from kaskad.spec.common import ComponentRef, canonical_json, sha256_text
@@ -77,8 +76,13 @@ def _display(base: Path, display_base: str, rel: str) -> tuple[Path, str]:
     return path, shown
 
 
-def _model(r: Reader, path: PathKey, base: Path, shown_base: str, name_key: str = "model",
-           ) -> ModelSpec | None:
+def _model(
+    r: Reader,
+    path: PathKey,
+    base: Path,
+    shown_base: str,
+    name_key: str = "model",
+) -> ModelSpec | None:
     entry = r.get(path)
     if not isinstance(entry, dict):
         return None
@@ -95,13 +99,17 @@ def _model(r: Reader, path: PathKey, base: Path, shown_base: str, name_key: str 
     inputs: list[tuple[str, Text]] = []
     raw_inputs = entry.get("inputs")
     if isinstance(raw_inputs, list):
-        for i, item in enumerate(raw_inputs):
+        for i in range(len(raw_inputs)):
             text = r.text((*path, "inputs", i), "a model input")
             if text is None:
                 continue
             if not _SIMPLE_PATH.match(text.text):
-                r.problem("K104", "a computed model input needs a name: write inputs as a "
-                          "mapping, e.g. {is_online: \"channel IN ('web')\"}", (*path, "inputs", i))
+                r.problem(
+                    "K104",
+                    "a computed model input needs a name: write inputs as a "
+                    "mapping, e.g. {is_online: \"channel IN ('web')\"}",
+                    (*path, "inputs", i),
+                )
                 continue
             inputs.append((text.text.strip().rsplit(".", 1)[-1], text))
     elif isinstance(raw_inputs, dict):
@@ -110,8 +118,11 @@ def _model(r: Reader, path: PathKey, base: Path, shown_base: str, name_key: str 
             if text is not None:
                 inputs.append((key, text))
     elif raw_inputs is not None:
-        r.problem("K104", "'inputs' must be a list of fields or a mapping of names to "
-                  "expressions", (*path, "inputs"))
+        r.problem(
+            "K104",
+            "'inputs' must be a list of fields or a mapping of names to expressions",
+            (*path, "inputs"),
+        )
     outputs: list[tuple[str, str]] = []
     raw_outputs = entry.get("outputs")
     if isinstance(raw_outputs, dict):
@@ -119,16 +130,27 @@ def _model(r: Reader, path: PathKey, base: Path, shown_base: str, name_key: str 
             if check_identifier(r, key, (*path, "outputs", key), "output name"):
                 outputs.append((key, str(value)))
     elif raw_outputs is not None:
-        r.problem("K104", "'outputs' must map output names to what the model gives, e.g. "
-                  "{fraud_score: score}", (*path, "outputs"))
+        r.problem(
+            "K104",
+            "'outputs' must map output names to what the model gives, e.g. {fraud_score: score}",
+            (*path, "outputs"),
+        )
     r.component = previous
     if artifact is None:
         return None
     artifact_path, artifact_shown = _display(base, shown_base, artifact)
     config = {k: entry.get(k) for k in _MODEL_KEYS if k != "artifact"}
-    return ModelSpec(name, str(entry.get("description", "")), artifact_path, artifact_shown,
-                     framework, tuple(inputs), tuple(outputs), r.loc(path),
-                     sha256_text(canonical_json(config)))
+    return ModelSpec(
+        name,
+        str(entry.get("description", "")),
+        artifact_path,
+        artifact_shown,
+        framework,
+        tuple(inputs),
+        tuple(outputs),
+        r.loc(path),
+        sha256_text(canonical_json(config)),
+    )
 
 
 def _decision(r: Reader) -> list[BranchSpec]:
@@ -160,13 +182,18 @@ def _decision(r: Reader) -> list[BranchSpec]:
         if when is not None and outcome is not None:
             branches.append(BranchSpec(when, outcome, reasons, r.loc(base)))
     if items and (not branches or branches[-1].when is not None):
-        r.problem("K503", "the decision needs a final 'otherwise' branch, so every record gets "
-                  "an outcome", ("decision",), "add e.g. '- otherwise: approve'")
+        r.problem(
+            "K503",
+            "the decision needs a final 'otherwise' branch, so every record gets an outcome",
+            ("decision",),
+            "add e.g. '- otherwise: approve'",
+        )
     return branches
 
 
-def load_pipeline_spec(path: Path, problems: list[Problem], display: str | None = None,
-                       with_shadows: bool = True) -> PipelineSpec | None:
+def load_pipeline_spec(
+    path: Path, problems: list[Problem], display: str | None = None, with_shadows: bool = True
+) -> PipelineSpec | None:
     """Read a pipeline file and every component it references, collecting problems."""
     shown = display or str(path)
     doc, errs = load_yaml(path, shown)
@@ -176,8 +203,9 @@ def load_pipeline_spec(path: Path, problems: list[Problem], display: str | None 
     return _pipeline(doc, path, shown, problems, with_shadows)
 
 
-def _pipeline(doc: YamlDoc, path: Path, shown: str, problems: list[Problem],
-              with_shadows: bool) -> PipelineSpec | None:
+def _pipeline(
+    doc: YamlDoc, path: Path, shown: str, problems: list[Problem], with_shadows: bool
+) -> PipelineSpec | None:
     r = Reader(doc, "pipeline", problems)
     top = r.mapping((), _PIPELINE_KEYS, ("pipeline", "input", "steps", "decision"), "a pipeline")
     if top is None:
@@ -194,8 +222,9 @@ def _pipeline(doc: YamlDoc, path: Path, shown: str, problems: list[Problem],
         schema_path, schema_shown = _display(base, shown_base, schema_rel)
         schema, raw = load_schema(schema_path, schema_shown, problems)
         if schema is not None:
-            schema_ref = ComponentRef("schema", schema.name, schema_shown,
-                                      sha256_text(canonical_json(raw)))
+            schema_ref = ComponentRef(
+                "schema", schema.name, schema_shown, sha256_text(canonical_json(raw))
+            )
     featuresets: list[FeatureSetSpec] = []
     rulesets: list[RuleSetSpec] = []
     models: list[ModelSpec] = []
@@ -235,14 +264,29 @@ def _pipeline(doc: YamlDoc, path: Path, shown: str, problems: list[Problem],
         return None
     ref = ComponentRef("pipeline", name, shown, sha256_text(canonical_json(doc.data)))
     return PipelineSpec(
-        name, str(top.get("description", "")), str(top.get("version", "")), shown, base,
-        schema, schema_ref, tuple(featuresets), tuple(rulesets), tuple(models),
-        tuple(decision), tuple(shadows), ref, r.loc(()),
+        name,
+        str(top.get("description", "")),
+        str(top.get("version", "")),
+        shown,
+        base,
+        schema,
+        schema_ref,
+        tuple(featuresets),
+        tuple(rulesets),
+        tuple(models),
+        tuple(decision),
+        tuple(shadows),
+        ref,
+        r.loc(()),
     )
 
 
-def _shadows(r: Reader, base: Path, shown_base: str, problems: list[Problem],
-             ) -> list[ShadowSpec]:
+def _shadows(
+    r: Reader,
+    base: Path,
+    shown_base: str,
+    problems: list[Problem],
+) -> list[ShadowSpec]:
     out: list[ShadowSpec] = []
     names: set[str] = set()
     for i, _ in enumerate(r.sequence(("shadow",), "'shadow'", required=False)):
@@ -275,13 +319,15 @@ def _shadows(r: Reader, base: Path, shown_base: str, problems: list[Problem],
         if not check_identifier(r, name, (*spath, "name"), "shadow name"):
             continue
         if name in names:
-            r.problem("K106", f"shadow name '{name}' is used twice", spath,
-                      "give each shadow a distinct 'name'")
+            r.problem(
+                "K106",
+                f"shadow name '{name}' is used twice",
+                spath,
+                "give each shadow a distinct 'name'",
+            )
             continue
         names.add(name)
         if model is None and ruleset is None and pipeline is None:
             continue
         out.append(ShadowSpec(name, replaces, model, ruleset, pipeline, r.loc(spath)))
     return out
-
-

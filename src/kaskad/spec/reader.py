@@ -46,8 +46,13 @@ class Reader:
                 value = value.get(part) if isinstance(value, dict) else None
         return value
 
-    def mapping(self, path: PathKey, allowed: tuple[str, ...], required: tuple[str, ...] = (),
-                what: str = "this entry") -> dict[str, Any] | None:
+    def mapping(
+        self,
+        path: PathKey,
+        allowed: tuple[str, ...],
+        required: tuple[str, ...] = (),
+        what: str = "this entry",
+    ) -> dict[str, Any] | None:
         value = self.get(path)
         if not isinstance(value, dict):
             self.problem("K104", f"{what} must be a mapping of keys to values", path)
@@ -55,8 +60,9 @@ class Reader:
         for key in value:
             if key not in allowed:
                 close = difflib.get_close_matches(key, allowed, n=1)
-                hint = f"did you mean '{close[0]}'?" if close else \
-                    f"known keys: {', '.join(allowed)}"
+                hint = (
+                    f"did you mean '{close[0]}'?" if close else f"known keys: {', '.join(allowed)}"
+                )
                 self.problem("K105", f"unknown key '{key}' in {what}", (*path, key), hint)
         for key in required:
             if key not in value:

@@ -38,8 +38,11 @@ class RuleSetSpec:
 
 def check_identifier(r: Reader, name: str, path: tuple[str | int, ...], what: str) -> bool:
     if not _IDENT.match(name):
-        r.problem("K104", f"{what} '{name}' must start with a letter and use only letters, "
-                  "digits and _", path)
+        r.problem(
+            "K104",
+            f"{what} '{name}' must start with a letter and use only letters, digits and _",
+            path,
+        )
         return False
     return True
 
@@ -74,20 +77,23 @@ def load_ruleset(path: Path, display: str, problems: list[Problem]) -> RuleSetSp
         when = r.text((*base, "when"), "'when'")
         on_missing = str(entry.get("on_missing", "unknown"))
         if on_missing not in ON_MISSING:
-            r.problem("K104", f"on_missing must be one of {', '.join(ON_MISSING)}",
-                      (*base, "on_missing"))
+            r.problem(
+                "K104", f"on_missing must be one of {', '.join(ON_MISSING)}", (*base, "on_missing")
+            )
         if not entry.get("description"):
             r.problem("K107", f"rule '{rule_id}' needs a plain-language 'description'", base)
         if when is not None:
-            rules.append(RuleSpec(
-                id=rule_id,
-                description=str(entry.get("description", "")),
-                when=when,
-                outcome=str(entry.get("outcome", "hit")),
-                severity=str(entry.get("severity", "")),
-                on_missing=on_missing,
-                location=r.loc(base),
-            ))
+            rules.append(
+                RuleSpec(
+                    id=rule_id,
+                    description=str(entry.get("description", "")),
+                    when=when,
+                    outcome=str(entry.get("outcome", "hit")),
+                    severity=str(entry.get("severity", "")),
+                    on_missing=on_missing,
+                    location=r.loc(base),
+                )
+            )
         r.component = f"ruleset {name}"
     ref = ComponentRef("rules", name, display, sha256_text(canonical_json(doc.data)))
     return RuleSetSpec(name, str(top.get("description", "")), tuple(rules), ref, r.loc(()))

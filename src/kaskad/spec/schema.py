@@ -51,9 +51,12 @@ def _parse_type(r: Reader, path: PathKey, name: str) -> tuple[DType, dict[str, o
         import difflib
 
         close = difflib.get_close_matches(str(kind), ALL_KINDS, n=1)
-        r.problem("K104", f"field '{name}' has unknown type '{kind}'", (*path, "type")
-                  if not isinstance(raw, str) else path,
-                  f"did you mean '{close[0]}'?" if close else f"types: {', '.join(ALL_KINDS)}")
+        r.problem(
+            "K104",
+            f"field '{name}' has unknown type '{kind}'",
+            (*path, "type") if not isinstance(raw, str) else path,
+            f"did you mean '{close[0]}'?" if close else f"types: {', '.join(ALL_KINDS)}",
+        )
         return None
     if kind == "category":
         values = spec.get("values")
@@ -66,8 +69,7 @@ def _parse_type(r: Reader, path: PathKey, name: str) -> tuple[DType, dict[str, o
         return DType("object", fields=fields), spec
     if kind == "list":
         if "items" not in spec:
-            r.problem("K104", f"list field '{name}' needs 'items' (the type of each element)",
-                      path)
+            r.problem("K104", f"list field '{name}' needs 'items' (the type of each element)", path)
             return None
         item = _parse_type(r, (*path, "items"), f"{name}[]")
         if item is None:
@@ -87,14 +89,16 @@ def _parse_fields(r: Reader, path: PathKey, owner: str) -> tuple[Field, ...]:
         if parsed is None:
             continue
         dtype, spec = parsed
-        out.append(Field(
-            name=name,
-            dtype=dtype,
-            required=bool(spec.get("required", False)),
-            sensitive=bool(spec.get("sensitive", False)),
-            key=bool(spec.get("key", False)),
-            description=str(spec.get("description", "")),
-        ))
+        out.append(
+            Field(
+                name=name,
+                dtype=dtype,
+                required=bool(spec.get("required", False)),
+                sensitive=bool(spec.get("sensitive", False)),
+                key=bool(spec.get("key", False)),
+                description=str(spec.get("description", "")),
+            )
+        )
     return tuple(out)
 
 

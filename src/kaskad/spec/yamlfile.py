@@ -52,24 +52,27 @@ class YamlDoc:
             nxt = self.lines[line] if line < len(self.lines) else ""
             indent = len(nxt) - len(nxt.lstrip())
             return Location(self.file, line + 1, indent + offset_col, component, nxt, length)
-        return Location(self.file, line, start + offset_col - 1, component, src.rstrip("\n"), length)
+        return Location(
+            self.file, line, start + offset_col - 1, component, src.rstrip("\n"), length
+        )
 
 
 class _Loader(yaml.SafeLoader):
     pass
 
 
-def _convert(node: yaml.Node, path: PathKey, out: dict[PathKey, tuple[int, int]]) -> Any:
+def _convert(
+    node: yaml.Node, path: PathKey, out: dict[PathKey, tuple[int, int]], loader: _Loader
+) -> Any:
     out[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, yaml.MappingNode):
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            key = _Loader.construct_scalar(_Loader(""), key_node)  # type: ignore[arg-type]
-            result[str(key)] = _convert(value_node, (*path, str(key)), out)
+            key = str(loader.construct_object(key_node, deep=True))
+            result[key] = _convert(value_node, (*path, key), out, loader)
         return result
     if isinstance(node, yaml.SequenceNode):
-        return [_convert(item, (*path, i), out) for i, item in enumerate(node.value)]
-    loader = _Loader("")
+        return [_convert(item, (*path, i), out, loader) for i, item in enumerate(node.value)]
     return loader.construct_object(node, deep=True)
 
 
@@ -89,5 +92,5 @@ def load_yaml(path: Path, display: str | None = None) -> tuple[YamlDoc | None, l
         loc = Location(name, mark.line + 1, mark.column + 1) if mark else Location(name)
         return None, [Problem("K103", f"invalid YAML: {exc.problem}", loc)]
     positions: dict[PathKey, tuple[int, int]] = {}
-    data = None if node is None else _convert(node, (), positions)
+    data = None if node is None else _convert(node, (), positions, _Loader(""))
     return YamlDoc(name, data, positions, text.splitlines()), []

@@ -5,8 +5,14 @@ from kaskad.compile.expr.check import Scope, check_expression
 from kaskad.compile.expr.parser import parse
 from kaskad.spec.types import DATE, FLOAT, INTEGER, STRING, DType, Field
 
-ITEM = DType("object", fields=(Field("day", DATE), Field("amount", FLOAT),
-                               Field("kind", DType("category", values=("cash_in", "cash_out")))))
+ITEM = DType(
+    "object",
+    fields=(
+        Field("day", DATE),
+        Field("amount", FLOAT),
+        Field("kind", DType("category", values=("cash_in", "cash_out"))),
+    ),
+)
 COLUMNS = {
     "amount": FLOAT,
     "term": INTEGER,

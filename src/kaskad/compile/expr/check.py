@@ -88,7 +88,7 @@ FUNCTIONS = tuple(sorted((*_FUNCS, *AGGREGATES)))
 def unify(a: DType, b: DType) -> DType | None:
     """Common type of two branches (CASE, COALESCE), or None when incompatible."""
     if a.kind == "any" or b.kind == "null":
-        return a if b.kind in ("null", "any") or a.kind == "any" else a
+        return a
     if b.kind == "any" or a.kind == "null":
         return b
     if a.is_numeric and b.is_numeric:
@@ -134,8 +134,9 @@ class Checker:
     def check_boolean(self, node: ast.Node, what: str) -> t.TExpr:
         expr = self.check(node)
         if expr.dtype.kind not in ("boolean", "any", "null"):
-            return self.fail("K207", f"{what} must be true or false, but this is {expr.dtype}",
-                             node.span)
+            return self.fail(
+                "K207", f"{what} must be true or false, but this is {expr.dtype}", node.span
+            )
         return expr
 
     # ---- leaves -------------------------------------------------------------------------
@@ -166,19 +167,32 @@ class Checker:
                 if dtype is None:
                     return t.TLit(ANY, None)
                 return t.TCol(dtype, name, rest)
-        return self.fail("K202", f"unknown field '{node.dotted}'", node.span,
-                         suggest(node.dotted, scope.known_names()))
+        return self.fail(
+            "K202",
+            f"unknown field '{node.dotted}'",
+            node.span,
+            suggest(node.dotted, scope.known_names()),
+        )
 
-    def _descend(self, dtype: DType, rest: tuple[str, ...], node: ast.Path, prefix: str,
-                 ) -> DType | None:
+    def _descend(
+        self,
+        dtype: DType,
+        rest: tuple[str, ...],
+        node: ast.Path,
+        prefix: str,
+    ) -> DType | None:
         """Follow ``rest`` through nested objects of ``dtype`` (reached by ``prefix``)."""
         current = dtype
         walked = [prefix] if prefix else []
         for part in rest:
             where = ".".join(walked) or "the list element"
             if current.kind == "list":
-                self.fail("K208", f"'{where}' is a list; use an aggregate such as "
-                          f"count({where} WHERE ...) or sum({where}.field)", node.span)
+                self.fail(
+                    "K208",
+                    f"'{where}' is a list; use an aggregate such as "
+                    f"count({where} WHERE ...) or sum({where}.field)",
+                    node.span,
+                )
                 return None
             if current.kind != "object":
                 self.fail("K202", f"'{where}' is {current}, it has no field '{part}'", node.span)
@@ -186,8 +200,12 @@ class Checker:
             f = current.field(part)
             if f is None:
                 known = [x.name for x in current.fields]
-                self.fail("K202", f"unknown field '{node.dotted}' ({where} has no '{part}')",
-                          node.span, suggest(part, known))
+                self.fail(
+                    "K202",
+                    f"unknown field '{node.dotted}' ({where} has no '{part}')",
+                    node.span,
+                    suggest(part, known),
+                )
                 return None
             walked.append(part)
             current = f.dtype
@@ -218,18 +236,26 @@ class Checker:
         if op == "||":
             for side, e in ((node.left, left), (node.right, right)):
                 if not (e.dtype.is_textual or e.dtype.kind == "null"):
-                    return self.fail("K203", f"|| joins text, but this is {e.dtype}", side.span,
-                                     "convert numbers with CASE or compare them directly")
+                    return self.fail(
+                        "K203",
+                        f"|| joins text, but this is {e.dtype}",
+                        side.span,
+                        "convert numbers with CASE or compare them directly",
+                    )
             return t.TBinary(STRING, op, left, right)
         if op in _COMPARE:
             return self._compare(node, op, left, right)
         # arithmetic
         for side, e in ((node.left, left), (node.right, right)):
             if not (e.dtype.is_numeric or e.dtype.kind == "null"):
-                hint = "use days_between(a, b) for dates" if e.dtype.kind in ("date", "datetime") \
+                hint = (
+                    "use days_between(a, b) for dates"
+                    if e.dtype.kind in ("date", "datetime")
                     else None
-                return self.fail("K203", f"'{op}' needs numbers, but this is {e.dtype}",
-                                 side.span, hint)
+                )
+                return self.fail(
+                    "K203", f"'{op}' needs numbers, but this is {e.dtype}", side.span, hint
+                )
         if op == "/":
             return t.TBinary(FLOAT, op, left, right)
         if op == "%":
@@ -240,15 +266,20 @@ class Checker:
     def _compare(self, node: ast.Binary, op: str, left: t.TExpr, right: t.TExpr) -> t.TExpr:
         lt, rt = left.dtype, right.dtype
         if "null" in (lt.kind, rt.kind):
-            return self.fail("K203", f"'{op} NULL' is never true; use IS NULL or IS NOT NULL",
-                             node.span)
+            return self.fail(
+                "K203", f"'{op} NULL' is never true; use IS NULL or IS NOT NULL", node.span
+            )
         if lt.family() != rt.family() or lt.kind in ("object", "list"):
             hint = None
             if {lt.family(), rt.family()} == {"date", "text"}:
                 hint = "write date constants as DATE 'YYYY-MM-DD'"
             quoted = right if isinstance(right, t.TLit) else left
-            if {lt.family(), rt.family()} == {"number", "text"} and isinstance(quoted, t.TLit) \
-                    and isinstance(quoted.value, str) and _is_number(quoted.value):
+            if (
+                {lt.family(), rt.family()} == {"number", "text"}
+                and isinstance(quoted, t.TLit)
+                and isinstance(quoted.value, str)
+                and _is_number(quoted.value)
+            ):
                 hint = f"write the number without quotes: {quoted.value}"
             return self.fail("K203", f"cannot compare {lt} with {rt}", node.span, hint)
         self._check_category(left, right, node.right)
@@ -262,8 +293,12 @@ class Checker:
             allowed = ", ".join(f"'{v}'" for v in field_expr.dtype.values)
             close = difflib.get_close_matches(other.value, list(field_expr.dtype.values), n=1)
             hint = f"did you mean '{close[0]}'?" if close else f"allowed values: {allowed}"
-            self.fail("K206", f"'{other.value}' is not an allowed value ({allowed})",
-                      other_node.span, hint)
+            self.fail(
+                "K206",
+                f"'{other.value}' is not an allowed value ({allowed})",
+                other_node.span,
+                hint,
+            )
 
     def _inlist(self, node: ast.InList) -> t.TExpr:
         operand = self.check(node.operand)
@@ -271,8 +306,12 @@ class Checker:
         has_null = False
         for item in node.items:
             if not isinstance(item, ast.Literal):
-                self.fail("K209", "IN lists hold constants only", item.span,
-                          "compare with OR for computed values")
+                self.fail(
+                    "K209",
+                    "IN lists hold constants only",
+                    item.span,
+                    "compare with OR for computed values",
+                )
                 continue
             lit = self._literal(item)
             assert isinstance(lit, t.TLit)
@@ -304,11 +343,13 @@ class Checker:
     def _like(self, node: ast.Like) -> t.TExpr:
         operand = self.check(node.operand)
         if not operand.dtype.is_textual and operand.dtype.kind not in ("any", "null"):
-            return self.fail("K203", f"LIKE matches text, but this is {operand.dtype}",
-                             node.operand.span)
+            return self.fail(
+                "K203", f"LIKE matches text, but this is {operand.dtype}", node.operand.span
+            )
         if not (isinstance(node.pattern, ast.Literal) and node.pattern.kind == "string"):
-            return self.fail("K209", "the LIKE pattern must be a 'text' constant",
-                             node.pattern.span)
+            return self.fail(
+                "K209", "the LIKE pattern must be a 'text' constant", node.pattern.span
+            )
         regex = like_to_regex(str(node.pattern.value))
         return t.TLike(BOOLEAN, operand, regex, node.negated, node.case_insensitive)
 
@@ -347,16 +388,22 @@ class Checker:
         if node.name in AGGREGATES:
             return self._aggregate(node)
         if node.where is not None:
-            return self.fail("K208", f"WHERE applies to aggregates only, not {node.name}()",
-                             node.span)
+            return self.fail(
+                "K208", f"WHERE applies to aggregates only, not {node.name}()", node.span
+            )
         if node.name not in _FUNCS:
-            return self.fail("K204", f"unknown function '{node.name}'", node.name_span,
-                             suggest(node.name, list(FUNCTIONS)))
+            return self.fail(
+                "K204",
+                f"unknown function '{node.name}'",
+                node.name_span,
+                suggest(node.name, list(FUNCTIONS)),
+            )
         lo, hi = _FUNCS[node.name]
         if not lo <= len(node.args) <= hi:
             want = str(lo) if lo == hi else f"{lo} to {hi}" if hi < 99 else f"at least {lo}"
-            return self.fail("K205", f"{node.name}() takes {want} argument(s), "
-                             f"got {len(node.args)}", node.span)
+            return self.fail(
+                "K205", f"{node.name}() takes {want} argument(s), got {len(node.args)}", node.span
+            )
         args = tuple(self.check(a) for a in node.args)
         if any(a.dtype.kind == "any" for a in args):
             return t.TLit(ANY, None)
@@ -367,8 +414,11 @@ class Checker:
 
         def need(i: int, ok: bool, what: str) -> bool:
             if not ok:
-                self.fail("K203", f"{name}() needs {what}, but argument {i + 1} is "
-                          f"{args[i].dtype}", node.args[i].span)
+                self.fail(
+                    "K203",
+                    f"{name}() needs {what}, but argument {i + 1} is {args[i].dtype}",
+                    node.args[i].span,
+                )
             return ok
 
         def numeric(i: int) -> bool:
@@ -394,10 +444,12 @@ class Checker:
         if name == "round":
             if not numeric(0):
                 return t.TLit(ANY, None)
-            if len(args) == 2 and not (isinstance(args[1], t.TLit)
-                                       and isinstance(args[1].value, int)):
-                return self.fail("K209", "round()'s digits must be an integer constant",
-                                 node.args[1].span)
+            if len(args) == 2 and not (
+                isinstance(args[1], t.TLit) and isinstance(args[1].value, int)
+            ):
+                return self.fail(
+                    "K209", "round()'s digits must be an integer constant", node.args[1].span
+                )
             return t.TFunc(FLOAT, name, args)
         if name in ("lower", "upper", "trim"):
             return t.TFunc(STRING, name, args) if text(0) else t.TLit(ANY, None)
@@ -420,11 +472,15 @@ class Checker:
     def _aggregate(self, node: ast.Call) -> t.TExpr:
         func = node.name
         if self.scope.element is not None:
-            return self.fail("K208", "aggregates cannot be nested inside another aggregate",
-                             node.span)
+            return self.fail(
+                "K208", "aggregates cannot be nested inside another aggregate", node.span
+            )
         if not node.args or len(node.args) > 2 or not isinstance(node.args[0], ast.Path):
-            return self.fail("K208", f"write {func}(LIST [, VALUE] [WHERE CONDITION]), where LIST "
-                             "is a list field", node.span)
+            return self.fail(
+                "K208",
+                f"write {func}(LIST [, VALUE] [WHERE CONDITION]), where LIST is a list field",
+                node.span,
+            )
         path = node.args[0]
         assert isinstance(path, ast.Path)
         source, rest = self._list_source(path)
@@ -439,8 +495,9 @@ class Checker:
             value_node = ast.Path(path.span, rest)
         if len(node.args) == 2:
             if rest:
-                return self.fail("K208", "give either LIST.field or LIST, VALUE, not both",
-                                 node.span)
+                return self.fail(
+                    "K208", "give either LIST.field or LIST, VALUE, not both", node.span
+                )
             value_node = node.args[1]
         if value_node is not None:
             value = sub.check(value_node)
@@ -449,13 +506,17 @@ class Checker:
         outer = bool(inner.uses_outer)
         if func == "count":
             if value is not None:
-                return self.fail("K208", "count() counts list elements: write "
-                                 "count(LIST WHERE CONDITION)", node.span)
+                return self.fail(
+                    "K208",
+                    "count() counts list elements: write count(LIST WHERE CONDITION)",
+                    node.span,
+                )
             return t.TAgg(INTEGER, func, source, None, where, outer)
         if func in ("any", "all"):
             if value is None and where is None:
-                return self.fail("K208", f"{func}() needs a condition: {func}(LIST WHERE ...)",
-                                 node.span)
+                return self.fail(
+                    "K208", f"{func}() needs a condition: {func}(LIST WHERE ...)", node.span
+                )
             if value is not None and where is not None:
                 return self.fail("K208", f"{func}() takes one condition", node.span)
             cond = value if value is not None else where
@@ -464,13 +525,17 @@ class Checker:
                 return self.fail("K207", f"{func}() needs a true/false condition", node.span)
             return t.TAgg(BOOLEAN, func, source, cond, None, outer)
         if value is None:
-            return self.fail("K208", f"{func}() needs a value: {func}(LIST.field) or "
-                             f"{func}(LIST, expression)", node.span)
+            return self.fail(
+                "K208",
+                f"{func}() needs a value: {func}(LIST.field) or {func}(LIST, expression)",
+                node.span,
+            )
         if value.dtype.kind == "any":
             return t.TLit(ANY, None)
         if func in ("sum", "avg") and not value.dtype.is_numeric:
-            return self.fail("K203", f"{func}() needs numbers, but the value is {value.dtype}",
-                             node.span)
+            return self.fail(
+                "K203", f"{func}() needs numbers, but the value is {value.dtype}", node.span
+            )
         if func in ("min", "max") and value.dtype.kind in ("object", "list", "boolean"):
             return self.fail("K203", f"{func}() cannot order {value.dtype}", node.span)
         dtype = FLOAT if func == "avg" else value.dtype
@@ -505,13 +570,24 @@ def _is_number(text: str) -> bool:
 _COMPARE = ("=", "!=", "<", "<=", ">", ">=")
 
 
-def check_expression(node: ast.Node, scope: Scope, boolean: str | None = None,
-                     ) -> tuple[t.TExpr, list[CheckIssue]]:
+def check_expression(
+    node: ast.Node,
+    scope: Scope,
+    boolean: str | None = None,
+) -> tuple[t.TExpr, list[CheckIssue]]:
     """Type-check one parsed expression. ``boolean`` names the context when a condition."""
     checker = Checker(scope)
     expr = checker.check_boolean(node, boolean) if boolean else checker.check(node)
     return expr, checker.issues
 
 
-__all__ = ["AGGREGATES", "FUNCTIONS", "CheckIssue", "Scope", "check_expression", "suggest",
-           "unify", "DATETIME"]
+__all__ = [
+    "AGGREGATES",
+    "DATETIME",
+    "FUNCTIONS",
+    "CheckIssue",
+    "Scope",
+    "check_expression",
+    "suggest",
+    "unify",
+]

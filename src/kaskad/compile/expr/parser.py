@@ -24,7 +24,9 @@ _COMP = {"<>": "!=", "==": "="}
 class ExprSyntaxError(Exception):
     """A syntax error at a position inside the expression text."""
 
-    def __init__(self, message: str, line: int, column: int, length: int = 1, hint: str | None = None):
+    def __init__(
+        self, message: str, line: int, column: int, length: int = 1, hint: str | None = None
+    ):
         super().__init__(message)
         self.message = message
         self.line = line
@@ -47,6 +49,10 @@ def _span_of(item: Any) -> ast.Span:
         return item.span
     meta = item.meta
     return ast.Span(meta.line, meta.column, max(1, meta.end_pos - meta.start_pos))
+
+
+def _kids(tree: Tree[Any]) -> list[Any]:
+    return list(tree.children)
 
 
 def _join(a: ast.Span, b: ast.Span) -> ast.Span:
@@ -83,7 +89,10 @@ class _Build(Transformer[Token, ast.Node]):
             return ast.Literal(span, dt.date.fromisoformat(text), "date")
         except ValueError:
             raise ExprSyntaxError(
-                f"invalid date literal '{text}'", span.line, span.column, span.length,
+                f"invalid date literal '{text}'",
+                span.line,
+                span.column,
+                span.length,
                 "write dates as DATE 'YYYY-MM-DD'",
             ) from None
 
@@ -94,74 +103,77 @@ class _Build(Transformer[Token, ast.Node]):
             value = dt.datetime.fromisoformat(text)
         except ValueError:
             raise ExprSyntaxError(
-                f"invalid timestamp literal '{text}'", span.line, span.column, span.length,
+                f"invalid timestamp literal '{text}'",
+                span.line,
+                span.column,
+                span.length,
                 "write timestamps as TIMESTAMP 'YYYY-MM-DD HH:MM:SS'",
             ) from None
         return ast.Literal(span, value.replace(tzinfo=None), "datetime")
 
     @v_args(tree=True)
     def path(self, tree: Tree[Any]) -> ast.Node:
-        return ast.Path(_span_of(tree), tuple(str(t) for t in tree.children))
+        return ast.Path(_span_of(tree), tuple(str(t) for t in _kids(tree)))
 
     @v_args(tree=True)
     def neg(self, tree: Tree[Any]) -> ast.Node:
-        operand = tree.children[0]
+        operand = _kids(tree)[0]
         if isinstance(operand, ast.Literal) and operand.kind in ("integer", "float"):
             return ast.Literal(_span_of(tree), -operand.value, operand.kind)
         return ast.Unary(_span_of(tree), "-", operand)
 
     @v_args(tree=True)
     def not_(self, tree: Tree[Any]) -> ast.Node:
-        return ast.Unary(_span_of(tree), "NOT", tree.children[1])
+        return ast.Unary(_span_of(tree), "NOT", _kids(tree)[1])
 
     @v_args(tree=True)
     def or_(self, tree: Tree[Any]) -> ast.Node:
-        left, _, right = tree.children
+        left, _, right = _kids(tree)
         return ast.Binary(_span_of(tree), "OR", left, right)
 
     @v_args(tree=True)
     def and_(self, tree: Tree[Any]) -> ast.Node:
-        left, _, right = tree.children
+        left, _, right = _kids(tree)
         return ast.Binary(_span_of(tree), "AND", left, right)
 
     @v_args(tree=True)
     def binop(self, tree: Tree[Any]) -> ast.Node:
-        left, op, right = tree.children
+        left, op, right = _kids(tree)
         return ast.Binary(_span_of(tree), str(op), left, right)
 
     @v_args(tree=True)
     def compare(self, tree: Tree[Any]) -> ast.Node:
-        left, op, right = tree.children
+        left, op, right = _kids(tree)
         return ast.Binary(_span_of(tree), _COMP.get(str(op), str(op)), left, right)
 
     @v_args(tree=True)
     def in_(self, tree: Tree[Any]) -> ast.Node:
-        operand, neg, _, *items = tree.children
+        operand, neg, _, *items = _kids(tree)
         return ast.InList(_span_of(tree), operand, tuple(items), neg is not None)
 
     @v_args(tree=True)
     def between(self, tree: Tree[Any]) -> ast.Node:
-        operand, neg, _, low, _, high = tree.children
+        operand, neg, _, low, _, high = _kids(tree)
         return ast.Between(_span_of(tree), operand, low, high, neg is not None)
 
     @v_args(tree=True)
     def is_null(self, tree: Tree[Any]) -> ast.Node:
-        operand, _, neg, _ = tree.children
+        operand, _, neg, _ = _kids(tree)
         return ast.IsNull(_span_of(tree), operand, neg is not None)
 
     @v_args(tree=True)
     def like(self, tree: Tree[Any]) -> ast.Node:
-        operand, neg, _, pattern = tree.children
+        operand, neg, _, pattern = _kids(tree)
         return ast.Like(_span_of(tree), operand, pattern, neg is not None, False)
 
     @v_args(tree=True)
     def ilike(self, tree: Tree[Any]) -> ast.Node:
-        operand, neg, _, pattern = tree.children
+        operand, neg, _, pattern = _kids(tree)
         return ast.Like(_span_of(tree), operand, pattern, neg is not None, True)
 
     @v_args(tree=True)
     def call(self, tree: Tree[Any]) -> ast.Node:
-        name, *rest = tree.children
+        name, *rest = _kids(tree)
         # rest: args (possibly [None] when empty), then WHERE token (or None), then where expr
         where_expr = rest[-1]
         args = [a for a in rest[:-2] if a is not None]
@@ -169,7 +181,7 @@ class _Build(Transformer[Token, ast.Node]):
 
     @v_args(tree=True)
     def case(self, tree: Tree[Any]) -> ast.Node:
-        children = list(tree.children)
+        children = list(_kids(tree))
         subject = children[1]
         i = 2
         whens: list[tuple[ast.Node, ast.Node]] = []
@@ -209,7 +221,8 @@ def parse(text: str) -> ast.Node:
         lines = text.splitlines() or [""]
         raise ExprSyntaxError(
             f"expression ends too early; expected {_describe_expected(set(exc.expected))}",
-            len(lines), len(lines[-1]) + 1,
+            len(lines),
+            len(lines[-1]) + 1,
         ) from None
     except UnexpectedToken as exc:
         tok = exc.token
@@ -217,17 +230,22 @@ def parse(text: str) -> ast.Node:
             lines = text.splitlines() or [""]
             raise ExprSyntaxError(
                 f"expression ends too early; expected {_describe_expected(set(exc.expected))}",
-                len(lines), len(lines[-1]) + 1,
+                len(lines),
+                len(lines[-1]) + 1,
             ) from None
         hint = None
         if str(tok) == "=" and "=" in str(getattr(exc, "token_history", "") or ""):
             hint = "use = for equality"
         raise ExprSyntaxError(
             f"unexpected '{tok}'; expected {_describe_expected(set(exc.expected))}",
-            tok.line or 1, tok.column or 1, max(1, len(str(tok))), hint,
+            tok.line or 1,
+            tok.column or 1,
+            max(1, len(str(tok))),
+            hint,
         ) from None
     except UnexpectedCharacters as exc:
-        char = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
+        pos = exc.pos_in_stream or 0
+        char = text[pos] if pos < len(text) else ""
         hint = None
         if char == '"':
             hint = "strings use single quotes: 'text'"

@@ -11,6 +11,7 @@ agree with each other and with the per-record executor.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import polars as pl
 
@@ -75,11 +76,15 @@ class PolarsCompiler:
             x = c(node.operand, elem)
             if any(isinstance(v, float) for v in node.values):
                 x = x.cast(pl.Float64)
-            match = x.is_in(pl.lit(pl.Series(list(node.values)))) if node.values \
-                else pl.lit(False)
+            match = x.is_in(pl.lit(pl.Series(list(node.values)))) if node.values else pl.lit(False)
             miss: object = None if node.has_null else False
-            out = pl.when(x.is_null()).then(None).when(match).then(True) \
+            out = (
+                pl.when(x.is_null())
+                .then(None)
+                .when(match)
+                .then(True)
                 .otherwise(pl.lit(miss, dtype=pl.Boolean))
+            )
             return ~out if node.negated else out
         if isinstance(node, t.TIsNull):
             x = c(node.operand, elem)
@@ -89,17 +94,20 @@ class PolarsCompiler:
             return ~out if node.negated else out
         if isinstance(node, t.TCase):
             target = to_polars_dtype(node.dtype)
-            chain: pl.Expr | None = None
-            builder = None
+            builder: Any = None
             for cond, value in node.whens:
                 v = c(value, elem).cast(target)
-                builder = (pl.when(c(cond, elem)) if builder is None
-                           else builder.when(c(cond, elem))).then(v)
+                builder = (
+                    pl.when(c(cond, elem)) if builder is None else builder.when(c(cond, elem))
+                ).then(v)
             assert builder is not None
-            default = c(node.default, elem).cast(target) if node.default is not None \
+            default = (
+                c(node.default, elem).cast(target)
+                if node.default is not None
                 else pl.lit(None, dtype=target)
-            chain = builder.otherwise(default)
-            return chain
+            )
+            result: pl.Expr = builder.otherwise(default)
+            return result
         if isinstance(node, t.TFunc):
             return self._func(node, elem)
         if isinstance(node, t.TAgg):
@@ -129,8 +137,14 @@ class PolarsCompiler:
             return left + right if op == "+" else left - right if op == "-" else left * right
         if node.left.dtype.kind != node.right.dtype.kind and node.left.dtype.is_numeric:
             left, right = left.cast(pl.Float64), right.cast(pl.Float64)
-        ops = {"=": left.__eq__, "!=": left.__ne__, "<": left.__lt__, "<=": left.__le__,
-               ">": left.__gt__, ">=": left.__ge__}
+        ops = {
+            "=": left.__eq__,
+            "!=": left.__ne__,
+            "<": left.__lt__,
+            "<=": left.__le__,
+            ">": left.__gt__,
+            ">=": left.__ge__,
+        }
         result: pl.Expr = ops[op](right)
         return result
 
@@ -148,7 +162,7 @@ class PolarsCompiler:
             return args[0].abs()
         if name == "round":
             digits = node.args[1] if len(node.args) == 2 else None
-            scale = 10.0 ** digits.value if isinstance(digits, t.TLit) else 1.0
+            scale = 10.0**digits.value if isinstance(digits, t.TLit) else 1.0
             x = args[0].cast(pl.Float64) * scale
             return x.round(0, mode="half_to_even") / _broadcast(pl.lit(scale))
         if name == "lower":
@@ -166,7 +180,8 @@ class PolarsCompiler:
         if name == "contains":
             return args[0].str.contains(args[1], literal=True)
         if name in ("year", "month", "day"):
-            return getattr(args[0].dt, name)().cast(pl.Int64)
+            part: pl.Expr = getattr(args[0].dt, name)()
+            return part.cast(pl.Int64)
         if name == "days_between":
             return (args[1].cast(pl.Date) - args[0].cast(pl.Date)).dt.total_days().cast(pl.Int64)
         if name == "to_date":
@@ -238,15 +253,19 @@ def compute_hoisted(
             .select("__hrow", compiler.element_value(node, pl.col("__elem")).alias("__v"))
             .group_by("__hrow", maintain_order=True)
             .agg(pl.col("__v"))
-            .select("__hrow", pl.col("__v").list.agg(compiler.reduce(node, pl.element()))
-                    .alias(name))
+            .select(
+                "__hrow", pl.col("__v").list.agg(compiler.reduce(node, pl.element())).alias(name)
+            )
         )
         dtype = to_polars_dtype(node.dtype)
         joined = rows.select("__hrow", source.alias("__src")).join(
-            exploded, on="__hrow", how="left", maintain_order="left")
+            exploded, on="__hrow", how="left", maintain_order="left"
+        )
         value = (
-            pl.when(pl.col("__src").is_null()).then(None)
-            .when(pl.col("__src").list.len() == 0).then(pl.lit(empty_value(node), dtype=dtype))
+            pl.when(pl.col("__src").is_null())
+            .then(None)
+            .when(pl.col("__src").list.len() == 0)
+            .then(pl.lit(empty_value(node), dtype=dtype))
             .otherwise(pl.col(name).cast(dtype))
         )
         frame = frame.with_columns(joined.select(value.alias(name)).to_series())

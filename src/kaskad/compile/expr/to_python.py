@@ -22,8 +22,12 @@ Env = dict[str, Any]
 Fn = Callable[[Env, Any], Any]
 
 _CMP: dict[str, Callable[[Any, Any], bool]] = {
-    "=": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
-    ">": operator.gt, ">=": operator.ge,
+    "=": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
 }
 
 
@@ -50,6 +54,7 @@ def compile_python(node: t.TExpr) -> Fn:
             def field1(env: Env, el: Any) -> Any:
                 obj = env.get(col)
                 return None if obj is None else obj.get(key)
+
             return field1
         return lambda env, el: _get_path(env.get(col), path)
     if isinstance(node, t.TElem):
@@ -58,14 +63,17 @@ def compile_python(node: t.TExpr) -> Fn:
     if isinstance(node, t.TUnary):
         inner = compile_python(node.operand)
         if node.op == "NOT":
+
             def not_(env: Env, el: Any) -> Any:
                 v = inner(env, el)
                 return None if v is None else not v
+
             return not_
 
         def neg(env: Env, el: Any) -> Any:
             v = inner(env, el)
             return None if v is None else -v
+
         return neg
     if isinstance(node, t.TBinary):
         return _binary(node)
@@ -87,6 +95,7 @@ def compile_python(node: t.TExpr) -> Fn:
             if v is None:
                 return None
             return (pattern.fullmatch(v) is None) if negated else (pattern.fullmatch(v) is not None)
+
         return like
     if isinstance(node, t.TCase):
         return _case(node)
@@ -102,6 +111,7 @@ def _binary(node: t.TBinary) -> Fn:
     left = compile_python(node.left)
     right = compile_python(node.right)
     if op == "AND":
+
         def and_(env: Env, el: Any) -> Any:
             a = left(env, el)
             if a is False:
@@ -110,8 +120,10 @@ def _binary(node: t.TBinary) -> Fn:
             if b is False:
                 return False
             return None if a is None or b is None else True
+
         return and_
     if op == "OR":
+
         def or_(env: Env, el: Any) -> Any:
             a = left(env, el)
             if a is True:
@@ -120,43 +132,53 @@ def _binary(node: t.TBinary) -> Fn:
             if b is True:
                 return True
             return None if a is None or b is None else False
+
         return or_
     if op == "/":
+
         def div(env: Env, el: Any) -> Any:
             a = left(env, el)
             b = right(env, el)
             if a is None or b is None or b == 0:
                 return None
             return float(a) / float(b)
+
         return div
     if op == "||":
+
         def concat(env: Env, el: Any) -> Any:
             a = left(env, el)
             b = right(env, el)
             return None if a is None or b is None else a + b
+
         return concat
     fn: Callable[[Any, Any], Any]
     if op in ("+", "-", "*"):
         fn = {"+": operator.add, "-": operator.sub, "*": operator.mul}[op]
         if node.dtype.kind == "float":
+
             def arith_f(env: Env, el: Any) -> Any:
                 a = left(env, el)
                 b = right(env, el)
                 return None if a is None or b is None else fn(float(a), float(b))
+
             return arith_f
     else:
         fn = _CMP[op]
         if node.left.dtype.is_numeric and node.left.dtype.kind != node.right.dtype.kind:
+
             def cmp_f(env: Env, el: Any) -> Any:
                 a = left(env, el)
                 b = right(env, el)
                 return None if a is None or b is None else fn(float(a), float(b))
+
             return cmp_f
 
     def plain(env: Env, el: Any) -> Any:
         a = left(env, el)
         b = right(env, el)
         return None if a is None or b is None else fn(a, b)
+
     return plain
 
 
@@ -177,6 +199,7 @@ def _in(node: t.TIn) -> Fn:
         if negated and result is not None:
             return not result
         return result
+
     return in_
 
 
@@ -193,11 +216,12 @@ def _case(node: t.TCase) -> Fn:
         else:
             out = default(env, el) if default is not None else None
         return float(out) if as_float and out is not None else out
+
     return case
 
 
 def _round(x: float, digits: int) -> float:
-    scale = 10.0 ** digits
+    scale = 10.0**digits
     scaled = float(x) * scale
     if not math.isfinite(scaled):
         return scaled / scale
@@ -205,7 +229,10 @@ def _round(x: float, digits: int) -> float:
 
 
 def _to_date(v: Any) -> dt.date:
-    return v.date() if isinstance(v, dt.datetime) else v  # type: ignore[no-any-return]
+    if isinstance(v, dt.datetime):
+        return v.date()
+    assert isinstance(v, dt.date)
+    return v
 
 
 _UNARY: dict[str, Callable[[Any], Any]] = {
@@ -233,12 +260,14 @@ def _func(node: t.TFunc) -> Fn:
     args = [compile_python(a) for a in node.args]
     as_float = node.dtype.kind == "float"
     if name == "coalesce":
+
         def coalesce(env: Env, el: Any) -> Any:
             for a in args:
                 v = a(env, el)
                 if v is not None:
                     return float(v) if as_float else v
             return None
+
         return coalesce
     if name in ("least", "greatest"):
         pick = min if name == "least" else max
@@ -248,6 +277,7 @@ def _func(node: t.TFunc) -> Fn:
             if not vals:
                 return None
             return pick(float(v) for v in vals) if as_float else pick(vals)
+
         return extreme
     if name == "round":
         digits = node.args[1].value if len(node.args) == 2 else 0  # type: ignore[attr-defined]
@@ -256,6 +286,7 @@ def _func(node: t.TFunc) -> Fn:
         def round_(env: Env, el: Any) -> Any:
             v = x(env, el)
             return None if v is None else _round(v, digits)
+
         return round_
     if name in _UNARY:
         fn1 = _UNARY[name]
@@ -264,6 +295,7 @@ def _func(node: t.TFunc) -> Fn:
         def unary(env: Env, el: Any) -> Any:
             v = a0(env, el)
             return None if v is None else fn1(v)
+
         return unary
     fn2 = _BINARY[name]
     a0, a1 = args
@@ -272,6 +304,7 @@ def _func(node: t.TFunc) -> Fn:
         v = a0(env, el)
         w = a1(env, el)
         return None if v is None or w is None else fn2(v, w)
+
     return binary
 
 
@@ -282,9 +315,11 @@ def _aggregate(node: t.TAgg) -> Fn:
     value = compile_python(node.value) if node.value is not None else None
     if func == "count":
         if where is None:
+
             def count_all(env: Env, el: Any) -> Any:
                 items = source(env, el)
                 return None if items is None else len(items)
+
             return count_all
         cond = where
 
@@ -293,6 +328,7 @@ def _aggregate(node: t.TAgg) -> Fn:
             if items is None:
                 return None
             return sum(1 for item in items if cond(env, item) is True)
+
         return count
     if func in ("any", "all"):
         assert value is not None
@@ -311,6 +347,7 @@ def _aggregate(node: t.TAgg) -> Fn:
                 elif v is stop:
                     return stop
             return None if unknown else not stop
+
         return kleene
     assert value is not None
     get = value
@@ -328,6 +365,7 @@ def _aggregate(node: t.TAgg) -> Fn:
         return out
 
     if func in ("sum", "avg"):
+
         def total(env: Env, el: Any) -> Any:
             items = source(env, el)
             if items is None:
@@ -339,6 +377,7 @@ def _aggregate(node: t.TAgg) -> Fn:
             for v in vals[1:]:
                 acc = acc + v
             return acc if func == "sum" else float(acc) / len(vals)
+
         return total
     pick = min if func == "min" else max
 
@@ -348,4 +387,5 @@ def _aggregate(node: t.TAgg) -> Fn:
             return None
         vals = values(env, items)
         return pick(vals) if vals else empty
+
     return extreme

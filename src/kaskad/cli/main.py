@@ -220,17 +220,18 @@ def run(
 def _print_summary(
     plan: Plan, rows: int, counts: Counter[str], elapsed: float, output: Path
 ) -> None:
-    table = Table(
-        title=f"{plan.name}: {rows:,} records in {elapsed:.2f} s "
-        f"({rows / max(elapsed, 1e-9):,.0f} rows/s)"
+    err.print(
+        f"[bold]{plan.name}[/]: {rows:,} records in {elapsed:.2f} s "
+        f"({rows / max(elapsed, 1e-9):,.0f} rows/s), plan {plan.hash[:12]}",
+        highlight=False,
     )
-    table.add_column("decision")
-    table.add_column("records", justify="right")
-    table.add_column("share", justify="right")
+    table = Table("decision", "records", "share")
+    table.columns[1].justify = "right"
+    table.columns[2].justify = "right"
     for decision, n in counts.most_common():
         table.add_row(decision, f"{n:,}", f"{n / max(rows, 1):.1%}")
     err.print(table)
-    err.print(f"written to [bold]{output}[/]")
+    err.print(f"written to [bold]{output}[/]", highlight=False)
 
 
 def main() -> None:

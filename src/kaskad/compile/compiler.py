@@ -617,15 +617,8 @@ def _unique(refs: list[ComponentRef]) -> list[ComponentRef]:
 
 
 def _reads(node: Node) -> set[str]:
-    exprs: list[t.TExpr] = []
-    if isinstance(node, FeatureNode):
-        exprs = [node.expr] if node.expr is not None else list(node.args)
-    elif isinstance(node, RuleSetNode):
-        exprs = [r.expr for r in node.rules]
-    else:
-        exprs = [e for _, e in node.inputs]
     out: set[str] = set()
-    for e in exprs:
+    for e in node.expressions():
         out |= t.columns_used(e)
     return out
 

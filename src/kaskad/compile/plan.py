@@ -28,6 +28,9 @@ class FeatureNode:
     def id(self) -> str:
         return self.name
 
+    def expressions(self) -> list[TExpr]:
+        return [self.expr] if self.expr is not None else list(self.args)
+
     def outputs(self) -> list[tuple[str, DType]]:
         return [(self.name, self.dtype)]
 
@@ -53,6 +56,9 @@ class RuleSetNode:
     @property
     def id(self) -> str:
         return self.name
+
+    def expressions(self) -> list[TExpr]:
+        return [r.expr for r in self.rules]
 
     def column(self, rule_id: str) -> str:
         return f"{self.name}.{rule_id}"
@@ -82,6 +88,9 @@ class ModelNode:
     @property
     def id(self) -> str:
         return self.name
+
+    def expressions(self) -> list[TExpr]:
+        return [e for _, e in self.inputs]
 
     def outputs(self) -> list[tuple[str, DType]]:
         return [(name, DType("float")) for name, _ in self.outputs_map]

@@ -39,13 +39,7 @@ class _NodeRunner:
         self.node = node
         self.exprs = exprs
         c = exprs.compiler
-        if isinstance(node, FeatureNode):
-            inputs = [node.expr] if node.expr is not None else list(node.args)
-        elif isinstance(node, RuleSetNode):
-            inputs = [r.expr for r in node.rules]
-        else:
-            inputs = [e for _, e in node.inputs]
-        self.aggs = exprs.register(inputs)
+        self.aggs = exprs.register(node.expressions())
         self.columns: list[pl.Expr] = []
         if isinstance(node, FeatureNode) and node.expr is not None:
             self.columns = [c.compile(node.expr).cast(to_polars_dtype(node.dtype)).alias(node.name)]

@@ -211,6 +211,15 @@ def _describe_expected(expected: set[str]) -> str:
     return ", ".join(names)
 
 
+def _ends_early(text: str, expected: set[str]) -> ExprSyntaxError:
+    lines = text.splitlines() or [""]
+    return ExprSyntaxError(
+        f"expression ends too early; expected {_describe_expected(expected)}",
+        len(lines),
+        len(lines[-1]) + 1,
+    )
+
+
 def parse(text: str) -> ast.Node:
     """Parse expression text into a syntax tree or raise :class:`ExprSyntaxError`."""
     if not text or not text.strip():
@@ -218,24 +227,12 @@ def parse(text: str) -> ast.Node:
     try:
         tree = _parser().parse(text)
     except UnexpectedEOF as exc:
-        lines = text.splitlines() or [""]
-        raise ExprSyntaxError(
-            f"expression ends too early; expected {_describe_expected(set(exc.expected))}",
-            len(lines),
-            len(lines[-1]) + 1,
-        ) from None
+        raise _ends_early(text, set(exc.expected)) from None
     except UnexpectedToken as exc:
         tok = exc.token
         if tok.type == "$END":
-            lines = text.splitlines() or [""]
-            raise ExprSyntaxError(
-                f"expression ends too early; expected {_describe_expected(set(exc.expected))}",
-                len(lines),
-                len(lines[-1]) + 1,
-            ) from None
+            raise _ends_early(text, set(exc.expected)) from None
         hint = None
-        if str(tok) == "=" and "=" in str(getattr(exc, "token_history", "") or ""):
-            hint = "use = for equality"
         raise ExprSyntaxError(
             f"unexpected '{tok}'; expected {_describe_expected(set(exc.expected))}",
             tok.line or 1,

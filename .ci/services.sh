@@ -20,8 +20,8 @@ start_if_down() {
   echo "warning: $name is still not listening on $port" >&2
 }
 
-# The services the test suite needs; empty until a test needs one.
-KASKAD_SERVICES=()
+# The services the test suite needs: the store's tests run on SQLite and on PostgreSQL.
+KASKAD_SERVICES=(postgresql)
 
 ensure_services() {
   for service in "${KASKAD_SERVICES[@]}"; do

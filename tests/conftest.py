@@ -3,15 +3,13 @@ is absent, unless KASKAD_REQUIRE_SERVICES=1 (as in CI), where they fail instead.
 
 from __future__ import annotations
 
-import io
-import json
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pytest
 
-from kaskad.compile.expr.polars_dtypes import to_polars_dtype
+from kaskad.batch.files import frame_from_records
 from kaskad.spec.schema import Schema
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -20,9 +18,17 @@ EXAMPLE = ROOT / "examples" / "credit"
 
 def frame_of(records: list[dict[str, Any]], schema: Schema) -> pl.DataFrame:
     """Records as the batch path reads them: JSON Lines parsed with the schema's types."""
-    types = {f.name: to_polars_dtype(f.dtype) for f in schema.fields}
-    text = "\n".join(json.dumps(r) for r in records).encode()
-    return pl.read_ndjson(io.BytesIO(text), schema=types)
+    return frame_from_records(records, schema)
+
+
+@pytest.fixture
+def project(example_dir: Path, tmp_path: Path) -> Path:
+    """A private copy of the credit example (its files may be edited by the test)."""
+    import shutil
+
+    target = tmp_path / "credit"
+    shutil.copytree(example_dir, target, ignore=shutil.ignore_patterns("__pycache__"))
+    return target
 
 
 @pytest.fixture(scope="session")

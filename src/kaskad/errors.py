@@ -99,3 +99,51 @@ class ExecutionError(KaskadError):
 
 class InputError(KaskadError):
     """Input data (a file or a record) cannot be read as the pipeline's schema expects."""
+
+
+class StoreError(KaskadError):
+    """The registry or the artifact store cannot do what was asked.
+
+    ``code`` is stable (documented in ``docs/errors.md``); subclasses narrow it down.
+    """
+
+    code = "K600"
+
+
+class NotFoundError(StoreError):
+    """A model, release, stage or pipeline named by the caller is not in the registry."""
+
+    code = "K601"
+
+
+class ArtifactMissingError(StoreError):
+    """An artifact the registry refers to is not in the artifact store."""
+
+    code = "K602"
+
+    def __init__(self, name: str, sha256: str, location: str) -> None:
+        self.name = name
+        self.sha256 = sha256
+        self.location = location
+        super().__init__(
+            f"{name}: artifact sha256 {sha256} is missing from the artifact store"
+            f" (looked for {location}); restore the artifact store from a backup,"
+            " or register the artifact again"
+        )
+
+
+class ArtifactIntegrityError(StoreError):
+    """An artifact's content no longer matches the sha256 it was stored under."""
+
+    code = "K603"
+
+    def __init__(self, name: str, expected: str, actual: str, location: str) -> None:
+        self.name = name
+        self.expected = expected
+        self.actual = actual
+        self.location = location
+        super().__init__(
+            f"{name}: artifact {location} is damaged or was modified: expected sha256"
+            f" {expected}, found {actual}; it will not be used. Restore the file from a"
+            " backup, or register the artifact again"
+        )

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -54,6 +57,15 @@ def read_input(path: Path, schema: Schema) -> pl.DataFrame:
         raise
     except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
         raise InputError(f"{path}: cannot read as {fmt}: {exc}") from exc
+
+
+def frame_from_records(records: list[dict[str, Any]], schema: Schema) -> pl.DataFrame:
+    """JSON-like records as a frame, parsed exactly as a JSON Lines file would be."""
+    types = {f.name: to_polars_dtype(f.dtype) for f in schema.fields}
+    text = "\n".join(json.dumps(r, default=str) for r in records).encode()
+    if not records:
+        return pl.DataFrame(schema=types)
+    return pl.read_ndjson(io.BytesIO(text), schema=types)
 
 
 def _csv_ready(frame: pl.DataFrame) -> pl.DataFrame:

@@ -11,7 +11,6 @@ from typing import Annotated, Any
 
 import polars as pl
 import typer
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -24,6 +23,8 @@ from rich.table import Table
 
 from kaskad import __version__
 from kaskad.batch.files import OutputWriter, chunks, read_input
+from kaskad.cli.common import ActorOpt, AllowEnvOpt, StoreOpt, err, is_release_ref, out
+from kaskad.cli.registry import audit, load, model_app, release_app
 from kaskad.cli.render import print_decision, print_plan, print_problems
 from kaskad.compile.compiler import compile_pipeline
 from kaskad.compile.plan import Plan
@@ -40,11 +41,15 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
-err = Console(stderr=True)
+app.add_typer(model_app, name="model")
+app.add_typer(release_app, name="release")
+app.command("audit")(audit)
 
 PipelineArg = Annotated[
-    Path, typer.Argument(help="Pipeline file (pipeline.yaml).", show_default=False)
+    str,
+    typer.Argument(
+        help="Pipeline file, or a release: NAME@NUMBER, NAME@production.", show_default=False
+    ),
 ]
 
 
@@ -66,9 +71,17 @@ def _root(
     """kaskad command line."""
 
 
-def _load(pipeline: Path, as_json: bool = False) -> Plan:
+def _load(
+    pipeline: str,
+    as_json: bool = False,
+    store: str | None = None,
+    actor: str | None = None,
+    allow_env: bool = False,
+) -> Plan:
+    if is_release_ref(pipeline):
+        return load(store, pipeline, actor, allow_env).plan
     try:
-        return compile_pipeline(pipeline)
+        return compile_pipeline(Path(pipeline))
     except SpecError as exc:
         if as_json:
             out.print_json(data={"valid": False, "problems": [p.to_dict() for p in exc.problems]})
@@ -134,9 +147,12 @@ def decide(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print result and trace as JSON.")
     ] = False,
+    store: StoreOpt = None,
+    actor: ActorOpt = None,
+    allow_environment_mismatch: AllowEnvOpt = False,
 ) -> None:
     """Decide one record and show the trace: rule outcomes, scores, timings, hashes."""
-    plan = _load(pipeline)
+    plan = _load(pipeline, False, store, actor, allow_environment_mismatch)
     record = _read_record(input)
     try:
         decision = RecordExecutor(plan).decide(record)
@@ -171,9 +187,12 @@ def run(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")
     ] = False,
+    store: StoreOpt = None,
+    actor: ActorOpt = None,
+    allow_environment_mismatch: AllowEnvOpt = False,
 ) -> None:
     """Decide every record of a file; write one result row per record."""
-    plan = _load(pipeline)
+    plan = _load(pipeline, False, store, actor, allow_environment_mismatch)
     try:
         frame = read_input(input, plan.schema)
         writer = OutputWriter(output)

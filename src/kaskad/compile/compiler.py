@@ -417,7 +417,13 @@ class Compiler:
                 )
         if len(inputs) != len(m.inputs):
             return None
-        ref = ComponentRef("model", m.name, m.artifact_display, sha256_text(digest + m.config_hash))
+        ref = ComponentRef(
+            "model",
+            m.name,
+            m.artifact_display,
+            sha256_text(digest + m.config_hash),
+            str(m.artifact),
+        )
         return ModelNode(
             m.name,
             m.description,
@@ -606,7 +612,9 @@ def _model_ref(m: ModelSpec) -> ComponentRef:
         digest = sha256_bytes(m.artifact.read_bytes())
     except OSError:
         digest = "missing"
-    return ComponentRef("model", m.name, m.artifact_display, sha256_text(digest + m.config_hash))
+    return ComponentRef(
+        "model", m.name, m.artifact_display, sha256_text(digest + m.config_hash), str(m.artifact)
+    )
 
 
 def _unique(refs: list[ComponentRef]) -> list[ComponentRef]:

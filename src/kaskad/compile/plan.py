@@ -144,6 +144,13 @@ class Plan:
     components: tuple[ComponentRef, ...]
     hash: str
 
+    def all_components(self) -> list[ComponentRef]:
+        """The champion's components and every shadow's, each once."""
+        seen: dict[tuple[str, str, str], ComponentRef] = {}
+        for c in [*self.components, *(c for s in self.shadows for c in s.components)]:
+            seen.setdefault((c.kind, c.name, c.sha256), c)
+        return list(seen.values())
+
     def node_outputs(self) -> list[tuple[str, DType]]:
         return [o for node in self.nodes for o in node.outputs()]
 

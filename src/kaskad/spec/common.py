@@ -27,5 +27,6 @@ class ComponentRef:
 
     kind: str  # schema, features, python, rules, model, pipeline
     name: str
-    source: str
+    source: str  # the file as shown to people (relative to the working folder)
     sha256: str
+    path: str = ""  # the file's absolute path, for snapshots

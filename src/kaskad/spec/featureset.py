@@ -46,7 +46,7 @@ def load_python_module(
         )
         return None
     digest = sha256_bytes(data)
-    ref = ComponentRef("python", path.stem, display, digest)
+    ref = ComponentRef("python", path.stem, display, digest, str(path.resolve()))
     spec = importlib.util.spec_from_file_location(f"kaskad_features_{digest[:16]}", path)
     if spec is None or spec.loader is None:
         problems.append(Problem("K401", "cannot import feature module", Location(display)))
@@ -139,7 +139,9 @@ def load_featureset(path: Path, display: str, problems: list[Problem]) -> Featur
     r.component = f"featureset {name}"
     refs: list[ComponentRef] = []
     specs: list[FeatureSpec] = []
-    own = ComponentRef("features", name, display, sha256_text(canonical_json(doc.data)))
+    own = ComponentRef(
+        "features", name, display, sha256_text(canonical_json(doc.data)), str(path.resolve())
+    )
     refs.append(own)
     module = r.string(("module",), "module", required=False)
     if module is not None:

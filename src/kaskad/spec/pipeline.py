@@ -223,7 +223,11 @@ def _pipeline(
         schema, raw = load_schema(schema_path, schema_shown, problems)
         if schema is not None:
             schema_ref = ComponentRef(
-                "schema", schema.name, schema_shown, sha256_text(canonical_json(raw))
+                "schema",
+                schema.name,
+                schema_shown,
+                sha256_text(canonical_json(raw)),
+                str(schema_path.resolve()),
             )
     featuresets: list[FeatureSetSpec] = []
     rulesets: list[RuleSetSpec] = []
@@ -262,7 +266,9 @@ def _pipeline(
     shadows = _shadows(r, base, shown_base, problems) if with_shadows else []
     if schema is None or schema_ref is None:
         return None
-    ref = ComponentRef("pipeline", name, shown, sha256_text(canonical_json(doc.data)))
+    ref = ComponentRef(
+        "pipeline", name, shown, sha256_text(canonical_json(doc.data)), str(path.resolve())
+    )
     return PipelineSpec(
         name,
         str(top.get("description", "")),

@@ -95,5 +95,7 @@ def load_ruleset(path: Path, display: str, problems: list[Problem]) -> RuleSetSp
                 )
             )
         r.component = f"ruleset {name}"
-    ref = ComponentRef("rules", name, display, sha256_text(canonical_json(doc.data)))
+    ref = ComponentRef(
+        "rules", name, display, sha256_text(canonical_json(doc.data)), str(path.resolve())
+    )
     return RuleSetSpec(name, str(top.get("description", "")), tuple(rules), ref, r.loc(()))

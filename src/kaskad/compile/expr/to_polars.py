@@ -76,7 +76,8 @@ class PolarsCompiler:
             x = c(node.operand, elem)
             if any(isinstance(v, float) for v in node.values):
                 x = x.cast(pl.Float64)
-            match = x.is_in(pl.lit(pl.Series(list(node.values)))) if node.values else pl.lit(False)
+            values = pl.lit(pl.Series(list(node.values))).implode()
+            match = x.is_in(values) if node.values else pl.lit(False)
             miss: object = None if node.has_null else False
             out = (
                 pl.when(x.is_null())

@@ -1,0 +1,364 @@
+"""``kaskad model``, ``kaskad release`` and ``kaskad audit``: the registry from the shell."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from kaskad.cli.common import (
+    ActorOpt,
+    AllowEnvOpt,
+    StoreOpt,
+    actor_name,
+    err,
+    fail,
+    out,
+)
+from kaskad.errors import KaskadError
+from kaskad.registry.diff import diff_releases
+from kaskad.registry.models import register_model
+from kaskad.registry.releases import LoadedRelease, create_release, load_release
+from kaskad.store import Store
+
+model_app = typer.Typer(help="Register and inspect models.", no_args_is_help=True)
+release_app = typer.Typer(
+    help="Create, verify, promote and roll back releases.", no_args_is_help=True
+)
+
+STAGES = ("production", "shadow", "archived")
+
+
+def cache_root(location: str | None) -> Path:
+    """Where releases are written out to run: beside the store's database."""
+    if location and "://" in location:
+        return Path(".kaskad") / "releases"
+    return Path(location or ".kaskad") / "releases"
+
+
+@contextmanager
+def opened(location: str | None) -> Iterator[Store]:
+    try:
+        store = Store.open(location)
+    except KaskadError as exc:
+        raise fail(str(exc)) from None
+    try:
+        yield store
+    except KaskadError as exc:
+        raise fail(str(exc)) from None
+    finally:
+        store.close()
+
+
+def load(location: str | None, ref: str, actor: str | None, allow_env: bool) -> LoadedRelease:
+    """Load and verify a release for ``run`` and ``decide``."""
+    with opened(location) as store:
+        loaded = load_release(
+            store,
+            ref,
+            actor=actor_name(actor),
+            cache_root=cache_root(location),
+            allow_environment_mismatch=allow_env,
+        )
+    if loaded.overridden:
+        err.print(
+            f"[yellow]warning:[/] {ref}: running with {len(loaded.overridden)} package "
+            "version(s) other than the release's lock (recorded in the audit trail)"
+        )
+    return loaded
+
+
+# ---- models ---------------------------------------------------------------------------
+
+
+def _json_option(value: str | None, what: str) -> dict[str, Any]:
+    if not value:
+        return {}
+    text = Path(value).read_text() if Path(value).is_file() else value
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise fail(f"{what} must be JSON (or a JSON file): {exc.msg}", 2) from None
+    if not isinstance(data, dict):
+        raise fail(f"{what} must be a JSON object such as '{{\"auc\": 0.81}}'", 2)
+    return data
+
+
+@model_app.command("register")
+def model_register(
+    file: Annotated[Path, typer.Argument(help="The model artifact.", show_default=False)],
+    name: Annotated[str, typer.Option(help="Model name.", show_default=False)],
+    framework: Annotated[str, typer.Option(help="sklearn, lightgbm or onnx.", show_default=False)],
+    metrics: Annotated[str | None, typer.Option(help="JSON object or JSON file.")] = None,
+    description: Annotated[str, typer.Option(help="What the model is for.")] = "",
+    training_data: Annotated[
+        Path | None,
+        typer.Option(help="Training data (.parquet, .csv, .jsonl): fingerprint and profile."),
+    ] = None,
+    store: StoreOpt = None,
+    actor: ActorOpt = None,
+) -> None:
+    """Register a model version with its environment, inputs, sample and training data."""
+    values = _json_option(metrics, "--metrics")
+    with opened(store) as s:
+        version = register_model(
+            s,
+            file,
+            name=name,
+            framework=framework,
+            metrics=values,
+            description=description,
+            training_data=training_data,
+            actor=actor_name(actor),
+        )
+    out.print(
+        f"registered [bold]{version.name}[/] version {version.version} "
+        f"({version.framework}, sha256 {version.artifact_sha256[:12]})",
+        highlight=False,
+    )
+
+
+@model_app.command("list")
+def model_list(
+    name: Annotated[str | None, typer.Argument()] = None, store: StoreOpt = None
+) -> None:
+    """Registered models, newest versions last."""
+    with opened(store) as s:
+        versions = s.list_models(name)
+    table = Table("name", "version", "framework", "sha256", "inputs", "created", "by")
+    for v in versions:
+        table.add_row(
+            v.name,
+            str(v.version),
+            v.framework,
+            v.artifact_sha256[:12],
+            str(len(v.inputs)),
+            f"{v.created_at:%Y-%m-%d %H:%M}",
+            v.created_by,
+        )
+    out.print(table)
+
+
+@model_app.command("show")
+def model_show(
+    ref: Annotated[str, typer.Argument(help="NAME or NAME@VERSION.")], store: StoreOpt = None
+) -> None:
+    """Everything recorded about a model version, as JSON."""
+    name, _, version = ref.partition("@")
+    with opened(store) as s:
+        v = s.get_model(name, int(version) if version.isdigit() else None)
+    data = {k: getattr(v, k) for k in v.__dataclass_fields__}
+    out.print_json(data=json.loads(json.dumps(data, default=str)))
+
+
+# ---- releases -------------------------------------------------------------------------
+
+
+@release_app.command("create")
+def release_create(
+    pipeline: Annotated[Path, typer.Argument(help="Pipeline file.", show_default=False)],
+    golden: Annotated[
+        Path | None, typer.Option(help="Sample input file whose first records become golden cases.")
+    ] = None,
+    golden_count: Annotated[int, typer.Option(help="How many golden cases.", min=1)] = 200,
+    description: Annotated[str, typer.Option(help="What changed in this release.")] = "",
+    store: StoreOpt = None,
+    actor: ActorOpt = None,
+) -> None:
+    """Snapshot a pipeline, its components, model artifacts, environment and golden cases."""
+    with opened(store) as s:
+        release = create_release(
+            s,
+            pipeline,
+            actor=actor_name(actor),
+            golden_input=golden,
+            golden_count=golden_count,
+            description=description,
+        )
+    out.print(
+        f"created release [bold]{release.ref}[/]: plan {release.plan_hash[:12]}, "
+        f"{len(release.manifest['files'])} files, {release.golden_count} golden cases",
+        highlight=False,
+    )
+
+
+@release_app.command("list")
+def release_list(
+    pipeline: Annotated[str | None, typer.Argument()] = None, store: StoreOpt = None
+) -> None:
+    """Releases and the stages that point at them."""
+    with opened(store) as s:
+        releases = s.list_releases(pipeline)
+        stages = {name: s.stages(name) for name in {r.pipeline for r in releases}}
+    table = Table("release", "plan", "golden", "stages", "created", "by", "description")
+    for r in releases:
+        at = [stage for stage, n in stages[r.pipeline].items() if n == r.number]
+        table.add_row(
+            r.ref,
+            r.plan_hash[:12],
+            str(r.golden_count),
+            ", ".join(sorted(at)),
+            f"{r.created_at:%Y-%m-%d %H:%M}",
+            r.created_by,
+            r.description,
+        )
+    out.print(table)
+
+
+@release_app.command("show")
+def release_show(
+    ref: Annotated[str, typer.Argument(help="NAME@NUMBER or NAME@STAGE.")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    store: StoreOpt = None,
+) -> None:
+    """A release's components, files, environment lock and golden cases."""
+    with opened(store) as s:
+        r = s.resolve(ref)
+    if as_json:
+        data = {k: getattr(r, k) for k in r.__dataclass_fields__}
+        out.print_json(data=json.loads(json.dumps(data, default=str)))
+        return
+    out.print(
+        f"[bold]{r.ref}[/] plan {r.plan_hash}  created {r.created_at:%Y-%m-%d %H:%M} "
+        f"by {r.created_by}",
+        highlight=False,
+    )
+    if r.description:
+        out.print(escape(r.description))
+    table = Table("kind", "name", "source", "sha256")
+    for c in r.components:
+        table.add_row(c["kind"], c["name"], c["source"], c["sha256"][:12])
+    out.print(table)
+    env = r.environment
+    out.print(
+        f"environment: Python {env.get('python')} on {env.get('platform')}; "
+        + ", ".join(f"{k} {v}" for k, v in env.get("packages", {}).items()),
+        highlight=False,
+    )
+    out.print(f"golden cases: {r.golden_count}")
+
+
+@release_app.command("diff")
+def release_diff(
+    a: Annotated[str, typer.Argument(help="Baseline release.")],
+    b: Annotated[str, typer.Argument(help="Candidate release.")],
+    store: StoreOpt = None,
+) -> None:
+    """What changed: rules side by side, features, models, decision, shadows, packages."""
+    with opened(store) as s:
+        diff = diff_releases(s, a, b, cache_root(store))
+    out.print(f"[bold]{diff.a.ref}[/] → [bold]{diff.b.ref}[/]", highlight=False)
+    if not diff.changes:
+        out.print("no differences")
+        return
+    table = Table("kind", "name", "change", diff.a.ref, diff.b.ref, show_lines=True)
+    for c in diff.changes:
+        table.add_row(c.kind, c.name, c.status, escape(c.before or "—"), escape(c.after or "—"))
+    out.print(table)
+
+
+@release_app.command("verify")
+def release_verify(
+    ref: Annotated[str, typer.Argument(help="NAME@NUMBER or NAME@STAGE.")],
+    allow_environment_mismatch: AllowEnvOpt = False,
+    store: StoreOpt = None,
+    actor: ActorOpt = None,
+) -> None:
+    """Check artifact hashes, the environment lock and golden cases, as every load does."""
+    loaded = load(store, ref, actor, allow_environment_mismatch)
+    for check in loaded.checks:
+        mark = "[green]ok[/]" if check.ok else "[yellow]overridden[/]"
+        out.print(f"{mark:>24} {check.name}: {escape(check.detail)}", highlight=False)
+    out.print(f"[bold green]{loaded.release.ref} verified[/]")
+
+
+@release_app.command("promote")
+def release_promote(
+    ref: Annotated[str, typer.Argument(help="NAME@NUMBER.")],
+    to: Annotated[
+        str, typer.Option("--to", help="Stage: " + ", ".join(STAGES), show_default=False)
+    ],
+    store: StoreOpt = None,
+    actor: ActorOpt = None,
+) -> None:
+    """Point a stage at a release (the release is verified first)."""
+    if to not in STAGES:
+        raise fail(f"unknown stage {to!r}; stages: {', '.join(STAGES)}", 2)
+    who = actor_name(actor)
+    with opened(store) as s:
+        release = s.resolve(ref)
+        load_release(s, release.ref, actor=who, cache_root=cache_root(store))
+        change = s.set_stage(release.pipeline, to, release.number, actor=who)
+    before = f"{change.pipeline}@{change.from_release}" if change.from_release else "nothing"
+    out.print(f"{change.pipeline}@{to}: {before} → {release.ref}", highlight=False)
+
+
+@release_app.command("rollback")
+def release_rollback(
+    pipeline: Annotated[str, typer.Argument(help="Pipeline name.")],
+    stage: Annotated[str, typer.Option(help="Stage to roll back.")] = "production",
+    store: StoreOpt = None,
+    actor: ActorOpt = None,
+) -> None:
+    """Move a stage back to the release it pointed at before."""
+    with opened(store) as s:
+        change = s.rollback(pipeline, stage, actor=actor_name(actor))
+    out.print(
+        f"{pipeline}@{stage}: {pipeline}@{change.from_release} → {pipeline}@{change.to_release}",
+        highlight=False,
+    )
+
+
+@release_app.command("history")
+def release_history(
+    pipeline: Annotated[str, typer.Argument(help="Pipeline name.")],
+    stage: Annotated[str | None, typer.Option(help="Only this stage.")] = None,
+    store: StoreOpt = None,
+) -> None:
+    """Every move of every stage pointer, oldest first."""
+    with opened(store) as s:
+        history = s.stage_history(pipeline, stage)
+    table = Table("when", "stage", "action", "from", "to", "by")
+    for h in history:
+        table.add_row(
+            f"{h.at:%Y-%m-%d %H:%M:%S}",
+            h.stage,
+            h.action,
+            str(h.from_release or "—"),
+            str(h.to_release or "—"),
+            h.actor,
+        )
+    out.print(table)
+
+
+def audit(
+    target: Annotated[str | None, typer.Option(help="Only entries about this target.")] = None,
+    action: Annotated[str | None, typer.Option(help="Only this action.")] = None,
+    limit: Annotated[int, typer.Option(help="How many entries, newest first.", min=1)] = 50,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    store: StoreOpt = None,
+) -> None:
+    """The audit trail: who changed what in the registry, when, before and after."""
+    with opened(store) as s:
+        entries = s.audit_log(limit=limit, target=target, action=action)
+    if as_json:
+        data = [{k: getattr(e, k) for k in e.__dataclass_fields__} for e in entries]
+        out.print_json(data=json.loads(json.dumps(data, default=str)))
+        return
+    table = Table("when", "actor", "action", "target", "before", "after")
+    for e in entries:
+        table.add_row(
+            f"{e.at:%Y-%m-%d %H:%M:%S}",
+            e.actor,
+            e.action,
+            e.target,
+            escape(json.dumps(e.before, default=str)) if e.before else "",
+            escape(json.dumps(e.after, default=str)) if e.after else "",
+        )
+    out.print(table)

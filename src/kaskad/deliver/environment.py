@@ -1,0 +1,83 @@
+"""The exact library environment a release was made in, and checking it at load time.
+
+A release records the versions of the packages that can change its results (the
+numerical and model libraries, and kaskad itself). Loading the release elsewhere
+compares them with what is installed: any difference refuses to load unless an
+operator explicitly overrides it, and the override is written to the audit trail.
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+# Packages whose version can change a decision. Names as on the package index.
+RESULT_PACKAGES = (
+    "kaskad",
+    "numpy",
+    "polars",
+    "pyarrow",
+    "scipy",
+    "scikit-learn",
+    "joblib",
+    "lightgbm",
+    "onnxruntime",
+    "threadpoolctl",
+)
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """One package whose installed version is not the one in the lock."""
+
+    package: str
+    expected: str | None  # None: not in the lock
+    installed: str | None  # None: not installed
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def python_version() -> str:
+    return ".".join(str(x) for x in sys.version_info[:3])
+
+
+def capture_environment(packages: tuple[str, ...] = RESULT_PACKAGES) -> dict[str, Any]:
+    """Versions of the installed result-affecting packages, Python and the platform."""
+    found = {p: v for p in packages if (v := _version(p)) is not None}
+    return {
+        "python": python_version(),
+        "platform": f"{platform.system()}-{platform.machine()}",
+        "packages": dict(sorted(found.items())),
+    }
+
+
+def compare_environment(lock: dict[str, Any]) -> list[Mismatch]:
+    """Differences between a lock and this interpreter: every locked package must be
+    installed at exactly its version, and Python must have the same major.minor."""
+    out: list[Mismatch] = []
+    locked_python = str(lock.get("python", ""))
+    if locked_python.split(".")[:2] != python_version().split(".")[:2]:
+        out.append(Mismatch("python", locked_python or None, python_version()))
+    for package, expected in sorted(dict(lock.get("packages", {})).items()):
+        installed = _version(package)
+        if installed != expected:
+            out.append(Mismatch(package, str(expected), installed))
+    return out
+
+
+def mismatch_table(mismatches: list[Mismatch]) -> str:
+    """The mismatches as a plain-text table: package, expected, installed."""
+    rows = [("package", "expected (release lock)", "installed")]
+    rows += [(m.package, m.expected or "-", m.installed or "not installed") for m in mismatches]
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)) for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

@@ -1,0 +1,152 @@
+"""The registry's tables (SQLAlchemy 2 declarative), portable across SQLite and PostgreSQL.
+
+The schema itself is created and changed only by the Alembic migrations in
+``kaskad/store/migrations``; these classes must stay in step with them
+(``tests/store`` checks that the migrated schema matches).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """A timezone-aware UTC timestamp on every backend.
+
+    PostgreSQL stores ``timestamptz``; SQLite has no time zones, so values are stored
+    as UTC and marked UTC again when read.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"timestamp {value.isoformat()} has no time zone; use UTC")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(
+        self, value: dt.datetime | None, dialect: Dialect
+    ) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+# Python None is stored as SQL NULL (not the JSON text 'null') so "IS NULL" works.
+JSONValue = JSON(none_as_null=True)
+
+NAME = 200  # model, pipeline and stage names
+ACTOR = 200
+SHA256 = 64
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ModelVersionRow(Base):
+    __tablename__ = "model_versions"
+    __table_args__ = (UniqueConstraint("name", "version", name="uq_model_versions_name_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(NAME), nullable=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    framework: Mapped[str] = mapped_column(String(50), nullable=False)
+    artifact_sha256: Mapped[str] = mapped_column(String(SHA256), nullable=False)
+    description: Mapped[str] = mapped_column(Text, nullable=False)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSONValue, nullable=False)
+    environment: Mapped[dict[str, Any]] = mapped_column(JSONValue, nullable=False)
+    inputs: Mapped[list[dict[str, Any]]] = mapped_column(JSONValue, nullable=False)
+    outputs: Mapped[list[str]] = mapped_column(JSONValue, nullable=False)
+    sample: Mapped[list[dict[str, Any]]] = mapped_column(JSONValue, nullable=False)
+    training_data: Mapped[dict[str, Any] | None] = mapped_column(JSONValue, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    created_by: Mapped[str] = mapped_column(String(ACTOR), nullable=False)
+
+
+class ReleaseRow(Base):
+    __tablename__ = "releases"
+    __table_args__ = (UniqueConstraint("pipeline", "number", name="uq_releases_pipeline_number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    pipeline: Mapped[str] = mapped_column(String(NAME), nullable=False)
+    number: Mapped[int] = mapped_column(Integer, nullable=False)
+    plan_hash: Mapped[str] = mapped_column(String(SHA256), nullable=False)
+    manifest: Mapped[dict[str, Any]] = mapped_column(JSONValue, nullable=False)
+    components: Mapped[list[dict[str, Any]]] = mapped_column(JSONValue, nullable=False)
+    environment: Mapped[dict[str, Any]] = mapped_column(JSONValue, nullable=False)
+    golden_sha256: Mapped[str | None] = mapped_column(String(SHA256), nullable=True)
+    golden_count: Mapped[int] = mapped_column(Integer, nullable=False)
+    description: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    created_by: Mapped[str] = mapped_column(String(ACTOR), nullable=False)
+
+
+class StageRow(Base):
+    """Where a stage of a pipeline points now: (pipeline, stage) → release number."""
+
+    __tablename__ = "stages"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["pipeline", "release_number"],
+            ["releases.pipeline", "releases.number"],
+            name="fk_stages_release",
+        ),
+    )
+
+    pipeline: Mapped[str] = mapped_column(String(NAME), primary_key=True)
+    stage: Mapped[str] = mapped_column(String(NAME), primary_key=True)
+    release_number: Mapped[int] = mapped_column(Integer, nullable=False)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    updated_by: Mapped[str] = mapped_column(String(ACTOR), nullable=False)
+
+
+class StageHistoryRow(Base):
+    """Every move of a stage pointer, in order (``id`` increases)."""
+
+    __tablename__ = "stage_history"
+    __table_args__ = (Index("ix_stage_history_pipeline_stage", "pipeline", "stage"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    pipeline: Mapped[str] = mapped_column(String(NAME), nullable=False)
+    stage: Mapped[str] = mapped_column(String(NAME), nullable=False)
+    from_release: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    to_release: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    action: Mapped[str] = mapped_column(String(50), nullable=False)
+    actor: Mapped[str] = mapped_column(String(ACTOR), nullable=False)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
+class AuditRow(Base):
+    """Who did what to which target, with the state before and after."""
+
+    __tablename__ = "audit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    actor: Mapped[str] = mapped_column(String(ACTOR), nullable=False)
+    action: Mapped[str] = mapped_column(String(100), nullable=False, index=True)
+    target: Mapped[str] = mapped_column(String(400), nullable=False, index=True)
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSONValue, nullable=True)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSONValue, nullable=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSONValue, nullable=False)

@@ -6,6 +6,7 @@ from kaskad.errors import ExecutionError, InputError, KaskadError, Problem, Spec
 from kaskad.execute.batch import BatchExecutor
 from kaskad.execute.record import Decision, RecordExecutor
 from kaskad.features import feature
+from kaskad.registry.models import register_model
 
 __version__ = "0.1.0"
 
@@ -22,4 +23,5 @@ __all__ = [
     "__version__",
     "compile_pipeline",
     "feature",
+    "register_model",
 ]

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import getpass
-import socket
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+
+from kaskad.deliver.environment import default_actor
 
 out = Console()
 err = Console(stderr=True)
@@ -42,13 +42,7 @@ AllowEnvOpt = Annotated[
 
 
 def actor_name(actor: str | None) -> str:
-    if actor:
-        return actor
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    return f"{user}@{socket.gethostname()}"
+    return actor or default_actor()
 
 
 def is_release_ref(text: str) -> bool:

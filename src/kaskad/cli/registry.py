@@ -108,8 +108,8 @@ def model_register(
     values = _json_option(metrics, "--metrics")
     with opened(store) as s:
         version = register_model(
-            s,
             file,
+            store=s,
             name=name,
             framework=framework,
             metrics=values,

@@ -8,7 +8,9 @@ operator explicitly overrides it, and the override is written to the audit trail
 
 from __future__ import annotations
 
+import getpass
 import platform
+import socket
 import sys
 from dataclasses import dataclass
 from importlib import metadata
@@ -43,6 +45,15 @@ def _version(package: str) -> str | None:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
         return None
+
+
+def default_actor() -> str:
+    """``user@host`` of this process, for the audit trail when no actor is given."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
 
 
 def python_version() -> str:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from kaskad.deliver.environment import capture_environment
+from kaskad.deliver.environment import capture_environment, default_actor
 from kaskad.errors import KaskadError, ModelLoadError
 from kaskad.execute.models import FRAMEWORKS, load_model
 from kaskad.registry.profile import fingerprint
@@ -61,11 +61,11 @@ def _save(model: Any, framework: str, folder: Path) -> Path:
 
 
 def register_model(
-    store: Store,
     model: Any,
     *,
     name: str,
-    actor: str,
+    store: Store | None = None,
+    actor: str | None = None,
     framework: str | None = None,
     metrics: dict[str, Any] | None = None,
     description: str = "",
@@ -73,9 +73,23 @@ def register_model(
 ) -> ModelVersion:
     """Register a model given as an artifact file (with ``framework``) or a fitted object.
 
-    Usable from a notebook: ``kaskad.register_model(store, clf, name="fraud",
-    actor="data scientist", training_data=train_df)``.
+    From a notebook: ``kaskad.register_model(clf, name="fraud", training_data=train_df)``
+    registers into the store in ``./.kaskad`` as the current user; pass ``store=`` and
+    ``actor=`` to choose.
     """
+    if store is None:
+        with Store.open() as opened:
+            return register_model(
+                model,
+                name=name,
+                store=opened,
+                actor=actor,
+                framework=framework,
+                metrics=metrics,
+                description=description,
+                training_data=training_data,
+            )
+    actor = actor or default_actor()
     with tempfile.TemporaryDirectory(prefix="kaskad-model-") as tmp:
         if isinstance(model, (str, Path)):
             path = Path(model)

@@ -13,15 +13,17 @@ from kaskad.compile.expr.to_polars import PolarsCompiler, compute_hoisted, hoist
 from kaskad.compile.plan import Branch, FeatureNode, ModelNode, Node, Plan, RuleSetNode, ShadowPlan
 from kaskad.errors import ExecutionError
 from kaskad.execute.convert import array_to_series, series_to_array
-from kaskad.execute.inputs import prepare_frame, validation_errors
+from kaskad.execute.inputs import prepare_frame, validation_errors, validation_failed
 
 _STRING_LIST = pl.List(pl.String)
 
 
 class _Exprs:
-    """Hoisted aggregates share one numbering per executor."""
+    """Hoisted aggregates share one numbering per executor; ``prefix`` keeps a shadow's
+    columns apart from the champion's."""
 
-    def __init__(self) -> None:
+    def __init__(self, prefix: str = "__agg") -> None:
+        self.prefix = prefix
         self.hoisted: dict[t.TAgg, str] = {}
         self.compiler = PolarsCompiler(self.hoisted)
 
@@ -29,7 +31,7 @@ class _Exprs:
         mine: dict[t.TAgg, str] = {}
         for e in exprs:
             for agg in hoisted_aggregates(e):
-                name = self.hoisted.setdefault(agg, f"__agg{len(self.hoisted)}")
+                name = self.hoisted.setdefault(agg, f"{self.prefix}{len(self.hoisted)}")
                 mine[agg] = name
         return mine
 
@@ -118,14 +120,28 @@ def _summary(node: RuleSetNode) -> list[pl.Expr]:
     return [
         hit.cast(pl.Int64).alias(node.column("hit_count")),
         (hit > 0).alias(node.column("any_hit")),
-        pl.concat_list([pl.when(c == "hit").then(pl.lit(rid)) for rid, c in cols])
-        .list.drop_nulls()
-        .cast(_STRING_LIST)
-        .alias(node.column("hits")),
+        _hit_ids(cols).alias(node.column("hits")),
         pl.sum_horizontal([(c == "unknown").cast(pl.Int64) for _, c in cols])
         .cast(pl.Int64)
         .alias(node.column("unknown_count")),
     ]
+
+
+def _hit_ids(cols: list[tuple[str, pl.Expr]]) -> pl.Expr:
+    """The ids of the rules that hit, in rule order. Joining and splitting text is about ten
+    times faster in Polars than ``concat_list(...).list.drop_nulls()``; rule ids are
+    identifiers, so they hold no comma."""
+    joined = pl.concat_str(
+        [pl.when(c == "hit").then(pl.lit(rid)) for rid, c in cols],
+        separator=",",
+        ignore_nulls=True,
+    )
+    return (
+        pl.when(joined == "")
+        .then(pl.lit([], dtype=_STRING_LIST))
+        .otherwise(joined.str.split(","))
+        .cast(_STRING_LIST)
+    )
 
 
 class _Decision:
@@ -161,11 +177,11 @@ class _Decision:
 
 
 class _ShadowRunner:
-    def __init__(self, shadow: ShadowPlan) -> None:
+    def __init__(self, shadow: ShadowPlan, index: int) -> None:
         self.shadow = shadow
         self.columns = shadow.columns()
         self.sub = BatchExecutor(shadow.plan) if shadow.plan is not None else None
-        exprs = _Exprs()
+        exprs = _Exprs(f"__shadow{index}_agg")
         self.nodes = [_NodeRunner(n, exprs) for n in shadow.nodes]
         self.decision = _Decision(shadow.decision, exprs)
 
@@ -204,16 +220,25 @@ class BatchExecutor:
         exprs = _Exprs()
         self._nodes = [_NodeRunner(n, exprs) for n in plan.nodes]
         self._decision = _Decision(plan.decision, exprs)
-        self._shadows = [_ShadowRunner(s) for s in plan.shadows]
+        self._shadows = [_ShadowRunner(s, i) for i, s in enumerate(plan.shadows)]
+        self._failed = validation_failed(plan.schema)
         self._errors = validation_errors(plan.schema)
         self.output_schema = {name: to_polars_dtype(d) for name, d in plan.output_fields()}
 
     def run(self, frame: pl.DataFrame, source: str = "input") -> pl.DataFrame:
         """Decide every row of ``frame``; invalid rows come back with status 'rejected'."""
         inputs = prepare_frame(self.plan.schema, frame, source)
-        checked = inputs.with_columns(self._errors.alias("errors")).with_row_index("__row")
-        valid = checked.filter(pl.col("errors").list.len() == 0)
-        rejected = checked.filter(pl.col("errors").list.len() > 0)
+        checked = inputs.with_row_index("__row").with_columns(self._failed.alias("__failed"))
+        valid = (
+            checked.filter(~pl.col("__failed"))
+            .drop("__failed")
+            .with_columns(pl.lit([], dtype=_STRING_LIST).alias("errors"))
+        )
+        rejected = (
+            checked.filter(pl.col("__failed"))
+            .drop("__failed")
+            .with_columns(self._errors.alias("errors"))
+        )
         work = valid
         for runner in self._nodes:
             work = runner.run(work)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
@@ -56,7 +57,7 @@ def _value(dtype: DType, raw: Any, path: str, errors: list[str]) -> Any:
     if raw is None:
         return None
     kind = dtype.kind
-    bad = f"{path}: expected {dtype}, got {_kind(raw)}"
+    bad: str | None = None  # a specific message; the generic one is built only on failure
     if kind == "string":
         if isinstance(raw, str):
             return raw
@@ -99,7 +100,7 @@ def _value(dtype: DType, raw: Any, path: str, errors: list[str]) -> Any:
             _object(dtype.item.fields, {}, f"{path}[].", item_errors)
         errors.extend(_order_list_errors(dtype.item, f"{path}[]", item_errors))
         return items
-    errors.append(bad)
+    errors.append(bad or f"{path}: expected {dtype}, got {_kind(raw)}")
     return None
 
 
@@ -189,40 +190,74 @@ def prepare_frame(schema: Schema, frame: pl.DataFrame, source: str = "input") ->
         raise InputError(f"{source}: cannot read as the schema's types: {exc}") from exc
 
 
-def validation_errors(schema: Schema) -> pl.Expr:
-    """A list of problem messages per row, identical to :func:`coerce_record`'s."""
-    checks: list[pl.Expr] = []
+@dataclass(frozen=True)
+class _Check:
+    """One check of a frame: whether a row fails it, and the message(s) it then gets
+    (a text, or a list of texts for checks over list elements)."""
+
+    fails: pl.Expr
+    message: pl.Expr
+
+
+def _all_checks(schema: Schema) -> list[_Check]:
+    checks: list[_Check] = []
     for f in schema.fields:
         checks.extend(_checks(f, pl.col(f.name), f.name))
+    return checks
+
+
+def validation_failed(schema: Schema) -> pl.Expr:
+    """True for rows that fail any check (cheap: no messages are built)."""
+    checks = _all_checks(schema)
+    if not checks:
+        return pl.lit(False)
+    return pl.any_horizontal([c.fails.fill_null(False) for c in checks])
+
+
+def validation_errors(schema: Schema) -> pl.Expr:
+    """A list of problem messages per row, identical to :func:`coerce_record`'s. Build it
+    only for rows :func:`validation_failed` flags: it is much slower than the flags."""
+    checks = _all_checks(schema)
     if not checks:
         return pl.lit([], dtype=pl.List(pl.String))
-    return pl.concat_list(checks).list.drop_nulls()
+    return pl.concat_list([c.message for c in checks]).list.drop_nulls()
 
 
-def _checks(f: Field, col: pl.Expr, path: str) -> list[pl.Expr]:
-    out: list[pl.Expr] = []
+def _checks(f: Field, col: pl.Expr, path: str) -> list[_Check]:
+    out: list[_Check] = []
     dtype = f.dtype
     if dtype.kind == "category":
         bad = col.is_not_null() & ~col.is_in(list(dtype.values))
-        out.append(pl.when(bad).then(pl.format(f"{path}: '{{}}' is not an allowed value", col)))
+        out.append(
+            _Check(
+                bad, pl.when(bad).then(pl.format(f"{path}: '{{}}' is not an allowed value", col))
+            )
+        )
     elif dtype.kind == "object":
+        present = col.is_not_null()
         for child in dtype.fields:
             for check in _checks(child, col.struct.field(child.name), f"{path}.{child.name}"):
-                out.append(pl.when(col.is_not_null()).then(check))
+                out.append(_Check(present & check.fails, pl.when(present).then(check.message)))
     elif (
         dtype.kind == "list"
         and dtype.item is not None
-        and dtype.item.kind in ("object", "category")
+        and dtype.item.kind
+        in (
+            "object",
+            "category",
+        )
     ):
         out.extend(_list_checks(dtype.item, col, f"{path}[]"))
     if f.required:
-        out.append(pl.when(col.is_null()).then(pl.lit(missing_message(path))))
+        out.append(
+            _Check(col.is_null(), pl.when(col.is_null()).then(pl.lit(missing_message(path))))
+        )
     return out
 
 
-def _list_checks(item: DType, col: pl.Expr, path: str) -> list[pl.Expr]:
+def _list_checks(item: DType, col: pl.Expr, path: str) -> list[_Check]:
     """Checks over list elements: one message per distinct problem, in element order."""
-    out: list[pl.Expr] = []
+    out: list[_Check] = []
     elem = pl.element()
     leaves: list[tuple[str, DType, pl.Expr, bool]] = []
     if item.kind == "category":
@@ -240,8 +275,14 @@ def _list_checks(item: DType, col: pl.Expr, path: str) -> list[pl.Expr]:
                 .filter(bad)
                 .unique(maintain_order=True)
             )
-            out.append(msgs.fill_null(pl.lit([], dtype=pl.List(pl.String))))
+            out.append(
+                _Check(
+                    col.list.agg(bad.any()), msgs.fill_null(pl.lit([], dtype=pl.List(pl.String)))
+                )
+            )
         if required:
             any_missing = col.list.agg(value.is_null().any())
-            out.append(pl.when(any_missing).then(pl.lit(missing_message(leaf_path))))
+            out.append(
+                _Check(any_missing, pl.when(any_missing).then(pl.lit(missing_message(leaf_path))))
+            )
     return out

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from kaskad.compile.expr.to_python import Fn, compile_python
@@ -22,7 +22,7 @@ Env = dict[str, Any]
 Step = Callable[[Env], dict[str, Any]]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class StepTrace:
     """What one node did for one record."""
 
@@ -31,7 +31,6 @@ class StepTrace:
     duration_ms: float
     outputs: dict[str, Any]
     component: str = ""
-    rules: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -243,13 +243,23 @@ def empty_value(node: t.TAgg) -> object:
 def compute_hoisted(
     frame: pl.DataFrame, aggs: Mapping[t.TAgg, str], compiler: PolarsCompiler
 ) -> pl.DataFrame:
-    """Add a column per outer aggregate by exploding its list and re-aggregating per row."""
-    rows = frame.with_row_index("__hrow")
+    """Add a column per outer aggregate by exploding its list and re-aggregating per row.
+
+    Only the columns the aggregate reads go through the explode; an aggregate whose column
+    an earlier step already added is not computed again.
+    """
     for node, name in aggs.items():
+        if name in frame.columns:
+            continue
         source = compiler.compile(node.source)
+        narrow = (
+            frame.select(sorted(t.columns_used(node)))
+            .with_row_index("__hrow")
+            .with_columns(source.alias("__src"))
+        )
         exploded = (
-            rows.filter(source.list.len() > 0)
-            .with_columns(source.alias("__elem"))
+            narrow.filter(pl.col("__src").list.len() > 0)
+            .with_columns(pl.col("__src").alias("__elem"))
             .explode("__elem")
             .select("__hrow", compiler.element_value(node, pl.col("__elem")).alias("__v"))
             .group_by("__hrow", maintain_order=True)
@@ -259,7 +269,7 @@ def compute_hoisted(
             )
         )
         dtype = to_polars_dtype(node.dtype)
-        joined = rows.select("__hrow", source.alias("__src")).join(
+        joined = narrow.select("__hrow", "__src").join(
             exploded, on="__hrow", how="left", maintain_order="left"
         )
         value = (

@@ -192,6 +192,7 @@ class RecordExecutor:
         self._decide = _decision_step(plan.decision)
         self._shadows = [_Shadow(s) for s in plan.shadows]
         self._fields = [name for name, _ in plan.output_fields()]
+        self._node_outputs = [name for name, _ in plan.node_outputs()]
         self._keys = list(plan.schema.keys)
 
     def decide(self, record: Mapping[str, Any]) -> Decision:
@@ -213,9 +214,8 @@ class RecordExecutor:
             steps.append(StepTrace(node.id, kind, (time.perf_counter() - t0) * 1000, values, sha))
         out["status"] = "decided"
         out["decision"], out["reasons"], branch = self._decide(env)
-        for node in self.plan.nodes:
-            for name, _ in node.outputs():
-                out[name] = env[name]
+        for name in self._node_outputs:
+            out[name] = env[name]
         for shadow in self._shadows:
             out.update(shadow.run(env, record))
         return Decision(out, steps, (time.perf_counter() - start) * 1000, self.plan.hash, branch)

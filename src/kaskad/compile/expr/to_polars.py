@@ -257,9 +257,14 @@ def compute_hoisted(
             .with_row_index("__hrow")
             .with_columns(source.alias("__src"))
         )
+        # only the row index, the element and the outer fields the element expression reads
+        # go through the explode (not the list itself, which would be copied per element)
+        outer = sorted(
+            set().union(*(t.columns_used(e) for e in (node.where, node.value) if e is not None))
+        )
         exploded = (
             narrow.filter(pl.col("__src").list.len() > 0)
-            .with_columns(pl.col("__src").alias("__elem"))
+            .select("__hrow", pl.col("__src").alias("__elem"), *outer)
             .explode("__elem")
             .select("__hrow", compiler.element_value(node, pl.col("__elem")).alias("__v"))
             .group_by("__hrow", maintain_order=True)

@@ -1,0 +1,236 @@
+"""``kaskad backtest``: replay history through two releases and show what would change."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import polars as pl
+import typer
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from kaskad.batch.backtest import BacktestResult, LabelError
+from kaskad.batch.backtest import backtest as run_backtest
+from kaskad.batch.files import read_input
+from kaskad.batch.report import write_report, write_summary
+from kaskad.cli.common import ActorOpt, AllowEnvOpt, StoreOpt, err, fail, out
+from kaskad.cli.registry import load
+from kaskad.cli.render import print_problems
+from kaskad.compile.compiler import compile_pipeline
+from kaskad.compile.plan import Plan
+from kaskad.errors import InputError, KaskadError, SpecError
+from kaskad.spec.schema import Schema
+from kaskad.spec.types import FLOAT, Field
+
+__all__ = ["WORKING", "backtest"]
+
+WORKING = "working"
+_REF_HELP = "NAME@NUMBER, NAME@STAGE, or 'working' for the pipeline file as it is on disk."
+
+
+def _plan(
+    pipeline: Path, ref: str, store: str | None, actor: str | None, allow_env: bool
+) -> tuple[Plan, str | None]:
+    """The plan for ``ref`` and the release it came from (``NAME@NUMBER``; None if working)."""
+    if ref == WORKING:
+        try:
+            return compile_pipeline(pipeline), None
+        except SpecError as exc:
+            print_problems(err, exc.problems)
+            raise typer.Exit(1) from None
+        except KaskadError as exc:
+            raise fail(str(exc)) from None
+    if "@" not in ref:
+        raise fail(f"{ref!r} is not a release: write {_REF_HELP}", 2)
+    loaded = load(store, ref, actor, allow_env)
+    return loaded.plan, loaded.release.ref
+
+
+def _reading_schema(baseline: Schema, candidate: Schema, label: str | None) -> Schema:
+    """Both schemas' fields (the baseline's type wins) and the label, so that every column
+    either plan reads, and the label, are read from the file."""
+    fields = list(baseline.fields)
+    known = {f.name for f in fields}
+    fields += [f for f in candidate.fields if f.name not in known]
+    if label is not None and label not in known | {f.name for f in candidate.fields}:
+        fields.append(Field(label, FLOAT))
+    return Schema(baseline.name, tuple(fields), baseline.description, baseline.source)
+
+
+def _with_progress(
+    frame: pl.DataFrame, size: int, progress: Progress, name: str
+) -> Iterator[pl.DataFrame]:
+    task = progress.add_task(name, total=frame.height, rate="")
+    start, done = time.perf_counter(), 0
+    for chunk in frame.iter_slices(size):
+        yield chunk  # the backtest runs both plans on it before asking for the next
+        done += chunk.height
+        rate = done / max(time.perf_counter() - start, 1e-9)
+        progress.update(task, advance=chunk.height, rate=f"{rate:,.0f} rows/s")
+
+
+def backtest(
+    pipeline: Annotated[
+        Path,
+        typer.Argument(
+            help="Pipeline file: the working copy that --baseline/--candidate 'working' means.",
+            show_default=False,
+        ),
+    ],
+    baseline: Annotated[
+        str, typer.Option("--baseline", help="The release in use: " + _REF_HELP, show_default=False)
+    ],
+    candidate: Annotated[
+        str,
+        typer.Option("--candidate", help="The proposed release: " + _REF_HELP, show_default=False),
+    ],
+    input: Annotated[
+        Path,
+        typer.Option(
+            "--input", "-i", help="History to replay: .csv, .parquet or .jsonl.", show_default=False
+        ),
+    ],
+    label: Annotated[
+        str | None,
+        typer.Option(help="A 0/1 outcome column of the input: AUC, Gini, KS and outcome rates."),
+    ] = None,
+    report: Annotated[
+        Path | None, typer.Option(help="Write a self-contained HTML report here.")
+    ] = None,
+    summary: Annotated[Path | None, typer.Option(help="Write every number as JSON here.")] = None,
+    store: StoreOpt = None,
+    actor: ActorOpt = None,
+    allow_environment_mismatch: AllowEnvOpt = False,
+    chunk_size: Annotated[int, typer.Option(help="Rows per batch.", min=1)] = 50_000,
+) -> None:
+    """Replay history through two releases: decision flips, rule rates, score shift, AUC."""
+    base, base_ref = _plan(pipeline, baseline, store, actor, allow_environment_mismatch)
+    cand, cand_ref = _plan(pipeline, candidate, store, actor, allow_environment_mismatch)
+    if base.name != cand.name:
+        err.print(
+            f"[yellow]warning:[/] comparing two different pipelines: {escape(base.name)} and "
+            f"{escape(cand.name)}"
+        )
+    try:
+        frame = read_input(input, _reading_schema(base.schema, cand.schema, label))
+        if label is not None and (
+            label not in frame.columns or frame[label].null_count() == frame.height
+        ):
+            raise LabelError(f"{input}: label column {label!r} has no values")
+    except InputError as exc:
+        raise fail(str(exc), 2) from None
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+    )
+    try:
+        with progress:
+            result = run_backtest(
+                base,
+                cand,
+                _with_progress(frame, chunk_size, progress, f"backtest {base.name}"),
+                label,
+                baseline_ref=base_ref,
+                candidate_ref=cand_ref,
+                input_name=str(input),
+            )
+    except InputError as exc:
+        raise fail(str(exc), 2) from None
+    except KaskadError as exc:
+        raise fail(str(exc)) from None
+    _print(result)
+    try:
+        if summary is not None:
+            write_summary(summary, result)
+            err.print(f"summary written to [bold]{escape(str(summary))}[/]", highlight=False)
+        if report is not None:
+            write_report(report, result)
+            err.print(f"report written to [bold]{escape(str(report))}[/]", highlight=False)
+    except OSError as exc:
+        raise fail(f"cannot write {exc.filename}: {exc.strerror}") from None
+
+
+def _name(ref: str | None, plan_name: str) -> str:
+    return ref or f"{plan_name} (working copy)"
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2%}"
+
+
+def _num(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"
+
+
+def _print(r: BacktestResult) -> None:
+    share = _pct(r.flip_share)
+    out.print(
+        f"[bold]{r.flipped:,}[/] of {r.rows:,} decisions ({share}) flip from "
+        f"[bold]{escape(_name(r.baseline.ref, r.baseline.name))}[/] to "
+        f"[bold]{escape(_name(r.candidate.ref, r.candidate.name))}[/]",
+        highlight=False,
+    )
+    matrix = Table("baseline ↓ candidate →", *r.decisions, title="flip matrix")
+    for b in r.decisions:
+        cells = []
+        for c in r.decisions:
+            n = r.cell(b, c)
+            cells.append(f"[dim]{n:,}[/]" if b == c else (f"[bold yellow]{n:,}[/]" if n else "0"))
+        matrix.add_row(escape(b), *cells)
+    out.print(matrix)
+    changed = [
+        rule
+        for rule in r.rules
+        if rule.presence != "both" or rule.rows_changed or rule.definition_changed
+    ]
+    if changed:
+        rules = Table("rule", "in", "hit rate", "unknown rate", "rows changed", title="rules")
+        for rule in changed:
+            before, after = rule.baseline, rule.candidate
+            rules.add_row(
+                escape(rule.column),
+                rule.presence,
+                " → ".join(_pct(x.hit_rate if x else None) for x in (before, after)),
+                " → ".join(_pct(x.unknown_rate if x else None) for x in (before, after)),
+                "—" if rule.rows_changed is None else f"{rule.rows_changed:,}",
+            )
+        out.print(rules)
+    else:
+        out.print("no rule changed its outcome on any row")
+    if r.scores:
+        scores = Table("score", "PSI", "reading", "rows changed", title="score shift")
+        for s in r.scores:
+            psi = "—" if s.psi is None else f"{s.psi:.4f}"
+            scores.add_row(escape(s.output), psi, s.stability or "—", f"{s.rows_changed:,}")
+        out.print(scores)
+    if r.performance:
+        perf = Table("score", "rows", "AUC", "Gini", "KS", title=f"against {escape(r.label or '')}")
+        by = {(p.output, p.release): p for p in r.performance}
+        for output in dict.fromkeys(p.output for p in r.performance):
+            pair = (by.get((output, "baseline")), by.get((output, "candidate")))
+            rows = next(p.rows for p in pair if p is not None)
+            perf.add_row(
+                escape(output),
+                f"{rows:,}",
+                *(
+                    " → ".join(_num(getattr(p, m) if p else None) for p in pair)
+                    for m in ("auc", "gini", "ks")
+                ),
+            )
+        out.print(perf)

@@ -1,0 +1,1 @@
+"""Monitoring: drift, missing and unknown rates, champion versus shadow."""

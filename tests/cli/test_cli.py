@@ -102,6 +102,7 @@ def test_run_writes_same_fields_as_decide_in_every_format(tmp_path: Path) -> Non
             str(out),
             "--chunk-size",
             "3",
+            "--no-record",
         )
         assert result.returncode == 0, result.stderr
         assert "8 records" in result.stderr
@@ -120,7 +121,9 @@ def test_run_bad_input_leaves_no_output(tmp_path: Path) -> None:
     lines.insert(2, '{"id": "x", "amount_rub": "lots"}')
     bad.write_text("\n".join(lines))
     out = tmp_path / "out.parquet"
-    result = kaskad("run", str(GOLDEN / "pipeline.yaml"), "-i", str(bad), "-o", str(out))
+    result = kaskad(
+        "run", str(GOLDEN / "pipeline.yaml"), "-i", str(bad), "-o", str(out), "--no-record"
+    )
     assert result.returncode == 2
     assert "bad.jsonl" in result.stderr and "Traceback" not in result.stderr
     assert not out.exists()

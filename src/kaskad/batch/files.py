@@ -1,4 +1,6 @@
-"""Reading input files as the schema's types and writing result files safely."""
+"""Whole files: reading one into a single frame with the schema's types, and writing one
+safely. ``kaskad run`` streams instead (:mod:`kaskad.batch.sources`, :mod:`kaskad.batch.sinks`);
+these serve callers that hold a whole frame (golden cases, tests, benchmarks)."""
 
 from __future__ import annotations
 
@@ -12,25 +14,20 @@ from typing import Any
 
 import polars as pl
 
+from kaskad.batch.sinks import csv_ready
+from kaskad.batch.sources import FORMATS, file_format
 from kaskad.compile.expr.polars_dtypes import to_polars_dtype
 from kaskad.errors import InputError
 from kaskad.spec.schema import Schema
 
-FORMATS = {
-    ".csv": "csv",
-    ".parquet": "parquet",
-    ".pq": "parquet",
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-    ".json": "jsonl",
-}
-
-
-def file_format(path: Path) -> str:
-    fmt = FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise InputError(f"{path}: unknown file type '{path.suffix}'; use .csv, .parquet or .jsonl")
-    return fmt
+__all__ = [
+    "FORMATS",
+    "OutputWriter",
+    "chunks",
+    "file_format",
+    "frame_from_records",
+    "read_input",
+]
 
 
 def read_input(path: Path, schema: Schema) -> pl.DataFrame:
@@ -68,35 +65,6 @@ def frame_from_records(records: list[dict[str, Any]], schema: Schema) -> pl.Data
     return pl.read_ndjson(io.BytesIO(text), schema=types)
 
 
-def _csv_ready(frame: pl.DataFrame) -> pl.DataFrame:
-    """CSV has no lists: write them as JSON arrays of strings."""
-    exprs = []
-    for name, dtype in frame.schema.items():
-        if isinstance(dtype, pl.List):
-            items = (
-                pl.col(name)
-                .cast(pl.List(pl.String))
-                .list.eval(
-                    pl.concat_str(
-                        [
-                            pl.lit('"'),
-                            pl.element().str.replace_all('"', '\\"', literal=True),
-                            pl.lit('"'),
-                        ]
-                    )
-                )
-            )
-            exprs.append(
-                pl.when(pl.col(name).is_null())
-                .then(None)
-                .otherwise(pl.concat_str([pl.lit("["), items.list.join(","), pl.lit("]")]))
-                .alias(name)
-            )
-        elif isinstance(dtype, pl.Struct):
-            exprs.append(pl.col(name).struct.json_encode().alias(name))
-    return frame.with_columns(exprs) if exprs else frame
-
-
 class OutputWriter:
     """Writes result chunks to a temporary file and moves it into place only when complete,
     so a failed run never leaves a file that looks finished."""
@@ -120,7 +88,7 @@ class OutputWriter:
         elif self.format == "jsonl":
             frame.write_ndjson(self.tmp)
         else:
-            _csv_ready(frame).write_csv(self.tmp)
+            csv_ready(frame).write_csv(self.tmp)
         os.replace(self.tmp, self.path)
 
     def abort(self) -> None:

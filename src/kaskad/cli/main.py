@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any
 
 import polars as pl
 import typer
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -19,19 +19,31 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
-from rich.table import Table
 
 from kaskad import __version__
-from kaskad.batch.files import OutputWriter, chunks, read_input
-from kaskad.cli.common import ActorOpt, AllowEnvOpt, StoreOpt, err, is_release_ref, out
+from kaskad.batch.sinks import open_sink
+from kaskad.batch.sources import open_source
+from kaskad.batch.summary import RunSummary, SummaryBuilder, record_run, run_batch
+from kaskad.cli.backtest import backtest
+from kaskad.cli.common import (
+    ActorOpt,
+    AllowEnvOpt,
+    StoreOpt,
+    actor_name,
+    err,
+    is_release_ref,
+    out,
+)
 from kaskad.cli.registry import audit, load, model_app, release_app
 from kaskad.cli.render import print_decision, print_plan, print_problems
+from kaskad.cli.runs import print_run_summary, runs
 from kaskad.compile.compiler import compile_pipeline
 from kaskad.compile.plan import Plan
 from kaskad.errors import InputError, KaskadError, SpecError
 from kaskad.execute.batch import BatchExecutor
 from kaskad.execute.explain import explain
 from kaskad.execute.record import RecordExecutor
+from kaskad.store import Store
 
 app = typer.Typer(
     name="kaskad",
@@ -44,6 +56,8 @@ app = typer.Typer(
 app.add_typer(model_app, name="model")
 app.add_typer(release_app, name="release")
 app.command("audit")(audit)
+app.command("backtest")(backtest)
+app.command("runs")(runs)
 
 PipelineArg = Annotated[
     str,
@@ -172,36 +186,79 @@ def decide(
 def run(
     pipeline: PipelineArg,
     input: Annotated[
-        Path,
+        str,
         typer.Option(
-            "--input", "-i", help="Input file: .csv, .parquet or .jsonl.", show_default=False
+            "--input",
+            "-i",
+            help="Input: a .csv, .parquet or .jsonl file, a folder of them, or a PostgreSQL "
+            "URL (postgresql://user@host/db) with --input-table or --input-query.",
+            show_default=False,
         ),
     ],
     output: Annotated[
-        Path,
+        str,
         typer.Option(
-            "--output", "-o", help="Output file: .csv, .parquet or .jsonl.", show_default=False
+            "--output",
+            "-o",
+            help="Output: a .csv, .parquet or .jsonl file, or a PostgreSQL URL with "
+            "--output-table. It appears only when the run completes.",
+            show_default=False,
         ),
     ],
+    input_table: Annotated[
+        str | None, typer.Option(help="Table to read (PostgreSQL input).", show_default=False)
+    ] = None,
+    input_query: Annotated[
+        str | None, typer.Option(help="Query to read (PostgreSQL input).", show_default=False)
+    ] = None,
+    output_table: Annotated[
+        str | None,
+        typer.Option(help="Table to write, replaced (PostgreSQL output).", show_default=False),
+    ] = None,
     chunk_size: Annotated[int, typer.Option(help="Rows per batch.", min=1)] = 50_000,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")
     ] = False,
+    no_record: Annotated[
+        bool, typer.Option("--no-record", help="Do not keep the run summary in the store.")
+    ] = False,
+    engine: Annotated[
+        str, typer.Option(help="local (this process, streaming) or spark.")
+    ] = "local",
+    master: Annotated[
+        str, typer.Option(help="Spark master URL, with --engine spark.")
+    ] = "local[*]",
     store: StoreOpt = None,
     actor: ActorOpt = None,
     allow_environment_mismatch: AllowEnvOpt = False,
 ) -> None:
-    """Decide every record of a file; write one result row per record."""
-    plan = _load(pipeline, False, store, actor, allow_environment_mismatch)
-    try:
-        frame = read_input(input, plan.schema)
-        writer = OutputWriter(output)
-    except InputError as exc:
-        err.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(2) from None
+    """Decide every record of a file, folder or table, chunk by chunk; write one result
+    row per record; print the run summary and keep it in the store (`kaskad runs`)."""
+    release = None
+    entry = Path(pipeline)
+    if is_release_ref(pipeline):
+        loaded = load(store, pipeline, actor, allow_environment_mismatch)
+        plan, release = loaded.plan, loaded.release.ref
+        entry = loaded.root / Path(str(loaded.release.manifest["entry"])).name
+    else:
+        plan = _load(pipeline)
+    if engine not in ("local", "spark"):
+        err.print(f"[red]error:[/] unknown engine {engine!r}; use local or spark")
+        raise typer.Exit(2)
+    if engine == "spark":
+        _run_spark(entry, plan, input, output, master, chunk_size)
+        return
     executor = BatchExecutor(plan)
-    counts: Counter[str] = Counter()
-    start = time.perf_counter()
+    try:
+        source = open_source(
+            input, plan.schema, chunk_size=chunk_size, table=input_table, query=input_query
+        )
+        total = source.count_rows() if not quiet else None
+        sink = open_sink(output, executor.output_schema, table=output_table)
+    except KaskadError as exc:
+        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
+        raise typer.Exit(2) from None
+    summary = SummaryBuilder(plan, source.name, sink.name, release=release)
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -213,44 +270,64 @@ def run(
         disable=quiet,
         transient=False,
     )
+    task = progress.add_task(plan.name, total=total, rate="")
+
+    def advance(rows: int) -> None:
+        rate = f"{summary.rows_in / max(summary.elapsed_s, 1e-9):,.0f} rows/s"
+        progress.update(task, advance=rows, rate=rate)
+
     try:
         with progress:
-            task = progress.add_task(plan.name, total=frame.height, rate="")
-            for chunk in chunks(frame, chunk_size):
-                result = executor.run(chunk, str(input))
-                writer.write(result)
-                counts.update(result.get_column("decision").fill_null("(rejected)").to_list())
-                done = sum(counts.values())
-                rate = done / max(time.perf_counter() - start, 1e-9)
-                progress.update(task, advance=chunk.height, rate=f"{rate:,.0f} rows/s")
-        writer.commit()
+            result = run_batch(executor, source, sink, summary, on_chunk=advance)
     except KaskadError as exc:
-        writer.abort()
-        err.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(1) from None
-    except BaseException:
-        writer.abort()
-        raise
-    elapsed = time.perf_counter() - start
+        failed = summary.finish(error=str(exc))
+        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
+        if not no_record:
+            _record(store, failed, actor)
+        raise typer.Exit(2 if isinstance(exc, InputError) else 1) from None
     if not quiet:
-        _print_summary(plan, frame.height, counts, elapsed, output)
+        print_run_summary(err, result)
+    if not no_record:
+        _record(store, result, actor)
 
 
-def _print_summary(
-    plan: Plan, rows: int, counts: Counter[str], elapsed: float, output: Path
+def _run_spark(
+    entry: Path, plan: Plan, input: str, output: str, master: str, chunk_size: int
 ) -> None:
+    """The same plan inside Spark partitions; Spark reads and writes the data sources."""
+    try:
+        from kaskad.batch.spark import run_spark, session
+    except ImportError:  # pragma: no cover - pyspark is an optional extra
+        err.print("[red]error:[/] --engine spark needs PySpark: pip install 'kaskad[spark]'")
+        raise typer.Exit(2) from None
+    start = time.perf_counter()
+    spark = session(master, app_name=f"kaskad {plan.name}", batch_rows=chunk_size)
+    try:
+        rows = run_spark(spark, entry, plan, input, output)
+    except KaskadError as exc:
+        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
+        raise typer.Exit(2) from None
+    finally:
+        spark.stop()
+    elapsed = time.perf_counter() - start
     err.print(
-        f"[bold]{plan.name}[/]: {rows:,} records in {elapsed:.2f} s "
-        f"({rows / max(elapsed, 1e-9):,.0f} rows/s), plan {plan.hash[:12]}",
+        f"[bold]{plan.name}[/] on Spark ({master}): {rows:,} records in {elapsed:.1f} s, "
+        f"written to {output}",
         highlight=False,
     )
-    table = Table("decision", "records", "share")
-    table.columns[1].justify = "right"
-    table.columns[2].justify = "right"
-    for decision, n in counts.most_common():
-        table.add_row(decision, f"{n:,}", f"{n / max(rows, 1):.1%}")
-    err.print(table)
-    err.print(f"written to [bold]{output}[/]", highlight=False)
+
+
+def _record(store: str | None, summary: RunSummary, actor: str | None) -> None:
+    """Keep the run summary in the store; a store that fails only warns: the output is
+    written either way."""
+    try:
+        with Store.open(store) as opened:
+            record_run(opened, summary, actor_name(actor))
+    except KaskadError as exc:
+        err.print(
+            f"[yellow]warning:[/] the run summary was not recorded: {escape(str(exc))}",
+            highlight=False,
+        )
 
 
 def main() -> None:

@@ -75,3 +75,31 @@ class AuditEntry:
     before: dict[str, Any] | None = None
     after: dict[str, Any] | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One batch run as the store keeps it (see :class:`kaskad.batch.summary.RunSummary`)."""
+
+    id: int
+    pipeline: str
+    plan_hash: str
+    release: str | None  # "loan_decision@3" when a release was run, else None
+    input: str
+    output: str
+    status: str  # completed | failed
+    error: str | None
+    rows_in: int
+    decided: int
+    rejected: int
+    decisions: dict[str, int]  # {"approve": 15000, "reject": 4000, ...}
+    rejections: dict[str, dict[str, int]]  # {"channel": {"not an allowed value": 3}}
+    rules: dict[str, dict[str, int]]  # {"aml.cash_1m": {"hit": 5, "pass": 90, "unknown": 5}}
+    started_at: dt.datetime
+    finished_at: dt.datetime
+    duration_s: float
+    actor: str
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows_in / self.duration_s if self.duration_s > 0 else 0.0

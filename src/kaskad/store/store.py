@@ -1,12 +1,15 @@
-"""The registry: model versions, releases, stage pointers and the audit trail.
+"""The registry: model versions, releases, stage pointers and the audit trail; and the
+log of batch runs.
 
 One :class:`Store` per process (or per command) opened with :meth:`Store.open`; it is
-safe to share between threads. Every mutating method writes its audit entry in the
-same transaction as the change it records.
+safe to share between threads. Every method that changes the registry writes its audit
+entry in the same transaction as the change it records (a run is a log entry of its own,
+not a registry change).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import random
 import time
@@ -30,12 +33,13 @@ from kaskad.store._records import (
     stage_change_record,
     to_json,
 )
-from kaskad.store.api import AuditEntry, ModelVersion, Release, StageChange
+from kaskad.store.api import AuditEntry, ModelVersion, Release, RunRecord, StageChange
 from kaskad.store.artifacts import ArtifactStore, check_sha256
 from kaskad.store.tables import (
     AuditRow,
     ModelVersionRow,
     ReleaseRow,
+    RunRow,
     StageHistoryRow,
     StageRow,
 )
@@ -46,6 +50,7 @@ T = TypeVar("T")
 # the loser retries with a fresh read.
 WRITE_ATTEMPTS = 20
 ROLLBACK = "rollback"
+RUN_STATUSES = ("completed", "failed")
 # Errors that mean "another transaction got there first; try again":
 # PostgreSQL unique violation, serialization failure, deadlock; SQLite unique/primary key.
 _RACE_SQLSTATES = frozenset({"23505", "40001", "40P01"})
@@ -445,6 +450,74 @@ class Store:
 
         return self._write(f"rolling back {stage} of {pipeline}", change)
 
+    # -- runs -----------------------------------------------------------------------
+
+    def add_run(
+        self,
+        *,
+        pipeline: str,
+        plan_hash: str,
+        input: str,
+        output: str,
+        status: str,
+        rows_in: int,
+        decided: int,
+        rejected: int,
+        decisions: dict[str, int],
+        rejections: dict[str, dict[str, int]],
+        rules: dict[str, dict[str, int]],
+        started_at: dt.datetime,
+        finished_at: dt.datetime,
+        duration_s: float,
+        actor: str,
+        release: str | None = None,
+        error: str | None = None,
+    ) -> RunRecord:
+        """Record a batch run and its summary (see :mod:`kaskad.batch.summary`)."""
+        if status not in RUN_STATUSES:
+            raise StoreError(f"run status must be one of {', '.join(RUN_STATUSES)}, got {status!r}")
+        row = RunRow(
+            pipeline=pipeline,
+            plan_hash=plan_hash,
+            release=release,
+            input=input,
+            output=output,
+            status=status,
+            error=error,
+            rows_in=rows_in,
+            decided=decided,
+            rejected=rejected,
+            decisions=to_json(decisions, "decisions"),
+            rejections=to_json(rejections, "rejections"),
+            rules=to_json(rules, "rules"),
+            started_at=started_at,
+            finished_at=finished_at,
+            duration_s=duration_s,
+            actor=actor,
+        )
+
+        def change(session: Session) -> RunRecord:
+            session.add(row)
+            session.flush()
+            return _run_record(row)
+
+        return self._write(f"recording a run of {pipeline}", change)
+
+    def list_runs(self, pipeline: str | None = None, limit: int = 20) -> list[RunRecord]:
+        """Runs, newest first (of ``pipeline`` only, when given)."""
+        query = select(RunRow).order_by(RunRow.id.desc()).limit(limit)
+        if pipeline is not None:
+            query = query.where(RunRow.pipeline == pipeline)
+        with self._read("listing runs") as session:
+            return [_run_record(row) for row in session.scalars(query)]
+
+    def get_run(self, run_id: int) -> RunRecord:
+        with self._read(f"reading run {run_id}") as session:
+            row = session.get(RunRow, run_id)
+            if row is None:
+                raise NotFoundError(f"there is no run {run_id}; `kaskad runs` lists them")
+            return _run_record(row)
+
 
 def rollback_target(moves: Sequence[tuple[str, int | None]], current: int) -> int | None:
     """The release a rollback returns to, given a stage's moves (action, to), oldest first.
@@ -539,6 +612,10 @@ def _audit(
     session.add(row)
     session.flush()
     return audit_record(row)
+
+
+def _run_record(row: RunRow) -> RunRecord:
+    return RunRecord(**{f.name: getattr(row, f.name) for f in dataclasses.fields(RunRecord)})
 
 
 def _release_row(session: Session, pipeline: str, number: int) -> ReleaseRow | None:

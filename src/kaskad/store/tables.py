@@ -12,7 +12,9 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     DateTime,
+    Float,
     ForeignKeyConstraint,
     Index,
     Integer,
@@ -150,3 +152,28 @@ class AuditRow(Base):
     before: Mapped[dict[str, Any] | None] = mapped_column(JSONValue, nullable=True)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSONValue, nullable=True)
     detail: Mapped[dict[str, Any]] = mapped_column(JSONValue, nullable=False)
+
+
+class RunRow(Base):
+    """One batch run (``kaskad run``) and its summary; ``id`` increases."""
+
+    __tablename__ = "runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    pipeline: Mapped[str] = mapped_column(String(NAME), nullable=False, index=True)
+    plan_hash: Mapped[str] = mapped_column(String(SHA256), nullable=False)
+    release: Mapped[str | None] = mapped_column(String(400), nullable=True)
+    input: Mapped[str] = mapped_column(Text, nullable=False)
+    output: Mapped[str] = mapped_column(Text, nullable=False)
+    status: Mapped[str] = mapped_column(String(20), nullable=False)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    rows_in: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    decided: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    rejected: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    decisions: Mapped[dict[str, int]] = mapped_column(JSONValue, nullable=False)
+    rejections: Mapped[dict[str, dict[str, int]]] = mapped_column(JSONValue, nullable=False)
+    rules: Mapped[dict[str, dict[str, int]]] = mapped_column(JSONValue, nullable=False)
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    finished_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    duration_s: Mapped[float] = mapped_column(Float, nullable=False)
+    actor: Mapped[str] = mapped_column(String(ACTOR), nullable=False)

@@ -1,0 +1,259 @@
+"""A batch run: source → executor → sink, chunk by chunk, and the summary of what it decided.
+
+The summary is accumulated from the result frames as they pass: rows in, decided and
+rejected (with the problems that rejected them, grouped by field), counts per decision,
+and per rule the number of hits, passes and unknowns. It is printed by ``kaskad run`` and
+kept in the store (:meth:`kaskad.store.Store.add_run`), so ``kaskad runs`` can list it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import queue
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from kaskad.batch.sinks import Sink
+from kaskad.batch.sources import Source
+from kaskad.compile.plan import Plan
+from kaskad.execute.batch import BatchExecutor
+from kaskad.spec.types import OUTCOME
+from kaskad.store import Store
+from kaskad.store.api import RunRecord
+
+COMPLETED = "completed"
+FAILED = "failed"
+OUTCOMES = ("hit", "pass", "unknown")
+# "channel: 'fax' is not an allowed value" counts as "channel: not an allowed value".
+_QUOTED_VALUE = r"^'.*' is (not an allowed value)$"
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What a batch run did. ``rejections`` maps a field to its problems and their counts
+    (``{"channel": {"not an allowed value": 3}}``; a record may have several problems);
+    ``rules`` maps each ``RULESET.RULE`` column to its counts of hit, pass and unknown over
+    the decided records."""
+
+    pipeline: str
+    plan_hash: str
+    input: str
+    output: str
+    status: str  # completed | failed
+    rows_in: int
+    decided: int
+    rejected: int
+    decisions: dict[str, int]
+    rejections: dict[str, dict[str, int]]
+    rules: dict[str, dict[str, int]]
+    started_at: dt.datetime
+    finished_at: dt.datetime
+    duration_s: float
+    release: str | None = None
+    error: str | None = None
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows_in / self.duration_s if self.duration_s > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "pipeline": self.pipeline,
+            "plan_hash": self.plan_hash,
+            "release": self.release,
+            "input": self.input,
+            "output": self.output,
+            "status": self.status,
+            "error": self.error,
+            "rows_in": self.rows_in,
+            "decided": self.decided,
+            "rejected": self.rejected,
+            "decisions": self.decisions,
+            "rejections": self.rejections,
+            "rules": self.rules,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat(),
+            "duration_s": self.duration_s,
+            "rows_per_s": self.rows_per_s,
+        }
+
+
+@dataclass
+class SummaryBuilder:
+    """Accumulates a :class:`RunSummary` from result frames; the clock starts at creation."""
+
+    plan: Plan
+    input: str
+    output: str
+    release: str | None = None
+    rows_in: int = 0
+    decided: int = 0
+    decisions: Counter[str] = field(default_factory=Counter)
+    rejections: Counter[tuple[str, str]] = field(default_factory=Counter)
+    started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    _clock: float = field(default_factory=time.perf_counter)
+
+    def __post_init__(self) -> None:
+        self.rule_columns = [name for name, dtype in self.plan.output_fields() if dtype == OUTCOME]
+        self._rule_counts = {c: dict.fromkeys(OUTCOMES, 0) for c in self.rule_columns}
+        self._rule_exprs = [
+            (pl.col(c) == outcome).sum().alias(f"{c}\n{outcome}")
+            for c in self.rule_columns
+            for outcome in OUTCOMES
+        ]
+
+    @property
+    def elapsed_s(self) -> float:
+        return time.perf_counter() - self._clock
+
+    def add(self, result: pl.DataFrame) -> None:
+        """Count one chunk of results (``BatchExecutor.run``'s output)."""
+        self.rows_in += result.height
+        decided = result.filter(pl.col("status") == "decided")
+        self.decided += decided.height
+        for decision, n in decided.group_by("decision").len().iter_rows():
+            self.decisions[str(decision)] += n
+        if self._rule_exprs:
+            counts = decided.select(self._rule_exprs).row(0, named=True)
+            for key, n in counts.items():
+                column, outcome = key.split("\n")
+                self._rule_counts[column][outcome] += n
+        if decided.height < result.height:
+            self._add_rejections(result.filter(pl.col("status") == "rejected"))
+
+    def _add_rejections(self, rejected: pl.DataFrame) -> None:
+        parts = (
+            rejected.select(pl.col("errors").explode().drop_nulls().str.splitn(": ", 2))
+            .unnest("errors")
+            .select(
+                pl.col("field_0").alias("field"),
+                pl.col("field_1").fill_null("").str.replace(_QUOTED_VALUE, "$1").alias("problem"),
+            )
+        )
+        for name, problem, n in parts.group_by("field", "problem").len().iter_rows():
+            self.rejections[(name, problem)] += n
+
+    def finish(self, error: str | None = None) -> RunSummary:
+        """The summary so far: completed, or failed with ``error``."""
+        rejections: dict[str, dict[str, int]] = {}
+        for (name, problem), n in sorted(self.rejections.items()):
+            rejections.setdefault(name, {})[problem] = n
+        return RunSummary(
+            pipeline=self.plan.name,
+            plan_hash=self.plan.hash,
+            input=self.input,
+            output=self.output,
+            status=FAILED if error is not None else COMPLETED,
+            rows_in=self.rows_in,
+            decided=self.decided,
+            rejected=self.rows_in - self.decided,
+            decisions=dict(self.decisions.most_common()),
+            rejections=rejections,
+            rules={c: dict(v) for c, v in self._rule_counts.items()},
+            started_at=self.started_at,
+            finished_at=dt.datetime.now(dt.UTC),
+            duration_s=self.elapsed_s,
+            release=self.release,
+            error=error,
+        )
+
+
+def run_batch(
+    executor: BatchExecutor,
+    source: Source,
+    sink: Sink,
+    summary: SummaryBuilder | None = None,
+    on_chunk: Callable[[int], None] | None = None,
+    read_ahead: bool = True,
+) -> RunSummary:
+    """Decide every chunk of ``source`` into ``sink`` and commit it; on any failure abort
+    the sink (nothing appears under the output's name) and re-raise. ``summary`` (made
+    here when not given) holds the counts so far even when the run fails; ``on_chunk``
+    is called with each chunk's row count (for a progress bar). With ``read_ahead`` a
+    thread reads the next chunk while this one is decided (one chunk more in memory)."""
+    builder = summary or SummaryBuilder(executor.plan, source.name, sink.name)
+    chunks = _read_ahead(source.chunks()) if read_ahead else source.chunks()
+    try:
+        with sink:
+            for chunk in chunks:
+                result = executor.run(chunk, source.name)
+                sink.write(result)
+                builder.add(result)
+                if on_chunk is not None:
+                    on_chunk(chunk.height)
+            sink.commit()
+    finally:
+        if isinstance(chunks, Generator):  # the source's files or connection, now
+            chunks.close()
+    return builder.finish()
+
+
+def _read_ahead(chunks: Iterator[pl.DataFrame]) -> Generator[pl.DataFrame, None, None]:
+    """``chunks`` in order, each read by a thread while the caller works on the one before.
+    The source's errors are raised here; when the caller stops early the thread stops too
+    and closes ``chunks`` (its files or connection) itself."""
+    ready: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def hand_over(item: tuple[str, Any]) -> bool:
+        while not stop.is_set():
+            with contextlib.suppress(queue.Full):
+                ready.put(item, timeout=0.05)
+                return True
+        return False
+
+    def read() -> None:
+        try:
+            for chunk in chunks:
+                if not hand_over(("chunk", chunk)):
+                    return
+            hand_over(("end", None))
+        except BaseException as exc:  # handed to the caller's thread, raised there
+            hand_over(("error", exc))
+        finally:
+            if isinstance(chunks, Generator):
+                chunks.close()
+
+    thread = threading.Thread(target=read, name="kaskad-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = ready.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        thread.join()
+
+
+def record_run(store: Store, summary: RunSummary, actor: str) -> RunRecord:
+    """Keep ``summary`` in ``store``'s run log."""
+    return store.add_run(
+        pipeline=summary.pipeline,
+        plan_hash=summary.plan_hash,
+        release=summary.release,
+        input=summary.input,
+        output=summary.output,
+        status=summary.status,
+        error=summary.error,
+        rows_in=summary.rows_in,
+        decided=summary.decided,
+        rejected=summary.rejected,
+        decisions=summary.decisions,
+        rejections=summary.rejections,
+        rules=summary.rules,
+        started_at=summary.started_at,
+        finished_at=summary.finished_at,
+        duration_s=summary.duration_s,
+        actor=actor,
+    )

@@ -25,7 +25,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from psycopg import sql
 
-from kaskad.batch.sources import FORMATS, connect, conninfo, is_database_url, shown_url
+from kaskad.batch.postgres import connect, conninfo, shown_url
+from kaskad.batch.sources import FORMATS, is_database_url
 from kaskad.errors import KaskadError
 
 PARQUET_COMPRESSION = "zstd"

@@ -17,8 +17,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
-import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -27,12 +25,9 @@ from pathlib import Path
 from typing import Any, cast
 
 import polars as pl
-import psycopg
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
-from psycopg import sql
-from psycopg.types.string import TextLoader
 
 from kaskad.compile.expr.polars_dtypes import to_polars_dtype
 from kaskad.errors import InputError
@@ -49,7 +44,6 @@ FORMATS = {
     ".json": "jsonl",
 }
 DEFAULT_CHUNK_SIZE = 50_000
-POSTGRES_CONNECT_TIMEOUT_S = 10
 _NESTED = ("object", "list")
 _FROM_TEXT = ("integer", "float", "boolean", "date", "datetime")
 _COUNT_BLOCK = 1 << 20
@@ -131,6 +125,8 @@ def open_source(
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
     if is_database_url(location):
+        from kaskad.batch.postgres import PostgresSource  # needs this module's helpers
+
         return PostgresSource(str(location), schema, chunk_size, table=table, query=query)
     if table is not None or query is not None:
         raise InputError(f"{location}: table= and query= apply to a PostgreSQL URL only")
@@ -411,150 +407,6 @@ class FolderSource(Source):
     def chunks(self) -> Iterator[pl.DataFrame]:
         for source in self.sources:
             yield from source.chunks()
-
-
-# ---- PostgreSQL -------------------------------------------------------------------------
-
-
-class PostgresSource(Source):
-    """A table or a query's result through a server-side cursor, ``chunk_size`` rows per
-    fetch. JSON and JSONB columns (or text holding JSON) feed nested fields."""
-
-    def __init__(
-        self,
-        url: str,
-        schema: Schema,
-        chunk_size: int = DEFAULT_CHUNK_SIZE,
-        *,
-        table: str | None = None,
-        query: str | None = None,
-    ) -> None:
-        if (table is None) == (query is None):
-            raise InputError(f"{shown_url(url)}: name a table or a query (one of the two)")
-        self.url, self.schema, self.chunk_size = conninfo(url), schema, chunk_size
-        self.table, self.query = table, query
-        what = f"table {table}" if table is not None else "query"
-        self.name = f"{shown_url(url)} {what}"
-
-    def count_rows(self) -> int | None:
-        if self.table is None:
-            return None  # counting would run the query twice
-        with self._errors(), connect(self.url) as conn:
-            count = conn.execute(
-                sql.SQL("SELECT count(*) FROM {}").format(table_name(self.table))
-            ).fetchone()
-        return None if count is None else int(cast(int, count[0]))
-
-    def chunks(self) -> Iterator[pl.DataFrame]:
-        with self._errors(), connect(self.url) as conn:
-            for loader in ("json", "jsonb"):  # JSON as text; Polars parses it with the types
-                conn.adapters.register_loader(loader, TextLoader)
-            statement = self._statement(conn)
-            with conn.cursor(name=f"kaskad_{secrets.token_hex(4)}") as cur:
-                cur.execute(statement)
-                names = [c.name for c in cur.description or ()]
-                _check_columns(self.name, self.schema, set(names))
-                fields = [(f, names.index(f.name)) for f in self.schema.fields if f.name in names]
-                offset = 0
-                while rows := cur.fetchmany(self.chunk_size):
-                    columns = list(zip(*rows, strict=True))
-                    series = [self._series(f, columns[i], offset) for f, i in fields]
-                    yield conform(pl.DataFrame(series), self.schema, self.name, offset)
-                    offset += len(rows)
-
-    def _statement(self, conn: psycopg.Connection[Any]) -> sql.SQL | sql.Composed:
-        if self.table is None:
-            assert self.query is not None
-            return sql.SQL(self.query)  # the user's own SQL
-        name = table_name(self.table)
-        described = conn.execute(sql.SQL("SELECT * FROM {} LIMIT 0").format(name)).description
-        present = {c.name for c in described or ()}
-        wanted = [sql.Identifier(f.name) for f in self.schema.fields if f.name in present]
-        if not wanted:
-            return sql.SQL("SELECT * FROM {}").format(name)
-        return sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(wanted), name)
-
-    def _series(self, f: Field, values: Sequence[Any], offset: int) -> pl.Series:
-        """A column in the field's type; text (JSON for nested fields) is parsed."""
-        target = to_polars_dtype(f.dtype)
-        text = f.dtype.kind not in ("string", "category") and any(
-            isinstance(v, str) for v in values
-        )
-        if text and f.dtype.kind not in _NESTED:
-            return pl.Series(f.name, values, dtype=pl.String)  # conform reads it as CSV text
-
-        def build(part: Sequence[Any]) -> pl.Series:
-            if text:  # parsed as JSON Lines are, with the same strictness
-                lines = [b'{"v":' + _one_line(v) + b"}\n" for v in part]
-                frame = pl.read_ndjson(io.BytesIO(b"".join(lines)), schema={"v": target})
-                return frame.to_series().alias(f.name)
-            return _utc(pl.Series(f.name, part, dtype=target, strict=True))
-
-        try:
-            return build(values)
-        except (pl.exceptions.PolarsError, TypeError, ValueError, OverflowError) as exc:
-            if f.dtype.kind in ("string", "category"):  # uuid, numeric, enum…: as text
-                return pl.Series(f.name, [None if v is None else str(v) for v in values])
-            i = first_failure(len(values), lambda lo, hi: _fails(build, values[lo:hi]))
-            if i is None:
-                raise InputError(f"{self.name}: column {f.name}: {_reason(exc)}") from exc
-            path, problem = f.name, _cannot_read(values[i], f.dtype)
-            if text:
-                try:
-                    found = _json_problem(json.loads(values[i]), f.dtype, f.name)
-                except json.JSONDecodeError as bad:
-                    found, problem = None, f"not valid JSON ({_reason(bad)})"
-                if found is not None:
-                    path, problem = found[0], _cannot_read(found[2], found[1])
-            raise MalformedInputError(self.name, problem, row=offset + i, column=path) from exc
-
-    def _errors(self) -> AbstractContextManager[None]:
-        return _wrapped(self.name, "PostgreSQL", psycopg.Error)
-
-
-def conninfo(url: str) -> str:
-    """A libpq URL from a SQLAlchemy-style one (``postgresql+psycopg://`` → ``postgresql://``)."""
-    scheme, sep, rest = url.partition("://")
-    return f"{scheme.split('+')[0]}{sep}{rest}"
-
-
-def shown_url(url: str) -> str:
-    """The URL without its password, for messages."""
-    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
-
-
-def connect(url: str) -> psycopg.Connection[Any]:
-    kwargs: dict[str, Any] = {}
-    if "connect_timeout" not in url:
-        kwargs["connect_timeout"] = POSTGRES_CONNECT_TIMEOUT_S
-    return psycopg.connect(url, **kwargs)
-
-
-def table_name(name: str) -> sql.Identifier:
-    """``table`` or ``schema.table`` as a quoted identifier."""
-    return sql.Identifier(*name.split("."))
-
-
-def _one_line(value: Any) -> bytes:
-    """JSON text on one line (a line break outside a string is only white space)."""
-    if value is None:
-        return b"null"
-    return str(value).replace("\n", " ").replace("\r", " ").encode()
-
-
-def _utc(series: pl.Series) -> pl.Series:
-    dtype = series.dtype
-    if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
-        return series.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
-    return series
-
-
-def _fails(build: Callable[[Sequence[Any]], pl.Series], values: Sequence[Any]) -> bool:
-    try:
-        build(values)
-    except (pl.exceptions.PolarsError, TypeError, ValueError, OverflowError):
-        return True
-    return False
 
 
 # ---- shared -----------------------------------------------------------------------------

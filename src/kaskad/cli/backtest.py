@@ -11,12 +11,7 @@ import polars as pl
 import typer
 from rich.markup import escape
 from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
     Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 from rich.table import Table
 
@@ -24,7 +19,7 @@ from kaskad.batch.backtest import BacktestResult, LabelError
 from kaskad.batch.backtest import backtest as run_backtest
 from kaskad.batch.files import read_input
 from kaskad.batch.report import write_report, write_summary
-from kaskad.cli.common import ActorOpt, AllowEnvOpt, StoreOpt, err, fail, out
+from kaskad.cli.common import ActorOpt, AllowEnvOpt, StoreOpt, err, fail, out, progress_bar
 from kaskad.cli.registry import load
 from kaskad.cli.render import print_problems
 from kaskad.compile.compiler import compile_pipeline
@@ -130,15 +125,7 @@ def backtest(
             raise LabelError(f"{input}: label column {label!r} has no values")
     except InputError as exc:
         raise fail(str(exc), 2) from None
-    progress = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=err,
-    )
+    progress = progress_bar()
     try:
         with progress:
             result = run_backtest(

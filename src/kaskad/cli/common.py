@@ -7,6 +7,14 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from kaskad.deliver.environment import default_actor
 
@@ -39,6 +47,21 @@ AllowEnvOpt = Annotated[
         "(recorded in the audit trail).",
     ),
 ]
+
+
+def progress_bar(quiet: bool = False) -> Progress:
+    """The progress bar of long runs, on standard error: done/total, rows/s, time left."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        disable=quiet,
+        transient=False,
+    )
 
 
 def actor_name(actor: str | None) -> str:

@@ -11,14 +11,6 @@ from typing import Annotated, Any
 import polars as pl
 import typer
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from kaskad import __version__
 from kaskad.batch.sinks import open_sink
@@ -33,6 +25,7 @@ from kaskad.cli.common import (
     err,
     is_release_ref,
     out,
+    progress_bar,
 )
 from kaskad.cli.registry import audit, load, model_app, release_app
 from kaskad.cli.render import print_decision, print_plan, print_problems
@@ -259,17 +252,7 @@ def run(
         err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from None
     summary = SummaryBuilder(plan, source.name, sink.name, release=release)
-    progress = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        disable=quiet,
-        transient=False,
-    )
+    progress = progress_bar(quiet)
     task = progress.add_task(plan.name, total=total, rate="")
 
     def advance(rows: int) -> None:

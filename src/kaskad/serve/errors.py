@@ -1,0 +1,63 @@
+"""Errors of the serving layer, each with a stable code sent to clients.
+
+| code | HTTP | meaning |
+|---|---|---|
+| S401 | 401 | no API key, or an unknown one |
+| S403 | 403 | the key lacks the role the endpoint needs |
+| S404 | 404 | no pipeline is served under that name |
+| S413 | 413 | the request body is larger than the limit |
+| S415 | 415 | the content type is neither JSON nor XML |
+| S422 | 422 | the body cannot be parsed, or the record does not match the schema |
+| S500 | 500 | the configuration cannot be served (raised at start, not per request) |
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kaskad.errors import KaskadError
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    """One problem with the input: the field path (None for the whole body) and what is wrong."""
+
+    field: str | None
+    problem: str
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {"field": self.field, "problem": self.problem}
+
+    @classmethod
+    def from_message(cls, message: str) -> FieldProblem:
+        """Split an executor message ``"field: problem"``; a message without a field
+        path (e.g. about the whole record) keeps ``field`` as None."""
+        head, sep, tail = message.partition(": ")
+        if sep and head and " " not in head:
+            return cls(head, tail)
+        return cls(None, message)
+
+
+class ServeError(KaskadError):
+    """A request cannot be served; carries an HTTP status and a stable code."""
+
+    def __init__(
+        self, status: int, code: str, message: str, problems: list[FieldProblem] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.problems = list(problems or [])
+
+    def to_dict(self) -> dict[str, object]:
+        body: dict[str, object] = {"code": self.code, "message": self.message}
+        if self.problems:
+            body["errors"] = [p.to_dict() for p in self.problems]
+        return body
+
+
+class ServeConfigError(KaskadError):
+    """The server configuration is unsafe or incomplete; the server refuses to start (S500)."""
+
+    code = "S500"

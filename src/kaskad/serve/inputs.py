@@ -1,0 +1,177 @@
+"""Input at the door: a request body (JSON or XML) read as a JSON-like record.
+
+The record is then checked by the executor against the pipeline's schema, exactly as in
+batch; this module only parses, limits the size, and maps XML onto the schema.
+
+XML mapping (the root element's name is free, e.g. ``<application>``):
+
+- a field is a child element with the field's name; an absent or empty element is a
+  missing value; elements the schema does not name are ignored (as extra JSON keys are);
+- an ``object`` field is an element whose children are its fields;
+- a ``list`` field is an element whose children (any name, ``<item>`` by convention) are
+  its items, so ``<transactions/>`` is an empty list and an absent element a missing one;
+- scalar text is converted by the field's type: ``integer`` and ``float`` as numbers,
+  ``boolean`` as ``true``/``false``, everything else (text, category, date ``YYYY-MM-DD``,
+  datetime in ISO format) as text the executor parses. Text that does not convert is
+  passed on unchanged, so the executor's message names the field and the problem.
+- for a batch, the root's children are the records.
+
+XML is parsed with ``defusedxml``: DTDs, entities and external references are refused.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import xml.etree.ElementTree as ET
+from collections.abc import AsyncIterator
+from typing import Any
+
+import defusedxml
+import defusedxml.ElementTree as SafeET
+
+from kaskad.serve.errors import FieldProblem, ServeError
+from kaskad.spec.schema import Schema
+from kaskad.spec.types import DType, Field
+
+DEFAULT_BODY_LIMIT = 1024 * 1024  # 1 MiB
+
+
+def body_format(content_type: str | None) -> str:
+    """'json' or 'xml' from a Content-Type header; raise 415 otherwise."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    ):
+        return "json"
+    if media in ("application/xml", "text/xml") or (
+        media.startswith("application/") and media.endswith("+xml")
+    ):
+        return "xml"
+    raise ServeError(
+        415,
+        "S415",
+        f"unsupported content type '{media or 'none'}': send application/json or application/xml",
+    )
+
+
+async def read_limited(
+    chunks: AsyncIterator[bytes], declared_length: str | None, limit: int
+) -> bytes:
+    """The whole body, refusing (413) as soon as it is known to exceed ``limit`` bytes."""
+    if declared_length is not None and declared_length.isdigit() and int(declared_length) > limit:
+        raise _too_large(limit)
+    body = bytearray()
+    async for chunk in chunks:
+        body.extend(chunk)
+        if len(body) > limit:
+            raise _too_large(limit)
+    return bytes(body)
+
+
+def _too_large(limit: int) -> ServeError:
+    return ServeError(413, "S413", f"the request body is larger than {limit} bytes")
+
+
+def parse_record(body: bytes, fmt: str, schema: Schema) -> Any:
+    """One record from a body (its shape is checked later by the executor)."""
+    if fmt == "json":
+        return _json(body)
+    return xml_record(_xml_root(body), schema)
+
+
+def parse_records(body: bytes, fmt: str, schema: Schema) -> list[Any]:
+    """A batch: a JSON list, or an XML root whose children are records."""
+    if fmt == "json":
+        value = _json(body)
+        if not isinstance(value, list):
+            raise _unparsable("a batch must be a JSON list of records")
+        return value
+    return [xml_record(child, schema) for child in _xml_root(body)]
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except UnicodeDecodeError as exc:
+        raise _unparsable(f"the body is not UTF-8 text: {exc.reason}") from exc
+    except json.JSONDecodeError as exc:
+        raise _unparsable(
+            f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from exc
+
+
+def _xml_root(body: bytes) -> ET.Element:
+    try:
+        root: ET.Element = SafeET.fromstring(body, forbid_dtd=True)
+    except defusedxml.DefusedXmlException as exc:
+        raise _unparsable(
+            f"refused XML: {type(exc).__name__} (DTDs and entities are not allowed)"
+        ) from exc
+    except ET.ParseError as exc:
+        raise _unparsable(f"malformed XML: {exc}") from exc
+    return root
+
+
+def _unparsable(problem: str) -> ServeError:
+    return ServeError(422, "S422", problem, [FieldProblem(None, problem)])
+
+
+# ---- XML onto the schema ------------------------------------------------------------------
+
+
+def xml_record(element: ET.Element, schema: Schema) -> dict[str, Any]:
+    """The JSON-like record an XML element stands for (see the module docstring)."""
+    return _object(element, schema.fields)
+
+
+def _object(element: ET.Element, fields: tuple[Field, ...]) -> dict[str, Any]:
+    children: dict[str, list[ET.Element]] = {}
+    for child in element:
+        if isinstance(child.tag, str):
+            children.setdefault(_local(child.tag), []).append(child)
+    out: dict[str, Any] = {}
+    for f in fields:
+        found = children.get(f.name)
+        if not found:
+            continue
+        # A repeated scalar element keeps all its values: the executor rejects the list.
+        values = [_value(e, f.dtype) for e in found]
+        out[f.name] = values[0] if len(values) == 1 else values
+    return out
+
+
+def _value(element: ET.Element, dtype: DType) -> Any:
+    if dtype.kind == "object":
+        if len(element) == 0 and not (element.text or "").strip():
+            return None
+        return _object(element, dtype.fields)
+    if dtype.kind == "list":
+        assert dtype.item is not None
+        item = dtype.item
+        return [_value(child, item) for child in element if isinstance(child.tag, str)]
+    text = (element.text or "").strip()
+    if len(element) > 0:  # children where a value belongs: the executor names the field
+        return {}
+    return _scalar(text, dtype.kind) if text else None
+
+
+def _scalar(text: str, kind: str) -> Any:
+    if kind == "integer":
+        try:
+            return int(text)
+        except ValueError:
+            return text
+    if kind == "float":
+        try:
+            value = float(text)
+        except ValueError:
+            return text
+        return value if math.isfinite(value) else text
+    if kind == "boolean":
+        return {"true": True, "false": False}.get(text, text)
+    return text
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]

@@ -1,0 +1,114 @@
+"""A served pipeline: its plan, executors and the release it came from."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from kaskad.batch.files import frame_from_records
+from kaskad.compile.compiler import compile_pipeline
+from kaskad.compile.plan import Plan, RuleSetNode
+from kaskad.errors import InputError
+from kaskad.execute.batch import BatchExecutor
+from kaskad.execute.convert import json_value
+from kaskad.execute.inputs import coerce_record
+from kaskad.execute.record import RecordExecutor
+from kaskad.registry.releases import load_release
+from kaskad.serve.config import PipelineFile, ReleaseRef
+from kaskad.serve.errors import FieldProblem
+from kaskad.store import Store
+
+
+@dataclass(frozen=True)
+class Result:
+    """One answer: the JSON body and the problems that rejected the record (if any)."""
+
+    body: dict[str, Any]
+    problems: list[FieldProblem]
+    decision: str | None
+    rules: dict[str, str | None]
+
+    @property
+    def rejected(self) -> bool:
+        return bool(self.problems)
+
+
+class ServedPipeline:
+    """Decides records for one URL name."""
+
+    def __init__(self, name: str, plan: Plan, release: str | None) -> None:
+        self.name = name
+        self.plan = plan
+        self.release = release
+        self._record = RecordExecutor(plan)
+        self._batch = BatchExecutor(plan)
+        self._rules = [
+            node.column(rule.id)
+            for node in plan.nodes
+            if isinstance(node, RuleSetNode)
+            for rule in node.rules
+        ]
+
+    @classmethod
+    def load(cls, name: str, source: PipelineFile | ReleaseRef) -> ServedPipeline:
+        if isinstance(source, PipelineFile):
+            return cls(name, compile_pipeline(source.path), None)
+        store = Store.open(source.store)
+        loaded = load_release(store, source.ref, actor=source.actor, cache_root=source.cache_root)
+        return cls(name, loaded.plan, loaded.release.ref)
+
+    def decide(self, record: Any) -> Result:
+        if not isinstance(record, Mapping):
+            _, errors = coerce_record(self.plan.schema, record)
+            return self._result({"status": "rejected", "errors": errors})
+        decision = self._record.decide(record)
+        return self._result(decision.output, decision.duration_ms)
+
+    def decide_many(self, records: list[Any], threshold: int) -> list[Result]:
+        """Results in input order; more than ``threshold`` valid records are decided as a
+        frame by the batch executor, the others one by one (same results: parity)."""
+        checked = [coerce_record(self.plan.schema, r)[1] for r in records]
+        valid = [i for i, errors in enumerate(checked) if not errors]
+        rows: dict[int, dict[str, Any]] = {}
+        if len(valid) > threshold:
+            frame = _frame([records[i] for i in valid], self)
+            if frame is not None:
+                try:
+                    out = self._batch.run(frame, source="request")
+                except InputError:  # a type polars reads differently: decide one by one
+                    out = None
+                if out is not None:
+                    rows = dict(zip(valid, out.to_dicts(), strict=True))
+        return [
+            self._result(rows[i]) if i in rows else self.decide(record)
+            for i, record in enumerate(records)
+        ]
+
+    def _result(self, output: dict[str, Any], duration_ms: float | None = None) -> Result:
+        body: dict[str, Any] = {
+            "decision_id": str(uuid.uuid4()),
+            "pipeline": self.name,
+            "release": self.release,
+            "plan_hash": self.plan.hash,
+        }
+        if duration_ms is not None:
+            body["duration_ms"] = round(duration_ms, 3)
+        body.update(json_value(output))
+        problems = [FieldProblem.from_message(m) for m in output.get("errors") or []]
+        if problems:
+            body["errors"] = [p.to_dict() for p in problems]
+        decision = output.get("decision")
+        rules = {rule: output.get(rule) for rule in self._rules}
+        return Result(body, problems, decision if isinstance(decision, str) else None, rules)
+
+
+def _frame(records: list[Any], pipeline: ServedPipeline) -> pl.DataFrame | None:
+    """Records as a frame, or None when polars cannot read them (then one by one)."""
+    try:
+        return frame_from_records(records, pipeline.plan.schema)
+    except (pl.exceptions.PolarsError, ValueError, TypeError):
+        return None

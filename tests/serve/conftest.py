@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -55,6 +58,27 @@ def running(config: ServeConfig) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+def start_server(store: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
+    """``python -m kaskad.cli.serve`` serving the AML pipeline on ``store``, once ready."""
+    command = [sys.executable, "-m", "kaskad.cli.serve", f"aml={AML}", "--port", str(port)]
+    command += ["--store", str(store), "--allow-anonymous", "--log-level", "warning", *extra]
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    log = store.parent / "server.log"
+    with log.open("ab") as errors:
+        proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=errors)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited: {log.read_text()}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1).status_code == 200:
+                return proc
+        except httpx.TransportError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("server did not start")
 
 
 def keys() -> tuple[ApiKey, ...]:

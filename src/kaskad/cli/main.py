@@ -30,6 +30,7 @@ from kaskad.cli.common import (
 from kaskad.cli.registry import audit, load, model_app, release_app
 from kaskad.cli.render import print_decision, print_plan, print_problems
 from kaskad.cli.runs import print_run_summary, runs
+from kaskad.cli.serve import serve
 from kaskad.compile.compiler import compile_pipeline
 from kaskad.compile.plan import Plan
 from kaskad.errors import InputError, KaskadError, SpecError
@@ -50,6 +51,7 @@ app.add_typer(model_app, name="model")
 app.add_typer(release_app, name="release")
 app.command("audit")(audit)
 app.command("backtest")(backtest)
+app.command("serve")(serve)
 app.command("runs")(runs)
 
 PipelineArg = Annotated[

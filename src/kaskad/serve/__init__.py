@@ -1,8 +1,9 @@
 """Real-time serving: an HTTP app over the record and batch executors.
 
-First slice: decisions over JSON or XML, API keys, health, readiness and Prometheus
-metrics. Next: the durable decision log, shadows off the response path, hot promotion,
-overload shedding (503), the benchmark and the ``kaskad serve`` command.
+Decisions over JSON or XML, API keys, health, readiness and Prometheus metrics; the
+durable decision log (group commit, a reply only after its record is committed) with
+overload shedding (503 + ``Retry-After``). Next: shadows off the response path, hot
+promotion and the benchmark.
 """
 
 from kaskad.serve.app import create_app

@@ -11,66 +11,111 @@ registry (no module-level app or globals):
 - ``GET /health`` (process up), ``GET /ready`` (pipelines loaded), ``GET /metrics``
   (Prometheus text format; needs the ``admin`` role unless anonymous access is on).
 
-This is the first slice of real-time serving. Next slices add: the durable decision log,
-shadow variants run off the response path, hot promotion of releases, overload shedding
-(503), the latency benchmark and the ``kaskad serve`` command.
+With ``ServeConfig.decision_log`` set, every decision and every refused or rejected body
+(413, 415, 422) is written to the durable decision log before the reply is sent (see
+:mod:`kaskad.serve.log`); when the log's queue is full the request gets 503 with
+``Retry-After``. Next slices add: shadow variants run off the response path, hot
+promotion of releases and the latency benchmark.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from kaskad.serve import recording
 from kaskad.serve.auth import Authenticator
 from kaskad.serve.config import ServeConfig
 from kaskad.serve.errors import ServeError
 from kaskad.serve.inputs import body_format, parse_record, parse_records, read_limited
+from kaskad.serve.log import DecisionLog, DecisionRecord, LogFull, shape_fingerprint
 from kaskad.serve.metrics import Metrics
+from kaskad.serve.openapi import openapi_schema
 from kaskad.serve.pipelines import Result, ServedPipeline
 
-Handler = Callable[[ServedPipeline, Request], Awaitable[tuple[int, Any, list[Result]]]]
+Handler = Callable[
+    [ServedPipeline, bytes, str, str | None], Awaitable[tuple[int, Any, list[Result], list[Any]]]
+]
+LOGGED_REFUSALS = (413, 415, 422)
 
 
 def create_app(config: ServeConfig) -> FastAPI:
     """A ready-to-run app; raises ``ServeConfigError`` for an unsafe configuration and the
-    library's errors when a pipeline or release cannot be loaded."""
+    library's errors when a pipeline or release cannot be loaded (or the decision log's
+    store cannot be opened)."""
     auth = Authenticator(config.api_keys, config.allow_anonymous)
     pipelines = {name: ServedPipeline.load(name, src) for name, src in config.pipelines.items()}
     metrics = Metrics()
-    app = FastAPI(title="kaskad", docs_url=None, redoc_url=None, openapi_url=None)
+    log = DecisionLog(config.decision_log, config.queue_size) if config.decision_log else None
+    retry = {"Retry-After": str(config.retry_after_s)}
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        if log is not None:
+            await run_in_threadpool(log.close)
+
+    app = FastAPI(
+        title="kaskad", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan
+    )
+    app.state.decision_log = log
 
     @app.exception_handler(ServeError)
     async def _serve_error(request: Request, exc: ServeError) -> JSONResponse:
-        return JSONResponse(exc.to_dict(), status_code=exc.status)
+        return JSONResponse(exc.to_dict(), status_code=exc.status, headers=exc.headers or None)
 
-    async def _body(request: Request) -> tuple[bytes, str]:
-        fmt = body_format(request.headers.get("content-type"))
-        body = await read_limited(
-            request.stream(), request.headers.get("content-length"), config.body_limit
-        )
-        return body, fmt
+    async def write(records: list[DecisionRecord]) -> None:
+        """Return once every record is committed; 503 when shed or not writable."""
+        if log is None or not records:
+            return
+        try:
+            futures = [log.submit(r) for r in records]
+        except LogFull:
+            raise ServeError(503, "S503", "overloaded: retry shortly", headers=retry) from None
+        try:
+            await asyncio.gather(*(asyncio.wrap_future(f) for f in futures))
+        except Exception as exc:
+            raise ServeError(
+                503, "S503", f"the decision log cannot be written: {exc}", headers=retry
+            ) from exc
 
-    async def decide(pipeline: ServedPipeline, request: Request) -> tuple[int, Any, list[Result]]:
-        body, fmt = await _body(request)
+    async def decide(
+        pipeline: ServedPipeline, body: bytes, fmt: str, content_type: str | None
+    ) -> tuple[int, Any, list[Result], list[Any]]:
         record = parse_record(body, fmt, pipeline.plan.schema)
         result = await run_in_threadpool(pipeline.decide, record)
+        fingerprint = shape_fingerprint(body, fmt) if result.rejected else None
+        await write([recording.for_result(pipeline, result, record, content_type, fingerprint)])
         if result.rejected:
             rejected = {"code": "S422", "message": "the record does not match the schema"}
-            return 422, {**rejected, **result.body}, [result]
-        return 200, result.body, [result]
+            return 422, {**rejected, **result.body}, [result], [record]
+        return 200, result.body, [result], [record]
 
     async def decide_batch(
-        pipeline: ServedPipeline, request: Request
-    ) -> tuple[int, Any, list[Result]]:
-        body, fmt = await _body(request)
+        pipeline: ServedPipeline, body: bytes, fmt: str, content_type: str | None
+    ) -> tuple[int, Any, list[Result], list[Any]]:
         records = parse_records(body, fmt, pipeline.plan.schema)
         results = await run_in_threadpool(pipeline.decide_many, records, config.batch_threshold)
-        return 200, [r.body for r in results], results
+        await write(
+            [
+                recording.for_result(
+                    pipeline,
+                    r,
+                    record,
+                    content_type,
+                    recording.item_fingerprint(record, fmt) if r.rejected else None,
+                )
+                for r, record in zip(results, records, strict=True)
+            ]
+        )
+        return 200, [r.body for r in results], results, records
 
     async def handle(name: str, endpoint: str, request: Request, handler: Handler) -> Response:
         start = time.perf_counter()
@@ -81,7 +126,25 @@ def create_app(config: ServeConfig) -> FastAPI:
             if pipeline is None:
                 known = ", ".join(sorted(pipelines)) or "none"
                 raise ServeError(404, "S404", f"no pipeline '{name}' is served (served: {known})")
-            status, payload, results = await handler(pipeline, request)
+            content_type = request.headers.get("content-type")
+            body: bytes | None = None
+            fmt: str | None = None
+            try:
+                body = await read_limited(
+                    request.stream(), request.headers.get("content-length"), config.body_limit
+                )
+                fmt = body_format(content_type)
+                status, payload, results, _ = await handler(pipeline, body, fmt, content_type)
+            except ServeError as exc:
+                if exc.status not in LOGGED_REFUSALS or log is None:
+                    raise
+                refused = recording.for_refused_body(pipeline, exc, body, fmt, content_type)
+                await write([refused])
+                status = exc.status
+                if exc.status == 422:
+                    metrics.rejected(name, exc.problems)
+                payload = {**exc.to_dict(), "decision_id": refused.decision_id}
+                return JSONResponse(payload, status_code=exc.status, headers=exc.headers or None)
             for r in results:
                 if r.rejected:
                     metrics.rejected(name, r.problems)
@@ -119,6 +182,14 @@ def create_app(config: ServeConfig) -> FastAPI:
             },
         }
         return JSONResponse(body, status_code=200 if pipelines else 503)
+
+    document = openapi_schema({name: p.plan for name, p in pipelines.items()})
+
+    @app.get("/openapi.json")
+    async def openapi() -> JSONResponse:
+        """The API of the served pipelines, with request and response schemas generated
+        from each pipeline's input schema and result fields."""
+        return JSONResponse(document)
 
     @app.get("/metrics")
     async def metrics_text(request: Request) -> Response:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from kaskad.serve.auth import ApiKey
 from kaskad.serve.inputs import DEFAULT_BODY_LIMIT
+from kaskad.serve.log import DEFAULT_QUEUE_SIZE
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,11 @@ class ServeConfig:
 
     ``pipelines`` maps the name used in URLs to its source. Without ``api_keys`` the server
     refuses to start unless ``allow_anonymous`` is set explicitly.
+
+    ``decision_log`` is the store (folder or database URL) that receives one record per
+    decision and rejection; a reply is sent only once its record is committed. At most
+    ``queue_size`` records wait for the writer; beyond that requests get 503 with
+    ``Retry-After: retry_after_s``. Without ``decision_log`` nothing is logged.
     """
 
     pipelines: dict[str, PipelineFile | ReleaseRef]
@@ -39,3 +45,6 @@ class ServeConfig:
     allow_anonymous: bool = False
     body_limit: int = DEFAULT_BODY_LIMIT
     batch_threshold: int = 8  # lists longer than this go through the batch executor
+    decision_log: str | None = None
+    queue_size: int = DEFAULT_QUEUE_SIZE
+    retry_after_s: int = 1

@@ -9,6 +9,7 @@
 | S415 | 415 | the content type is neither JSON nor XML |
 | S422 | 422 | the body cannot be parsed, or the record does not match the schema |
 | S500 | 500 | the configuration cannot be served (raised at start, not per request) |
+| S503 | 503 | overloaded (decision log queue full) or the log cannot be written; retry |
 """
 
 from __future__ import annotations
@@ -42,13 +43,19 @@ class ServeError(KaskadError):
     """A request cannot be served; carries an HTTP status and a stable code."""
 
     def __init__(
-        self, status: int, code: str, message: str, problems: list[FieldProblem] | None = None
+        self,
+        status: int,
+        code: str,
+        message: str,
+        problems: list[FieldProblem] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.problems = list(problems or [])
+        self.headers = dict(headers or {})
 
     def to_dict(self) -> dict[str, object]:
         body: dict[str, object] = {"code": self.code, "message": self.message}

@@ -31,6 +31,7 @@ class Result:
     problems: list[FieldProblem]
     decision: str | None
     rules: dict[str, str | None]
+    timings: dict[str, float]
 
     @property
     def rejected(self) -> bool:
@@ -66,7 +67,8 @@ class ServedPipeline:
             _, errors = coerce_record(self.plan.schema, record)
             return self._result({"status": "rejected", "errors": errors})
         decision = self._record.decide(record)
-        return self._result(decision.output, decision.duration_ms)
+        timings = {s.id: round(s.duration_ms, 3) for s in decision.steps}
+        return self._result(decision.output, decision.duration_ms, timings)
 
     def decide_many(self, records: list[Any], threshold: int) -> list[Result]:
         """Results in input order; more than ``threshold`` valid records are decided as a
@@ -88,7 +90,12 @@ class ServedPipeline:
             for i, record in enumerate(records)
         ]
 
-    def _result(self, output: dict[str, Any], duration_ms: float | None = None) -> Result:
+    def _result(
+        self,
+        output: dict[str, Any],
+        duration_ms: float | None = None,
+        timings: dict[str, float] | None = None,
+    ) -> Result:
         body: dict[str, Any] = {
             "decision_id": str(uuid.uuid4()),
             "pipeline": self.name,
@@ -103,7 +110,8 @@ class ServedPipeline:
             body["errors"] = [p.to_dict() for p in problems]
         decision = output.get("decision")
         rules = {rule: output.get(rule) for rule in self._rules}
-        return Result(body, problems, decision if isinstance(decision, str) else None, rules)
+        chosen = decision if isinstance(decision, str) else None
+        return Result(body, problems, chosen, rules, dict(timings or {}))
 
 
 def _frame(records: list[Any], pipeline: ServedPipeline) -> pl.DataFrame | None:

@@ -177,3 +177,27 @@ class RunRow(Base):
     finished_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
     duration_s: Mapped[float] = mapped_column(Float, nullable=False)
     actor: Mapped[str] = mapped_column(String(ACTOR), nullable=False)
+
+
+class DecisionRow(Base):
+    """One served decision or rejection (``kaskad serve``'s durable decision log).
+
+    ``input`` has the schema's sensitive fields replaced by ``sha256:<hex>``; rejections
+    also keep the request's content type and a fingerprint of the body's shape.
+    """
+
+    __tablename__ = "decisions"
+    __table_args__ = (Index("ix_decisions_pipeline_at", "pipeline", "at"),)
+
+    decision_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    pipeline: Mapped[str] = mapped_column(String(NAME), nullable=False)
+    release: Mapped[str | None] = mapped_column(String(400), nullable=True)
+    plan_hash: Mapped[str] = mapped_column(String(SHA256), nullable=False)
+    status: Mapped[str] = mapped_column(String(20), nullable=False)
+    input: Mapped[Any] = mapped_column(JSONValue, nullable=True)
+    output: Mapped[dict[str, Any] | None] = mapped_column(JSONValue, nullable=True)
+    timings: Mapped[dict[str, float]] = mapped_column(JSONValue, nullable=False)
+    errors: Mapped[list[dict[str, Any]]] = mapped_column(JSONValue, nullable=False)
+    content_type: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    fingerprint: Mapped[str | None] = mapped_column(String(SHA256), nullable=True)

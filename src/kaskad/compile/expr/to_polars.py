@@ -21,15 +21,16 @@ from kaskad.compile.expr.polars_dtypes import to_polars_dtype
 TRIM_CHARS = " \t\n\r"
 
 
-def _constant(node: t.TExpr) -> bool:
-    """True when an expression reads no field, so Polars sees it as a scalar."""
-    return not any(isinstance(n, (t.TCol, t.TElem, t.TAgg)) for n in t.walk(node))
+def _per_row(divisor: pl.Expr, like: pl.Expr) -> pl.Expr:
+    """``divisor`` as a full column of ``like``'s length.
 
-
-def _broadcast(value: pl.Expr) -> pl.Expr:
-    """A constant as a full column that the optimizer cannot fold back into a scalar
-    (``pl.repeat`` is folded). 0.0 + c == c for every divisor that is not zero."""
-    return pl.int_range(pl.len()).cast(pl.Float64) * 0.0 + value
+    Polars divides by a scalar — a constant, or a column it holds as one value, such as an
+    input column whose values are all equal — by multiplying with the reciprocal, which
+    rounds differently from true division (and from the per-record executor). Adding
+    ``0.0`` times a per-row flag makes every divisor a per-row value: ``d + 0.0 == d`` for
+    every divisor that is not zero, and zero divisors give NULL anyway.
+    """
+    return divisor + pl.lit(0.0) * like.is_null().cast(pl.Float64)
 
 
 def like_pattern(node: t.TLike) -> str:
@@ -126,12 +127,9 @@ class PolarsCompiler:
         if op == "||":
             return pl.concat_str([left, right])
         if op == "/":
-            divisor = right.cast(pl.Float64)
-            if _constant(node.right):
-                # Polars turns division by a constant into multiplication by its reciprocal,
-                # which rounds differently; a full column keeps true IEEE division.
-                divisor = _broadcast(divisor)
-            return pl.when(right == 0).then(None).otherwise(left.cast(pl.Float64) / divisor)
+            dividend = left.cast(pl.Float64)
+            divisor = _per_row(right.cast(pl.Float64), dividend)
+            return pl.when(right == 0).then(None).otherwise(dividend / divisor)
         if op in ("+", "-", "*"):
             target = to_polars_dtype(node.dtype)
             left, right = left.cast(target), right.cast(target)
@@ -165,7 +163,7 @@ class PolarsCompiler:
             digits = node.args[1] if len(node.args) == 2 else None
             scale = 10.0**digits.value if isinstance(digits, t.TLit) else 1.0
             x = args[0].cast(pl.Float64) * scale
-            return x.round(0, mode="half_to_even") / _broadcast(pl.lit(scale))
+            return x.round(0, mode="half_to_even") / _per_row(pl.lit(scale), x)
         if name == "lower":
             return args[0].str.to_lowercase()
         if name == "upper":

@@ -1,0 +1,134 @@
+"""``kaskad serve``: the HTTP server (uvicorn with uvloop and httptools) over ``create_app``.
+
+Run it directly too: ``python -m kaskad.cli.serve PIPELINE...``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import uvicorn
+import yaml
+
+from kaskad.cli.common import StoreOpt, fail
+from kaskad.cli.registry import cache_root
+from kaskad.errors import KaskadError
+from kaskad.serve import ApiKey, PipelineFile, ReleaseRef, ServeConfig, create_app
+from kaskad.serve.log import DEFAULT_QUEUE_SIZE
+
+
+def serve(
+    pipelines: Annotated[
+        list[str],
+        typer.Argument(
+            help="What to serve: pipeline files (served under the name they declare, or"
+            " URLNAME=path) or release refs NAME@stage / NAME@number from the store.",
+            show_default=False,
+        ),
+    ],
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    store: StoreOpt = None,
+    workers: Annotated[int, typer.Option(help="Worker processes (only 1 for now).", min=1)] = 1,
+    api_keys_file: Annotated[
+        Path | None,
+        typer.Option(help="YAML or JSON file of API key hashes and roles.", show_default=False),
+    ] = None,
+    allow_anonymous: Annotated[
+        bool, typer.Option(help="Serve without API keys (development only).")
+    ] = False,
+    queue_size: Annotated[
+        int, typer.Option(help="Decision-log records waiting at most; then 503.", min=1)
+    ] = DEFAULT_QUEUE_SIZE,
+    no_decision_log: Annotated[
+        bool, typer.Option("--no-decision-log", help="Do not log decisions (development).")
+    ] = False,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Serve pipelines over HTTP; every decision is written to the store's decision log
+    before its reply is sent.
+
+    The API keys file (YAML or JSON) lists sha256 hex digests of keys, never the keys:
+
+    \b
+        keys:
+          - sha256: 3f5a...e1   # sha256 of the key text (kaskad.serve.hash_key)
+            role: decide        # decide | admin
+            label: scoring-gateway   # a system or role name, never a person
+    """
+    if workers != 1:
+        raise fail("--workers above 1 is not supported yet: run one process per core")
+    try:
+        keys = load_api_keys(api_keys_file) if api_keys_file is not None else ()
+        sources = {name: src for name, src in (_source(p, store) for p in pipelines)}
+        location = store or ".kaskad"
+        config = ServeConfig(
+            pipelines=sources,
+            api_keys=keys,
+            allow_anonymous=allow_anonymous,
+            decision_log=None if no_decision_log else location,
+            queue_size=queue_size,
+        )
+        app = create_app(config)
+    except KaskadError as exc:
+        raise fail(str(exc)) from None
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        ws="none",
+        log_level=log_level,
+    )
+
+
+def load_api_keys(path: Path) -> tuple[ApiKey, ...]:
+    """The keys of an API keys file (see :func:`serve`)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        data: Any = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        raise KaskadError(f"cannot read the API keys file {path}: {exc}") from exc
+    entries = data.get("keys") if isinstance(data, dict) else None
+    if not isinstance(entries, list):
+        raise KaskadError(f"{path}: expected a 'keys' list of {{sha256, role, label}}")
+    keys = []
+    for i, entry in enumerate(entries):
+        digest = entry.get("sha256") if isinstance(entry, dict) else None
+        if (
+            not isinstance(digest, str)
+            or len(digest) != 64
+            or any(ch not in "0123456789abcdefABCDEF" for ch in digest)
+        ):
+            raise KaskadError(f"{path}: keys[{i}].sha256 must be a 64-character hex digest")
+        keys.append(ApiKey(digest.lower(), str(entry.get("role")), str(entry.get("label", ""))))
+    return tuple(keys)
+
+
+def _source(spec: str, store: str | None) -> tuple[str, PipelineFile | ReleaseRef]:
+    name, sep, rest = spec.partition("=")
+    if sep and name and "@" not in name:
+        return name, PipelineFile(Path(rest))
+    path = Path(spec)
+    if "@" in spec and not path.exists():
+        location = store or ".kaskad"
+        return spec.split("@", 1)[0], ReleaseRef(spec, location, cache_root(store))
+    return _declared_name(path), PipelineFile(path)
+
+
+def _declared_name(path: Path) -> str:
+    """The name the pipeline file declares (``pipeline: loan_decision``), else its stem."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return path.stem  # the app reports the real problem when it loads the file
+    name = data.get("pipeline") if isinstance(data, dict) else None
+    return name if isinstance(name, str) and name else path.stem
+
+
+if __name__ == "__main__":
+    typer.run(serve)

@@ -1,0 +1,241 @@
+"""The durable decision log: every decision and every rejection, written before the reply.
+
+A single writer thread takes records from a bounded queue and commits them in groups: all
+records waiting when a commit starts go into one transaction (group commit). Each request
+waits for the future of its record, resolved after that commit, so a 200 is only sent for
+a decision that is already durable. A full queue refuses the record at once
+(:class:`LogFull`, answered with 503 and ``Retry-After``), so memory stays bounded under
+overload.
+
+Inputs are stored with the schema's ``sensitive: true`` fields (nested ones too) replaced
+by ``sha256:<hex>`` of their value. Rejections also keep the request's content type and a
+fingerprint of the body's shape (see :func:`shape_fingerprint`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import queue
+import threading
+from collections.abc import Iterable, Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+import defusedxml.ElementTree as SafeET
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from kaskad.errors import KaskadError
+from kaskad.spec.schema import Schema
+from kaskad.spec.types import DType, Field
+from kaskad.store import _engine
+from kaskad.store.tables import DecisionRow
+
+DEFAULT_QUEUE_SIZE = 1024
+
+
+class LogFull(KaskadError):
+    """The decision log's queue is full: the request is shed (503, ``Retry-After``)."""
+
+    code = "S503"
+
+
+@dataclass(frozen=True)
+class DecisionRecord:
+    """One row of the log; ``input`` must already be masked (see :func:`mask`)."""
+
+    decision_id: str
+    pipeline: str
+    release: str | None
+    plan_hash: str
+    status: str  # "decided" or "rejected"
+    input: Any
+    output: dict[str, Any] | None
+    timings: dict[str, float] = field(default_factory=dict)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    content_type: str | None = None
+    fingerprint: str | None = None
+    at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "decision_id": self.decision_id,
+            "at": self.at,
+            "pipeline": self.pipeline,
+            "release": self.release,
+            "plan_hash": self.plan_hash,
+            "status": self.status,
+            "input": self.input,
+            "output": self.output,
+            "timings": self.timings,
+            "errors": self.errors,
+            "content_type": self.content_type,
+            "fingerprint": self.fingerprint,
+        }
+
+
+def _digest(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def mask(record: Any, schema: Schema) -> Any:
+    """``record`` with every sensitive field's value (at any depth) replaced by
+    ``sha256:<hex>``; missing values stay missing, unknown keys are kept as they are."""
+    return _mask_fields(record, schema.fields)
+
+
+def _mask_fields(value: Any, fields: tuple[Field, ...]) -> Any:
+    if not isinstance(value, Mapping):
+        return value
+    by_name = {f.name: f for f in fields}
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        spec = by_name.get(key)
+        if spec is None:
+            out[key] = item
+        elif spec.sensitive and item is not None:
+            out[key] = _digest(item)
+        else:
+            out[key] = _mask_value(item, spec.dtype)
+    return out
+
+
+def _mask_value(value: Any, dtype: DType) -> Any:
+    if dtype.kind == "object":
+        return _mask_fields(value, dtype.fields)
+    if dtype.kind == "list" and dtype.item is not None and isinstance(value, list):
+        return [_mask_value(v, dtype.item) for v in value]
+    return value
+
+
+def shape_fingerprint(body: bytes, fmt: str | None) -> str:
+    """sha256 of the body's format and the sorted set of its key paths with value types.
+
+    Values do not count, the layout does: the same record with other values has the same
+    fingerprint; XML instead of JSON, a renamed or moved field, or a new type differ.
+    """
+    for kind in (fmt,) if fmt else ("json", "xml"):  # an unknown content type: guess
+        paths: set[str] = set()
+        try:
+            if kind == "json":
+                json_paths(json.loads(body), "$", paths)
+            else:
+                _xml_paths(SafeET.fromstring(body), "$", paths)
+            break
+        except Exception:  # an unparsable body: its format and that it did not parse
+            paths = {"$:unparsable"}
+    kind = fmt or ("unknown" if paths == {"$:unparsable"} else kind)
+    text = kind + "\n" + "\n".join(sorted(paths))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def json_paths(value: Any, path: str, paths: set[str]) -> None:
+    if isinstance(value, dict):
+        paths.add(f"{path}:object")
+        for key, item in value.items():
+            json_paths(item, f"{path}.{key}", paths)
+    elif isinstance(value, list):
+        paths.add(f"{path}:list")
+        for item in value:
+            json_paths(item, f"{path}[]", paths)
+    else:
+        paths.add(f"{path}:{type(value).__name__}")
+
+
+def _xml_paths(element: Any, path: str, paths: set[str]) -> None:
+    here = f"{path}.{element.tag}"
+    children = list(element)
+    paths.add(f"{here}:{'element' if children else 'text'}")
+    for child in children:
+        _xml_paths(child, here, paths)
+
+
+_STOP = object()
+
+
+class DecisionLog:
+    """The writer thread and its bounded queue over one store database."""
+
+    def __init__(self, location: str, queue_size: int = DEFAULT_QUEUE_SIZE) -> None:
+        if queue_size < 1:
+            raise ValueError("the decision log's queue size must be at least 1")
+        where = _engine.locate(location, None)
+        self._engine = _engine.open_engine(where.url)
+        try:
+            _engine.migrate(self._engine)
+        except BaseException:
+            self._engine.dispose()
+            raise
+        self._writer = _engine.writer(self._engine)
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_size)
+        self._thread = threading.Thread(target=self._run, name="kaskad-decision-log", daemon=True)
+        self._thread.start()
+
+    def submit(self, record: DecisionRecord) -> Future[None]:
+        """Queue ``record``; the future resolves once it is committed. Raises
+        :class:`LogFull` at once when the queue is full."""
+        done: Future[None] = Future()
+        try:
+            self._queue.put_nowait((record, done))
+        except queue.Full:
+            raise LogFull("the decision log is full; retry shortly") from None
+        return done
+
+    def close(self) -> None:
+        """Write what is queued, then stop the writer."""
+        if self._thread.is_alive():
+            self._queue.put(_STOP)
+            self._thread.join()
+        self._engine.dispose()
+
+    def _run(self) -> None:
+        stop = False
+        while not stop:
+            item = self._queue.get()
+            if item is _STOP:
+                break
+            group = [item]
+            while True:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is _STOP:
+                    stop = True
+                    break
+                group.append(nxt)
+            self._commit(group)
+
+    def _commit(self, group: list[Any]) -> None:
+        futures: list[Future[None]] = [done for _, done in group]
+        try:
+            with Session(self._writer) as session, session.begin():
+                session.execute(insert(DecisionRow), [record.row() for record, _ in group])
+        except Exception as exc:
+            for done in futures:
+                done.set_exception(exc)
+            return
+        for done in futures:
+            done.set_result(None)
+
+
+def read_decisions(location: str, ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """Rows of the log (all, or those with these ids) as dicts, oldest first."""
+    where = _engine.locate(location, None)
+    engine = _engine.open_engine(where.url)
+    try:
+        _engine.migrate(engine)
+        query = select(DecisionRow).order_by(DecisionRow.at)
+        if ids is not None:
+            query = query.where(DecisionRow.decision_id.in_(list(ids)))
+        with Session(engine) as session:
+            return [
+                {c.name: getattr(row, c.key) for c in DecisionRow.__table__.columns}
+                for row in session.scalars(query)
+            ]
+    finally:
+        engine.dispose()

@@ -1,0 +1,66 @@
+"""What the server writes to the decision log for a decision or a rejection."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from typing import Any
+
+from kaskad.serve.errors import ServeError
+from kaskad.serve.log import DecisionRecord, json_paths, mask, shape_fingerprint
+from kaskad.serve.pipelines import Result, ServedPipeline
+
+
+def for_result(
+    pipeline: ServedPipeline,
+    result: Result,
+    record: Any,
+    content_type: str | None,
+    fingerprint: str | None,
+) -> DecisionRecord:
+    """The record of one executor result (decided, or rejected by the schema)."""
+    rejected = result.rejected
+    return DecisionRecord(
+        decision_id=str(result.body["decision_id"]),
+        pipeline=pipeline.name,
+        release=pipeline.release,
+        plan_hash=pipeline.plan.hash,
+        status="rejected" if rejected else "decided",
+        input=mask(record, pipeline.plan.schema),
+        output=result.body,
+        timings=result.timings,
+        errors=[p.to_dict() for p in result.problems],
+        content_type=content_type if rejected else None,
+        fingerprint=fingerprint if rejected else None,
+    )
+
+
+def for_refused_body(
+    pipeline: ServedPipeline,
+    error: ServeError,
+    body: bytes | None,
+    fmt: str | None,
+    content_type: str | None,
+) -> DecisionRecord:
+    """The record of a body refused before the executor saw it (413, 415, 422)."""
+    problems = [p.to_dict() for p in error.problems] or [{"field": None, "problem": error.message}]
+    return DecisionRecord(
+        decision_id=str(uuid.uuid4()),
+        pipeline=pipeline.name,
+        release=pipeline.release,
+        plan_hash=pipeline.plan.hash,
+        status="rejected",
+        input=None,
+        output=error.to_dict(),
+        errors=problems,
+        content_type=content_type,
+        fingerprint=shape_fingerprint(body, fmt) if body is not None else None,
+    )
+
+
+def item_fingerprint(record: Any, fmt: str) -> str:
+    """The shape fingerprint of one parsed item of a batch."""
+    paths: set[str] = set()
+    json_paths(record, "$", paths)
+    text = fmt + "\n" + "\n".join(sorted(paths))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

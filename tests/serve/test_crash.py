@@ -1,0 +1,72 @@
+"""Crash safety: SIGKILL the server under load; every 200 has its record, no id repeats.
+
+The server runs as a subprocess (``python -m kaskad.cli.serve``) on a SQLite store.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+
+from kaskad.serve.log import read_decisions
+from tests.serve.conftest import _free_port, start_server
+
+CASH = {"id": "cash-hit", "day": "2025-03-01", "kind": "cash_in", "amount_rub": 1e6}
+CLIENTS = 4
+PER_CLIENT = 300
+
+
+def _load(url: str, ok: list[str], started: threading.Event) -> None:
+    with httpx.Client(base_url=url, timeout=5) as client:
+        for _ in range(PER_CLIENT):
+            try:
+                r = client.post("/v1/pipelines/aml/decide", json=CASH)
+            except httpx.TransportError:
+                return  # the server is gone
+            if r.status_code == 200:
+                ok.append(r.json()["decision_id"])
+                started.set()
+
+
+def test_sigkill_mid_load_keeps_every_answered_decision(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = start_server(store, port)
+    ok: list[str] = []
+    started = threading.Event()
+    try:
+        threads = [threading.Thread(target=_load, args=(url, ok, started)) for _ in range(CLIENTS)]
+        for t in threads:
+            t.start()
+        assert started.wait(10)
+        while len(ok) < 200 and any(t.is_alive() for t in threads):
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        for t in threads:
+            t.join(30)
+        killed_at = len(ok)
+        assert 0 < killed_at < CLIENTS * PER_CLIENT, "the kill must land mid-load"
+
+        proc = start_server(store, port)  # restart on the same store, then decide a bit more
+        with httpx.Client(base_url=url, timeout=5) as client:
+            for _ in range(20):
+                r = client.post("/v1/pipelines/aml/decide", json=CASH)
+                assert r.status_code == 200
+                ok.append(r.json()["decision_id"])
+    finally:
+        proc.kill()
+        proc.wait(10)
+
+    rows = read_decisions(str(store))
+    logged = Counter(row["decision_id"] for row in rows)
+    assert not [i for i, n in logged.items() if n > 1]
+    assert len(set(ok)) == len(ok)
+    missing = set(ok) - set(logged)
+    assert not missing, f"{len(missing)} answered decisions have no record"

@@ -15,6 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from fastapi import FastAPI
+from uvicorn.config import LifespanType
 
 from kaskad.serve import ApiKey, PipelineFile, ServeConfig, create_app, hash_key
 
@@ -32,16 +34,18 @@ def _free_port() -> int:
 
 
 @contextmanager
-def running(config: ServeConfig) -> Iterator[str]:
-    """The base URL of a live server for ``config``; stopped on exit."""
+def running(config: ServeConfig | FastAPI, lifespan: LifespanType = "off") -> Iterator[str]:
+    """The base URL of a live server for ``config`` (or an app already created); stopped
+    on exit. ``lifespan="on"`` runs the app's startup and shutdown (background threads
+    such as hot promotion)."""
     port = _free_port()
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(config),
+            config if isinstance(config, FastAPI) else create_app(config),
             host="127.0.0.1",
             port=port,
             log_level="warning",
-            lifespan="off",
+            lifespan=lifespan,
             ws="none",
             http="h11",
         )

@@ -2,8 +2,8 @@
 
 Decisions over JSON or XML, API keys, health, readiness and Prometheus metrics; the
 durable decision log (group commit, a reply only after its record is committed) with
-overload shedding (503 + ``Retry-After``). Next: shadows off the response path, hot
-promotion and the benchmark.
+overload shedding (503 + ``Retry-After``); hot promotion of stage references. Next: shadows
+off the response path and the benchmark.
 """
 
 from kaskad.serve.app import create_app

@@ -15,12 +15,20 @@ With ``ServeConfig.decision_log`` set, every decision and every refused or rejec
 (413, 415, 422) is written to the durable decision log before the reply is sent (see
 :mod:`kaskad.serve.log`); when the log's queue is full the request gets 503 with
 ``Retry-After``. Next slices add: shadow variants run off the response path, hot
-promotion of releases and the latency benchmark.
+the latency benchmark.
+
+Pipelines served from a stage reference (``ReleaseRef``, e.g. ``credit@production``)
+follow promotions and rollbacks while the server runs: a background thread started in the
+lifespan polls the stage every ``promotion_poll_s`` seconds and swaps in the new release
+once it is loaded and verified (see :mod:`kaskad.serve.promotion`); ``/ready`` shows the
+release each pipeline currently serves, and every response names the release that
+decided it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -32,13 +40,14 @@ from starlette.concurrency import run_in_threadpool
 
 from kaskad.serve import recording
 from kaskad.serve.auth import Authenticator
-from kaskad.serve.config import ServeConfig
+from kaskad.serve.config import ReleaseRef, ServeConfig
 from kaskad.serve.errors import ServeError
 from kaskad.serve.inputs import body_format, parse_record, parse_records, read_limited
 from kaskad.serve.log import DecisionLog, DecisionRecord, LogFull, shape_fingerprint
 from kaskad.serve.metrics import Metrics
 from kaskad.serve.openapi import openapi_schema
 from kaskad.serve.pipelines import Result, ServedPipeline
+from kaskad.serve.promotion import PromotionWatcher
 
 Handler = Callable[
     [ServedPipeline, bytes, str, str | None], Awaitable[tuple[int, Any, list[Result], list[Any]]]
@@ -55,17 +64,28 @@ def create_app(config: ServeConfig) -> FastAPI:
     metrics = Metrics()
     log = DecisionLog(config.decision_log, config.queue_size) if config.decision_log else None
     retry = {"Retry-After": str(config.retry_after_s)}
+    watcher = PromotionWatcher(
+        pipelines,
+        {n: s for n, s in config.pipelines.items() if isinstance(s, ReleaseRef)},
+        config.promotion_poll_s,
+        threading.Lock(),
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
-        if log is not None:
-            await run_in_threadpool(log.close)
+        watcher.start()
+        try:
+            yield
+        finally:
+            await run_in_threadpool(watcher.stop)
+            if log is not None:
+                await run_in_threadpool(log.close)
 
     app = FastAPI(
         title="kaskad", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan
     )
     app.state.decision_log = log
+    app.state.promotion = watcher
 
     @app.exception_handler(ServeError)
     async def _serve_error(request: Request, exc: ServeError) -> JSONResponse:
@@ -177,8 +197,16 @@ def create_app(config: ServeConfig) -> FastAPI:
         body = {
             "status": "ready" if pipelines else "no pipelines",
             "pipelines": {
-                name: {"release": p.release, "plan_hash": p.plan.hash}
-                for name, p in pipelines.items()
+                name: {
+                    "release": p.release,
+                    "plan_hash": p.plan.hash,
+                    **(
+                        {"promotion_error": watcher.problems[name]}
+                        if name in watcher.problems
+                        else {}
+                    ),
+                }
+                for name, p in list(pipelines.items())
             },
         }
         return JSONResponse(body, status_code=200 if pipelines else 503)

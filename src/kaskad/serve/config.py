@@ -38,6 +38,9 @@ class ServeConfig:
     decision and rejection; a reply is sent only once its record is committed. At most
     ``queue_size`` records wait for the writer; beyond that requests get 503 with
     ``Retry-After: retry_after_s``. Without ``decision_log`` nothing is logged.
+
+    Pipelines given as a :class:`ReleaseRef` to a stage are re-resolved every
+    ``promotion_poll_s`` seconds and the newly promoted release is served once verified.
     """
 
     pipelines: dict[str, PipelineFile | ReleaseRef]
@@ -48,3 +51,4 @@ class ServeConfig:
     decision_log: str | None = None
     queue_size: int = DEFAULT_QUEUE_SIZE
     retry_after_s: int = 1
+    promotion_poll_s: float = 2.0  # how often stage references are re-resolved; 0 disables

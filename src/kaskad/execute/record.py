@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from kaskad.compile.expr.to_python import Fn, compile_python
@@ -42,6 +42,9 @@ class Decision:
     duration_ms: float
     plan_hash: str
     branch: int | None = None  # index of the decision branch that matched
+    # the champion's values, kept only by ``decide(record, shadows=False)`` so that
+    # :meth:`RecordExecutor.run_shadows` can run the challengers later
+    values: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     @property
     def outcome(self) -> str | None:
@@ -195,8 +198,24 @@ class RecordExecutor:
         self._node_outputs = [name for name, _ in plan.node_outputs()]
         self._keys = list(plan.schema.keys)
 
-    def decide(self, record: Mapping[str, Any]) -> Decision:
-        """Decide one record (JSON-like values); invalid input gives a 'rejected' result."""
+    @property
+    def has_shadows(self) -> bool:
+        return bool(self._shadows)
+
+    def run_shadows(self, record: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+        """The ``shadow.NAME.*`` fields for ``record``, given the champion's values (a
+        ``Decision.values`` from ``decide(record, shadows=False)``); never raises for a
+        failing challenger (its ``error`` field says why)."""
+        out: dict[str, Any] = {}
+        for shadow in self._shadows:
+            out.update(shadow.run(dict(values), record))
+        return out
+
+    def decide(self, record: Mapping[str, Any], shadows: bool = True) -> Decision:
+        """Decide one record (JSON-like values); invalid input gives a 'rejected' result.
+
+        With ``shadows=False`` the challengers are not run and their fields are left out;
+        the decision keeps the champion's values for :meth:`run_shadows`."""
         start = time.perf_counter()
         env, errors = coerce_record(self.plan.schema, record)
         out: dict[str, Any] = dict.fromkeys(self._fields)
@@ -216,6 +235,12 @@ class RecordExecutor:
         out["decision"], out["reasons"], branch = self._decide(env)
         for name in self._node_outputs:
             out[name] = env[name]
+        if not shadows:
+            for shadow in self._shadows:
+                for column in shadow.columns:
+                    out.pop(column, None)
+            duration = (time.perf_counter() - start) * 1000
+            return Decision(out, steps, duration, self.plan.hash, branch, dict(env))
         for shadow in self._shadows:
             out.update(shadow.run(env, record))
         return Decision(out, steps, (time.perf_counter() - start) * 1000, self.plan.hash, branch)

@@ -14,8 +14,14 @@ registry (no module-level app or globals):
 With ``ServeConfig.decision_log`` set, every decision and every refused or rejected body
 (413, 415, 422) is written to the durable decision log before the reply is sent (see
 :mod:`kaskad.serve.log`); when the log's queue is full the request gets 503 with
-``Retry-After``. Next slices add: shadow variants run off the response path, hot
-the latency benchmark.
+``Retry-After``.
+
+With a decision log, shadow challengers run off the response path: ``decide`` replies
+with the champion's result only (no ``shadow.*`` fields) and queues the challengers for a
+bounded background worker, which stores their outputs in the ``shadow_decisions`` table
+keyed by the reply's ``decision_id`` (see :mod:`kaskad.serve.shadows`); a full queue skips
+the shadow run and counts it in ``kaskad_shadow_skipped_total``. ``decide-batch`` and a
+server without a decision log still compute shadows inline.
 
 Pipelines served from a stage reference (``ReleaseRef``, e.g. ``credit@production``)
 follow promotions and rollbacks while the server runs: a background thread started in the
@@ -48,6 +54,7 @@ from kaskad.serve.metrics import Metrics
 from kaskad.serve.openapi import openapi_schema
 from kaskad.serve.pipelines import Result, ServedPipeline
 from kaskad.serve.promotion import PromotionWatcher
+from kaskad.serve.shadows import ShadowWorker
 
 Handler = Callable[
     [ServedPipeline, bytes, str, str | None], Awaitable[tuple[int, Any, list[Result], list[Any]]]
@@ -63,6 +70,7 @@ def create_app(config: ServeConfig) -> FastAPI:
     pipelines = {name: ServedPipeline.load(name, src) for name, src in config.pipelines.items()}
     metrics = Metrics()
     log = DecisionLog(config.decision_log, config.queue_size) if config.decision_log else None
+    shadows = ShadowWorker(log, metrics, config.shadow_queue_size) if log is not None else None
     retry = {"Retry-After": str(config.retry_after_s)}
     watcher = PromotionWatcher(
         pipelines,
@@ -78,6 +86,8 @@ def create_app(config: ServeConfig) -> FastAPI:
             yield
         finally:
             await run_in_threadpool(watcher.stop)
+            if shadows is not None:
+                await run_in_threadpool(shadows.close)
             if log is not None:
                 await run_in_threadpool(log.close)
 
@@ -86,6 +96,7 @@ def create_app(config: ServeConfig) -> FastAPI:
     )
     app.state.decision_log = log
     app.state.promotion = watcher
+    app.state.shadows = shadows
 
     @app.exception_handler(ServeError)
     async def _serve_error(request: Request, exc: ServeError) -> JSONResponse:
@@ -110,9 +121,11 @@ def create_app(config: ServeConfig) -> FastAPI:
         pipeline: ServedPipeline, body: bytes, fmt: str, content_type: str | None
     ) -> tuple[int, Any, list[Result], list[Any]]:
         record = parse_record(body, fmt, pipeline.plan.schema)
-        result = await run_in_threadpool(pipeline.decide, record)
+        result = await run_in_threadpool(pipeline.decide, record, shadows is None)
         fingerprint = shape_fingerprint(body, fmt) if result.rejected else None
         await write([recording.for_result(pipeline, result, record, content_type, fingerprint)])
+        if shadows is not None and result.shadow_job is not None:
+            shadows.submit(pipeline.name, str(result.body["decision_id"]), result.shadow_job)
         if result.rejected:
             rejected = {"code": "S422", "message": "the record does not match the schema"}
             return 422, {**rejected, **result.body}, [result], [record]

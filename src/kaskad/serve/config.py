@@ -39,6 +39,9 @@ class ServeConfig:
     ``queue_size`` records wait for the writer; beyond that requests get 503 with
     ``Retry-After: retry_after_s``. Without ``decision_log`` nothing is logged.
 
+    With ``decision_log`` set, shadow challengers of ``decide`` run after the reply on a
+    background worker; at most ``shadow_queue_size`` runs wait, later ones are skipped.
+
     Pipelines given as a :class:`ReleaseRef` to a stage are re-resolved every
     ``promotion_poll_s`` seconds and the newly promoted release is served once verified.
     """
@@ -51,4 +54,5 @@ class ServeConfig:
     decision_log: str | None = None
     queue_size: int = DEFAULT_QUEUE_SIZE
     retry_after_s: int = 1
+    shadow_queue_size: int = 1024  # shadow runs waiting; beyond that they are skipped
     promotion_poll_s: float = 2.0  # how often stage references are re-resolved; 0 disables

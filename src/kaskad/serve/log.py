@@ -32,7 +32,7 @@ from kaskad.errors import KaskadError
 from kaskad.spec.schema import Schema
 from kaskad.spec.types import DType, Field
 from kaskad.store import _engine
-from kaskad.store.tables import DecisionRow
+from kaskad.store.tables import DecisionRow, ShadowDecisionRow
 
 DEFAULT_QUEUE_SIZE = 1024
 
@@ -74,6 +74,31 @@ class DecisionRecord:
             "errors": self.errors,
             "content_type": self.content_type,
             "fingerprint": self.fingerprint,
+        }
+
+
+@dataclass(frozen=True)
+class ShadowRecord:
+    """One challenger's output for a served decision (``shadow_decisions`` table);
+    ``output`` holds its ``shadow.NAME.*`` fields without the prefix."""
+
+    decision_id: str
+    pipeline: str
+    shadow: str
+    output: dict[str, Any]
+    at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+
+    def row(self) -> dict[str, Any]:
+        decision = self.output.get("decision")
+        error = self.output.get("error")
+        return {
+            "decision_id": self.decision_id,
+            "shadow": self.shadow,
+            "at": self.at,
+            "pipeline": self.pipeline,
+            "decision": decision if isinstance(decision, str) else None,
+            "output": self.output,
+            "error": error if isinstance(error, str) else None,
         }
 
 
@@ -175,7 +200,7 @@ class DecisionLog:
         self._thread = threading.Thread(target=self._run, name="kaskad-decision-log", daemon=True)
         self._thread.start()
 
-    def submit(self, record: DecisionRecord) -> Future[None]:
+    def submit(self, record: DecisionRecord | ShadowRecord) -> Future[None]:
         """Queue ``record``; the future resolves once it is committed. Raises
         :class:`LogFull` at once when the queue is full."""
         done: Future[None] = Future()
@@ -214,7 +239,12 @@ class DecisionLog:
         futures: list[Future[None]] = [done for _, done in group]
         try:
             with Session(self._writer) as session, session.begin():
-                session.execute(insert(DecisionRow), [record.row() for record, _ in group])
+                decisions = [r.row() for r, _ in group if isinstance(r, DecisionRecord)]
+                shadows = [r.row() for r, _ in group if isinstance(r, ShadowRecord)]
+                if decisions:
+                    session.execute(insert(DecisionRow), decisions)
+                if shadows:
+                    session.execute(insert(ShadowDecisionRow), shadows)
         except Exception as exc:
             for done in futures:
                 done.set_exception(exc)
@@ -235,6 +265,24 @@ def read_decisions(location: str, ids: Iterable[str] | None = None) -> list[dict
         with Session(engine) as session:
             return [
                 {c.name: getattr(row, c.key) for c in DecisionRow.__table__.columns}
+                for row in session.scalars(query)
+            ]
+    finally:
+        engine.dispose()
+
+
+def read_shadow_decisions(location: str, ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """Rows of the ``shadow_decisions`` table (all, or those of these decision ids)."""
+    where = _engine.locate(location, None)
+    engine = _engine.open_engine(where.url)
+    try:
+        _engine.migrate(engine)
+        query = select(ShadowDecisionRow).order_by(ShadowDecisionRow.at)
+        if ids is not None:
+            query = query.where(ShadowDecisionRow.decision_id.in_(list(ids)))
+        with Session(engine) as session:
+            return [
+                {c.name: getattr(row, c.key) for c in ShadowDecisionRow.__table__.columns}
                 for row in session.scalars(query)
             ]
     finally:

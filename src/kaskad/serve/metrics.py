@@ -45,6 +45,13 @@ class Metrics:
             registry=r,
         )
 
+        self.shadow_skipped = Counter(
+            "kaskad_shadow_skipped",
+            "Shadow runs skipped (queue full, log full or failed); the champion is unaffected",
+            ["pipeline", "reason"],
+            registry=r,
+        )
+
     def request(self, pipeline: str, endpoint: str, status: int, seconds: float) -> None:
         self.requests.labels(pipeline, endpoint, str(status)).inc()
         self.latency.labels(pipeline, endpoint).observe(seconds)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +32,8 @@ class Result:
     decision: str | None
     rules: dict[str, str | None]
     timings: dict[str, float]
+    # runs the challengers later (``decide(record, shadows=False)``): shadow name -> fields
+    shadow_job: Callable[[], dict[str, dict[str, Any]]] | None = None
 
     @property
     def rejected(self) -> bool:
@@ -62,13 +64,33 @@ class ServedPipeline:
         loaded = load_release(store, source.ref, actor=source.actor, cache_root=source.cache_root)
         return cls(name, loaded.plan, loaded.release.ref)
 
-    def decide(self, record: Any) -> Result:
+    def decide(self, record: Any, shadows: bool = True) -> Result:
+        """One record; with ``shadows=False`` the challengers are left out of the body and
+        ``Result.shadow_job`` runs them later (None when there is nothing to run)."""
         if not isinstance(record, Mapping):
             _, errors = coerce_record(self.plan.schema, record)
             return self._result({"status": "rejected", "errors": errors})
-        decision = self._record.decide(record)
+        decision = self._record.decide(record, shadows=shadows)
         timings = {s.id: round(s.duration_ms, 3) for s in decision.steps}
-        return self._result(decision.output, decision.duration_ms, timings)
+        result = self._result(decision.output, decision.duration_ms, timings)
+        values = decision.values
+        if shadows or values is None or not self._record.has_shadows:
+            return result
+        executor = self._record
+
+        def job() -> dict[str, dict[str, Any]]:
+            fields = json_value(executor.run_shadows(record, values))
+            out: dict[str, dict[str, Any]] = {}
+            for shadow in self.plan.shadows:
+                prefix = f"shadow.{shadow.name}."
+                out[shadow.name] = {
+                    k[len(prefix) :]: v for k, v in fields.items() if k.startswith(prefix)
+                }
+            return out
+
+        return Result(
+            result.body, result.problems, result.decision, result.rules, result.timings, job
+        )
 
     def decide_many(self, records: list[Any], threshold: int) -> list[Result]:
         """Results in input order; more than ``threshold`` valid records are decided as a

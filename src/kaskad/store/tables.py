@@ -201,3 +201,21 @@ class DecisionRow(Base):
     errors: Mapped[list[dict[str, Any]]] = mapped_column(JSONValue, nullable=False)
     content_type: Mapped[str | None] = mapped_column(String(200), nullable=True)
     fingerprint: Mapped[str | None] = mapped_column(String(SHA256), nullable=True)
+
+
+class ShadowDecisionRow(Base):
+    """One challenger's output for one served decision, computed after the reply.
+
+    ``output`` holds the challenger's ``shadow.NAME.*`` fields without the prefix
+    (``decision``, ``reasons``, reported outputs, ``error``).
+    """
+
+    __tablename__ = "shadow_decisions"
+
+    decision_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    shadow: Mapped[str] = mapped_column(String(NAME), primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    pipeline: Mapped[str] = mapped_column(String(NAME), nullable=False)
+    decision: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    output: Mapped[dict[str, Any]] = mapped_column(JSONValue, nullable=False)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)

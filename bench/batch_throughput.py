@@ -46,7 +46,7 @@ from benchlib import (
 )
 
 import kaskad
-from kaskad.batch.files import chunks, read_input
+from kaskad.batch.files import read_input
 from kaskad.compile.expr.polars_dtypes import to_polars_dtype
 from kaskad.compile.plan import Plan
 
@@ -304,7 +304,7 @@ def check_same(ours: pl.DataFrame, theirs: pl.DataFrame) -> list[str]:
 
 def verify(executor: kaskad.BatchExecutor, scorers: Scorers, frame: pl.DataFrame,
            chunk_size: int) -> None:
-    for chunk in chunks(frame, chunk_size):
+    for chunk in frame.iter_slices(chunk_size):
         problems = check_same(executor.run(chunk), baseline(chunk, scorers))
         if problems:
             raise SystemExit("kaskad and the baseline disagree:\n  " + "\n  ".join(problems))
@@ -314,7 +314,7 @@ def timed_run(run: Callable[[pl.DataFrame], pl.DataFrame], frame: pl.DataFrame,
               chunk_size: int) -> float:
     """Seconds spent deciding every chunk of ``frame`` (slicing is not timed)."""
     total = 0.0
-    for chunk in chunks(frame, chunk_size):
+    for chunk in frame.iter_slices(chunk_size):
         start = time.perf_counter()
         run(chunk)
         total += time.perf_counter() - start

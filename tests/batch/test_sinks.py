@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from kaskad import BatchExecutor, compile_pipeline
-from kaskad.batch.files import OutputWriter, read_input
+from kaskad.batch.files import read_input
 from kaskad.batch.sinks import CsvSink, OutputError, csv_ready, open_sink
 from kaskad.batch.sources import MalformedInputError, open_source
 from kaskad.batch.summary import SummaryBuilder, run_batch
@@ -97,13 +97,6 @@ def test_csv_lists_and_objects_are_json_text() -> None:
     ].to_list()
     assert ready["n"].to_list() == ["[1,2]", None, "[]"]
     assert ready["o"].to_list() == ['{"x":1,"y":"z"}', None, '{"x":null,"y":null}']
-
-
-def test_output_writer_still_works(tmp_path: Path) -> None:
-    writer = OutputWriter(tmp_path / "whole.csv")
-    writer.write(RESULTS)
-    writer.commit()
-    assert pl.read_csv(tmp_path / "whole.csv").height == RESULTS.height
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "csv"])

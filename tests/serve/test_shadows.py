@@ -76,4 +76,12 @@ def test_full_shadow_queue_skips_and_counts(tmp_path: Path) -> None:
             r = client.post("/v1/pipelines/p/decide", json={"id": str(i), "amount": 9000.0})
             assert r.status_code == 200, r.text
         metrics = client.get("/metrics").text
-    assert "kaskad_shadow_skipped_total" in metrics
+    skipped = sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith("kaskad_shadow_skipped_total{")
+    )
+    ran = {row["decision_id"] for row in read_shadow_decisions(str(tmp_path / "store"))}
+    # every decision's shadows either ran (and were stored) or were counted as skipped
+    assert len(ran) + skipped == 30
+    assert len(ran) >= 1

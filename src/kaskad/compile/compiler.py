@@ -198,7 +198,7 @@ class Compiler:
                 return
             if state.get(p.id) == 1:
                 cycle = [*stack[stack.index(p.id) :], p.id]
-                loc = _spec_location(p.spec)
+                loc = p.spec.location
                 self.problems.append(
                     Problem("K501", f"circular dependency: {' -> '.join(cycle)}", loc)
                 )
@@ -601,10 +601,6 @@ def _producer(parts: list[str], produced: Mapping[str, _Pending]) -> _Pending | 
         if hit is not None:
             return hit
     return None
-
-
-def _spec_location(spec: FeatureSpec | RuleSetSpec | ModelSpec) -> Location:
-    return spec.location
 
 
 def _model_ref(m: ModelSpec) -> ComponentRef:

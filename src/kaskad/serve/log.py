@@ -255,34 +255,27 @@ class DecisionLog:
 
 def read_decisions(location: str, ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
     """Rows of the log (all, or those with these ids) as dicts, oldest first."""
-    where = _engine.locate(location, None)
-    engine = _engine.open_engine(where.url)
-    try:
-        _engine.migrate(engine)
-        query = select(DecisionRow).order_by(DecisionRow.at)
-        if ids is not None:
-            query = query.where(DecisionRow.decision_id.in_(list(ids)))
-        with Session(engine) as session:
-            return [
-                {c.name: getattr(row, c.key) for c in DecisionRow.__table__.columns}
-                for row in session.scalars(query)
-            ]
-    finally:
-        engine.dispose()
+    return _read_rows(location, DecisionRow, ids)
 
 
 def read_shadow_decisions(location: str, ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
     """Rows of the ``shadow_decisions`` table (all, or those of these decision ids)."""
+    return _read_rows(location, ShadowDecisionRow, ids)
+
+
+def _read_rows(
+    location: str, table: type[DecisionRow] | type[ShadowDecisionRow], ids: Iterable[str] | None
+) -> list[dict[str, Any]]:
     where = _engine.locate(location, None)
     engine = _engine.open_engine(where.url)
     try:
         _engine.migrate(engine)
-        query = select(ShadowDecisionRow).order_by(ShadowDecisionRow.at)
+        query = select(table).order_by(table.at)
         if ids is not None:
-            query = query.where(ShadowDecisionRow.decision_id.in_(list(ids)))
+            query = query.where(table.decision_id.in_(list(ids)))
         with Session(engine) as session:
             return [
-                {c.name: getattr(row, c.key) for c in ShadowDecisionRow.__table__.columns}
+                {c.name: getattr(row, c.key) for c in table.__table__.columns}
                 for row in session.scalars(query)
             ]
     finally:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -18,12 +20,17 @@ import uvicorn
 from fastapi import FastAPI
 from uvicorn.config import LifespanType
 
+from kaskad.registry.releases import create_release
 from kaskad.serve import ApiKey, PipelineFile, ServeConfig, create_app, hash_key
+from kaskad.store import Release, Store
 
 ROOT = Path(__file__).resolve().parents[2]
 AML = ROOT / "tests" / "execute" / "golden" / "aml_unknowns" / "pipeline.yaml"
 DECIDE_KEY = "decide-key-for-tests"
 ADMIN_KEY = "admin-key-for-tests"
+NAME = "aml_unknowns"  # the pipeline AML declares, as released in `store`
+ACTOR = "release-manager"
+INPUTS = [json.loads(line) for line in (AML.parent / "input.jsonl").read_text().splitlines()]
 
 
 def _free_port() -> int:
@@ -85,6 +92,24 @@ def start_server(store: Path, port: int, *extra: str) -> subprocess.Popen[bytes]
     raise RuntimeError("server did not start")
 
 
+CASH = {"id": "cash-hit", "day": "2025-03-01", "kind": "cash_in", "amount_rub": 1e6}
+PER_CLIENT = 300
+
+
+def decide_until_gone(url: str, ok: list[str], started: threading.Event) -> None:
+    """POST ``CASH`` up to ``PER_CLIENT`` times; the ids of the 200s go to ``ok`` (and
+    ``started`` is set); stops when the server is gone (the crash tests)."""
+    with httpx.Client(base_url=url, timeout=5) as client:
+        for _ in range(PER_CLIENT):
+            try:
+                r = client.post("/v1/pipelines/aml/decide", json=CASH)
+            except httpx.TransportError:
+                return  # the server is gone
+            if r.status_code == 200:
+                ok.append(r.json()["decision_id"])
+                started.set()
+
+
 def keys() -> tuple[ApiKey, ...]:
     return (
         ApiKey(hash_key(DECIDE_KEY), "decide", "tests"),
@@ -99,6 +124,37 @@ def aml_url() -> Iterator[str]:
     )
     with running(config) as url:
         yield url
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[tuple[Store, str]]:
+    """Releases 1 (cash threshold 1,000,000) and 2 (900,000); 1 is in production."""
+    location = tmp_path / "store"
+    store = Store.open(location)
+    first = create_release(store, AML, actor=ACTOR)
+    lowered = tmp_path / "lowered"
+    shutil.copytree(AML.parent, lowered)
+    rules = lowered / "rules.yaml"
+    rules.write_text(rules.read_text().replace("amount_rub >= 1000000", "amount_rub >= 900000"))
+    second = create_release(store, lowered / "pipeline.yaml", actor=ACTOR)
+    assert (first.number, second.number) == (1, 2)
+    store.set_stage(NAME, "production", 1, ACTOR)
+    yield store, str(location)
+
+
+def tampered_release(registry: Store, tmp_path: Path) -> tuple[Release, Path, bytes]:
+    """Release 3 (cash threshold 800,000) with its stored rules file tampered with, so it
+    fails verification: the release, the tampered artifact and its original bytes."""
+    changed = tmp_path / "changed"
+    shutil.copytree(AML.parent, changed)
+    rules = changed / "rules.yaml"
+    rules.write_text(rules.read_text().replace("amount_rub >= 1000000", "amount_rub >= 800000"))
+    third = create_release(registry, changed / "pipeline.yaml", actor=ACTOR)
+    artifact = registry.artifacts.path_of(third.manifest["files"]["rules.yaml"])  # type: ignore[attr-defined]
+    original = artifact.read_bytes()
+    artifact.chmod(0o644)
+    artifact.write_bytes(original + b"\n# tampered\n")
+    return third, artifact, original
 
 
 @pytest.fixture

@@ -14,23 +14,9 @@ from pathlib import Path
 import httpx
 
 from kaskad.serve.log import read_decisions
-from tests.serve.conftest import _free_port, start_server
+from tests.serve.conftest import CASH, PER_CLIENT, _free_port, decide_until_gone, start_server
 
-CASH = {"id": "cash-hit", "day": "2025-03-01", "kind": "cash_in", "amount_rub": 1e6}
 CLIENTS = 4
-PER_CLIENT = 300
-
-
-def _load(url: str, ok: list[str], started: threading.Event) -> None:
-    with httpx.Client(base_url=url, timeout=5) as client:
-        for _ in range(PER_CLIENT):
-            try:
-                r = client.post("/v1/pipelines/aml/decide", json=CASH)
-            except httpx.TransportError:
-                return  # the server is gone
-            if r.status_code == 200:
-                ok.append(r.json()["decision_id"])
-                started.set()
 
 
 def test_sigkill_mid_load_keeps_every_answered_decision(tmp_path: Path) -> None:
@@ -41,7 +27,10 @@ def test_sigkill_mid_load_keeps_every_answered_decision(tmp_path: Path) -> None:
     ok: list[str] = []
     started = threading.Event()
     try:
-        threads = [threading.Thread(target=_load, args=(url, ok, started)) for _ in range(CLIENTS)]
+        threads = [
+            threading.Thread(target=decide_until_gone, args=(url, ok, started))
+            for _ in range(CLIENTS)
+        ]
         for t in threads:
             t.start()
         assert started.wait(10)

@@ -2,44 +2,20 @@
 
 from __future__ import annotations
 
-import json
-import shutil
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
-from kaskad.registry.releases import create_release
 from kaskad.serve import ReleaseRef, ServeConfig, create_app
 from kaskad.store import Store
-from tests.serve.conftest import AML, running
+from tests.serve.conftest import ACTOR, INPUTS, NAME, running, tampered_release
 
-NAME = "aml_unknowns"
-ACTOR = "release-manager"
 THREADS = 4
 PER_THREAD = 150  # at least; a thread goes on (bounded) until it saw the switch settle
 MAX_PER_THREAD = 1500
-INPUTS = [json.loads(line) for line in (AML.parent / "input.jsonl").read_text().splitlines()]
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[tuple[Store, str]]:
-    """Releases 1 (cash threshold 1,000,000) and 2 (900,000); 1 is in production."""
-    location = tmp_path / "store"
-    store = Store.open(location)
-    first = create_release(store, AML, actor=ACTOR)
-    lowered = tmp_path / "lowered"
-    shutil.copytree(AML.parent, lowered)
-    rules = lowered / "rules.yaml"
-    rules.write_text(rules.read_text().replace("amount_rub >= 1000000", "amount_rub >= 900000"))
-    second = create_release(store, lowered / "pipeline.yaml", actor=ACTOR)
-    assert (first.number, second.number) == (1, 2)
-    store.set_stage(NAME, "production", 1, ACTOR)
-    yield store, str(location)
 
 
 def _wait_ready(client: httpx.Client, release: str, timeout: float = 5.0) -> float:
@@ -137,15 +113,7 @@ def test_a_release_that_fails_verification_is_not_served(
     store: tuple[Store, str], tmp_path: Path
 ) -> None:
     registry, location = store
-    changed = tmp_path / "changed"
-    shutil.copytree(AML.parent, changed)
-    rules = changed / "rules.yaml"
-    rules.write_text(rules.read_text().replace("amount_rub >= 1000000", "amount_rub >= 800000"))
-    third = create_release(registry, changed / "pipeline.yaml", actor=ACTOR)
-    artifact = registry.artifacts.path_of(third.manifest["files"]["rules.yaml"])  # type: ignore[attr-defined]
-    original = artifact.read_bytes()
-    artifact.chmod(0o644)
-    artifact.write_bytes(original + b"\n# tampered\n")
+    third, artifact, original = tampered_release(registry, tmp_path)
     config = ServeConfig(
         pipelines={NAME: ReleaseRef(f"{NAME}@production", location, tmp_path / "cache", ACTOR)},
         allow_anonymous=True,

@@ -119,11 +119,16 @@ def test_health_ready_and_metrics(client: httpx.Client) -> None:
     client.post(DECIDE, json=RECORDS[0])  # cash_1m hits
     client.post(DECIDE, json=RECORDS[3])  # cash_1m unknown
     client.post(DECIDE, json={"id": "x", "kind": "wire"})
+    client.post(DECIDE, content=b"id=x", headers={"Content-Type": "text/plain"})
+    client.post(DECIDE, content=b'{"id": ', headers={"Content-Type": "application/json"})
     text = client.get("/metrics", headers={"Authorization": f"Bearer {ADMIN_KEY}"}).text
     assert 'kaskad_requests_total{endpoint="decide",pipeline="aml",status="200"}' in text
     assert 'kaskad_rule_hits_total{pipeline="aml",rule="aml.cash_1m"}' in text
     assert 'kaskad_rule_unknowns_total{pipeline="aml",rule="aml.cash_1m"}' in text
-    assert 'kaskad_rejections_total{field="kind",pipeline="aml"}' in text
+    assert 'kaskad_rejections_total{field="kind",pipeline="aml",reason="schema"}' in text
+    assert 'reason="unsupported_media_type"' in text
+    assert 'kaskad_rejections_total{field="(record)",pipeline="aml",reason="unparsable"}' in text
+    assert 'kaskad_step_duration_seconds_bucket{le="0.001",pipeline="aml",step="aml"}' in text
     assert 'kaskad_decisions_total{decision="report",pipeline="aml"}' in text
     assert "kaskad_request_duration_seconds_bucket" in text
 

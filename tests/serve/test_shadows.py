@@ -38,6 +38,12 @@ def test_credit_shadow_is_stored_after_the_reply(example_dir: Path, tmp_path: Pa
         body = r.json()
         assert not [k for k in body if k.startswith("shadow.")]
         [row] = _stored(store, body["decision_id"], 1)
+        metrics = httpx.get(f"{url}/metrics").text
+    # the champion's model outputs and step times are observed, not the shadow's
+    assert 'kaskad_score_count{output="pd",pipeline="credit"} 1.0' in metrics
+    assert 'kaskad_score_count{output="fraud_score",pipeline="credit"} 1.0' in metrics
+    assert 'kaskad_step_duration_seconds_count{pipeline="credit",step="credit_pd"} 1.0' in metrics
+    assert 'kaskad_step_duration_seconds_count{pipeline="credit",step="antifraud"} 1.0' in metrics
     expected = RecordExecutor(compile_pipeline(path)).decide(record).output
     assert row["shadow"] == "credit_pd_v2"
     assert row["error"] is None

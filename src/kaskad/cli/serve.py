@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 import uvicorn
@@ -46,6 +46,21 @@ def serve(
     no_decision_log: Annotated[
         bool, typer.Option("--no-decision-log", help="Do not log decisions (development).")
     ] = False,
+    decision_log_mode: Annotated[
+        Literal["sync", "journal"],
+        typer.Option(
+            help="sync: a reply waits for the store's commit; journal: for an fsync to a local"
+            " journal, shipped to the store in the background."
+        ),
+    ] = "sync",
+    journal: Annotated[
+        Path | None,
+        typer.Option(
+            help="Journal folder of --decision-log-mode journal (default: STORE/journal;"
+            " required with a database URL).",
+            show_default=False,
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
     """Serve pipelines over HTTP; every decision is written to the store's decision log
@@ -71,6 +86,8 @@ def serve(
             allow_anonymous=allow_anonymous,
             decision_log=None if no_decision_log else location,
             queue_size=queue_size,
+            decision_log_mode=decision_log_mode,
+            journal=str(journal) if journal is not None else None,
         )
         app = create_app(config)
     except KaskadError as exc:

@@ -37,19 +37,23 @@ import asyncio
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from kaskad.serve import recording
+from kaskad.serve import gctune, recording
+from kaskad.serve.admin import admin_router
 from kaskad.serve.auth import Authenticator
 from kaskad.serve.config import ReleaseRef, ServeConfig
 from kaskad.serve.errors import ServeError
 from kaskad.serve.inputs import body_format, parse_record, parse_records, read_limited
-from kaskad.serve.log import DecisionLog, DecisionRecord, LogFull, shape_fingerprint
+from kaskad.serve.journal import open_decision_log
+from kaskad.serve.jsonio import FastJSONResponse
+from kaskad.serve.log import DecisionRecord, LogFull, shape_fingerprint
 from kaskad.serve.metrics import Metrics
 from kaskad.serve.openapi import openapi_schema
 from kaskad.serve.pipelines import Result, ServedPipeline
@@ -60,6 +64,16 @@ Handler = Callable[
     [ServedPipeline, bytes, str, str | None], Awaitable[tuple[int, Any, list[Result], list[Any]]]
 ]
 LOGGED_REFUSALS = (413, 415, 422)
+REFUSAL_REASONS = {413: "body_too_large", 415: "unsupported_media_type"}
+T = TypeVar("T")
+
+
+def refusal_reason(error: ServeError) -> str:
+    """The ``reason`` label of a refused body: its size, its content type, a body that
+    does not parse, or a record that does not match the schema."""
+    if error.status in REFUSAL_REASONS:
+        return REFUSAL_REASONS[error.status]
+    return "unparsable" if all(p.field is None for p in error.problems) else "schema"
 
 
 def create_app(config: ServeConfig) -> FastAPI:
@@ -69,9 +83,10 @@ def create_app(config: ServeConfig) -> FastAPI:
     auth = Authenticator(config.api_keys, config.allow_anonymous)
     pipelines = {name: ServedPipeline.load(name, src) for name, src in config.pipelines.items()}
     metrics = Metrics()
-    log = DecisionLog(config.decision_log, config.queue_size) if config.decision_log else None
+    log = open_decision_log(config)  # sync or journal mode
     shadows = ShadowWorker(log, metrics, config.shadow_queue_size) if log is not None else None
     retry = {"Retry-After": str(config.retry_after_s)}
+    threads = ThreadPoolExecutor(config.decide_threads, thread_name_prefix="kaskad-decide")
     watcher = PromotionWatcher(
         pipelines,
         {n: s for n, s in config.pipelines.items() if isinstance(s, ReleaseRef)},
@@ -81,15 +96,19 @@ def create_app(config: ServeConfig) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        collector = gctune.tune_for_serving() if config.tune_gc else None
         watcher.start()
         try:
             yield
         finally:
+            if collector is not None:
+                gctune.restore(collector)
             await run_in_threadpool(watcher.stop)
             if shadows is not None:
                 await run_in_threadpool(shadows.close)
             if log is not None:
                 await run_in_threadpool(log.close)
+            threads.shutdown(wait=False)
 
     app = FastAPI(
         title="kaskad", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan
@@ -102,28 +121,46 @@ def create_app(config: ServeConfig) -> FastAPI:
     async def _serve_error(request: Request, exc: ServeError) -> JSONResponse:
         return JSONResponse(exc.to_dict(), status_code=exc.status, headers=exc.headers or None)
 
-    async def write(records: list[DecisionRecord]) -> None:
-        """Return once every record is committed; 503 when shed or not writable."""
+    def submit(records: list[DecisionRecord]) -> list[Future[None]]:
+        """Queue ``records`` for the decision log (any thread); 503 when shed."""
         if log is None or not records:
-            return
+            return []
         try:
-            futures = [log.submit(r) for r in records]
+            return [log.submit(r) for r in records]
         except LogFull:
             raise ServeError(503, "S503", "overloaded: retry shortly", headers=retry) from None
+
+    async def committed(futures: list[Future[None]]) -> None:
+        """Return once every queued record is committed; 503 when not writable."""
         try:
-            await asyncio.gather(*(asyncio.wrap_future(f) for f in futures))
+            for future in futures:
+                await asyncio.wrap_future(future)
         except Exception as exc:
             raise ServeError(
                 503, "S503", f"the decision log cannot be written: {exc}", headers=retry
             ) from exc
 
+    async def write(records: list[DecisionRecord]) -> None:
+        await committed(submit(records))
+
+    async def off_loop(fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` on the decide threads (CPU work stays off the event loop)."""
+        return await asyncio.get_running_loop().run_in_executor(threads, fn, *args)
+
+    def decide_and_log(
+        pipeline: ServedPipeline, body: bytes, fmt: str, content_type: str | None
+    ) -> tuple[Any, Result, list[Future[None]]]:
+        record = parse_record(body, fmt, pipeline.plan.schema)
+        result = pipeline.decide(record, shadows is None)
+        fingerprint = shape_fingerprint(body, fmt) if result.rejected else None
+        logged = submit([recording.for_result(pipeline, result, record, content_type, fingerprint)])
+        return record, result, logged
+
     async def decide(
         pipeline: ServedPipeline, body: bytes, fmt: str, content_type: str | None
     ) -> tuple[int, Any, list[Result], list[Any]]:
-        record = parse_record(body, fmt, pipeline.plan.schema)
-        result = await run_in_threadpool(pipeline.decide, record, shadows is None)
-        fingerprint = shape_fingerprint(body, fmt) if result.rejected else None
-        await write([recording.for_result(pipeline, result, record, content_type, fingerprint)])
+        record, result, logged = await off_loop(decide_and_log, pipeline, body, fmt, content_type)
+        await committed(logged)
         if shadows is not None and result.shadow_job is not None:
             shadows.submit(pipeline.name, str(result.body["decision_id"]), result.shadow_job)
         if result.rejected:
@@ -131,12 +168,12 @@ def create_app(config: ServeConfig) -> FastAPI:
             return 422, {**rejected, **result.body}, [result], [record]
         return 200, result.body, [result], [record]
 
-    async def decide_batch(
+    def decide_list_and_log(
         pipeline: ServedPipeline, body: bytes, fmt: str, content_type: str | None
-    ) -> tuple[int, Any, list[Result], list[Any]]:
+    ) -> tuple[list[Any], list[Result], list[Future[None]]]:
         records = parse_records(body, fmt, pipeline.plan.schema)
-        results = await run_in_threadpool(pipeline.decide_many, records, config.batch_threshold)
-        await write(
+        results = pipeline.decide_many(records, config.batch_threshold)
+        logged = submit(
             [
                 recording.for_result(
                     pipeline,
@@ -148,6 +185,15 @@ def create_app(config: ServeConfig) -> FastAPI:
                 for r, record in zip(results, records, strict=True)
             ]
         )
+        return records, results, logged
+
+    async def decide_batch(
+        pipeline: ServedPipeline, body: bytes, fmt: str, content_type: str | None
+    ) -> tuple[int, Any, list[Result], list[Any]]:
+        records, results, logged = await off_loop(
+            decide_list_and_log, pipeline, body, fmt, content_type
+        )
+        await committed(logged)
         return 200, [r.body for r in results], results, records
 
     async def handle(name: str, endpoint: str, request: Request, handler: Handler) -> Response:
@@ -169,25 +215,26 @@ def create_app(config: ServeConfig) -> FastAPI:
                 fmt = body_format(content_type)
                 status, payload, results, _ = await handler(pipeline, body, fmt, content_type)
             except ServeError as exc:
+                if exc.status in LOGGED_REFUSALS:
+                    metrics.rejected(name, exc.problems, refusal_reason(exc))
                 if exc.status not in LOGGED_REFUSALS or log is None:
                     raise
                 refused = recording.for_refused_body(pipeline, exc, body, fmt, content_type)
                 await write([refused])
                 status = exc.status
-                if exc.status == 422:
-                    metrics.rejected(name, exc.problems)
                 payload = {**exc.to_dict(), "decision_id": refused.decision_id}
-                return JSONResponse(payload, status_code=exc.status, headers=exc.headers or None)
+                return FastJSONResponse(
+                    payload, status_code=exc.status, headers=exc.headers or None
+                )
             for r in results:
                 if r.rejected:
                     metrics.rejected(name, r.problems)
                 else:
-                    metrics.decided(name, r.decision, r.rules)
-            return JSONResponse(payload, status_code=status)
+                    scores = {f: r.body.get(f) for f in pipeline.score_fields}
+                    metrics.decided(name, r.decision, r.rules, r.timings, scores)
+            return FastJSONResponse(payload, status_code=status)
         except ServeError as exc:
             status = exc.status
-            if exc.status == 422:
-                metrics.rejected(name if name in pipelines else "(unknown)", exc.problems)
             raise
         finally:
             label = name if name in pipelines else "(unknown)"
@@ -237,4 +284,5 @@ def create_app(config: ServeConfig) -> FastAPI:
         auth.check(request.headers, "admin")
         return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
+    app.include_router(admin_router(auth, watcher, pipelines, config.pipelines))  # see admin.py
     return app

@@ -6,8 +6,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kaskad.serve.auth import ApiKey
+from kaskad.serve.errors import ServeConfigError
 from kaskad.serve.inputs import DEFAULT_BODY_LIMIT
+from kaskad.serve.journal import DEFAULT_LIMIT_BYTES
 from kaskad.serve.log import DEFAULT_QUEUE_SIZE
+
+DECISION_LOG_MODES = ("sync", "journal")
 
 
 @dataclass(frozen=True)
@@ -39,11 +43,20 @@ class ServeConfig:
     ``queue_size`` records wait for the writer; beyond that requests get 503 with
     ``Retry-After: retry_after_s``. Without ``decision_log`` nothing is logged.
 
+    ``decision_log_mode="journal"`` answers once the record is fsynced to a local journal
+    (folder ``journal``, default ``<store folder>/journal``; required for a database URL)
+    and ships it to the store in the background; past ``journal_limit_bytes`` of journal
+    on disk, requests get 503 too (see :mod:`kaskad.serve.journal`).
+
     With ``decision_log`` set, shadow challengers of ``decide`` run after the reply on a
     background worker; at most ``shadow_queue_size`` runs wait, later ones are skipped.
 
     Pipelines given as a :class:`ReleaseRef` to a stage are re-resolved every
     ``promotion_poll_s`` seconds and the newly promoted release is served once verified.
+
+    Requests are parsed, decided and turned into log records on a pool of
+    ``decide_threads`` threads (default: Python's, ``min(32, cores + 4)``), off the event
+    loop.
     """
 
     pipelines: dict[str, PipelineFile | ReleaseRef]
@@ -56,3 +69,21 @@ class ServeConfig:
     retry_after_s: int = 1
     shadow_queue_size: int = 1024  # shadow runs waiting; beyond that they are skipped
     promotion_poll_s: float = 2.0  # how often stage references are re-resolved; 0 disables
+    decision_log_mode: str = "sync"  # "sync" | "journal"
+    journal: str | None = None  # the journal folder (journal mode)
+    journal_limit_bytes: int = DEFAULT_LIMIT_BYTES  # journal disk use at most; then 503
+    decide_threads: int | None = None  # threads deciding requests; None: Python's default
+    tune_gc: bool = True  # garbage-collector settings for serving (see kaskad.serve.gctune)
+
+    def __post_init__(self) -> None:
+        if self.decision_log_mode not in DECISION_LOG_MODES:
+            raise ServeConfigError(
+                f"unknown decision log mode {self.decision_log_mode!r}: use 'sync' (a reply"
+                " after the store's commit) or 'journal' (after a local journal's fsync)"
+            )
+        if self.decision_log_mode == "journal" and self.decision_log is None:
+            raise ServeConfigError("decision log mode 'journal' needs a decision log store")
+        if self.journal is not None and self.decision_log_mode != "journal":
+            raise ServeConfigError("a journal folder is given: set decision log mode 'journal'")
+        if self.journal_limit_bytes < 1:
+            raise ServeConfigError("journal_limit_bytes must be at least 1")

@@ -5,11 +5,13 @@
 | S401 | 401 | no API key, or an unknown one |
 | S403 | 403 | the key lacks the role the endpoint needs |
 | S404 | 404 | no pipeline is served under that name |
+| S409 | 409 | promote/rollback: this server cannot move that stage (see serve/admin.py) |
 | S413 | 413 | the request body is larger than the limit |
 | S415 | 415 | the content type is neither JSON nor XML |
 | S422 | 422 | the body cannot be parsed, or the record does not match the schema |
 | S500 | 500 | the configuration cannot be served (raised at start, not per request) |
-| S503 | 503 | overloaded (decision log queue full) or the log cannot be written; retry |
+| S502 | 502 | the stage moved but its new release cannot be served; the old one keeps serving |
+| S503 | 503 | overloaded (decision log queue full), the log or the registry unwritable; retry |
 """
 
 from __future__ import annotations

@@ -15,20 +15,22 @@ fingerprint of the body's shape (see :func:`shape_fingerprint`).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import queue
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import defusedxml.ElementTree as SafeET
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from kaskad.errors import KaskadError
+from kaskad.serve.jsonio import dumps_text
 from kaskad.spec.schema import Schema
 from kaskad.spec.types import DType, Field
 from kaskad.store import _engine
@@ -109,32 +111,52 @@ def _digest(value: Any) -> str:
 
 def mask(record: Any, schema: Schema) -> Any:
     """``record`` with every sensitive field's value (at any depth) replaced by
-    ``sha256:<hex>``; missing values stay missing, unknown keys are kept as they are."""
-    return _mask_fields(record, schema.fields)
+    ``sha256:<hex>``; missing values stay missing, unknown keys are kept as they are.
+
+    Parts of the record without a sensitive field beneath them are shared with
+    ``record``, not copied (the caller must not modify either afterwards)."""
+    masker = _masker(schema.fields)
+    return record if masker is None else masker(record)
 
 
-def _mask_fields(value: Any, fields: tuple[Field, ...]) -> Any:
-    if not isinstance(value, Mapping):
-        return value
-    by_name = {f.name: f for f in fields}
-    out: dict[str, Any] = {}
-    for key, item in value.items():
-        spec = by_name.get(key)
-        if spec is None:
-            out[key] = item
-        elif spec.sensitive and item is not None:
-            out[key] = _digest(item)
-        else:
-            out[key] = _mask_value(item, spec.dtype)
-    return out
+Masker = Callable[[Any], Any]
 
 
-def _mask_value(value: Any, dtype: DType) -> Any:
+@functools.lru_cache(maxsize=256)
+def _masker(fields: tuple[Field, ...]) -> Masker | None:
+    """A function masking values of an object with these fields, compiled once per
+    schema: it visits only the paths that lead to a sensitive field (None: no such path)."""
+    plan: dict[str, Masker | None] = {}  # field name -> masker of its value; None: digest
+    for f in fields:
+        if f.sensitive:
+            plan[f.name] = None
+        elif (inner := _value_masker(f.dtype)) is not None:
+            plan[f.name] = inner
+    if not plan:
+        return None
+    steps = tuple(plan.items())
+
+    def apply(value: Any) -> Any:
+        if not isinstance(value, Mapping):
+            return value
+        out = dict(value)
+        for name, inner in steps:
+            if name in out and (item := out[name]) is not None:
+                out[name] = _digest(item) if inner is None else inner(item)
+        return out
+
+    return apply
+
+
+def _value_masker(dtype: DType) -> Masker | None:
     if dtype.kind == "object":
-        return _mask_fields(value, dtype.fields)
-    if dtype.kind == "list" and dtype.item is not None and isinstance(value, list):
-        return [_mask_value(v, dtype.item) for v in value]
-    return value
+        return _masker(dtype.fields)
+    if dtype.kind == "list" and dtype.item is not None:
+        item = _value_masker(dtype.item)
+        if item is None:
+            return None
+        return lambda value: [item(v) for v in value] if isinstance(value, list) else value
+    return None
 
 
 def shape_fingerprint(body: bytes, fmt: str | None) -> str:
@@ -182,6 +204,20 @@ def _xml_paths(element: Any, path: str, paths: set[str]) -> None:
 _STOP = object()
 
 
+class DecisionSink(Protocol):
+    """Where the server sends its records: :class:`DecisionLog` (committed to the store)
+    or :class:`kaskad.serve.journal.JournaledLog` (fsynced to a local journal first)."""
+
+    def submit(self, record: DecisionRecord | ShadowRecord) -> Future[None]:
+        """Queue ``record``; the future resolves once it is durable. Raises
+        :class:`LogFull` at once when the queue is full."""
+        ...
+
+    def close(self) -> None:
+        """Write what is queued, then stop."""
+        ...
+
+
 class DecisionLog:
     """The writer thread and its bounded queue over one store database."""
 
@@ -189,7 +225,7 @@ class DecisionLog:
         if queue_size < 1:
             raise ValueError("the decision log's queue size must be at least 1")
         where = _engine.locate(location, None)
-        self._engine = _engine.open_engine(where.url)
+        self._engine = _engine.open_engine(where.url, json_serializer=dumps_text)
         try:
             _engine.migrate(self._engine)
         except BaseException:
@@ -238,13 +274,13 @@ class DecisionLog:
     def _commit(self, group: list[Any]) -> None:
         futures: list[Future[None]] = [done for _, done in group]
         try:
-            with Session(self._writer) as session, session.begin():
+            with self._writer.begin() as conn:
                 decisions = [r.row() for r, _ in group if isinstance(r, DecisionRecord)]
                 shadows = [r.row() for r, _ in group if isinstance(r, ShadowRecord)]
                 if decisions:
-                    session.execute(insert(DecisionRow), decisions)
+                    conn.execute(insert(DecisionRow), decisions)
                 if shadows:
-                    session.execute(insert(ShadowDecisionRow), shadows)
+                    conn.execute(insert(ShadowDecisionRow), shadows)
         except Exception as exc:
             for done in futures:
                 done.set_exception(exc)

@@ -1,8 +1,23 @@
-"""Prometheus metrics of one app, in its own registry (never the process-global one)."""
+"""Prometheus metrics of one app, in its own registry (never the process-global one).
+
+- ``kaskad_requests_total{pipeline,endpoint,status}`` and
+  ``kaskad_request_duration_seconds{pipeline,endpoint}``: every request;
+- ``kaskad_rejections_total{pipeline,reason,field}``: refused records by reason
+  (``schema``, ``body_too_large``, ``unsupported_media_type``, ``unparsable``) and the
+  field at fault;
+- ``kaskad_step_duration_seconds{pipeline,step}``: the time of each feature, rule-set
+  and model step of every decision;
+- ``kaskad_score{pipeline,output}``: the distribution of every model output (0..1 buckets);
+- ``kaskad_decisions_total``, ``kaskad_rule_hits_total``, ``kaskad_rule_unknowns_total``
+  and ``kaskad_shadow_skipped_total``.
+
+Labelled children are looked up once and kept: ``labels()`` costs more than ``observe``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
@@ -30,10 +45,25 @@ class Metrics:
         )
         self.rejections = Counter(
             "kaskad_rejections",
-            "Rejected records by the field at fault",
-            ["pipeline", "field"],
+            "Refused records by reason and the field at fault",
+            ["pipeline", "reason", "field"],
             registry=r,
         )
+        self.steps = Histogram(
+            "kaskad_step_duration_seconds",
+            "Time of each pipeline step (features, rule sets, models) per decision",
+            ["pipeline", "step"],
+            registry=r,
+            buckets=(0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1),
+        )
+        self.scores = Histogram(
+            "kaskad_score",
+            "Model outputs (scores, probabilities) of decided records",
+            ["pipeline", "output"],
+            registry=r,
+            buckets=tuple(round(0.05 * i, 2) for i in range(1, 21)),
+        )
+        self._children: dict[tuple[Any, ...], Any] = {}
         self.decisions = Counter(
             "kaskad_decisions", "Decisions by outcome", ["pipeline", "decision"], registry=r
         )
@@ -56,17 +86,39 @@ class Metrics:
         self.requests.labels(pipeline, endpoint, str(status)).inc()
         self.latency.labels(pipeline, endpoint).observe(seconds)
 
-    def rejected(self, pipeline: str, problems: Iterable[FieldProblem]) -> None:
-        for field in sorted({p.field or "(record)" for p in problems}):
-            self.rejections.labels(pipeline, field).inc()
+    def rejected(
+        self, pipeline: str, problems: Iterable[FieldProblem], reason: str = "schema"
+    ) -> None:
+        fields = sorted({p.field or "(record)" for p in problems}) or ["(record)"]
+        for field in fields:
+            self.rejections.labels(pipeline, reason, field).inc()
 
-    def decided(self, pipeline: str, decision: str | None, rules: dict[str, str | None]) -> None:
-        self.decisions.labels(pipeline, decision or "(none)").inc()
+    def decided(
+        self,
+        pipeline: str,
+        decision: str | None,
+        rules: Mapping[str, str | None],
+        timings_ms: Mapping[str, float] = {},
+        scores: Mapping[str, Any] = {},
+    ) -> None:
+        self._child(self.decisions, pipeline, decision or "(none)").inc()
         for rule, outcome in rules.items():
             if outcome == "hit":
-                self.rule_hits.labels(pipeline, rule).inc()
+                self._child(self.rule_hits, pipeline, rule).inc()
             elif outcome == "unknown":
-                self.rule_unknowns.labels(pipeline, rule).inc()
+                self._child(self.rule_unknowns, pipeline, rule).inc()
+        for step, ms in timings_ms.items():
+            self._child(self.steps, pipeline, step).observe(ms / 1000)
+        for output, value in scores.items():
+            if isinstance(value, int | float) and value == value:  # not None, not NaN
+                self._child(self.scores, pipeline, output).observe(value)
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        key = (id(metric), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -11,7 +11,7 @@ import polars as pl
 
 from kaskad.batch.files import frame_from_records
 from kaskad.compile.compiler import compile_pipeline
-from kaskad.compile.plan import Plan, RuleSetNode
+from kaskad.compile.plan import ModelNode, Plan, RuleSetNode
 from kaskad.errors import InputError
 from kaskad.execute.batch import BatchExecutor
 from kaskad.execute.convert import json_value
@@ -49,6 +49,12 @@ class ServedPipeline:
         self.release = release
         self._record = RecordExecutor(plan)
         self._batch = BatchExecutor(plan)
+        self.score_fields = [  # model outputs, observed in the kaskad_score histogram
+            name
+            for node in plan.nodes
+            if isinstance(node, ModelNode)
+            for name, _ in node.outputs_map
+        ]
         self._rules = [
             node.column(rule.id)
             for node in plan.nodes

@@ -7,6 +7,10 @@ replaced, by a single reference assignment under a lock. Requests already runnin
 the pipeline object they started with. A release that cannot be loaded or verified is
 not served: the old one stays, the problem is logged and recorded (shown in ``/ready``)
 and the next poll tries again.
+
+:meth:`PromotionWatcher.refresh` checks one reference at once (the admin endpoints call it
+right after moving a stage); checks never run concurrently, so a poll and a refresh cannot
+load the same release twice.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ class PromotionWatcher:
         self._sources = sources
         self._poll_s = poll_s
         self._lock = lock
+        self._checking = threading.Lock()  # one check (and store opening) at a time
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._stores: dict[str, Store] = {}
@@ -65,9 +70,17 @@ class PromotionWatcher:
 
     def poll(self) -> None:
         """One pass over every stage reference (also callable directly, e.g. in tests)."""
-        for name, source in self._sources.items():
+        for name in self._sources:
             if self._stop.is_set():
                 return
+            self.refresh(name)
+
+    def refresh(self, name: str) -> ServedPipeline:
+        """Re-resolve the stage reference of ``name`` now and serve its release once
+        verified. The pipeline served afterwards: still the old one when the stage's
+        release cannot be loaded or verified (``problems[name]`` says why)."""
+        source = self._sources[name]
+        with self._checking:
             try:
                 self._check(name, source)
             except Exception as exc:  # keep serving the old release; retry next poll
@@ -80,6 +93,12 @@ class PromotionWatcher:
                         message,
                     )
                 self.problems[name] = message
+            return self._pipelines[name]
+
+    def store(self, name: str) -> Store:
+        """The store the stage reference of ``name`` is resolved in (opened once, shared)."""
+        with self._checking:
+            return self._store(self._sources[name])
 
     def _store(self, source: ReleaseRef) -> Store:
         store = self._stores.get(source.store)

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from kaskad.serve.log import DecisionLog, LogFull, ShadowRecord
+from kaskad.serve.log import DecisionSink, LogFull, ShadowRecord
 from kaskad.serve.metrics import Metrics
 
 ShadowJob = Callable[[], dict[str, dict[str, Any]]]  # shadow name -> its fields
@@ -27,7 +27,7 @@ _STOP = object()
 class ShadowWorker:
     """A bounded queue of shadow runs and the thread that runs and stores them."""
 
-    def __init__(self, log: DecisionLog, metrics: Metrics, queue_size: int) -> None:
+    def __init__(self, log: DecisionSink, metrics: Metrics, queue_size: int) -> None:
         self._log = log
         self._metrics = metrics
         self._queue: queue.Queue[object] = queue.Queue(maxsize=max(1, queue_size))

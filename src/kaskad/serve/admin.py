@@ -1,0 +1,198 @@
+"""Promote and roll back over HTTP: the ``admin`` role moves the stage a pipeline serves.
+
+- ``POST /v1/pipelines/{name}/promote`` with ``{"release": 3, "stage": "production"}``
+  points the stage at release 3 (``Store.set_stage``, as ``kaskad release promote``);
+- ``POST /v1/pipelines/{name}/rollback`` with an optional ``{"stage": "production"}``
+  moves it back (``Store.rollback``, as ``kaskad release rollback``).
+
+Only a pipeline served from a stage reference (``ReleaseRef`` such as
+``credit@production``) can be moved, and only that stage (``stage`` defaults to it). After
+the move the server loads and verifies the release at once (``PromotionWatcher.refresh``)
+and replies ``{"pipeline", "stage", "release", "previous"}`` once it serves it. The move
+is recorded in the store's stage history and audit trail under ``api-key:LABEL`` (or
+``anonymous``).
+
+Errors: 401/403 (no move), 404 unknown pipeline, 409 (S409) for a pipeline served from a
+file or a fixed release, another stage, or nothing to roll back to, 422 for a bad body or
+an unknown release number, 502 (S502) when the stage moved but the new release cannot be
+loaded or verified: the old one keeps serving and ``/ready`` shows why.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.concurrency import run_in_threadpool
+
+from kaskad.serve.auth import ApiKey, Authenticator
+from kaskad.serve.config import PipelineFile, ReleaseRef
+from kaskad.serve.errors import FieldProblem, ServeError
+from kaskad.serve.inputs import read_limited
+from kaskad.serve.pipelines import ServedPipeline
+from kaskad.serve.promotion import PromotionWatcher
+from kaskad.store import NotFoundError, StageChange, Store, StoreError
+
+BODY_LIMIT = 16 * 1024
+
+
+@dataclass(frozen=True)
+class _Target:
+    """What a request moves: the served name, the store's pipeline and the stage."""
+
+    name: str
+    pipeline: str
+    stage: str
+
+
+def admin_router(
+    auth: Authenticator,
+    watcher: PromotionWatcher,
+    pipelines: Mapping[str, ServedPipeline],
+    sources: Mapping[str, PipelineFile | ReleaseRef],
+) -> APIRouter:
+    """The promote and rollback endpoints over ``pipelines`` (URL name → served pipeline),
+    whose stage references (``sources``) ``watcher`` follows."""
+    router = APIRouter()
+
+    async def move(
+        name: str,
+        request: Request,
+        fields: tuple[str, ...],
+        change: Callable[[Store, _Target, dict[str, Any], str], StageChange],
+    ) -> JSONResponse:
+        key = auth.check(request.headers, "admin")
+        target = _target(name, pipelines, sources)
+        body = await _body(request, fields)
+        stage = body.get("stage", target.stage)
+        if stage != target.stage:
+            raise ServeError(
+                409,
+                "S409",
+                f"pipeline '{name}' is served from {target.pipeline}@{target.stage}; this"
+                f" server moves only that stage, not {stage!r} (use kaskad release)",
+            )
+        previous = pipelines[name].release
+
+        def work() -> ServedPipeline:
+            store = watcher.store(name)
+            moved = _store_call(lambda: change(store, target, body, _actor(key)))
+            served = watcher.refresh(name)
+            wanted = f"{target.pipeline}@{moved.to_release}"
+            if served.release != wanted:
+                problem = watcher.problems.get(name) or "the stage moved again meanwhile"
+                raise ServeError(
+                    502,
+                    "S502",
+                    f"{target.pipeline}@{target.stage} now points at {wanted}, but it cannot"
+                    f" be served; still serving {served.release}: {problem}",
+                )
+            return served
+
+        served = await run_in_threadpool(work)
+        reply = {"pipeline": name, "stage": stage, "release": served.release}
+        return JSONResponse({**reply, "previous": previous})
+
+    @router.post("/v1/pipelines/{name}/promote")
+    async def promote(name: str, request: Request) -> JSONResponse:
+        """Point the served stage at ``release`` and serve it."""
+        return await move(name, request, ("release", "stage"), _promote)
+
+    @router.post("/v1/pipelines/{name}/rollback")
+    async def rollback(name: str, request: Request) -> JSONResponse:
+        """Move the served stage back to the release it pointed at before, and serve it."""
+        return await move(name, request, ("stage",), _rollback)
+
+    return router
+
+
+def _promote(store: Store, target: _Target, body: dict[str, Any], actor: str) -> StageChange:
+    number = body["release"]
+    try:
+        return store.set_stage(target.pipeline, target.stage, number, actor=actor)
+    except NotFoundError as exc:
+        message = f"invalid body: release: {exc}"
+        raise ServeError(422, "S422", message, [FieldProblem("release", str(exc))]) from exc
+
+
+def _rollback(store: Store, target: _Target, body: dict[str, Any], actor: str) -> StageChange:
+    try:
+        return store.rollback(target.pipeline, target.stage, actor=actor)
+    except StoreError as exc:
+        if isinstance(exc.__cause__, SQLAlchemyError):
+            raise
+        raise ServeError(409, "S409", str(exc)) from exc  # nothing to roll back to
+
+
+def _store_call(call: Callable[[], StageChange]) -> StageChange:
+    try:
+        return call()
+    except StoreError as exc:  # the database cannot be reached or written
+        raise ServeError(503, "S503", f"the store cannot be written: {exc}") from exc
+
+
+def _target(
+    name: str,
+    pipelines: Mapping[str, ServedPipeline],
+    sources: Mapping[str, PipelineFile | ReleaseRef],
+) -> _Target:
+    if name not in pipelines:
+        known = ", ".join(sorted(pipelines)) or "none"
+        raise ServeError(404, "S404", f"no pipeline '{name}' is served (served: {known})")
+    source = sources.get(name)
+    if not isinstance(source, ReleaseRef):
+        raise ServeError(
+            409,
+            "S409",
+            f"pipeline '{name}' is served from its file, not from a release stage: there"
+            " is no stage to move (serve NAME@production to promote over HTTP)",
+        )
+    pipeline, _, selector = source.ref.strip().rpartition("@")
+    if selector.isdigit() or selector == "latest":
+        raise ServeError(
+            409,
+            "S409",
+            f"pipeline '{name}' is served from {source.ref}, a fixed release, not a stage:"
+            " there is no stage to move (serve NAME@production to promote over HTTP)",
+        )
+    return _Target(name, pipeline, selector)
+
+
+async def _body(request: Request, fields: tuple[str, ...]) -> dict[str, Any]:
+    """The JSON object of the request (empty body → {}), with its fields checked."""
+    raw = await read_limited(request.stream(), request.headers.get("content-length"), BODY_LIMIT)
+    if not raw.strip():
+        data: Any = {}
+    else:
+        try:
+            data = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ServeError(422, "S422", f"the body is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ServeError(422, "S422", "the body must be a JSON object")
+    problems = [FieldProblem(k, "unknown field") for k in data if k not in fields]
+    if "release" in fields:
+        number = data.get("release")
+        if "release" not in data:
+            problems.append(FieldProblem("release", "required field is missing"))
+        elif not isinstance(number, int) or isinstance(number, bool) or number < 1:
+            problems.append(FieldProblem("release", f"must be a release number, not {number!r}"))
+    stage = data.get("stage")
+    if "stage" in data and (not isinstance(stage, str) or not stage):
+        problems.append(FieldProblem("stage", f"must be a stage name, not {stage!r}"))
+    if problems:
+        text = "; ".join(f"{p.field}: {p.problem}" for p in problems)
+        raise ServeError(422, "S422", f"invalid body: {text}", problems)
+    return data
+
+
+def _actor(key: ApiKey | None) -> str:
+    """Who is recorded in the stage history and the audit trail."""
+    if key is None:
+        return "anonymous"
+    return f"api-key:{key.label or key.role}"

@@ -21,6 +21,7 @@ from kaskad.serve.log import (
     DecisionRecord,
     LogFull,
     ShadowRecord,
+    read_decision_plans,
     read_decisions,
     read_shadow_decisions,
 )
@@ -227,3 +228,6 @@ def test_sigkill_mid_load_then_replay_keeps_every_answered_decision(tmp_path: Pa
     missing = set(ok) - set(logged)
     assert not missing, f"{len(missing)} answered decisions have no record"
     assert not segments(store / "journal")
+    # the plan's components came through the journal too, once
+    plans = read_decision_plans(str(store))
+    assert set(plans) == {row["plan_hash"] for row in read_decisions(str(store))}

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import httpx
 
+from kaskad import compile_pipeline
 from kaskad.serve import PipelineFile, ServeConfig
-from kaskad.serve.log import read_decisions, shape_fingerprint
+from kaskad.serve.log import read_decision_plans, read_decisions, shape_fingerprint
 from tests.serve.conftest import AML, running
 
 CASH = {"id": "cash-hit", "day": "2025-03-01", "kind": "cash_in", "amount_rub": 1e6}
@@ -42,6 +43,30 @@ def test_credit_decision_is_logged_with_sensitive_fields_masked(
     assert row["output"] == body
     assert row["timings"] and all(v >= 0 for v in row["timings"].values())
     assert row["errors"] == [] and row["fingerprint"] is None
+    # the plan hash leads to every component's content hash, the models' included
+    plan = compile_pipeline(example_dir / "pipeline.yaml")
+    components = read_decision_plans(str(tmp_path / "store"))[row["plan_hash"]]["components"]
+    assert {(c["kind"], c["name"], c["sha256"]) for c in components} == {
+        (c.kind, c.name, c.sha256) for c in plan.all_components()
+    }
+    assert {"credit_pd", "fraud", "credit_pd_v2"} <= {c["name"] for c in components}
+
+
+def test_each_plan_is_recorded_once(tmp_path: Path) -> None:
+    store = str(tmp_path / "store")
+    config = ServeConfig(
+        pipelines={"aml": PipelineFile(AML)}, allow_anonymous=True, decision_log=store
+    )
+    with running(config) as url, httpx.Client(base_url=url, timeout=10) as c:
+        for i in range(5):
+            assert c.post("/v1/pipelines/aml/decide", json={**CASH, "id": str(i)}).is_success
+    with running(config) as url:  # a restart records nothing new for the same plan
+        assert httpx.post(f"{url}/v1/pipelines/aml/decide", json=CASH).is_success
+    plans = read_decision_plans(store)
+    assert len(plans) == 1
+    [(plan_hash, row)] = plans.items()
+    assert {d["plan_hash"] for d in read_decisions(store)} == {plan_hash}
+    assert row["pipeline"] == "aml" and row["release"] is None
 
 
 def test_rejections_are_logged_with_content_type_and_fingerprint(tmp_path: Path) -> None:

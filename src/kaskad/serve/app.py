@@ -53,7 +53,7 @@ from kaskad.serve.errors import ServeError
 from kaskad.serve.inputs import body_format, parse_record, parse_records, read_limited
 from kaskad.serve.journal import open_decision_log
 from kaskad.serve.jsonio import FastJSONResponse
-from kaskad.serve.log import DecisionRecord, LogFull, shape_fingerprint
+from kaskad.serve.log import DecisionRecord, LogFull, PlanRecord, shape_fingerprint
 from kaskad.serve.metrics import Metrics
 from kaskad.serve.openapi import openapi_schema
 from kaskad.serve.pipelines import Result, ServedPipeline
@@ -121,12 +121,24 @@ def create_app(config: ServeConfig) -> FastAPI:
     async def _serve_error(request: Request, exc: ServeError) -> JSONResponse:
         return JSONResponse(exc.to_dict(), status_code=exc.status, headers=exc.headers or None)
 
-    def submit(records: list[DecisionRecord]) -> list[Future[None]]:
-        """Queue ``records`` for the decision log (any thread); 503 when shed."""
+    planned: set[str] = set()  # plan hashes whose components are in the log
+
+    def submit(pipeline: ServedPipeline, records: list[DecisionRecord]) -> list[Future[None]]:
+        """Queue ``records`` for the decision log (any thread); 503 when shed. The first
+        record of a plan is preceded by its components (``decision_plans``)."""
         if log is None or not records:
             return []
+        plan_hash = pipeline.plan.hash
         try:
-            return [log.submit(r) for r in records]
+            futures = []
+            if plan_hash not in planned:
+                plan = PlanRecord.of(pipeline.plan, pipeline.name, pipeline.release)
+                future = log.submit(plan)
+                future.add_done_callback(
+                    lambda f: planned.add(plan_hash) if f.exception() is None else None
+                )
+                futures.append(future)
+            return futures + [log.submit(r) for r in records]
         except LogFull:
             raise ServeError(503, "S503", "overloaded: retry shortly", headers=retry) from None
 
@@ -140,8 +152,8 @@ def create_app(config: ServeConfig) -> FastAPI:
                 503, "S503", f"the decision log cannot be written: {exc}", headers=retry
             ) from exc
 
-    async def write(records: list[DecisionRecord]) -> None:
-        await committed(submit(records))
+    async def write(pipeline: ServedPipeline, records: list[DecisionRecord]) -> None:
+        await committed(submit(pipeline, records))
 
     async def off_loop(fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` on the decide threads (CPU work stays off the event loop)."""
@@ -153,7 +165,10 @@ def create_app(config: ServeConfig) -> FastAPI:
         record = parse_record(body, fmt, pipeline.plan.schema)
         result = pipeline.decide(record, shadows is None)
         fingerprint = shape_fingerprint(body, fmt) if result.rejected else None
-        logged = submit([recording.for_result(pipeline, result, record, content_type, fingerprint)])
+        logged = submit(
+            pipeline,
+            [recording.for_result(pipeline, result, record, content_type, fingerprint)],
+        )
         return record, result, logged
 
     async def decide(
@@ -174,6 +189,7 @@ def create_app(config: ServeConfig) -> FastAPI:
         records = parse_records(body, fmt, pipeline.plan.schema)
         results = pipeline.decide_many(records, config.batch_threshold)
         logged = submit(
+            pipeline,
             [
                 recording.for_result(
                     pipeline,
@@ -183,7 +199,7 @@ def create_app(config: ServeConfig) -> FastAPI:
                     recording.item_fingerprint(record, fmt) if r.rejected else None,
                 )
                 for r, record in zip(results, records, strict=True)
-            ]
+            ],
         )
         return records, results, logged
 
@@ -220,7 +236,7 @@ def create_app(config: ServeConfig) -> FastAPI:
                 if exc.status not in LOGGED_REFUSALS or log is None:
                     raise
                 refused = recording.for_refused_body(pipeline, exc, body, fmt, content_type)
-                await write([refused])
+                await write(pipeline, [refused])
                 status = exc.status
                 payload = {**exc.to_dict(), "decision_id": refused.decision_id}
                 return FastJSONResponse(

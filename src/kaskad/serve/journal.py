@@ -46,12 +46,15 @@ from sqlalchemy import select
 from sqlalchemy.exc import DataError, IntegrityError
 
 from kaskad.serve.errors import ServeConfigError
+from kaskad.serve.jsonio import dumps
 from kaskad.serve.log import (
     DEFAULT_QUEUE_SIZE,
     DecisionLog,
     DecisionRecord,
     DecisionSink,
     LogFull,
+    PlanRecord,
+    Record,
     ShadowRecord,
 )
 from kaskad.store import _engine
@@ -74,8 +77,6 @@ LOCK_FILE = ".lock"
 _SEGMENT = re.compile(r"^(\d{20})\.jsonl$")
 _RETRY_MIN_S = 0.05
 _STOP = object()
-
-Record = DecisionRecord | ShadowRecord
 
 
 class _Position(NamedTuple):
@@ -488,7 +489,8 @@ class JournaledLog:
             self._dead_letter(record, error)
 
     def _not_in_store(self, records: list[Record]) -> list[Record]:
-        """``records`` without those already in the store, or repeated."""
+        """``records`` without those already in the store, or repeated (plan records all
+        pass: the writer keeps the first per plan hash)."""
         decisions = [r.decision_id for r in records if isinstance(r, DecisionRecord)]
         shadows = [r.decision_id for r in records if isinstance(r, ShadowRecord)]
         seen: set[tuple[str, str | None]] = set()
@@ -503,8 +505,11 @@ class JournaledLog:
                     ShadowDecisionRow.decision_id.in_(shadows)
                 )
                 seen.update((i, s) for i, s in conn.execute(pairs))
-        fresh = []
+        fresh: list[Record] = []
         for record in records:
+            if isinstance(record, PlanRecord):
+                fresh.append(record)
+                continue
             key = (record.decision_id, record.shadow if isinstance(record, ShadowRecord) else None)
             if key not in seen:
                 seen.add(key)
@@ -520,10 +525,13 @@ class JournaledLog:
         LOG.error(
             "the store %s refused the decision record %s (%s); it is kept in %s",
             self._where,
-            record.decision_id,
+            record.plan_hash if isinstance(record, PlanRecord) else record.decision_id,
             _reason(error),
             path,
         )
+
+
+_KINDS = {DecisionRecord: "decision", ShadowRecord: "shadow", PlanRecord: "plan"}
 
 
 def _encode(record: Record) -> bytes:
@@ -531,9 +539,7 @@ def _encode(record: Record) -> bytes:
         raise ValueError(f"timestamp {record.at.isoformat()} has no time zone; use UTC")
     fields = {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
     fields["at"] = record.at.isoformat()
-    kind = "shadow" if isinstance(record, ShadowRecord) else "decision"
-    text = json.dumps({"type": kind, "fields": fields}, separators=(",", ":"))
-    return text.encode("utf-8") + b"\n"
+    return dumps({"type": _KINDS[type(record)], "fields": fields}) + b"\n"
 
 
 def _decode(line: bytes, path: Path, offset: int) -> Record | None:
@@ -546,6 +552,8 @@ def _decode(line: bytes, path: Path, offset: int) -> Record | None:
             return DecisionRecord(**fields)
         if data["type"] == "shadow":
             return ShadowRecord(**fields)
+        if data["type"] == "plan":
+            return PlanRecord(**fields)
         raise ValueError(f"unknown record type {data['type']!r}")
     except (ValueError, KeyError, TypeError) as exc:
         LOG.warning(

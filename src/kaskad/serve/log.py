@@ -29,12 +29,13 @@ import defusedxml.ElementTree as SafeET
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from kaskad.compile.plan import Plan
 from kaskad.errors import KaskadError
 from kaskad.serve.jsonio import dumps_text
 from kaskad.spec.schema import Schema
 from kaskad.spec.types import DType, Field
 from kaskad.store import _engine
-from kaskad.store.tables import DecisionRow, ShadowDecisionRow
+from kaskad.store.tables import DecisionPlanRow, DecisionRow, ShadowDecisionRow
 
 DEFAULT_QUEUE_SIZE = 1024
 
@@ -102,6 +103,38 @@ class ShadowRecord:
             "output": self.output,
             "error": error if isinstance(error, str) else None,
         }
+
+
+@dataclass(frozen=True)
+class PlanRecord:
+    """The components of a served plan (``decision_plans`` table), sent before the first
+    decision of each plan; the writer keeps the first one per plan hash."""
+
+    plan_hash: str
+    pipeline: str
+    release: str | None
+    components: list[dict[str, str]]
+    at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+
+    @classmethod
+    def of(cls, plan: Plan, pipeline: str, release: str | None) -> PlanRecord:
+        components = [
+            {"kind": c.kind, "name": c.name, "source": c.source, "sha256": c.sha256}
+            for c in plan.all_components()
+        ]
+        return cls(plan.hash, pipeline, release, components)
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "plan_hash": self.plan_hash,
+            "at": self.at,
+            "pipeline": self.pipeline,
+            "release": self.release,
+            "components": self.components,
+        }
+
+
+Record = DecisionRecord | ShadowRecord | PlanRecord
 
 
 def _digest(value: Any) -> str:
@@ -208,7 +241,7 @@ class DecisionSink(Protocol):
     """Where the server sends its records: :class:`DecisionLog` (committed to the store)
     or :class:`kaskad.serve.journal.JournaledLog` (fsynced to a local journal first)."""
 
-    def submit(self, record: DecisionRecord | ShadowRecord) -> Future[None]:
+    def submit(self, record: Record) -> Future[None]:
         """Queue ``record``; the future resolves once it is durable. Raises
         :class:`LogFull` at once when the queue is full."""
         ...
@@ -236,7 +269,7 @@ class DecisionLog:
         self._thread = threading.Thread(target=self._run, name="kaskad-decision-log", daemon=True)
         self._thread.start()
 
-    def submit(self, record: DecisionRecord | ShadowRecord) -> Future[None]:
+    def submit(self, record: Record) -> Future[None]:
         """Queue ``record``; the future resolves once it is committed. Raises
         :class:`LogFull` at once when the queue is full."""
         done: Future[None] = Future()
@@ -275,6 +308,15 @@ class DecisionLog:
         futures: list[Future[None]] = [done for _, done in group]
         try:
             with self._writer.begin() as conn:
+                plans = {r.plan_hash: r for r, _ in group if isinstance(r, PlanRecord)}
+                if plans:
+                    known = select(DecisionPlanRow.plan_hash).where(
+                        DecisionPlanRow.plan_hash.in_(list(plans))
+                    )
+                    for plan_hash in conn.scalars(known):
+                        del plans[plan_hash]
+                if plans:
+                    conn.execute(insert(DecisionPlanRow), [r.row() for r in plans.values()])
                 decisions = [r.row() for r, _ in group if isinstance(r, DecisionRecord)]
                 shadows = [r.row() for r, _ in group if isinstance(r, ShadowRecord)]
                 if decisions:
@@ -299,16 +341,24 @@ def read_shadow_decisions(location: str, ids: Iterable[str] | None = None) -> li
     return _read_rows(location, ShadowDecisionRow, ids)
 
 
+def read_decision_plans(location: str) -> dict[str, dict[str, Any]]:
+    """Rows of the ``decision_plans`` table by plan hash: the components (kind, name,
+    source, sha256) behind the ``plan_hash`` of logged decisions."""
+    return {row["plan_hash"]: row for row in _read_rows(location, DecisionPlanRow, None)}
+
+
 def _read_rows(
-    location: str, table: type[DecisionRow] | type[ShadowDecisionRow], ids: Iterable[str] | None
+    location: str,
+    table: type[DecisionRow] | type[ShadowDecisionRow] | type[DecisionPlanRow],
+    ids: Iterable[str] | None,
 ) -> list[dict[str, Any]]:
     where = _engine.locate(location, None)
     engine = _engine.open_engine(where.url)
     try:
         _engine.migrate(engine)
         query = select(table).order_by(table.at)
-        if ids is not None:
-            query = query.where(table.decision_id.in_(list(ids)))
+        if ids is not None and table is not DecisionPlanRow:
+            query = query.where(table.decision_id.in_(list(ids)))  # type: ignore[union-attr]
         with Session(engine) as session:
             return [
                 {c.name: getattr(row, c.key) for c in table.__table__.columns}

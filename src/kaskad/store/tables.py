@@ -219,3 +219,17 @@ class ShadowDecisionRow(Base):
     decision: Mapped[str | None] = mapped_column(String(200), nullable=True)
     output: Mapped[dict[str, Any]] = mapped_column(JSONValue, nullable=False)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class DecisionPlanRow(Base):
+    """The components behind a plan hash seen in the decision log, written once per plan:
+    an auditor joins ``decisions.plan_hash`` here for the content hash of every schema,
+    feature set, rule set, model and shadow that made a decision."""
+
+    __tablename__ = "decision_plans"
+
+    plan_hash: Mapped[str] = mapped_column(String(SHA256), primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    pipeline: Mapped[str] = mapped_column(String(NAME), nullable=False)
+    release: Mapped[str | None] = mapped_column(String(400), nullable=True)  # first served as
+    components: Mapped[list[dict[str, str]]] = mapped_column(JSONValue, nullable=False)

@@ -101,3 +101,22 @@ def test_failing_challenger_leaves_champion_unchanged_and_records_error(tmp_path
     errors = [o["shadow.fragile.error"] for o in outputs]
     assert errors[2] is not None and "challenger feature exploded" in errors[2]
     assert errors[0] is None and outputs[0]["shadow.fragile.decision"] == "review"
+
+
+def test_deferred_challengers_give_the_same_rows_as_inline(tmp_path: Path) -> None:
+    plan = compile_pipeline(build(tmp_path))
+    records = [*RECORDS, {"amount": 10.0}]  # no id: rejected
+    frame = frame_of(records, plan.schema)
+    executor = BatchExecutor(plan)
+    inline = executor.run(frame).to_dicts()
+    champion, later = executor.run_deferred(frame)
+    assert later is not None
+    assert not [c for c in champion.columns if c.startswith("shadow.")]
+    shadow_rows = later()
+    assert shadow_rows[-1] is None  # the rejected record has no challenger run
+    assert inline[-1]["status"] == "rejected"
+    for full, head, shadow in zip(inline, champion.to_dicts(), shadow_rows, strict=True):
+        champion_only = {k: v for k, v in full.items() if not k.startswith("shadow.")}
+        assert head == champion_only
+        if shadow is not None:
+            assert {**head, **shadow} == full

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from kaskad import RecordExecutor, compile_pipeline
 from kaskad.serve import PipelineFile, ServeConfig
@@ -91,3 +92,30 @@ def test_full_shadow_queue_skips_and_counts(tmp_path: Path) -> None:
     # every decision's shadows either ran (and were stored) or were counted as skipped
     assert len(ran) + skipped == 30
     assert len(ran) >= 1
+
+
+@pytest.mark.parametrize("count", [3, 20])  # one by one, and as a frame (batch_threshold 8)
+def test_decide_batch_shadows_run_after_the_reply(
+    example_dir: Path, tmp_path: Path, count: int
+) -> None:
+    lines = (example_dir / "data" / "applications.jsonl").read_text().splitlines()[:count]
+    records = [json.loads(line) for line in lines]
+    path = example_dir / "pipeline.yaml"
+    store = tmp_path / "store"
+    config = ServeConfig(
+        pipelines={"credit": PipelineFile(path)}, allow_anonymous=True, decision_log=str(store)
+    )
+    with running(config) as url:
+        r = httpx.post(f"{url}/v1/pipelines/credit/decide-batch", json=records, timeout=60)
+        assert r.status_code == 200, r.text
+        bodies = r.json()
+        assert not [k for body in bodies for k in body if k.startswith("shadow.")]
+        stored = {b["decision_id"]: _stored(store, b["decision_id"], 1) for b in bodies}
+    executor = RecordExecutor(compile_pipeline(path))
+    for record, body in zip(records, bodies, strict=True):
+        expected = executor.decide(record).output
+        [row] = stored[body["decision_id"]]
+        assert row["shadow"] == "credit_pd_v2" and row["error"] is None
+        assert row["output"]["pd"] == expected["shadow.credit_pd_v2.pd"]
+        assert row["decision"] == expected["shadow.credit_pd_v2.decision"]
+        assert body["decision"] == expected["decision"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -212,6 +213,10 @@ class _ShadowRunner:
             )
 
 
+# computes the challengers' fields later: one dict per input row, None for a rejected row
+ShadowRows = Callable[[], list[dict[str, Any] | None]]
+
+
 class BatchExecutor:
     """Runs a plan on a frame of records; the output has one row per input row."""
 
@@ -227,6 +232,42 @@ class BatchExecutor:
 
     def run(self, frame: pl.DataFrame, source: str = "input") -> pl.DataFrame:
         """Decide every row of ``frame``; invalid rows come back with status 'rejected'."""
+        work, inputs, rejected = self._champion(frame, source)
+        shadow_frames = [s.run(work, inputs) for s in self._shadows]
+        if shadow_frames:
+            work = pl.concat([work, *shadow_frames], how="horizontal")
+        return self._assemble(work, rejected)
+
+    def run_deferred(
+        self, frame: pl.DataFrame, source: str = "input"
+    ) -> tuple[pl.DataFrame, ShadowRows | None]:
+        """Like :meth:`run` without the challengers' columns, plus a function that computes
+        them later (None without challengers): one dict of ``shadow.NAME.*`` fields per
+        row of ``frame``, None for a rejected row. Same values as :meth:`run`."""
+        work, inputs, rejected = self._champion(frame, source)
+        out = self._assemble(work, rejected)
+        columns = [c for s in self._shadows for c, _ in s.columns]
+        out = out.drop(columns)
+        if not self._shadows:
+            return out, None
+        total = frame.height
+
+        def later() -> list[dict[str, Any] | None]:
+            shadow = pl.concat([s.run(work, inputs) for s in self._shadows], how="horizontal")
+            typed = shadow.select(
+                [pl.col(c).cast(self.output_schema[c]) for c in columns]
+            ).to_dicts()
+            rows: list[dict[str, Any] | None] = [None] * total
+            for row, fields in zip(work.get_column("__row").to_list(), typed, strict=True):
+                rows[row] = fields
+            return rows
+
+        return out, later
+
+    def _champion(
+        self, frame: pl.DataFrame, source: str
+    ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+        """The decided valid rows (with ``__row``), their inputs, and the rejected rows."""
         inputs = prepare_frame(self.plan.schema, frame, source)
         checked = inputs.with_row_index("__row").with_columns(self._failed.alias("__failed"))
         valid = (
@@ -244,9 +285,9 @@ class BatchExecutor:
             work = runner.run(work)
         work = self._decision.run(work)
         work = work.with_columns(pl.lit("decided").alias("status"))
-        shadow_frames = [s.run(work, valid.drop("__row", "errors")) for s in self._shadows]
-        if shadow_frames:
-            work = pl.concat([work, *shadow_frames], how="horizontal")
+        return work, valid.drop("__row", "errors"), rejected
+
+    def _assemble(self, work: pl.DataFrame, rejected: pl.DataFrame) -> pl.DataFrame:
         decided = work.select([pl.col("__row"), *self._out_columns(work)])
         rejected = rejected.with_columns(pl.lit("rejected").alias("status"))
         rejected_out = rejected.select([pl.col("__row"), *self._out_columns(rejected)])

@@ -16,12 +16,14 @@ With ``ServeConfig.decision_log`` set, every decision and every refused or rejec
 :mod:`kaskad.serve.log`); when the log's queue is full the request gets 503 with
 ``Retry-After``.
 
-With a decision log, shadow challengers run off the response path: ``decide`` replies
-with the champion's result only (no ``shadow.*`` fields) and queues the challengers for a
-bounded background worker, which stores their outputs in the ``shadow_decisions`` table
-keyed by the reply's ``decision_id`` (see :mod:`kaskad.serve.shadows`); a full queue skips
-the shadow run and counts it in ``kaskad_shadow_skipped_total``. ``decide-batch`` and a
-server without a decision log still compute shadows inline.
+With a decision log, shadow challengers run off the response path: ``decide`` and
+``decide-batch`` reply with the champion's results only (no ``shadow.*`` fields) and
+queue the challengers for a bounded background worker, which stores their outputs in the
+``shadow_decisions`` table keyed by the reply's ``decision_id`` (see
+:mod:`kaskad.serve.shadows`); a full queue skips the shadow run and counts it in
+``kaskad_shadow_skipped_total``. For a batch decided as a frame, the challengers run over
+the whole frame at once. A server without a decision log
+computes shadows inline (they are returned, not stored).
 
 Pipelines served from a stage reference (``ReleaseRef``, e.g. ``credit@production``)
 follow promotions and rollbacks while the server runs: a background thread started in the
@@ -155,6 +157,11 @@ def create_app(config: ServeConfig) -> FastAPI:
     async def write(pipeline: ServedPipeline, records: list[DecisionRecord]) -> None:
         await committed(submit(pipeline, records))
 
+    def run_shadows_later(pipeline: ServedPipeline, result: Result) -> None:
+        """Queue the challengers of a logged decision for the shadow worker."""
+        if shadows is not None and result.shadow_job is not None:
+            shadows.submit(pipeline.name, str(result.body["decision_id"]), result.shadow_job)
+
     async def off_loop(fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` on the decide threads (CPU work stays off the event loop)."""
         return await asyncio.get_running_loop().run_in_executor(threads, fn, *args)
@@ -176,8 +183,7 @@ def create_app(config: ServeConfig) -> FastAPI:
     ) -> tuple[int, Any, list[Result], list[Any]]:
         record, result, logged = await off_loop(decide_and_log, pipeline, body, fmt, content_type)
         await committed(logged)
-        if shadows is not None and result.shadow_job is not None:
-            shadows.submit(pipeline.name, str(result.body["decision_id"]), result.shadow_job)
+        run_shadows_later(pipeline, result)
         if result.rejected:
             rejected = {"code": "S422", "message": "the record does not match the schema"}
             return 422, {**rejected, **result.body}, [result], [record]
@@ -187,7 +193,7 @@ def create_app(config: ServeConfig) -> FastAPI:
         pipeline: ServedPipeline, body: bytes, fmt: str, content_type: str | None
     ) -> tuple[list[Any], list[Result], list[Future[None]]]:
         records = parse_records(body, fmt, pipeline.plan.schema)
-        results = pipeline.decide_many(records, config.batch_threshold)
+        results = pipeline.decide_many(records, config.batch_threshold, shadows is None)
         logged = submit(
             pipeline,
             [
@@ -210,6 +216,8 @@ def create_app(config: ServeConfig) -> FastAPI:
             decide_list_and_log, pipeline, body, fmt, content_type
         )
         await committed(logged)
+        for result in results:
+            run_shadows_later(pipeline, result)
         return 200, [r.body for r in results], results, records
 
     async def handle(name: str, endpoint: str, request: Request, handler: Handler) -> Response:

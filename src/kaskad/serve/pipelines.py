@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import polars as pl
@@ -13,7 +14,7 @@ from kaskad.batch.files import frame_from_records
 from kaskad.compile.compiler import compile_pipeline
 from kaskad.compile.plan import ModelNode, Plan, RuleSetNode
 from kaskad.errors import InputError
-from kaskad.execute.batch import BatchExecutor
+from kaskad.execute.batch import BatchExecutor, ShadowRows
 from kaskad.execute.convert import json_value
 from kaskad.execute.inputs import coerce_record
 from kaskad.execute.record import RecordExecutor
@@ -21,6 +22,8 @@ from kaskad.registry.releases import load_release
 from kaskad.serve.config import PipelineFile, ReleaseRef
 from kaskad.serve.errors import FieldProblem
 from kaskad.store import Store
+
+ShadowOutputs = dict[str, dict[str, Any]]  # shadow name -> its fields (no prefix)
 
 
 @dataclass(frozen=True)
@@ -33,7 +36,7 @@ class Result:
     rules: dict[str, str | None]
     timings: dict[str, float]
     # runs the challengers later (``decide(record, shadows=False)``): shadow name -> fields
-    shadow_job: Callable[[], dict[str, dict[str, Any]]] | None = None
+    shadow_job: Callable[[], ShadowOutputs] | None = None
 
     @property
     def rejected(self) -> bool:
@@ -84,39 +87,63 @@ class ServedPipeline:
             return result
         executor = self._record
 
-        def job() -> dict[str, dict[str, Any]]:
-            fields = json_value(executor.run_shadows(record, values))
-            out: dict[str, dict[str, Any]] = {}
-            for shadow in self.plan.shadows:
-                prefix = f"shadow.{shadow.name}."
-                out[shadow.name] = {
-                    k[len(prefix) :]: v for k, v in fields.items() if k.startswith(prefix)
-                }
-            return out
+        def job() -> ShadowOutputs:
+            return self._by_shadow(executor.run_shadows(record, values))
 
-        return Result(
-            result.body, result.problems, result.decision, result.rules, result.timings, job
-        )
+        return replace(result, shadow_job=job)
 
-    def decide_many(self, records: list[Any], threshold: int) -> list[Result]:
+    def decide_many(self, records: list[Any], threshold: int, shadows: bool = True) -> list[Result]:
         """Results in input order; more than ``threshold`` valid records are decided as a
-        frame by the batch executor, the others one by one (same results: parity)."""
+        frame by the batch executor, the others one by one (same results: parity). With
+        ``shadows=False`` the challengers run later, as for :meth:`decide`: for a frame,
+        the first ``shadow_job`` called runs them for all its records at once."""
         checked = [coerce_record(self.plan.schema, r)[1] for r in records]
         valid = [i for i, errors in enumerate(checked) if not errors]
         rows: dict[int, dict[str, Any]] = {}
+        later: ShadowRows | None = None
         if len(valid) > threshold:
             frame = _frame([records[i] for i in valid], self)
             if frame is not None:
                 try:
-                    out = self._batch.run(frame, source="request")
+                    if shadows:
+                        out = self._batch.run(frame, source="request")
+                    else:
+                        out, later = self._batch.run_deferred(frame, source="request")
                 except InputError:  # a type polars reads differently: decide one by one
                     out = None
                 if out is not None:
                     rows = dict(zip(valid, out.to_dicts(), strict=True))
-        return [
-            self._result(rows[i]) if i in rows else self.decide(record)
-            for i, record in enumerate(records)
-        ]
+        if not rows:
+            return [self.decide(record, shadows) for record in records]
+        position = {i: k for k, i in enumerate(valid)}
+        shared = functools.cache(later) if later is not None else None
+        results = []
+        for i, record in enumerate(records):
+            if i not in rows:
+                results.append(self.decide(record, shadows))
+                continue
+            result = self._result(rows[i])
+            if shared is not None and not result.rejected:
+                result = replace(result, shadow_job=self._row_job(shared, position[i]))
+            results.append(result)
+        return results
+
+    def _row_job(self, rows: ShadowRows, k: int) -> Callable[[], ShadowOutputs]:
+        def job() -> ShadowOutputs:
+            return self._by_shadow(rows()[k])
+
+        return job
+
+    def _by_shadow(self, fields: Mapping[str, Any] | None) -> ShadowOutputs:
+        """``shadow.NAME.*`` fields as {NAME: fields without the prefix}, JSON values."""
+        values = json_value(dict(fields or {}))
+        out: ShadowOutputs = {}
+        for shadow in self.plan.shadows:
+            prefix = f"shadow.{shadow.name}."
+            out[shadow.name] = {
+                k[len(prefix) :]: v for k, v in values.items() if k.startswith(prefix)
+            }
+        return out
 
     def _result(
         self,

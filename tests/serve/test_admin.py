@@ -176,7 +176,7 @@ def test_refusals(served: tuple[Store, httpx.Client]) -> None:
     assert _served(client)["release"] == f"{NAME}@1"
 
 
-def test_a_release_that_fails_verification_moves_the_stage_but_is_not_served(
+def test_a_release_that_fails_verification_is_refused_and_the_stage_stays(
     served: tuple[Store, httpx.Client], tmp_path: Path
 ) -> None:
     registry, client = served
@@ -184,21 +184,27 @@ def test_a_release_that_fails_verification_moves_the_stage_but_is_not_served(
     response = client.post(
         "/v1/pipelines/aml/promote", json={"release": third.number}, headers=ADMIN
     )
-    assert response.status_code == 502, response.text
+    assert response.status_code == 409, response.text
     body = response.json()
-    assert body["code"] == "S502"
-    assert f"still serving {NAME}@1" in body["message"]
+    assert body["code"] == "S409"
+    assert f"{NAME}@{third.number} cannot be served" in body["message"]
     assert "rules.yaml" in body["message"]  # the verification problem
-    assert registry.stages(NAME) == {"production": third.number}
-    ready = _served(client)
-    assert ready["release"] == f"{NAME}@1"
-    assert f"{NAME}@production" in ready["promotion_error"]
+    assert registry.stages(NAME) == {"production": 1}
+    assert _served(client)["release"] == f"{NAME}@1"
     assert _decide(client)["release"] == f"{NAME}@1"
 
-    # rolling back the stage to the release served clears the problem
+
+def test_a_stage_moved_to_an_unservable_release_keeps_the_old_one(
+    served: tuple[Store, httpx.Client], tmp_path: Path
+) -> None:
+    """Moved behind the server's back (e.g. in the store), then rolled back over HTTP."""
+    registry, client = served
+    third, _, _ = tampered_release(registry, tmp_path)
+    registry.set_stage(NAME, "production", third.number, ACTOR)
     response = client.post("/v1/pipelines/aml/rollback", headers=ADMIN)
     assert response.status_code == 200, response.text
     assert response.json()["release"] == f"{NAME}@1"
+    assert registry.stages(NAME) == {"production": 1}
     assert "promotion_error" not in _served(client)
 
 

@@ -12,10 +12,14 @@ and replies ``{"pipeline", "stage", "release", "previous"}`` once it serves it. 
 is recorded in the store's stage history and audit trail under ``api-key:LABEL`` (or
 ``anonymous``).
 
+A promotion first loads and verifies the release (artifacts, environment, golden cases)
+exactly as the server will, and refuses one that must not run without moving the stage.
+
 Errors: 401/403 (no move), 404 unknown pipeline, 409 (S409) for a pipeline served from a
-file or a fixed release, another stage, or nothing to roll back to, 422 for a bad body or
-an unknown release number, 502 (S502) when the stage moved but the new release cannot be
-loaded or verified: the old one keeps serving and ``/ready`` shows why.
+file or a fixed release, another stage, nothing to roll back to, or a release that fails
+verification (the stage is not moved), 422 for a bad body or an unknown release number,
+502 (S502) when the stage moved but the release then could not be served (e.g. its
+artifacts changed in between): the old one keeps serving and ``/ready`` shows why.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -30,6 +35,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
+from kaskad.errors import KaskadError
+from kaskad.registry.releases import load_release
 from kaskad.serve.auth import ApiKey, Authenticator
 from kaskad.serve.config import PipelineFile, ReleaseRef
 from kaskad.serve.errors import FieldProblem, ServeError
@@ -48,6 +55,7 @@ class _Target:
     name: str
     pipeline: str
     stage: str
+    cache_root: Path
 
 
 def admin_router(
@@ -112,12 +120,32 @@ def admin_router(
 
 
 def _promote(store: Store, target: _Target, body: dict[str, Any], actor: str) -> StageChange:
+    """Verify the release as the server would load it, then move the stage: a release
+    that must not run is refused (409) and the stage stays where it was."""
     number = body["release"]
     try:
-        return store.set_stage(target.pipeline, target.stage, number, actor=actor)
+        load_release(
+            store, f"{target.pipeline}@{number}", actor=actor, cache_root=target.cache_root
+        )
     except NotFoundError as exc:
         message = f"invalid body: release: {exc}"
         raise ServeError(422, "S422", message, [FieldProblem("release", str(exc))]) from exc
+    except StoreError as exc:
+        if isinstance(exc.__cause__, SQLAlchemyError):
+            raise
+        raise _unservable(target, number, exc) from exc
+    except KaskadError as exc:  # verification: artifacts, environment, golden cases
+        raise _unservable(target, number, exc) from exc
+    return store.set_stage(target.pipeline, target.stage, number, actor=actor)
+
+
+def _unservable(target: _Target, number: int, error: Exception) -> ServeError:
+    return ServeError(
+        409,
+        "S409",
+        f"{target.pipeline}@{number} cannot be served, {target.pipeline}@{target.stage} was"
+        f" not moved: {error}",
+    )
 
 
 def _rollback(store: Store, target: _Target, body: dict[str, Any], actor: str) -> StageChange:
@@ -160,7 +188,7 @@ def _target(
             f"pipeline '{name}' is served from {source.ref}, a fixed release, not a stage:"
             " there is no stage to move (serve NAME@production to promote over HTTP)",
         )
-    return _Target(name, pipeline, selector)
+    return _Target(name, pipeline, selector, source.cache_root)
 
 
 async def _body(request: Request, fields: tuple[str, ...]) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from kaskad.registry.releases import LoadedRelease, load_release
+from kaskad.registry.releases import LoadedRelease, create_release, load_release
 from kaskad.serve import PipelineFile, ReleaseRef, ServeConfig, create_app, promotion
 from kaskad.store import Store
 from tests.serve.conftest import (
@@ -251,3 +252,25 @@ def test_a_refresh_and_polls_load_a_release_once(
         t.join(30)
     assert loads == [f"{NAME}@2"]
     assert watcher.refresh("aml").release == f"{NAME}@2"
+
+
+def test_openapi_describes_the_release_served_after_a_promotion(
+    served: tuple[Store, httpx.Client], tmp_path: Path
+) -> None:
+    registry, client = served
+    widened = tmp_path / "widened"
+    shutil.copytree(AML.parent, widened)
+    schema = widened / "schema.yaml"
+    schema.write_text(schema.read_text() + "  branch_code: string\n")
+    third = create_release(registry, widened / "pipeline.yaml", actor=ACTOR)
+
+    def fields() -> set[str]:
+        document = client.get("/openapi.json").json()
+        return set(document["components"]["schemas"]["amlInput"]["properties"])
+
+    assert "branch_code" not in fields()
+    response = client.post(
+        "/v1/pipelines/aml/promote", json={"release": third.number}, headers=ADMIN
+    )
+    assert response.status_code == 200, response.text
+    assert "branch_code" in fields()

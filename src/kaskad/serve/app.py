@@ -295,13 +295,18 @@ def create_app(config: ServeConfig) -> FastAPI:
         }
         return JSONResponse(body, status_code=200 if pipelines else 503)
 
-    document = openapi_schema({name: p.plan for name, p in pipelines.items()})
+    documents: dict[tuple[str, ...], dict[str, Any]] = {}  # by the plans served
 
     @app.get("/openapi.json")
     async def openapi() -> JSONResponse:
         """The API of the served pipelines, with request and response schemas generated
         from each pipeline's input schema and result fields."""
-        return JSONResponse(document)
+        served = dict(pipelines)  # a promotion may swap a plan: describe what is served now
+        key = tuple(f"{name}={p.plan.hash}" for name, p in sorted(served.items()))
+        if key not in documents:
+            documents.clear()
+            documents[key] = openapi_schema({name: p.plan for name, p in served.items()})
+        return JSONResponse(documents[key])
 
     @app.get("/metrics")
     async def metrics_text(request: Request) -> Response:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -108,6 +109,27 @@ def decide_until_gone(url: str, ok: list[str], started: threading.Event) -> None
             if r.status_code == 200:
                 ok.append(r.json()["decision_id"])
                 started.set()
+
+
+def kill_mid_load(url: str, proc: subprocess.Popen[bytes], clients: int = 4) -> list[str]:
+    """Load the server with ``clients`` threads, SIGKILL it once 200 decisions were
+    answered; the ids of every 200 received (the kill must land mid-load)."""
+    ok: list[str] = []
+    started = threading.Event()
+    threads = [
+        threading.Thread(target=decide_until_gone, args=(url, ok, started)) for _ in range(clients)
+    ]
+    for t in threads:
+        t.start()
+    assert started.wait(10)
+    while len(ok) < 200 and any(t.is_alive() for t in threads):
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    for t in threads:
+        t.join(30)
+    assert 0 < len(ok) < clients * PER_CLIENT, "the kill must land mid-load"
+    return ok
 
 
 def keys() -> tuple[ApiKey, ...]:

@@ -5,18 +5,13 @@ The server runs as a subprocess (``python -m kaskad.cli.serve``) on a SQLite sto
 
 from __future__ import annotations
 
-import signal
-import threading
-import time
 from collections import Counter
 from pathlib import Path
 
 import httpx
 
 from kaskad.serve.log import read_decisions
-from tests.serve.conftest import CASH, PER_CLIENT, _free_port, decide_until_gone, start_server
-
-CLIENTS = 4
+from tests.serve.conftest import CASH, _free_port, kill_mid_load, start_server
 
 
 def test_sigkill_mid_load_keeps_every_answered_decision(tmp_path: Path) -> None:
@@ -24,24 +19,8 @@ def test_sigkill_mid_load_keeps_every_answered_decision(tmp_path: Path) -> None:
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     proc = start_server(store, port)
-    ok: list[str] = []
-    started = threading.Event()
     try:
-        threads = [
-            threading.Thread(target=decide_until_gone, args=(url, ok, started))
-            for _ in range(CLIENTS)
-        ]
-        for t in threads:
-            t.start()
-        assert started.wait(10)
-        while len(ok) < 200 and any(t.is_alive() for t in threads):
-            time.sleep(0.005)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
-        for t in threads:
-            t.join(30)
-        killed_at = len(ok)
-        assert 0 < killed_at < CLIENTS * PER_CLIENT, "the kill must land mid-load"
+        ok = kill_mid_load(url, proc)
 
         proc = start_server(store, port)  # restart on the same store, then decide a bit more
         with httpx.Client(base_url=url, timeout=5) as client:

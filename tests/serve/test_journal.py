@@ -5,8 +5,6 @@ from __future__ import annotations
 import logging
 import shutil
 import signal
-import threading
-import time
 import uuid
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -25,7 +23,7 @@ from kaskad.serve.log import (
     read_decisions,
     read_shadow_decisions,
 )
-from tests.serve.conftest import AML, CASH, _free_port, decide_until_gone, start_server
+from tests.serve.conftest import AML, CASH, _free_port, kill_mid_load, start_server
 
 UNREACHABLE = "postgresql://kaskad@127.0.0.1:1/kaskad"  # nothing listens on port 1
 
@@ -193,22 +191,8 @@ def test_sigkill_mid_load_then_replay_keeps_every_answered_decision(tmp_path: Pa
     url = f"http://127.0.0.1:{port}"
     journal_mode = ("--decision-log-mode", "journal")
     proc = start_server(store, port, *journal_mode)
-    ok: list[str] = []
-    started = threading.Event()
     try:
-        threads = [
-            threading.Thread(target=decide_until_gone, args=(url, ok, started)) for _ in range(4)
-        ]
-        for t in threads:
-            t.start()
-        assert started.wait(10)
-        while len(ok) < 200 and any(t.is_alive() for t in threads):
-            time.sleep(0.005)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
-        for t in threads:
-            t.join(30)
-        assert 0 < len(ok) < 4 * 300, "the kill must land mid-load"
+        ok = kill_mid_load(url, proc)
 
         proc = start_server(store, port, *journal_mode)  # replays the journal
         with httpx.Client(base_url=url, timeout=5) as client:
@@ -216,6 +200,12 @@ def test_sigkill_mid_load_then_replay_keeps_every_answered_decision(tmp_path: Pa
                 r = client.post("/v1/pipelines/aml/decide", json=CASH)
                 assert r.status_code == 200
                 ok.append(r.json()["decision_id"])
+            backlog = [
+                line
+                for line in client.get("/metrics").text.splitlines()
+                if line.startswith("kaskad_journal_backlog_bytes ")
+            ]
+            assert len(backlog) == 1 and float(backlog[0].split()[1]) >= 0
         proc.send_signal(signal.SIGTERM)  # a clean stop ships what is left
         assert proc.wait(15) in (0, -signal.SIGTERM)  # uvicorn re-raises it after shutdown
     finally:

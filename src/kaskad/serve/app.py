@@ -53,7 +53,7 @@ from kaskad.serve.auth import Authenticator
 from kaskad.serve.config import ReleaseRef, ServeConfig
 from kaskad.serve.errors import ServeError
 from kaskad.serve.inputs import body_format, parse_record, parse_records, read_limited
-from kaskad.serve.journal import open_decision_log
+from kaskad.serve.journal import JournaledLog, open_decision_log
 from kaskad.serve.jsonio import FastJSONResponse
 from kaskad.serve.log import DecisionRecord, LogFull, PlanRecord, shape_fingerprint
 from kaskad.serve.metrics import Metrics
@@ -86,6 +86,8 @@ def create_app(config: ServeConfig) -> FastAPI:
     pipelines = {name: ServedPipeline.load(name, src) for name, src in config.pipelines.items()}
     metrics = Metrics()
     log = open_decision_log(config)  # sync or journal mode
+    if isinstance(log, JournaledLog):
+        metrics.journal_backlog.set_function(log.backlog_bytes)
     shadows = ShadowWorker(log, metrics, config.shadow_queue_size) if log is not None else None
     retry = {"Retry-After": str(config.retry_after_s)}
     threads = ThreadPoolExecutor(config.decide_threads, thread_name_prefix="kaskad-decide")

@@ -56,6 +56,7 @@ from kaskad.serve.log import (
     PlanRecord,
     Record,
     ShadowRecord,
+    take_group,
 )
 from kaskad.store import _engine
 from kaskad.store.tables import DecisionRow, ShadowDecisionRow
@@ -285,20 +286,9 @@ class JournaledLog:
     def _write_loop(self) -> None:
         stop = False
         while not stop:
-            item = self._queue.get()
-            if item is _STOP:
-                break
-            group = [item]
-            while True:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is _STOP:
-                    stop = True
-                    break
-                group.append(nxt)
-            self._append(cast(list[tuple[bytes, Future[None]]], group))
+            group, stop = take_group(self._queue, _STOP)
+            if group:
+                self._append(cast(list[tuple[bytes, Future[None]]], group))
         with contextlib.suppress(OSError):
             self._file.close()
 

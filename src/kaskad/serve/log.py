@@ -237,6 +237,23 @@ def _xml_paths(element: Any, path: str, paths: set[str]) -> None:
 _STOP = object()
 
 
+def take_group(waiting: queue.Queue[Any], stop: object) -> tuple[list[Any], bool]:
+    """Block for one item, then take every item already waiting (a group commit's group);
+    True as well once ``stop`` was taken (the items before it are still returned)."""
+    item = waiting.get()
+    if item is stop:
+        return [], True
+    group = [item]
+    while True:
+        try:
+            nxt = waiting.get_nowait()
+        except queue.Empty:
+            return group, False
+        if nxt is stop:
+            return group, True
+        group.append(nxt)
+
+
 class DecisionSink(Protocol):
     """Where the server sends its records: :class:`DecisionLog` (committed to the store)
     or :class:`kaskad.serve.journal.JournaledLog` (fsynced to a local journal first)."""
@@ -289,20 +306,9 @@ class DecisionLog:
     def _run(self) -> None:
         stop = False
         while not stop:
-            item = self._queue.get()
-            if item is _STOP:
-                break
-            group = [item]
-            while True:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is _STOP:
-                    stop = True
-                    break
-                group.append(nxt)
-            self._commit(group)
+            group, stop = take_group(self._queue, _STOP)
+            if group:
+                self._commit(group)
 
     def _commit(self, group: list[Any]) -> None:
         futures: list[Future[None]] = [done for _, done in group]

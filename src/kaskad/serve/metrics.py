@@ -9,7 +9,8 @@
   and model step of every decision;
 - ``kaskad_score{pipeline,output}``: the distribution of every model output (0..1 buckets);
 - ``kaskad_decisions_total``, ``kaskad_rule_hits_total``, ``kaskad_rule_unknowns_total``
-  and ``kaskad_shadow_skipped_total``.
+  and ``kaskad_shadow_skipped_total``;
+- ``kaskad_journal_backlog_bytes``: in journal mode, what waits to be shipped to the store.
 
 Labelled children are looked up once and kept: ``labels()`` costs more than ``observe``.
 """
@@ -19,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from kaskad.serve.errors import FieldProblem
 
@@ -62,6 +63,11 @@ class Metrics:
             ["pipeline", "output"],
             registry=r,
             buckets=tuple(round(0.05 * i, 2) for i in range(1, 21)),
+        )
+        self.journal_backlog = Gauge(
+            "kaskad_journal_backlog_bytes",
+            "Decision-journal bytes not yet shipped to the store (journal mode)",
+            registry=r,
         )
         self._children: dict[tuple[Any, ...], Any] = {}
         self.decisions = Counter(

@@ -1,4 +1,4 @@
-"""The API keys file read by ``kaskad serve``."""
+"""``kaskad serve``: what it serves and the API keys file it reads."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from kaskad.cli.serve import load_api_keys
+from kaskad.cli.registry import cache_root
+from kaskad.cli.serve import _source, load_api_keys
 from kaskad.errors import KaskadError
-from kaskad.serve import hash_key
+from kaskad.serve import PipelineFile, ReleaseRef, hash_key
 
 
 def test_keys_file_yaml_and_json(tmp_path: Path) -> None:
@@ -31,3 +32,17 @@ def test_keys_file_errors_are_clear(tmp_path: Path) -> None:
     bad.write_text("- just a list\n")
     with pytest.raises(KaskadError, match="'keys' list"):
         load_api_keys(bad)
+
+
+def test_what_to_serve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "p.yaml").write_text("pipeline: loans\n")
+    assert _source("credit", "st") == (
+        "credit",
+        ReleaseRef("credit@production", "st", cache_root("st")),
+    )
+    assert _source("credit@3", None)[1] == ReleaseRef("credit@3", ".kaskad", cache_root(None))
+    assert _source("p.yaml", None) == ("loans", PipelineFile(Path("p.yaml")))
+    assert _source("web=p.yaml", None) == ("web", PipelineFile(Path("p.yaml")))
+    # a missing file stays a file: the server then says it is missing
+    assert _source("missing.yaml", None)[1] == PipelineFile(Path("missing.yaml"))

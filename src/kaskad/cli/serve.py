@@ -25,7 +25,8 @@ def serve(
         list[str],
         typer.Argument(
             help="What to serve: pipeline files (served under the name they declare, or"
-            " URLNAME=path) or release refs NAME@stage / NAME@number from the store.",
+            " URLNAME=path) or releases from the store: NAME (its production stage),"
+            " NAME@stage or NAME@number.",
             show_default=False,
         ),
     ],
@@ -131,10 +132,16 @@ def _source(spec: str, store: str | None) -> tuple[str, PipelineFile | ReleaseRe
     if sep and name and "@" not in name:
         return name, PipelineFile(Path(rest))
     path = Path(spec)
-    if "@" in spec and not path.exists():
+    if not path.exists() and _is_name(spec.split("@", 1)[0]):
+        ref = spec if "@" in spec else f"{spec}@production"  # a bare name: its production
         location = store or ".kaskad"
-        return spec.split("@", 1)[0], ReleaseRef(spec, location, cache_root(store))
+        return ref.split("@", 1)[0], ReleaseRef(ref, location, cache_root(store))
     return _declared_name(path), PipelineFile(path)
+
+
+def _is_name(text: str) -> bool:
+    """A pipeline name (not a path to a file that is missing)."""
+    return bool(text) and "/" not in text and "\\" not in text and "." not in text
 
 
 def _declared_name(path: Path) -> str:

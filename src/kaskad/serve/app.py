@@ -58,6 +58,7 @@ from kaskad.serve.jsonio import FastJSONResponse
 from kaskad.serve.log import DecisionRecord, LogFull, PlanRecord, shape_fingerprint
 from kaskad.serve.metrics import Metrics
 from kaskad.serve.openapi import openapi_schema
+from kaskad.serve.pins import PinnedReleases
 from kaskad.serve.pipelines import Result, ServedPipeline
 from kaskad.serve.promotion import PromotionWatcher
 from kaskad.serve.shadows import ShadowWorker
@@ -91,6 +92,7 @@ def create_app(config: ServeConfig) -> FastAPI:
     shadows = ShadowWorker(log, metrics, config.shadow_queue_size) if log is not None else None
     retry = {"Retry-After": str(config.retry_after_s)}
     threads = ThreadPoolExecutor(config.decide_threads, thread_name_prefix="kaskad-decide")
+    pins = PinnedReleases(config.pipelines)
     watcher = PromotionWatcher(
         pipelines,
         {n: s for n, s in config.pipelines.items() if isinstance(s, ReleaseRef)},
@@ -231,6 +233,8 @@ def create_app(config: ServeConfig) -> FastAPI:
             if pipeline is None:
                 known = ", ".join(sorted(pipelines)) or "none"
                 raise ServeError(404, "S404", f"no pipeline '{name}' is served (served: {known})")
+            if (pin := request.query_params.get("release")) is not None:
+                pipeline = await off_loop(pins.get, name, pin)
             content_type = request.headers.get("content-type")
             body: bytes | None = None
             fmt: str | None = None

@@ -47,6 +47,15 @@ _ERRORS = {
 _SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"apiKeyHeader": []}]
 
 
+_RELEASE_PARAMETER = {
+    "name": "release",
+    "in": "query",
+    "required": False,
+    "description": "Decide with this release number instead of the one served (pipelines"
+    " served from a release stage only); its input schema may differ from the one shown.",
+    "schema": {"type": "integer", "minimum": 1},
+}
+
 def openapi_schema(pipelines: Mapping[str, Plan], title: str = "kaskad") -> dict[str, Any]:
     """The OpenAPI 3.1 document for ``pipelines`` (URL name → compiled plan), as a dict
     ready for ``json.dumps``."""
@@ -90,6 +99,7 @@ def openapi_schema(pipelines: Mapping[str, Plan], title: str = "kaskad") -> dict
                 "summary": f"Decide one record with pipeline '{name}'",
                 "description": plan.description or plan.name,
                 "tags": [name],
+                "parameters": [_RELEASE_PARAMETER],
                 "requestBody": {
                     "required": True,
                     "description": _BODY_TEXT,
@@ -112,6 +122,7 @@ def openapi_schema(pipelines: Mapping[str, Plan], title: str = "kaskad") -> dict
                 "gives an item with status 'rejected' and its errors (the request still "
                 "succeeds). In XML, the root's children are the records.",
                 "tags": [name],
+                "parameters": [_RELEASE_PARAMETER],
                 "requestBody": {
                     "required": True,
                     "description": _BODY_TEXT,

@@ -1,0 +1,89 @@
+"""Pinned releases: ``?release=N`` decides with release N instead of the one served.
+
+A client reproducing an old decision, or moving to a new release at its own pace, names
+the release number in the query string of ``decide`` or ``decide-batch``. Only pipelines
+served from a release reference (``NAME@production``) can be pinned: the release is
+looked up in the same store, loaded and verified exactly like the served one
+(``load_release``), and kept in a small cache (the most recently used
+:data:`DEFAULT_PINNED` per server), so only the first request for a release pays for
+loading it. Every pinned decision is logged with the pinned release and plan hash.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from kaskad.errors import KaskadError, NotFoundError, StoreError
+from kaskad.registry.releases import LoadedRelease, load_release
+from kaskad.serve.config import PipelineFile, ReleaseRef
+from kaskad.serve.errors import ServeError
+from kaskad.serve.pipelines import ServedPipeline
+from kaskad.store import Store
+
+DEFAULT_PINNED = 8
+
+
+class PinnedReleases:
+    """Loads, verifies and caches the releases requests pin."""
+
+    def __init__(
+        self, sources: Mapping[str, PipelineFile | ReleaseRef], size: int = DEFAULT_PINNED
+    ) -> None:
+        self._sources = sources
+        self._size = max(1, size)
+        self._cache: OrderedDict[tuple[str, str], ServedPipeline] = OrderedDict()
+        self._stores: dict[str, Store] = {}
+        self._lock = threading.Lock()  # one load at a time; the cache under it
+
+    def get(self, name: str, release: str) -> ServedPipeline:
+        """The pipeline of URL name ``name`` at release ``release`` (a number, or the full
+        ``PIPELINE@N``); ServeError 409 when it cannot be pinned, 404 when there is no such
+        release, 409 when it fails verification."""
+        source = self._sources[name]
+        if not isinstance(source, ReleaseRef):
+            raise ServeError(
+                409,
+                "S409",
+                f"pipeline '{name}' is served from its file: there are no releases to pin"
+                " (serve NAME@production to decide with ?release=N)",
+            )
+        pipeline = source.ref.rpartition("@")[0]
+        number = release.rpartition("@")[2] if release.startswith(f"{pipeline}@") else release
+        if not number.isdigit() or int(number) < 1:
+            raise ServeError(
+                422,
+                "S422",
+                f"release must be a release number of {pipeline} (e.g. ?release=3), not"
+                f" {release!r}",
+            )
+        ref = f"{pipeline}@{int(number)}"
+        key = (name, ref)
+        with self._lock:
+            cached = self._cache.get(key)
+            if cached is not None:
+                self._cache.move_to_end(key)
+                return cached
+            served = ServedPipeline(name, self._load(source, ref).plan, ref)
+            self._cache[key] = served
+            if len(self._cache) > self._size:
+                self._cache.popitem(last=False)
+            return served
+
+    def _load(self, source: ReleaseRef, ref: str) -> LoadedRelease:
+        store = self._stores.get(source.store)
+        if store is None:
+            store = self._stores[source.store] = Store.open(source.store)
+        try:
+            return load_release(store, ref, actor=source.actor, cache_root=source.cache_root)
+        except NotFoundError as exc:
+            raise ServeError(404, "S404", f"no release {ref}: {exc}") from exc
+        except StoreError as exc:
+            if isinstance(exc.__cause__, SQLAlchemyError):
+                raise ServeError(503, "S503", f"the store cannot be read: {exc}") from exc
+            raise ServeError(409, "S409", f"{ref} cannot be served: {exc}") from exc
+        except KaskadError as exc:  # verification: artifacts, environment, golden cases
+            raise ServeError(409, "S409", f"{ref} cannot be served: {exc}") from exc

@@ -17,6 +17,7 @@ from kaskad.cli.common import StoreOpt, fail
 from kaskad.cli.registry import cache_root
 from kaskad.errors import KaskadError
 from kaskad.serve import ApiKey, PipelineFile, ReleaseRef, ServeConfig, create_app
+from kaskad.serve.journal import DEFAULT_LIMIT_BYTES
 from kaskad.serve.log import DEFAULT_QUEUE_SIZE
 
 
@@ -62,6 +63,14 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    journal_limit_mb: Annotated[
+        int,
+        typer.Option(
+            help="Disk the journal may use while the store is behind or down; beyond it,"
+            " 503.",
+            min=1,
+        ),
+    ] = DEFAULT_LIMIT_BYTES >> 20,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
     """Serve pipelines over HTTP; every decision is written to the store's decision log
@@ -89,6 +98,7 @@ def serve(
             queue_size=queue_size,
             decision_log_mode=decision_log_mode,
             journal=str(journal) if journal is not None else None,
+            journal_limit_bytes=journal_limit_mb << 20,
         )
         app = create_app(config)
     except KaskadError as exc:

@@ -58,7 +58,25 @@ def test_wrong_shape_json_is_422_naming_the_fields(client: httpx.Client) -> None
     assert r.status_code == 422
     fields = {e["field"] for e in r.json()["errors"]}
     assert {"id", "day", "kind", "amount_rub"} <= fields
+    by_field = {e["field"]: (e["expected"], e["got"]) for e in r.json()["errors"]}
+    assert by_field["id"] == ("a value", "nothing")
+    assert by_field["day"] == ("a date as YYYY-MM-DD", "'March'")
+    assert by_field["kind"] == ("one of the schema's allowed values", "'wire'")
+    assert by_field["amount_rub"] == ("float", "text 'a lot'")
     assert client.post(DECIDE, json=[1, 2]).status_code == 422
+
+
+def test_a_value_of_the_wrong_type_is_not_also_reported_missing(client: httpx.Client) -> None:
+    r = client.post(DECIDE, json={"id": 5, "kind": "cash_in"})
+    assert r.status_code == 422
+    assert r.json()["errors"] == [
+        {
+            "field": "id",
+            "problem": "expected string, got number 5",
+            "expected": "string",
+            "got": "number 5",
+        }
+    ]
 
 
 def test_xml_with_bad_values_is_422_naming_the_fields(client: httpx.Client) -> None:

@@ -66,8 +66,7 @@ def serve(
     journal_limit_mb: Annotated[
         int,
         typer.Option(
-            help="Disk the journal may use while the store is behind or down; beyond it,"
-            " 503.",
+            help="Disk the journal may use while the store is behind or down; beyond it, 503.",
             min=1,
         ),
     ] = DEFAULT_LIMIT_BYTES >> 20,

@@ -46,8 +46,9 @@ def _object(
     out: dict[str, Any] = {}
     for f in fields:
         path = f"{prefix}{f.name}"
-        value = _value(f.dtype, raw.get(f.name), path, errors)
-        if value is None and f.required:
+        given = raw.get(f.name)
+        value = _value(f.dtype, given, path, errors)
+        if given is None and f.required:  # a value of the wrong type is reported as such
             errors.append(missing_message(path))
         out[f.name] = value
     return out

@@ -56,6 +56,7 @@ _RELEASE_PARAMETER = {
     "schema": {"type": "integer", "minimum": 1},
 }
 
+
 def openapi_schema(pipelines: Mapping[str, Plan], title: str = "kaskad") -> dict[str, Any]:
     """The OpenAPI 3.1 document for ``pipelines`` (URL name → compiled plan), as a dict
     ready for ``json.dumps``."""
@@ -63,10 +64,12 @@ def openapi_schema(pipelines: Mapping[str, Plan], title: str = "kaskad") -> dict
         "FieldProblem": {
             "type": "object",
             "description": "One problem with the input: the field path (null for the whole "
-            "body) and what is wrong.",
+            "body), what is wrong and, where known, what was expected and what arrived.",
             "properties": {
                 "field": {"type": ["string", "null"]},
                 "problem": {"type": "string"},
+                "expected": {"type": ["string", "null"]},
+                "got": {"type": ["string", "null"]},
             },
             "required": ["field", "problem"],
         },

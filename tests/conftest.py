@@ -1,16 +1,58 @@
 """Shared fixtures. Tests needing PostgreSQL, Redis, RabbitMQ or NATS skip when the service
-is absent, unless KASKAD_REQUIRE_SERVICES=1 (as in CI), where they fail instead."""
+is absent, unless KASKAD_REQUIRE_SERVICES=1 (as in CI), where they fail instead.
+
+PostgreSQL is expected at 127.0.0.1:5432 (user postgres, trust auth); ``pg_database``
+gives each test a database of its own, dropped afterwards."""
 
 from __future__ import annotations
 
+import os
+import secrets
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import polars as pl
+import psycopg
 import pytest
+from psycopg import sql
 
 from kaskad.batch.files import frame_from_records
 from kaskad.spec.schema import Schema
+
+PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=3"
+PG_URL = "postgresql://postgres@127.0.0.1:5432/{name}"
+
+
+@pytest.fixture(scope="session")
+def pg_admin() -> Iterator[psycopg.Connection[tuple[object, ...]]]:
+    """An autocommit connection to PostgreSQL's ``test`` database, for CREATE/DROP DATABASE."""
+    try:
+        conn = psycopg.connect(PG_ADMIN, autocommit=True)
+    except psycopg.OperationalError as exc:
+        reason = f"PostgreSQL is not reachable at 127.0.0.1:5432 as user postgres ({exc})"
+        if os.environ.get("KASKAD_REQUIRE_SERVICES") == "1":
+            pytest.fail(f"{reason}; KASKAD_REQUIRE_SERVICES=1 requires it")
+        pytest.skip(reason)
+    with conn:
+        yield conn
+
+
+@pytest.fixture
+def pg_database(pg_admin: psycopg.Connection[tuple[object, ...]]) -> Iterator[str]:
+    """The URL of a new, empty database, dropped after the test."""
+    name = f"kaskad_test_{secrets.token_hex(6)}"
+    pg_admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield PG_URL.format(name=name)
+    finally:
+        pg_admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = %s AND pid <> pg_backend_pid()",
+            (name,),
+        )
+        pg_admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "credit"

@@ -23,7 +23,6 @@ from kaskad.batch.sinks import OutputError, open_sink
 from kaskad.batch.sources import MalformedInputError, open_source
 from kaskad.batch.summary import run_batch
 from kaskad.errors import InputError
-from tests.store.conftest import pg_admin  # noqa: F401  (the fixture: PostgreSQL or skip)
 
 GOLDEN = Path(__file__).resolve().parent.parent / "execute" / "golden" / "aml_unknowns"
 PLAN = compile_pipeline(GOLDEN / "pipeline.yaml")
@@ -35,7 +34,7 @@ Admin = psycopg.Connection[tuple[object, ...]]
 
 
 @pytest.fixture
-def names(pg_admin: Admin) -> Iterator[str]:  # noqa: F811
+def names(pg_admin: Admin) -> Iterator[str]:
     """A unique prefix for this test's tables; every table starting with it is dropped."""
     prefix = f"kaskad_batch_{secrets.token_hex(4)}"
     yield prefix
@@ -73,7 +72,7 @@ def create_input(admin: Admin, table: str, records: list[dict[str, object]]) -> 
             )  # fmt: skip
 
 
-def test_table_and_query_sources_equal_the_file(pg_admin: Admin, names: str) -> None:  # noqa: F811
+def test_table_and_query_sources_equal_the_file(pg_admin: Admin, names: str) -> None:
     table = f"{names}_in"
     create_input(pg_admin, table, RECORDS)
     expected = EXECUTOR.run(read_input(GOLDEN / "input.jsonl", PLAN.schema))
@@ -92,7 +91,7 @@ def test_table_and_query_sources_equal_the_file(pg_admin: Admin, names: str) -> 
     assert got.equals(expected.filter(pl.col("id") != "bad-kind"))
 
 
-def test_bad_values_and_missing_columns(pg_admin: Admin, names: str) -> None:  # noqa: F811
+def test_bad_values_and_missing_columns(pg_admin: Admin, names: str) -> None:
     table = f"{names}_bad"
     bad = [*RECORDS[:5], {"id": "tx", "transactions": [{"day": "someday"}]}]
     create_input(pg_admin, table, bad)
@@ -117,7 +116,7 @@ def test_bad_values_and_missing_columns(pg_admin: Admin, names: str) -> None:  #
         open_source(URL, PLAN.schema)
 
 
-def test_sink_replaces_the_table_on_commit_only(pg_admin: Admin, names: str) -> None:  # noqa: F811
+def test_sink_replaces_the_table_on_commit_only(pg_admin: Admin, names: str) -> None:
     results = EXECUTOR.run(read_input(GOLDEN / "input.jsonl", PLAN.schema))
     target = f"{names}_out"
     pg_admin.execute(sql.SQL("CREATE TABLE {} (old int)").format(sql.Identifier(target)))
@@ -141,7 +140,7 @@ def test_sink_replaces_the_table_on_commit_only(pg_admin: Admin, names: str) -> 
     assert [tuple(r) for r in rows] == expected  # jsonb comes back as lists
 
 
-def test_failed_run_leaves_no_table(pg_admin: Admin, names: str) -> None:  # noqa: F811
+def test_failed_run_leaves_no_table(pg_admin: Admin, names: str) -> None:
     table = f"{names}_in"
     records = RECORDS + RECORDS
     records[7] = {"id": "x", "transactions": [{"day": "someday"}]}  # in the 3rd chunk of 3
@@ -154,7 +153,7 @@ def test_failed_run_leaves_no_table(pg_admin: Admin, names: str) -> None:  # noq
     assert tables_like(pg_admin, names) == [table]
 
 
-def test_sink_errors(pg_admin: Admin, names: str) -> None:  # noqa: F811
+def test_sink_errors(pg_admin: Admin, names: str) -> None:
     with pytest.raises(OutputError, match="name the table"):
         open_sink(URL, EXECUTOR.output_schema)
     with pytest.raises(OutputError, match="at most 63 bytes"):

@@ -284,8 +284,13 @@ def create_app(config: ServeConfig) -> FastAPI:
 
     @app.get("/ready")
     async def ready() -> JSONResponse:
+        """200 once pipelines are loaded and decisions can be logged; 503 otherwise (a load
+        balancer then sends traffic elsewhere)."""
+        problem = await off_loop(log.health) if log is not None else None
+        status = "no pipelines" if not pipelines else "decision log failing" if problem else "ready"
         body = {
-            "status": "ready" if pipelines else "no pipelines",
+            "status": status,
+            **({"decision_log_error": problem} if problem else {}),
             "pipelines": {
                 name: {
                     "release": p.release,
@@ -299,7 +304,7 @@ def create_app(config: ServeConfig) -> FastAPI:
                 for name, p in list(pipelines.items())
             },
         }
-        return JSONResponse(body, status_code=200 if pipelines else 503)
+        return JSONResponse(body, status_code=200 if status == "ready" else 503)
 
     documents: dict[tuple[str, ...], dict[str, Any]] = {}  # by the plans served
 

@@ -267,6 +267,11 @@ class DecisionSink(Protocol):
         """Write what is queued, then stop."""
         ...
 
+    def health(self) -> str | None:
+        """Why a new record could not be made durable now (None: it can); may check the
+        store, so call it off the event loop."""
+        ...
+
 
 class DecisionLog:
     """The writer thread and its bounded queue over one store database."""
@@ -282,6 +287,7 @@ class DecisionLog:
             self._engine.dispose()
             raise
         self._writer = _engine.writer(self._engine)
+        self._problem: str | None = None  # why the last commit failed
         self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_size)
         self._thread = threading.Thread(target=self._run, name="kaskad-decision-log", daemon=True)
         self._thread.start()
@@ -295,6 +301,26 @@ class DecisionLog:
         except queue.Full:
             raise LogFull("the decision log is full; retry shortly") from None
         return done
+
+    def health(self) -> str | None:
+        """None while commits succeed; after a failed commit, a probe row is inserted and
+        rolled back on each call, and the failure returned until that works again
+        (``/ready`` answers 503 meanwhile, and recovers without traffic)."""
+        if self._problem is None:
+            return None
+        probe = DecisionRecord("kaskad-ready-probe", "-", None, "-", "probe", None, None)
+        try:
+            with self._writer.connect() as conn:
+                transaction = conn.begin()
+                try:
+                    conn.execute(insert(DecisionRow), [probe.row()])
+                finally:
+                    transaction.rollback()
+        except Exception as exc:
+            self._problem = _reason(exc)
+            return self._problem
+        self._problem = None
+        return None
 
     def close(self) -> None:
         """Write what is queued, then stop the writer."""
@@ -330,11 +356,19 @@ class DecisionLog:
                 if shadows:
                     conn.execute(insert(ShadowDecisionRow), shadows)
         except Exception as exc:
+            self._problem = _reason(exc)
             for done in futures:
                 done.set_exception(exc)
             return
+        self._problem = None
         for done in futures:
             done.set_result(None)
+
+
+def _reason(exc: BaseException) -> str:
+    """The first line of an error, for ``/ready`` and logs."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
 
 def read_decisions(location: str, ids: Iterable[str] | None = None) -> list[dict[str, Any]]:

@@ -20,11 +20,18 @@ from sklearn.utils.validation import check_is_fitted
 from kaskad.errors import ModelLoadError
 from kaskad.execute.models.base import ArrayModelAdapter, FloatArray, Task, require_file
 
-# Emitted when an estimator fitted on a data frame is called with a numpy array;
-# the adapter passes columns in the artifact's order, so the warning is noise. It is
-# silenced only for such estimators; note that on Python 3.11 catch_warnings swaps
-# process-wide state, so concurrent threads may briefly see each other's filters.
+# Emitted when an estimator fitted on a data frame is called with a numpy array; the
+# adapter passes columns in the artifact's order, so the warning is noise. A filter is
+# installed once, when such an estimator is loaded: ``catch_warnings`` around each call
+# swapped process-wide state on Python 3.11 (threads deciding at the same time could
+# restore each other's filters and let the warning through) and cost time per call.
 _NAMES_WARNING = "X does not have valid feature names"
+
+
+def _silence_feature_names_warning() -> None:
+    warnings.filterwarnings(
+        "ignore", message=_NAMES_WARNING, category=UserWarning, module=r"sklearn\."
+    )
 
 
 class SklearnAdapter(ArrayModelAdapter):
@@ -47,16 +54,12 @@ class SklearnAdapter(ArrayModelAdapter):
         )
         method = "predict" if task == "regression" else "predict_proba"
         self._method: Callable[[FloatArray], Any] = getattr(estimator, method)
-        self._quiet = input_names is not None
+        if input_names is not None:
+            _silence_feature_names_warning()
         self._positive = task == "binary"
 
     def _raw(self, x: FloatArray, single: bool) -> npt.NDArray[Any]:
-        if self._quiet:
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=_NAMES_WARNING, category=UserWarning)
-                out = np.asarray(self._method(x))
-        else:
-            out = np.asarray(self._method(x))
+        out = np.asarray(self._method(x))
         return out[:, 1] if self._positive else out
 
 

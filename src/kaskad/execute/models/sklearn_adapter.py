@@ -21,17 +21,21 @@ from kaskad.errors import ModelLoadError
 from kaskad.execute.models.base import ArrayModelAdapter, FloatArray, Task, require_file
 
 # Emitted when an estimator fitted on a data frame is called with a numpy array; the
-# adapter passes columns in the artifact's order, so the warning is noise. A filter is
-# installed once, when such an estimator is loaded: ``catch_warnings`` around each call
-# swapped process-wide state on Python 3.11 (threads deciding at the same time could
-# restore each other's filters and let the warning through) and cost time per call.
+# adapter passes columns in the artifact's order, so the warning is noise. A filter for it
+# is kept first in the process's warning filters (re-inserted when other code, such as a
+# test runner, has changed them): ``catch_warnings`` around each call swapped
+# process-wide state on Python 3.11, so threads deciding at the same time could restore
+# each other's filters and let the warning through, and it cost time on every call.
 _NAMES_WARNING = "X does not have valid feature names"
 
 
 def _silence_feature_names_warning() -> None:
-    warnings.filterwarnings(
-        "ignore", message=_NAMES_WARNING, category=UserWarning, module=r"sklearn\."
-    )
+    first = warnings.filters[0] if warnings.filters else None
+    message = first[1] if first is not None else None
+    if first is None or first[0] != "ignore" or getattr(message, "pattern", None) != _NAMES_WARNING:
+        warnings.filterwarnings(
+            "ignore", message=_NAMES_WARNING, category=UserWarning, module=r"sklearn\."
+        )
 
 
 class SklearnAdapter(ArrayModelAdapter):
@@ -54,11 +58,12 @@ class SklearnAdapter(ArrayModelAdapter):
         )
         method = "predict" if task == "regression" else "predict_proba"
         self._method: Callable[[FloatArray], Any] = getattr(estimator, method)
-        if input_names is not None:
-            _silence_feature_names_warning()
+        self._quiet = input_names is not None
         self._positive = task == "binary"
 
     def _raw(self, x: FloatArray, single: bool) -> npt.NDArray[Any]:
+        if self._quiet:
+            _silence_feature_names_warning()
         out = np.asarray(self._method(x))
         return out[:, 1] if self._positive else out
 

@@ -27,6 +27,7 @@ from kaskad.cli.common import (
     out,
     progress_bar,
 )
+from kaskad.cli.decisions import decisions_app
 from kaskad.cli.registry import audit, load, model_app, release_app
 from kaskad.cli.render import print_decision, print_plan, print_problems
 from kaskad.cli.runs import print_run_summary, runs
@@ -49,6 +50,7 @@ app = typer.Typer(
 )
 app.add_typer(model_app, name="model")
 app.add_typer(release_app, name="release")
+app.add_typer(decisions_app, name="decisions")
 app.command("audit")(audit)
 app.command("backtest")(backtest)
 app.command("serve")(serve)

@@ -1,0 +1,101 @@
+"""``kaskad decisions``: the served decision log, read back.
+
+- ``kaskad decisions rejections``: rejected requests grouped by body shape (pipeline,
+  content type, fingerprint), newest first: a change in what an upstream system sends
+  shows up as a new shape with a growing count;
+- ``kaskad decisions show ID``: one decision as an auditor needs it: release, plan hash
+  and every component's content hash, the masked input, the outputs, the challengers'.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from kaskad.cli.common import StoreOpt, fail, out
+from kaskad.errors import KaskadError
+from kaskad.serve.audit import decision_detail, rejection_shapes
+
+decisions_app = typer.Typer(
+    help="The served decision log: rejected shapes, and one decision in full.",
+    no_args_is_help=True,
+)
+_SINCE = re.compile(r"^(\d+)([mhd])$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+
+
+@decisions_app.command("rejections")
+def rejections(
+    pipeline: Annotated[
+        str | None, typer.Option(help="Only this pipeline.", show_default=False)
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            help="Only the last N minutes, hours or days: 30m, 24h, 7d.", show_default=False
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the shapes as JSON.")] = False,
+    store: StoreOpt = None,
+) -> None:
+    """Rejected requests grouped by body shape, the most recently seen first."""
+    start = None
+    if since is not None:
+        match = _SINCE.match(since.strip())
+        if match is None:
+            raise fail(f"--since {since!r}: write a number and m, h or d (e.g. 24h)")
+        delta = dt.timedelta(**{_UNITS[match[2]]: int(match[1])})
+        start = dt.datetime.now(dt.UTC) - delta
+    try:
+        shapes = rejection_shapes(store or ".kaskad", pipeline, start)
+    except KaskadError as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        out.print_json(json.dumps([s.to_dict() for s in shapes], ensure_ascii=False))
+        return
+    if not shapes:
+        out.print("no rejections logged" + (f" in the last {since}" if since else ""))
+        return
+    table = Table("pipeline", "content type", "shape", "count", "first seen", "last seen")
+    table.add_column("problems of the latest")
+    table.columns[3].justify = "right"
+    for s in shapes:
+        problems = "; ".join(
+            f"{p.get('field') or '(body)'}: {p.get('problem')}" for p in s.problems[:3]
+        )
+        if len(s.problems) > 3:
+            problems += f"; … {len(s.problems) - 3} more"
+        table.add_row(
+            escape(s.pipeline),
+            escape(s.content_type or "-"),
+            (s.fingerprint or "-")[:12],
+            f"{s.count:,}",
+            s.first_at.strftime("%Y-%m-%d %H:%M:%S"),
+            s.last_at.strftime("%Y-%m-%d %H:%M:%S"),
+            escape(problems),
+        )
+    out.print(table)
+
+
+@decisions_app.command("show")
+def show(
+    decision_id: Annotated[str, typer.Argument(help="The decision_id of a response.")],
+    store: StoreOpt = None,
+) -> None:
+    """One logged decision as JSON: release, plan hash, the content hash of every
+    component, the masked input, every output, step timings and the challengers'."""
+    try:
+        detail = decision_detail(store or ".kaskad", decision_id)
+    except KaskadError as exc:
+        raise fail(str(exc)) from None
+    out.print_json(json.dumps(detail, default=_text, ensure_ascii=False))
+
+
+def _text(value: Any) -> str:
+    return value.isoformat() if isinstance(value, dt.datetime) else str(value)

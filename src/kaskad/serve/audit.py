@@ -1,0 +1,130 @@
+"""Reading the decision log back: rejected shapes for operators, one decision for auditors.
+
+- :func:`rejection_shapes` groups rejections by pipeline, content type and body-shape
+  fingerprint, newest first, with counts, first and last time seen and the problems of
+  the latest one: an upstream system that starts sending XML instead of JSON, or renames
+  a field, shows up as a new shape with a growing count.
+- :func:`decision_detail` gathers everything kept about one decision: its row, the
+  components (with content hashes) of the plan that made it, and its challengers' outputs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from kaskad.errors import NotFoundError
+from kaskad.store import _engine
+from kaskad.store.tables import DecisionPlanRow, DecisionRow, ShadowDecisionRow
+
+
+@dataclass(frozen=True)
+class RejectionShape:
+    """Rejections that share a pipeline, a content type and a body-shape fingerprint."""
+
+    pipeline: str
+    content_type: str | None
+    fingerprint: str | None
+    count: int
+    first_at: dt.datetime
+    last_at: dt.datetime
+    problems: list[dict[str, Any]]  # of the latest rejection of this shape
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "pipeline": self.pipeline,
+            "content_type": self.content_type,
+            "fingerprint": self.fingerprint,
+            "count": self.count,
+            "first_at": self.first_at.isoformat(),
+            "last_at": self.last_at.isoformat(),
+            "problems": self.problems,
+        }
+
+
+def rejection_shapes(
+    location: str, pipeline: str | None = None, since: dt.datetime | None = None
+) -> list[RejectionShape]:
+    """Rejections grouped by shape, the most recently seen first."""
+    engine = _engine.open_engine(_engine.locate(location, None).url)
+    try:
+        _engine.migrate(engine)
+        row = DecisionRow
+        query = (
+            select(
+                row.pipeline,
+                row.content_type,
+                row.fingerprint,
+                func.count(),
+                func.min(row.at),
+                func.max(row.at),
+            )
+            .where(row.status == "rejected")
+            .group_by(row.pipeline, row.content_type, row.fingerprint)
+            .order_by(func.max(row.at).desc())
+        )
+        if pipeline is not None:
+            query = query.where(row.pipeline == pipeline)
+        if since is not None:
+            query = query.where(row.at >= since)
+        shapes = []
+        with Session(engine) as session:
+            for name, content_type, fingerprint, count, first, last in session.execute(query):
+                latest = select(row.errors).where(
+                    row.status == "rejected",
+                    row.pipeline == name,
+                    row.content_type.is_(None)
+                    if content_type is None
+                    else row.content_type == content_type,
+                    row.fingerprint.is_(None)
+                    if fingerprint is None
+                    else row.fingerprint == fingerprint,
+                )
+                problems = session.scalars(latest.order_by(row.at.desc()).limit(1)).first()
+                shapes.append(
+                    RejectionShape(
+                        name,
+                        content_type,
+                        fingerprint,
+                        count,
+                        _utc(first),
+                        _utc(last),
+                        list(problems or []),
+                    )
+                )
+        return shapes
+    finally:
+        engine.dispose()
+
+
+def decision_detail(location: str, decision_id: str) -> dict[str, Any]:
+    """The decision's row, ``components`` of its plan and ``shadows`` (name → output);
+    NotFoundError when the log has no such decision."""
+    engine = _engine.open_engine(_engine.locate(location, None).url)
+    try:
+        _engine.migrate(engine)
+        with Session(engine) as session:
+            found = session.get(DecisionRow, decision_id)
+            if found is None:
+                raise NotFoundError(f"the decision log has no decision {decision_id!r}")
+            detail = {c.name: getattr(found, c.key) for c in DecisionRow.__table__.columns}
+            plan = session.get(DecisionPlanRow, found.plan_hash)
+            detail["components"] = plan.components if plan is not None else None
+            shadows = session.scalars(
+                select(ShadowDecisionRow).where(ShadowDecisionRow.decision_id == decision_id)
+            )
+            detail["shadows"] = {s.shadow: s.output for s in shadows}
+        return detail
+    finally:
+        engine.dispose()
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    """Aggregates bypass the column type: SQLite returns naive UTC (or text)."""
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)

@@ -6,12 +6,15 @@ Run it directly too: ``python -m kaskad.cli.serve PIPELINE...``.
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import typer
 import uvicorn
 import yaml
+from fastapi import FastAPI
 
 from kaskad.cli.common import StoreOpt, fail
 from kaskad.cli.registry import cache_root
@@ -19,6 +22,7 @@ from kaskad.errors import KaskadError
 from kaskad.serve import ApiKey, PipelineFile, ReleaseRef, ServeConfig, create_app
 from kaskad.serve.journal import DEFAULT_LIMIT_BYTES
 from kaskad.serve.log import DEFAULT_QUEUE_SIZE
+from kaskad.serve.workers import CONFIG_ENV, METRICS_ENV, check_workers, config_to_json
 
 
 def serve(
@@ -34,7 +38,14 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     store: StoreOpt = None,
-    workers: Annotated[int, typer.Option(help="Worker processes (only 1 for now).", min=1)] = 1,
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="Worker processes sharing the port (one per core); each has its own"
+            " decision-log writer on the same store. Needs --decision-log-mode sync.",
+            min=1,
+        ),
+    ] = 1,
     api_keys_file: Annotated[
         Path | None,
         typer.Option(help="YAML or JSON file of API key hashes and roles.", show_default=False),
@@ -71,6 +82,13 @@ def serve(
         ),
     ] = DEFAULT_LIMIT_BYTES >> 20,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    access_log: Annotated[
+        bool,
+        typer.Option(
+            help="Log every HTTP request line (off by default: every decision and rejection"
+            " is already in the decision log)."
+        ),
+    ] = False,
 ) -> None:
     """Serve pipelines over HTTP; every decision is written to the store's decision log
     before its reply is sent.
@@ -83,8 +101,6 @@ def serve(
             role: decide        # decide | admin
             label: scoring-gateway   # a system or role name, never a person
     """
-    if workers != 1:
-        raise fail("--workers above 1 is not supported yet: run one process per core")
     try:
         keys = load_api_keys(api_keys_file) if api_keys_file is not None else ()
         sources = {name: src for name, src in (_source(p, store) for p in pipelines)}
@@ -99,18 +115,35 @@ def serve(
             journal=str(journal) if journal is not None else None,
             journal_limit_bytes=journal_limit_mb << 20,
         )
-        app = create_app(config)
+        check_workers(config, workers)
+        app = create_app(config)  # loads and verifies everything once, before any worker
     except KaskadError as exc:
         raise fail(str(exc)) from None
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        loop="uvloop",
-        http="httptools",
-        ws="none",
-        log_level=log_level,
-    )
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "loop": "uvloop",
+        "http": "httptools",
+        "ws": "none",
+        "log_level": log_level,
+        "access_log": access_log,
+    }
+    if workers == 1:
+        uvicorn.run(app, **options)
+        return
+    _close(app)  # each worker builds its own app from the same configuration
+    with tempfile.TemporaryDirectory(prefix="kaskad-metrics-") as metrics_dir:
+        os.environ[CONFIG_ENV] = config_to_json(config)
+        os.environ[METRICS_ENV] = metrics_dir
+        uvicorn.run("kaskad.serve.workers:app", factory=True, workers=workers, **options)
+
+
+def _close(app: FastAPI) -> None:
+    """Stop the background threads of an app that will not serve."""
+    for part in ("promotion", "shadows", "decision_log"):
+        closer = getattr(app.state, part, None)
+        if closer is not None:
+            (closer.stop if part == "promotion" else closer.close)()
 
 
 def load_api_keys(path: Path) -> tuple[ApiKey, ...]:

@@ -17,10 +17,12 @@ Labelled children are looked up once and kept: ``labels()`` costs more than ``ob
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from kaskad.serve.errors import FieldProblem
 
@@ -68,6 +70,7 @@ class Metrics:
             "kaskad_journal_backlog_bytes",
             "Decision-journal bytes not yet shipped to the store (journal mode)",
             registry=r,
+            multiprocess_mode="livesum",
         )
         self._children: dict[tuple[Any, ...], Any] = {}
         self.decisions = Counter(
@@ -127,4 +130,10 @@ class Metrics:
         return child
 
     def render(self) -> bytes:
+        """The text exposition; with several workers (``PROMETHEUS_MULTIPROC_DIR`` set by
+        ``kaskad serve --workers``), every worker's values, summed."""
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            merged = CollectorRegistry()
+            MultiProcessCollector(merged)  # type: ignore[no-untyped-call]
+            return generate_latest(merged)
         return generate_latest(self.registry)

@@ -28,7 +28,6 @@ an error in the log instead of blocking the journal. ``.lock`` keeps a second pr
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import datetime as dt
 import json
 import logging
@@ -42,6 +41,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NamedTuple, cast
 
+import orjson
 from sqlalchemy import select
 from sqlalchemy.exc import DataError, IntegrityError
 
@@ -146,6 +146,7 @@ class JournaledLog:
         try:
             self._pos, self._disk_bytes = self._recover()
             self._active = max([*self._segments(), self._pos.segment]) + 1
+            self._live_from = self._active  # segments before it are replayed from disk
             self._file = self._create_segment(self._active)
         except OSError as exc:
             self._lock.close()
@@ -260,7 +261,7 @@ class JournaledLog:
             pos = _Position(int(data["segment"]), int(data["offset"]))
         except FileNotFoundError:
             pass
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError) as exc:  # orjson.JSONDecodeError is a ValueError
             LOG.warning(
                 "unreadable %s in %s (%s): replaying every segment", POSITION_FILE, self.folder, exc
             )
@@ -363,7 +364,7 @@ class JournaledLog:
                 pos, active, durable = self._pos, self._active, self._durable
             try:
                 records, nxt = self._read(pos, None if pos.segment < active else durable, active)
-                if records and not self._deliver(records):
+                if records and not self._deliver(records, pos.segment < self._live_from):
                     return  # closing, and the store cannot be reached
                 self._advance(pos, nxt)
                 if records or nxt != pos:
@@ -429,14 +430,18 @@ class JournaledLog:
             with self._cv:
                 self._disk_bytes -= size
 
-    def _deliver(self, records: list[Record]) -> bool:
+    def _deliver(self, records: list[Record], replayed: bool) -> bool:
         """Ship ``records``, retrying with backoff; False when closing and the drain
-        timeout has passed."""
+        timeout has passed. Records written by this process are shipped without asking
+        the store which it already has, unless an attempt failed (part of it may have
+        been committed); replayed ones are always checked."""
         delay = _RETRY_MIN_S
+        check = replayed
         while True:
             try:
-                self._ship(records)
+                self._ship(records, check)
             except Exception as exc:
+                check = True
                 if not self._failing:
                     LOG.warning(
                         "cannot write decision records to the store %s (%s); they stay in"
@@ -465,10 +470,10 @@ class JournaledLog:
         time.sleep(min(delay, left))
         return True
 
-    def _ship(self, records: list[Record]) -> None:
+    def _ship(self, records: list[Record], check: bool = True) -> None:
         if self._log is None:
             self._log = DecisionLog(self._store, self._batch_size)
-        fresh = self._not_in_store(records)
+        fresh = self._not_in_store(records) if check else records
         error = _first_error([self._log.submit(r) for r in fresh])
         if error is None:
             return
@@ -532,7 +537,7 @@ _KINDS = {DecisionRecord: "decision", ShadowRecord: "shadow", PlanRecord: "plan"
 def _encode(record: Record) -> bytes:
     if record.at.tzinfo is None:
         raise ValueError(f"timestamp {record.at.isoformat()} has no time zone; use UTC")
-    fields = {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
+    fields = dict(vars(record))  # the dataclass's fields
     fields["at"] = record.at.isoformat()
     return dumps({"type": _KINDS[type(record)], "fields": fields}) + b"\n"
 
@@ -540,7 +545,7 @@ def _encode(record: Record) -> bytes:
 def _decode(line: bytes, path: Path, offset: int) -> Record | None:
     """The record of one journal line; None, with a warning, for a line that is not one."""
     try:
-        data: Any = json.loads(line)
+        data: Any = orjson.loads(line)
         fields = dict(data["fields"])
         fields["at"] = dt.datetime.fromisoformat(fields["at"])
         if data["type"] == "decision":
@@ -550,7 +555,7 @@ def _decode(line: bytes, path: Path, offset: int) -> Record | None:
         if data["type"] == "plan":
             return PlanRecord(**fields)
         raise ValueError(f"unknown record type {data['type']!r}")
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError) as exc:  # orjson.JSONDecodeError is a ValueError
         LOG.warning(
             "skipped an unreadable line in the decision journal %s at byte %d: %s",
             path,

@@ -92,8 +92,8 @@ class Metrics:
         )
 
     def request(self, pipeline: str, endpoint: str, status: int, seconds: float) -> None:
-        self.requests.labels(pipeline, endpoint, str(status)).inc()
-        self.latency.labels(pipeline, endpoint).observe(seconds)
+        self._child(self.requests, pipeline, endpoint, str(status)).inc()
+        self._child(self.latency, pipeline, endpoint).observe(seconds)
 
     def rejected(
         self, pipeline: str, problems: Iterable[FieldProblem], reason: str = "schema"

@@ -28,25 +28,22 @@ an error in the log instead of blocking the journal. ``.lock`` keeps a second pr
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
 import logging
 import os
 import queue
 import re
-import sys
 import threading
 import time
 from concurrent.futures import Future
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, NamedTuple, cast
+from typing import IO, TYPE_CHECKING, NamedTuple, cast
 
-import orjson
 from sqlalchemy import select
 from sqlalchemy.exc import DataError, IntegrityError
 
 from kaskad.serve.errors import ServeConfigError
-from kaskad.serve.jsonio import dumps
+from kaskad.serve.journal_files import decode, encode, fsync_folder, take_lock
 from kaskad.serve.log import (
     DEFAULT_QUEUE_SIZE,
     DecisionLog,
@@ -56,13 +53,11 @@ from kaskad.serve.log import (
     PlanRecord,
     Record,
     ShadowRecord,
+    error_reason,
     take_group,
 )
 from kaskad.store import _engine
 from kaskad.store.tables import DecisionRow, ShadowDecisionRow
-
-if sys.platform != "win32":
-    import fcntl
 
 if TYPE_CHECKING:
     from kaskad.serve.config import ServeConfig
@@ -74,7 +69,6 @@ DEFAULT_BATCH_SIZE = 512
 MAX_SEGMENT_BYTES = 64 << 20
 POSITION_FILE = "shipped.json"
 DEAD_LETTER_FILE = "dead-letter.jsonl"
-LOCK_FILE = ".lock"
 _SEGMENT = re.compile(r"^(\d{20})\.jsonl$")
 _RETRY_MIN_S = 0.05
 _STOP = object()
@@ -142,7 +136,7 @@ class JournaledLog:
         self._batch_size = batch_size
         self._retry_max_s = retry_max_s
         self._drain_timeout_s = drain_timeout_s
-        self._lock = _take_lock(self.folder)
+        self._lock = take_lock(self.folder)
         try:
             self._pos, self._disk_bytes = self._recover()
             self._active = max([*self._segments(), self._pos.segment]) + 1
@@ -179,7 +173,7 @@ class JournaledLog:
         :class:`LogFull` at once when the queue is full or the journal at its limit."""
         done: Future[None] = Future()
         try:
-            line = _encode(record)
+            line = encode(record)
         except (TypeError, ValueError) as exc:
             done.set_exception(exc)
             return done
@@ -275,7 +269,7 @@ class JournaledLog:
 
     def _create_segment(self, seq: int) -> IO[bytes]:
         handle = self._path(seq).open("xb")
-        _fsync_folder(self.folder)
+        fsync_folder(self.folder)
         return handle
 
     def _save_position(self, pos: _Position) -> None:
@@ -285,7 +279,7 @@ class JournaledLog:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, self.folder / POSITION_FILE)
-        _fsync_folder(self.folder)
+        fsync_folder(self.folder)
 
     # -- the writer thread
 
@@ -402,7 +396,7 @@ class JournaledLog:
                         offset - len(line),
                     )
                     break
-                record = _decode(line, path, offset - len(line))
+                record = decode(line, path, offset - len(line))
                 if record is not None:
                     records.append(record)
         if end is None and offset == pos.offset:  # a sealed segment, read to its end
@@ -447,7 +441,7 @@ class JournaledLog:
                         "cannot write decision records to the store %s (%s); they stay in"
                         " the journal %s and are retried",
                         self._where,
-                        _reason(exc),
+                        error_reason(exc),
                         self.folder,
                     )
                     self._failing = True
@@ -519,86 +513,18 @@ class JournaledLog:
     def _dead_letter(self, record: Record, error: BaseException) -> None:
         path = self.folder / DEAD_LETTER_FILE
         with path.open("ab") as handle:
-            handle.write(_encode(record))
+            handle.write(encode(record))
             handle.flush()
             os.fsync(handle.fileno())
         LOG.error(
             "the store %s refused the decision record %s (%s); it is kept in %s",
             self._where,
             record.plan_hash if isinstance(record, PlanRecord) else record.decision_id,
-            _reason(error),
+            error_reason(error),
             path,
         )
-
-
-_KINDS = {DecisionRecord: "decision", ShadowRecord: "shadow", PlanRecord: "plan"}
-
-
-def _encode(record: Record) -> bytes:
-    if record.at.tzinfo is None:
-        raise ValueError(f"timestamp {record.at.isoformat()} has no time zone; use UTC")
-    fields = dict(vars(record))  # the dataclass's fields
-    fields["at"] = record.at.isoformat()
-    return dumps({"type": _KINDS[type(record)], "fields": fields}) + b"\n"
-
-
-def _decode(line: bytes, path: Path, offset: int) -> Record | None:
-    """The record of one journal line; None, with a warning, for a line that is not one."""
-    try:
-        data: Any = orjson.loads(line)
-        fields = dict(data["fields"])
-        fields["at"] = dt.datetime.fromisoformat(fields["at"])
-        if data["type"] == "decision":
-            return DecisionRecord(**fields)
-        if data["type"] == "shadow":
-            return ShadowRecord(**fields)
-        if data["type"] == "plan":
-            return PlanRecord(**fields)
-        raise ValueError(f"unknown record type {data['type']!r}")
-    except (ValueError, KeyError, TypeError) as exc:  # orjson.JSONDecodeError is a ValueError
-        LOG.warning(
-            "skipped an unreadable line in the decision journal %s at byte %d: %s",
-            path,
-            offset,
-            exc,
-        )
-        return None
 
 
 def _first_error(futures: list[Future[None]]) -> BaseException | None:
     errors = [e for e in (f.exception() for f in futures) if e is not None]
     return errors[0] if errors else None
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
-def _take_lock(folder: Path) -> IO[bytes]:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        handle = (folder / LOCK_FILE).open("a+b")
-    except OSError as exc:
-        raise ServeConfigError(f"cannot open the decision journal {folder}: {exc}") from exc
-    if sys.platform != "win32":
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.close()
-            raise ServeConfigError(
-                f"the decision journal {folder} is in use by another process; give each"
-                " server its own journal folder"
-            ) from None
-    return handle
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make a new, renamed or removed file name in ``folder`` durable."""
-    if sys.platform == "win32":
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

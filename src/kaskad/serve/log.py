@@ -317,7 +317,7 @@ class DecisionLog:
                 finally:
                     transaction.rollback()
         except Exception as exc:
-            self._problem = _reason(exc)
+            self._problem = error_reason(exc)
             return self._problem
         self._problem = None
         return None
@@ -356,7 +356,7 @@ class DecisionLog:
                 if shadows:
                     conn.execute(insert(ShadowDecisionRow), shadows)
         except Exception as exc:
-            self._problem = _reason(exc)
+            self._problem = error_reason(exc)
             for done in futures:
                 done.set_exception(exc)
             return
@@ -365,7 +365,7 @@ class DecisionLog:
             done.set_result(None)
 
 
-def _reason(exc: BaseException) -> str:
+def error_reason(exc: BaseException) -> str:
     """The first line of an error, for ``/ready`` and logs."""
     lines = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__

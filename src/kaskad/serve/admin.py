@@ -35,17 +35,18 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
-from kaskad.errors import KaskadError
-from kaskad.registry.releases import load_release
+from kaskad.registry.releases import LoadedRelease
 from kaskad.serve.auth import ApiKey, Authenticator
 from kaskad.serve.config import PipelineFile, ReleaseRef
 from kaskad.serve.errors import FieldProblem, ServeError
 from kaskad.serve.inputs import read_limited
+from kaskad.serve.pins import load_verified
 from kaskad.serve.pipelines import ServedPipeline
 from kaskad.serve.promotion import PromotionWatcher
 from kaskad.store import NotFoundError, StageChange, Store, StoreError
 
 BODY_LIMIT = 16 * 1024
+Moved = tuple[StageChange, LoadedRelease | None]  # the move, and the release verified for it
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ def admin_router(
         name: str,
         request: Request,
         fields: tuple[str, ...],
-        change: Callable[[Store, _Target, dict[str, Any], str], StageChange],
+        change: Callable[[Store, _Target, dict[str, Any], str], Moved],
     ) -> JSONResponse:
         key = auth.check(request.headers, "admin")
         target = _target(name, pipelines, sources)
@@ -89,8 +90,8 @@ def admin_router(
 
         def work() -> ServedPipeline:
             store = watcher.store(name)
-            moved = _store_call(lambda: change(store, target, body, _actor(key)))
-            served = watcher.refresh(name)
+            moved, verified = _store_call(lambda: change(store, target, body, _actor(key)))
+            served = watcher.refresh(name, verified)
             wanted = f"{target.pipeline}@{moved.to_release}"
             if served.release != wanted:
                 problem = watcher.problems.get(name) or "the stage moved again meanwhile"
@@ -119,45 +120,35 @@ def admin_router(
     return router
 
 
-def _promote(store: Store, target: _Target, body: dict[str, Any], actor: str) -> StageChange:
+def _promote(store: Store, target: _Target, body: dict[str, Any], actor: str) -> Moved:
     """Verify the release as the server would load it, then move the stage: a release
     that must not run is refused (409) and the stage stays where it was."""
-    number = body["release"]
+    ref = f"{target.pipeline}@{body['release']}"
     try:
-        load_release(
-            store, f"{target.pipeline}@{number}", actor=actor, cache_root=target.cache_root
-        )
+        verified = load_verified(store, ref, actor, target.cache_root)
     except NotFoundError as exc:
         message = f"invalid body: release: {exc}"
         raise ServeError(422, "S422", message, [FieldProblem("release", str(exc))]) from exc
-    except StoreError as exc:
-        if isinstance(exc.__cause__, SQLAlchemyError):
+    except ServeError as exc:
+        if exc.status != 409:
             raise
-        raise _unservable(target, number, exc) from exc
-    except KaskadError as exc:  # verification: artifacts, environment, golden cases
-        raise _unservable(target, number, exc) from exc
-    return store.set_stage(target.pipeline, target.stage, number, actor=actor)
+        raise ServeError(
+            409, "S409", f"{exc.message}; {target.pipeline}@{target.stage} was not moved"
+        ) from exc
+    moved = store.set_stage(target.pipeline, target.stage, body["release"], actor=actor)
+    return moved, verified
 
 
-def _unservable(target: _Target, number: int, error: Exception) -> ServeError:
-    return ServeError(
-        409,
-        "S409",
-        f"{target.pipeline}@{number} cannot be served, {target.pipeline}@{target.stage} was"
-        f" not moved: {error}",
-    )
-
-
-def _rollback(store: Store, target: _Target, body: dict[str, Any], actor: str) -> StageChange:
+def _rollback(store: Store, target: _Target, body: dict[str, Any], actor: str) -> Moved:
     try:
-        return store.rollback(target.pipeline, target.stage, actor=actor)
+        return store.rollback(target.pipeline, target.stage, actor=actor), None
     except StoreError as exc:
         if isinstance(exc.__cause__, SQLAlchemyError):
             raise
         raise ServeError(409, "S409", str(exc)) from exc  # nothing to roll back to
 
 
-def _store_call(call: Callable[[], StageChange]) -> StageChange:
+def _store_call(call: Callable[[], Moved]) -> Moved:
     try:
         return call()
     except StoreError as exc:  # the database cannot be reached or written

@@ -92,13 +92,13 @@ def create_app(config: ServeConfig) -> FastAPI:
     shadows = ShadowWorker(log, metrics, config.shadow_queue_size) if log is not None else None
     retry = {"Retry-After": str(config.retry_after_s)}
     threads = ThreadPoolExecutor(config.decide_threads, thread_name_prefix="kaskad-decide")
-    pins = PinnedReleases(config.pipelines)
     watcher = PromotionWatcher(
         pipelines,
         {n: s for n, s in config.pipelines.items() if isinstance(s, ReleaseRef)},
         config.promotion_poll_s,
         threading.Lock(),
     )
+    pins = PinnedReleases(config.pipelines, watcher.store)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

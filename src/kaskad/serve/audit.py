@@ -50,9 +50,7 @@ def rejection_shapes(
     location: str, pipeline: str | None = None, since: dt.datetime | None = None
 ) -> list[RejectionShape]:
     """Rejections grouped by shape, the most recently seen first."""
-    engine = _engine.open_engine(_engine.locate(location, None).url)
-    try:
-        _engine.migrate(engine)
+    with _engine.reading(location) as engine:
         row = DecisionRow
         query = (
             select(
@@ -97,30 +95,23 @@ def rejection_shapes(
                     )
                 )
         return shapes
-    finally:
-        engine.dispose()
 
 
 def decision_detail(location: str, decision_id: str) -> dict[str, Any]:
     """The decision's row, ``components`` of its plan and ``shadows`` (name → output);
     NotFoundError when the log has no such decision."""
-    engine = _engine.open_engine(_engine.locate(location, None).url)
-    try:
-        _engine.migrate(engine)
-        with Session(engine) as session:
-            found = session.get(DecisionRow, decision_id)
-            if found is None:
-                raise NotFoundError(f"the decision log has no decision {decision_id!r}")
-            detail = {c.name: getattr(found, c.key) for c in DecisionRow.__table__.columns}
-            plan = session.get(DecisionPlanRow, found.plan_hash)
-            detail["components"] = plan.components if plan is not None else None
-            shadows = session.scalars(
-                select(ShadowDecisionRow).where(ShadowDecisionRow.decision_id == decision_id)
-            )
-            detail["shadows"] = {s.shadow: s.output for s in shadows}
-        return detail
-    finally:
-        engine.dispose()
+    with _engine.reading(location) as engine, Session(engine) as session:
+        found = session.get(DecisionRow, decision_id)
+        if found is None:
+            raise NotFoundError(f"the decision log has no decision {decision_id!r}")
+        detail = {c.name: getattr(found, c.key) for c in DecisionRow.__table__.columns}
+        plan = session.get(DecisionPlanRow, found.plan_hash)
+        detail["components"] = plan.components if plan is not None else None
+        shadows = session.scalars(
+            select(ShadowDecisionRow).where(ShadowDecisionRow.decision_id == decision_id)
+        )
+        detail["shadows"] = {s.shadow: s.output for s in shadows}
+    return detail
 
 
 def _utc(value: dt.datetime) -> dt.datetime:

@@ -392,17 +392,11 @@ def _read_rows(
     table: type[DecisionRow] | type[ShadowDecisionRow] | type[DecisionPlanRow],
     ids: Iterable[str] | None,
 ) -> list[dict[str, Any]]:
-    where = _engine.locate(location, None)
-    engine = _engine.open_engine(where.url)
-    try:
-        _engine.migrate(engine)
-        query = select(table).order_by(table.at)
-        if ids is not None and table is not DecisionPlanRow:
-            query = query.where(table.decision_id.in_(list(ids)))  # type: ignore[union-attr]
-        with Session(engine) as session:
-            return [
-                {c.name: getattr(row, c.key) for c in table.__table__.columns}
-                for row in session.scalars(query)
-            ]
-    finally:
-        engine.dispose()
+    query = select(table).order_by(table.at)
+    if ids is not None and table is not DecisionPlanRow:
+        query = query.where(table.decision_id.in_(list(ids)))  # type: ignore[union-attr]
+    with _engine.reading(location) as engine, Session(engine) as session:
+        return [
+            {c.name: getattr(row, c.key) for c in table.__table__.columns}
+            for row in session.scalars(query)
+        ]

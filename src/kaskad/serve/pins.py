@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -31,12 +32,17 @@ class PinnedReleases:
     """Loads, verifies and caches the releases requests pin."""
 
     def __init__(
-        self, sources: Mapping[str, PipelineFile | ReleaseRef], size: int = DEFAULT_PINNED
+        self,
+        sources: Mapping[str, PipelineFile | ReleaseRef],
+        store_of: Callable[[str], Store],
+        size: int = DEFAULT_PINNED,
     ) -> None:
+        """``store_of(name)``: the store of the URL name's release reference (the
+        promotion watcher's, opened once)."""
         self._sources = sources
+        self._store_of = store_of
         self._size = max(1, size)
         self._cache: OrderedDict[tuple[str, str], ServedPipeline] = OrderedDict()
-        self._stores: dict[str, Store] = {}
         self._lock = threading.Lock()  # one load at a time; the cache under it
 
     def get(self, name: str, release: str) -> ServedPipeline:
@@ -67,23 +73,30 @@ class PinnedReleases:
             if cached is not None:
                 self._cache.move_to_end(key)
                 return cached
-            served = ServedPipeline(name, self._load(source, ref).plan, ref)
+            served = ServedPipeline(name, self._load(name, source, ref).plan, ref)
             self._cache[key] = served
             if len(self._cache) > self._size:
                 self._cache.popitem(last=False)
             return served
 
-    def _load(self, source: ReleaseRef, ref: str) -> LoadedRelease:
-        store = self._stores.get(source.store)
-        if store is None:
-            store = self._stores[source.store] = Store.open(source.store)
+    def _load(self, name: str, source: ReleaseRef, ref: str) -> LoadedRelease:
         try:
-            return load_release(store, ref, actor=source.actor, cache_root=source.cache_root)
+            return load_verified(self._store_of(name), ref, source.actor, source.cache_root)
         except NotFoundError as exc:
             raise ServeError(404, "S404", f"no release {ref}: {exc}") from exc
-        except StoreError as exc:
-            if isinstance(exc.__cause__, SQLAlchemyError):
-                raise ServeError(503, "S503", f"the store cannot be read: {exc}") from exc
-            raise ServeError(409, "S409", f"{ref} cannot be served: {exc}") from exc
-        except KaskadError as exc:  # verification: artifacts, environment, golden cases
-            raise ServeError(409, "S409", f"{ref} cannot be served: {exc}") from exc
+
+
+def load_verified(store: Store, ref: str, actor: str, cache_root: Path) -> LoadedRelease:
+    """``load_release`` with its refusals as served errors: 409 (S409) for a release that
+    must not run (artifacts, environment, golden cases), 503 (S503) when the store cannot
+    be read. ``NotFoundError`` (no such release) is left to the caller."""
+    try:
+        return load_release(store, ref, actor=actor, cache_root=cache_root)
+    except NotFoundError:
+        raise
+    except StoreError as exc:
+        if isinstance(exc.__cause__, SQLAlchemyError):
+            raise ServeError(503, "S503", f"the store cannot be read: {exc}") from exc
+        raise ServeError(409, "S409", f"{ref} cannot be served: {exc}") from exc
+    except KaskadError as exc:
+        raise ServeError(409, "S409", f"{ref} cannot be served: {exc}") from exc

@@ -19,7 +19,7 @@ import logging
 import threading
 from collections.abc import MutableMapping
 
-from kaskad.registry.releases import load_release
+from kaskad.registry.releases import LoadedRelease, load_release
 from kaskad.serve.config import ReleaseRef
 from kaskad.serve.pipelines import ServedPipeline
 from kaskad.store import Store
@@ -75,14 +75,15 @@ class PromotionWatcher:
                 return
             self.refresh(name)
 
-    def refresh(self, name: str) -> ServedPipeline:
+    def refresh(self, name: str, verified: LoadedRelease | None = None) -> ServedPipeline:
         """Re-resolve the stage reference of ``name`` now and serve its release once
-        verified. The pipeline served afterwards: still the old one when the stage's
+        verified (``verified``: a release just loaded and verified, used when the stage
+        points at it). The pipeline served afterwards: still the old one when the stage's
         release cannot be loaded or verified (``problems[name]`` says why)."""
         source = self._sources[name]
         with self._checking:
             try:
-                self._check(name, source)
+                self._check(name, source, verified)
             except Exception as exc:  # keep serving the old release; retry next poll
                 message = f"{source.ref}: {type(exc).__name__}: {exc}"
                 if self.problems.get(name) != message:
@@ -106,7 +107,7 @@ class PromotionWatcher:
             store = self._stores[source.store] = Store.open(source.store)
         return store
 
-    def _check(self, name: str, source: ReleaseRef) -> None:
+    def _check(self, name: str, source: ReleaseRef, verified: LoadedRelease | None = None) -> None:
         store = self._store(source)
         target = store.resolve(source.ref)
         current = self._pipelines[name]
@@ -115,7 +116,11 @@ class PromotionWatcher:
             return
         # Load the exact number the stage pointed at, so a move during loading is seen
         # on the next poll instead of serving a release other than the one verified.
-        loaded = load_release(store, target.ref, actor=source.actor, cache_root=source.cache_root)
+        loaded = (
+            verified
+            if verified is not None and verified.release.ref == target.ref
+            else load_release(store, target.ref, actor=source.actor, cache_root=source.cache_root)
+        )
         fresh = ServedPipeline(name, loaded.plan, loaded.release.ref)
         with self._lock:
             self._pipelines[name] = fresh

@@ -5,7 +5,8 @@ Private to :mod:`kaskad.store`; :meth:`kaskad.store.Store.open` is the public do
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -156,3 +157,15 @@ def migrate(engine: Engine) -> None:
             f"cannot bring the kaskad store at {shown(engine.url)} up to date: {exc}"
             " (was it written by a newer kaskad?)"
         ) from exc
+
+
+@contextmanager
+def reading(location: str) -> Iterator[Engine]:
+    """A short-lived engine on the store at ``location``, its schema brought up to date;
+    disposed on exit (readers of the decision log, CLI commands)."""
+    engine = open_engine(locate(location, None).url)
+    try:
+        migrate(engine)
+        yield engine
+    finally:
+        engine.dispose()

@@ -50,7 +50,6 @@ class _Pending:
 class Compiler:
     def __init__(self) -> None:
         self.problems: list[Problem] = []
-        self._model_cache: dict[tuple[str, str], object] = {}
 
     # ---- expressions --------------------------------------------------------------------
 

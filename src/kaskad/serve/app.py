@@ -55,7 +55,13 @@ from kaskad.serve.errors import ServeError
 from kaskad.serve.inputs import body_format, parse_record, parse_records, read_limited
 from kaskad.serve.journal import JournaledLog, open_decision_log
 from kaskad.serve.jsonio import FastJSONResponse
-from kaskad.serve.log import DecisionRecord, LogFull, PlanRecord, shape_fingerprint
+from kaskad.serve.log import (
+    DecisionRecord,
+    LogFull,
+    PlanRecord,
+    item_fingerprint,
+    shape_fingerprint,
+)
 from kaskad.serve.metrics import Metrics
 from kaskad.serve.openapi import openapi_schema
 from kaskad.serve.pins import PinnedReleases
@@ -206,7 +212,7 @@ def create_app(config: ServeConfig) -> FastAPI:
                     r,
                     record,
                     content_type,
-                    recording.item_fingerprint(record, fmt) if r.rejected else None,
+                    item_fingerprint(record, fmt) if r.rejected else None,
                 )
                 for r, record in zip(results, records, strict=True)
             ],

@@ -10,6 +10,7 @@ from kaskad.serve.errors import ServeConfigError
 from kaskad.serve.inputs import DEFAULT_BODY_LIMIT
 from kaskad.serve.journal import DEFAULT_LIMIT_BYTES
 from kaskad.serve.log import DEFAULT_QUEUE_SIZE
+from kaskad.serve.shadows import DEFAULT_SHADOW_QUEUE_SIZE
 
 DECISION_LOG_MODES = ("sync", "journal")
 
@@ -67,7 +68,7 @@ class ServeConfig:
     decision_log: str | None = None
     queue_size: int = DEFAULT_QUEUE_SIZE
     retry_after_s: int = 1
-    shadow_queue_size: int = 1024  # shadow runs waiting; beyond that they are skipped
+    shadow_queue_size: int = DEFAULT_SHADOW_QUEUE_SIZE  # shadow runs waiting; then skipped
     promotion_poll_s: float = 2.0  # how often stage references are re-resolved; 0 disables
     decision_log_mode: str = "sync"  # "sync" | "journal"
     journal: str | None = None  # the journal folder (journal mode)

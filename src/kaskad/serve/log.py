@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from kaskad.compile.plan import Plan
 from kaskad.errors import KaskadError
 from kaskad.serve.jsonio import dumps_text
+from kaskad.spec.common import sha256_text
 from kaskad.spec.schema import Schema
 from kaskad.spec.types import DType, Field
 from kaskad.store import _engine
@@ -209,8 +210,18 @@ def shape_fingerprint(body: bytes, fmt: str | None) -> str:
         except Exception:  # an unparsable body: its format and that it did not parse
             paths = {"$:unparsable"}
     kind = fmt or ("unknown" if paths == {"$:unparsable"} else kind)
-    text = kind + "\n" + "\n".join(sorted(paths))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return _shape_digest(kind, paths)
+
+
+def item_fingerprint(record: Any, fmt: str) -> str:
+    """The shape fingerprint of one parsed item of a batch."""
+    paths: set[str] = set()
+    json_paths(record, "$", paths)
+    return _shape_digest(fmt, paths)
+
+
+def _shape_digest(kind: str, paths: set[str]) -> str:
+    return sha256_text(kind + "\n" + "\n".join(sorted(paths)))
 
 
 def json_paths(value: Any, path: str, paths: set[str]) -> None:

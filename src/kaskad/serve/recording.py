@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from typing import Any
 
 from kaskad.serve.errors import ServeError
-from kaskad.serve.log import DecisionRecord, json_paths, mask, shape_fingerprint
+from kaskad.serve.log import DecisionRecord, mask, shape_fingerprint
 from kaskad.serve.pipelines import Result, ServedPipeline
 
 
@@ -56,11 +55,3 @@ def for_refused_body(
         content_type=content_type,
         fingerprint=shape_fingerprint(body, fmt) if body is not None else None,
     )
-
-
-def item_fingerprint(record: Any, fmt: str) -> str:
-    """The shape fingerprint of one parsed item of a batch."""
-    paths: set[str] = set()
-    json_paths(record, "$", paths)
-    text = fmt + "\n" + "\n".join(sorted(paths))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO
 
 from kaskad.errors import ArtifactIntegrityError, ArtifactMissingError, StoreError
+from kaskad.spec.common import sha256_bytes
 
 CHUNK_SIZE = 1024 * 1024
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -29,19 +30,6 @@ def check_sha256(value: str) -> str:
     if not _SHA256.fullmatch(digest):
         raise StoreError(f"{value!r} is not a sha256 digest (64 hexadecimal characters)")
     return digest
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path: Path) -> str:
-    """The sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(CHUNK_SIZE), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class ArtifactStore(ABC):

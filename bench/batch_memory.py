@@ -66,7 +66,7 @@ def prepare_child(rows: int, row_group: int) -> None:
     from benchlib import APPLICATIONS, print_header, require_example
 
     import kaskad
-    from kaskad.batch.files import read_input
+    from kaskad.io.files import read_input
 
     require_example()
     print_header("kaskad batch memory (credit example, streamed from Parquet)")

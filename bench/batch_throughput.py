@@ -46,9 +46,9 @@ from benchlib import (
 )
 
 import kaskad
-from kaskad.batch.files import read_input
 from kaskad.compile.expr.polars_dtypes import to_polars_dtype
 from kaskad.compile.plan import Plan
+from kaskad.io.files import read_input
 
 TARGET = 0.80  # kaskad's throughput as a share of the baseline's
 

@@ -17,7 +17,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from kaskad.batch.files import frame_from_records
+from kaskad.io.files import frame_from_records
 from kaskad.spec.schema import Schema
 
 PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=3"

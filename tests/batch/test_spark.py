@@ -10,8 +10,8 @@ import polars as pl
 import pytest
 
 from kaskad import BatchExecutor, compile_pipeline
-from kaskad.batch.files import read_input
 from kaskad.batch.spark import run_spark, session
+from kaskad.io.files import read_input
 
 ROWS = 100_000
 

@@ -11,10 +11,10 @@ import polars as pl
 import pytest
 
 from kaskad import BatchExecutor, compile_pipeline
-from kaskad.batch.files import read_input
-from kaskad.batch.sinks import OutputError, Sink, open_sink
-from kaskad.batch.sources import Source, open_source
 from kaskad.batch.summary import SummaryBuilder, run_batch
+from kaskad.io.files import read_input
+from kaskad.io.sinks import OutputError, Sink, open_sink
+from kaskad.io.sources import Source, open_source
 
 GOLDEN = Path(__file__).resolve().parent.parent / "execute" / "golden" / "aml_unknowns"
 PLAN = compile_pipeline(GOLDEN / "pipeline.yaml")

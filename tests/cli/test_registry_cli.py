@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kaskad.deliver import environment
+from kaskad.registry import environment
 from kaskad.registry.releases import create_release
 from kaskad.store import Store
 from tests.cli.test_cli import kaskad

@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 from kaskad import BatchExecutor, RecordExecutor, compile_pipeline
-from kaskad.batch.files import read_input
 from kaskad.execute.convert import json_value
+from kaskad.io.files import read_input
 from tests.conftest import frame_of
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from kaskad import BatchExecutor, RecordExecutor, compile_pipeline
-from kaskad.batch.files import read_input
 from kaskad.execute.convert import json_value
+from kaskad.io.files import read_input
 
 GOLDEN = Path(__file__).parent / "golden"
 CASES = sorted(p for p in GOLDEN.iterdir() if (p / "pipeline.yaml").exists())

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from kaskad import compile_pipeline
-from kaskad.deliver import environment
 from kaskad.errors import ArtifactIntegrityError
+from kaskad.registry import environment
 from kaskad.registry.diff import diff_releases
 from kaskad.registry.errors import EnvironmentMismatchError, GoldenMismatchError
 from kaskad.registry.releases import create_release, load_release

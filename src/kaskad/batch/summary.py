@@ -20,10 +20,10 @@ from typing import Any
 
 import polars as pl
 
-from kaskad.batch.sinks import Sink
-from kaskad.batch.sources import Source
 from kaskad.compile.plan import Plan
 from kaskad.execute.batch import BatchExecutor
+from kaskad.io.sinks import Sink
+from kaskad.io.sources import Source
 from kaskad.spec.types import OUTCOME
 from kaskad.store import Store
 from kaskad.store.api import RunRecord

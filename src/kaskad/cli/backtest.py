@@ -15,16 +15,16 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from kaskad.batch.backtest import BacktestResult, LabelError
-from kaskad.batch.backtest import backtest as run_backtest
-from kaskad.batch.files import read_input
-from kaskad.batch.report import write_report, write_summary
+from kaskad.backtest.report import write_report, write_summary
+from kaskad.backtest.run import BacktestResult, LabelError
+from kaskad.backtest.run import backtest as run_backtest
 from kaskad.cli.common import ActorOpt, AllowEnvOpt, StoreOpt, err, fail, out, progress_bar
 from kaskad.cli.registry import load
 from kaskad.cli.render import print_problems
 from kaskad.compile.compiler import compile_pipeline
 from kaskad.compile.plan import Plan
 from kaskad.errors import InputError, KaskadError, SpecError
+from kaskad.io.files import read_input
 from kaskad.spec.schema import Schema
 from kaskad.spec.types import FLOAT, Field
 

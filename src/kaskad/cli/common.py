@@ -16,7 +16,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from kaskad.deliver.environment import default_actor
+from kaskad.registry.environment import default_actor
 
 out = Console()
 err = Console(stderr=True)

@@ -13,8 +13,6 @@ import typer
 from rich.markup import escape
 
 from kaskad import __version__
-from kaskad.batch.sinks import open_sink
-from kaskad.batch.sources import open_source
 from kaskad.batch.summary import RunSummary, SummaryBuilder, record_run, run_batch
 from kaskad.cli.backtest import backtest
 from kaskad.cli.common import (
@@ -38,6 +36,8 @@ from kaskad.errors import InputError, KaskadError, SpecError
 from kaskad.execute.batch import BatchExecutor
 from kaskad.execute.explain import explain
 from kaskad.execute.record import RecordExecutor
+from kaskad.io.sinks import open_sink
+from kaskad.io.sources import open_source
 from kaskad.store import Store
 
 app = typer.Typer(

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from kaskad.deliver.environment import Mismatch, mismatch_table
 from kaskad.errors import KaskadError
+from kaskad.registry.environment import Mismatch, mismatch_table
 
 
 class ReleaseError(KaskadError):

@@ -7,11 +7,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from kaskad.batch.files import frame_from_records, read_input
 from kaskad.compile.plan import Plan
 from kaskad.execute.batch import BatchExecutor
 from kaskad.execute.convert import json_value
 from kaskad.execute.record import RecordExecutor
+from kaskad.io.files import frame_from_records, read_input
 from kaskad.registry.errors import GoldenDiff, ReleaseError
 
 Case = dict[str, Any]  # {"input": {...}, "output": {...}}

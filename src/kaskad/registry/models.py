@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from kaskad.deliver.environment import capture_environment, default_actor
 from kaskad.errors import KaskadError, ModelLoadError
 from kaskad.execute.models import FRAMEWORKS, load_model
+from kaskad.registry.environment import capture_environment, default_actor
 from kaskad.registry.profile import fingerprint
 from kaskad.store.api import ModelVersion
 from kaskad.store.store import Store

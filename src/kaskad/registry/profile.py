@@ -10,8 +10,8 @@ from typing import Any
 
 import polars as pl
 
-from kaskad.batch.files import file_format
 from kaskad.errors import InputError
+from kaskad.io.files import file_format
 
 QUANTILES = (0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99)
 TOP_VALUES = 20

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from kaskad.compile.compiler import compile_pipeline
 from kaskad.compile.plan import Plan
-from kaskad.deliver.environment import Mismatch, capture_environment, compare_environment
 from kaskad.registry import golden
+from kaskad.registry.environment import Mismatch, capture_environment, compare_environment
 from kaskad.registry.errors import EnvironmentMismatchError, GoldenMismatchError, ReleaseError
 from kaskad.store.api import Release
 from kaskad.store.store import Store

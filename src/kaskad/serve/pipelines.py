@@ -10,7 +10,6 @@ from typing import Any
 
 import polars as pl
 
-from kaskad.batch.files import frame_from_records
 from kaskad.compile.compiler import compile_pipeline
 from kaskad.compile.plan import ModelNode, Plan, RuleSetNode
 from kaskad.errors import InputError
@@ -18,6 +17,7 @@ from kaskad.execute.batch import BatchExecutor, ShadowRows
 from kaskad.execute.convert import json_value
 from kaskad.execute.inputs import coerce_record
 from kaskad.execute.record import RecordExecutor
+from kaskad.io.files import frame_from_records
 from kaskad.registry.releases import load_release
 from kaskad.serve.config import PipelineFile, ReleaseRef
 from kaskad.serve.errors import FieldProblem

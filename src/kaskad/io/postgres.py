@@ -16,7 +16,9 @@ import psycopg
 from psycopg import sql
 from psycopg.types.string import TextLoader
 
-from kaskad.batch.sources import (
+from kaskad.compile.expr.polars_dtypes import to_polars_dtype
+from kaskad.errors import InputError
+from kaskad.io.sources import (
     _NESTED,
     DEFAULT_CHUNK_SIZE,
     MalformedInputError,
@@ -29,8 +31,6 @@ from kaskad.batch.sources import (
     conform,
     first_failure,
 )
-from kaskad.compile.expr.polars_dtypes import to_polars_dtype
-from kaskad.errors import InputError
 from kaskad.spec.schema import Schema
 from kaskad.spec.types import Field
 

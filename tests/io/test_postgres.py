@@ -18,11 +18,11 @@ import pytest
 from psycopg import sql
 
 from kaskad import BatchExecutor, compile_pipeline
-from kaskad.batch.files import read_input
-from kaskad.batch.sinks import OutputError, open_sink
-from kaskad.batch.sources import MalformedInputError, open_source
 from kaskad.batch.summary import run_batch
 from kaskad.errors import InputError
+from kaskad.io.files import read_input
+from kaskad.io.sinks import OutputError, open_sink
+from kaskad.io.sources import MalformedInputError, open_source
 
 GOLDEN = Path(__file__).resolve().parent.parent / "execute" / "golden" / "aml_unknowns"
 PLAN = compile_pipeline(GOLDEN / "pipeline.yaml")

@@ -15,7 +15,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from kaskad.batch.backtest import (
+from kaskad.backtest.run import (
     REJECTED,
     BacktestResult,
     FlipCell,

@@ -25,9 +25,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from psycopg import sql
 
-from kaskad.batch.postgres import connect, conninfo, shown_url
-from kaskad.batch.sources import FORMATS, is_database_url
 from kaskad.errors import KaskadError
+from kaskad.io.postgres import connect, conninfo, shown_url
+from kaskad.io.sources import FORMATS, is_database_url
 
 PARQUET_COMPRESSION = "zstd"
 POSTGRES_NAME_BYTES = 63  # longer identifiers are cut short by PostgreSQL

@@ -13,10 +13,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from kaskad import BatchExecutor, compile_pipeline
-from kaskad.batch.files import read_input
-from kaskad.batch.sinks import CsvSink, OutputError, csv_ready, open_sink
-from kaskad.batch.sources import MalformedInputError, open_source
 from kaskad.batch.summary import SummaryBuilder, run_batch
+from kaskad.io.files import read_input
+from kaskad.io.sinks import CsvSink, OutputError, csv_ready, open_sink
+from kaskad.io.sources import MalformedInputError, open_source
 
 GOLDEN = Path(__file__).resolve().parent.parent / "execute" / "golden" / "aml_unknowns"
 PLAN = compile_pipeline(GOLDEN / "pipeline.yaml")

@@ -11,8 +11,10 @@ import polars as pl
 import pytest
 
 from kaskad import BatchExecutor, compile_pipeline
-from kaskad.batch.files import read_input
-from kaskad.batch.sources import (
+from kaskad.compile.plan import Plan
+from kaskad.errors import InputError
+from kaskad.io.files import read_input
+from kaskad.io.sources import (
     CsvSource,
     FolderSource,
     JsonLinesSource,
@@ -22,8 +24,6 @@ from kaskad.batch.sources import (
     open_source,
     rebatch,
 )
-from kaskad.compile.plan import Plan
-from kaskad.errors import InputError
 
 GOLDEN = Path(__file__).resolve().parent.parent / "execute" / "golden" / "aml_unknowns"
 PLAN = compile_pipeline(GOLDEN / "pipeline.yaml")

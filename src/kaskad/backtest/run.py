@@ -24,7 +24,16 @@ import numpy as np
 import polars as pl
 
 from kaskad import __version__
-from kaskad.batch.backtest_result import (
+from kaskad.backtest.metrics import (
+    FloatArray,
+    LabelArray,
+    PsiBin,
+    auc,
+    ks,
+    psi,
+    stability,
+)
+from kaskad.backtest.result import (
     REJECTED,
     BacktestError,
     BacktestResult,
@@ -44,15 +53,6 @@ from kaskad.batch.backtest_result import (
 )
 from kaskad.compile.plan import ModelNode, Plan, Rule, RuleSetNode
 from kaskad.execute.batch import BatchExecutor
-from kaskad.monitor.metrics import (
-    FloatArray,
-    LabelArray,
-    PsiBin,
-    auc,
-    ks,
-    psi,
-    stability,
-)
 
 __all__ = [
     "REJECTED",

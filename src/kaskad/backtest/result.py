@@ -8,8 +8,8 @@ import typing
 from dataclasses import dataclass
 from typing import Any
 
+from kaskad.backtest.metrics import PsiBin
 from kaskad.errors import InputError, KaskadError
-from kaskad.monitor.metrics import PsiBin
 
 REJECTED = "rejected"
 

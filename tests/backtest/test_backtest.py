@@ -16,7 +16,8 @@ from sklearn.metrics import roc_auc_score
 from typer.testing import CliRunner
 
 from kaskad import BatchExecutor, compile_pipeline
-from kaskad.batch.backtest import (
+from kaskad.backtest.report import read_summary, render_html, summary, write_report, write_summary
+from kaskad.backtest.run import (
     BacktestResult,
     FlipCell,
     LabelError,
@@ -27,10 +28,9 @@ from kaskad.batch.backtest import (
     psi,
     stability,
 )
-from kaskad.batch.files import read_input
-from kaskad.batch.report import read_summary, render_html, summary, write_report, write_summary
 from kaskad.cli.backtest import backtest as backtest_command
 from kaskad.compile.plan import Plan
+from kaskad.io.files import read_input
 from kaskad.registry.releases import create_release
 from kaskad.store import Store
 

@@ -1,6 +1,6 @@
 """Whole files read into a single frame with the schema's types, and records turned into a
-frame. ``kaskad run`` streams instead (:mod:`kaskad.batch.sources`,
-:mod:`kaskad.batch.sinks`); these serve callers that hold a whole frame (golden cases,
+frame. ``kaskad run`` streams instead (:mod:`kaskad.io.sources`,
+:mod:`kaskad.io.sinks`); these serve callers that hold a whole frame (golden cases,
 backtests, tests)."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from typing import Any
 
 import polars as pl
 
-from kaskad.batch.sources import FORMATS, file_format
 from kaskad.compile.expr.polars_dtypes import to_polars_dtype
 from kaskad.errors import InputError
+from kaskad.io.sources import FORMATS, file_format
 from kaskad.spec.schema import Schema
 
 __all__ = [

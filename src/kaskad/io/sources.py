@@ -125,7 +125,7 @@ def open_source(
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
     if is_database_url(location):
-        from kaskad.batch.postgres import PostgresSource  # needs this module's helpers
+        from kaskad.io.postgres import PostgresSource  # needs this module's helpers
 
         return PostgresSource(str(location), schema, chunk_size, table=table, query=query)
     if table is not None or query is not None:

@@ -1,1 +1,0 @@
-"""Monitoring: drift, missing and unknown rates, champion versus shadow."""

@@ -354,8 +354,8 @@ def model_shares(plan: Plan, models: Models, frame: pl.DataFrame,
     """Share of each side's time spent in model calls over one pass of ``frame``: inside
     kaskad's model adapters (library call and the adapter's checks), and inside the
     baseline's library calls."""
-    timed_plan, timers = with_timed_models(plan)
-    ours = timed_run(kaskad.BatchExecutor(timed_plan).run, frame, chunk_size)
+    timed_models, timers = with_timed_models()
+    ours = timed_run(kaskad.BatchExecutor(plan, timed_models).run, frame, chunk_size)
     spent = [0.0]
 
     def timed(score: Callable[[FloatArray], FloatArray]) -> Callable[[FloatArray], FloatArray]:
@@ -430,7 +430,7 @@ def main(argv: list[str] | None = None) -> int:
     results = [compare("with models", kaskad.BatchExecutor(plan), library_scorers(models),
                        frame, args)]
     if not args.skip_no_models:
-        results.append(compare("models excluded", kaskad.BatchExecutor(without_models(plan)),
+        results.append(compare("models excluded", kaskad.BatchExecutor(plan, without_models()),
                                constant_scorers(), frame, args))
     sample = frame.head(args.verify_rows)
     report(results, model_shares(plan, models, sample, args.chunk_size), sample.height)

@@ -6,14 +6,13 @@ puts this folder on ``sys.path``).
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import platform
 import statistics
 import sys
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -26,8 +25,7 @@ import numpy.typing as npt
 import onnxruntime as ort
 import polars as pl
 
-from kaskad.compile.plan import ModelNode, Node, Plan
-from kaskad.execute.models import ModelAdapter
+from kaskad.models import ModelAdapter, ModelCache, default_cache
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "credit"
@@ -192,29 +190,36 @@ class TimedAdapter(ModelAdapter):
             self.calls += 1
 
 
-def _replace_models(plan: Plan, make: Any) -> Plan:
-    def swap(nodes: tuple[Node, ...]) -> tuple[Node, ...]:
-        return tuple(dataclasses.replace(n, adapter=make(n.adapter))
-                     if isinstance(n, ModelNode) else n for n in nodes)
+class SwappedModels(ModelCache):
+    """A model cache that hands executors a stand-in (or a wrapper) for every model."""
 
-    shadows = tuple(dataclasses.replace(s, nodes=swap(s.nodes)) for s in plan.shadows)
-    return dataclasses.replace(plan, nodes=swap(plan.nodes), shadows=shadows)
+    def __init__(self, make: Callable[[ModelAdapter], ModelAdapter]) -> None:
+        super().__init__()
+        self._make = make
+        self._made: dict[tuple[str, str], ModelAdapter] = {}
+
+    def get(self, framework: str, sha256: str, path: Path | str) -> ModelAdapter:
+        key = (framework, sha256)
+        if key not in self._made:
+            self._made[key] = self._make(default_cache().get(framework, sha256, path))
+        return self._made[key]
 
 
-def without_models(plan: Plan) -> Plan:
-    """The plan with every model (shadows included) replaced by a constant score."""
-    return _replace_models(plan, lambda a: ConstantAdapter(a.path))
+def without_models() -> ModelCache:
+    """Models for an executor: every model (shadows included) a constant score."""
+    return SwappedModels(lambda a: ConstantAdapter(a.path))
 
 
-def with_timed_models(plan: Plan) -> tuple[Plan, list[TimedAdapter]]:
-    """The plan with every model wrapped in a :class:`TimedAdapter`; and the wrappers."""
+def with_timed_models() -> tuple[ModelCache, list[TimedAdapter]]:
+    """Models for an executor: every model wrapped in a :class:`TimedAdapter`; and the
+    wrappers."""
     timers: list[TimedAdapter] = []
 
-    def wrap(adapter: ModelAdapter) -> TimedAdapter:
+    def wrap(adapter: ModelAdapter) -> ModelAdapter:
         timers.append(TimedAdapter(adapter))
         return timers[-1]
 
-    return _replace_models(plan, wrap), timers
+    return SwappedModels(wrap), timers
 
 
 # ---- statistics --------------------------------------------------------------------------

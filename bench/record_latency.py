@@ -356,8 +356,8 @@ def _pass(decide: Callable[[Record], object], records: list[Record],
 def model_time(plan: Plan, models: Models, records: list[Record]) -> dict[str, ModelTime]:
     """Time inside the model calls, for each side: kaskad's model adapters (the library
     call and the adapter's checks) and the baseline's library calls."""
-    timed_plan, timers = with_timed_models(plan)
-    executor = kaskad.RecordExecutor(timed_plan)
+    timed_models, timers = with_timed_models()
+    executor = kaskad.RecordExecutor(plan, timed_models)
 
     def reset_adapters() -> None:
         for timer in timers:
@@ -449,9 +449,9 @@ def main(argv: list[str] | None = None) -> int:
     models = load_models()
     results = [compare("with models", kaskad.RecordExecutor(plan), library_scorers(models),
                        records, warmup, args.repeat)]
-    stub_plan = without_models(plan)
+    stubbed = without_models()
     if not args.skip_no_models:
-        results.append(compare("models excluded", kaskad.RecordExecutor(stub_plan),
+        results.append(compare("models excluded", kaskad.RecordExecutor(plan, stubbed),
                                constant_scorers(), records, warmup, args.repeat))
     report(results)
 
@@ -461,11 +461,11 @@ def main(argv: list[str] | None = None) -> int:
         calls = ", ".join(f"{name} {spent.per_call(name):.1f}" for name in MODEL_NAMES.values())
         print(f"  {side:>8}: {spent.share:.0%} of its time; µs per call: {calls}")
     print("kaskad time by step kind, models excluded (mean µs per record, from traces):")
-    for kind, micros in step_breakdown(kaskad.RecordExecutor(stub_plan), records).items():
+    for kind, micros in step_breakdown(kaskad.RecordExecutor(plan, stubbed), records).items():
         print(f"  {kind}: {micros:.1f}")
     if args.profile:
         print()
-        profile(kaskad.RecordExecutor(stub_plan), records, args.profile)
+        profile(kaskad.RecordExecutor(plan, stubbed), records, args.profile)
     return 0
 
 

@@ -20,6 +20,8 @@ same code.
 from __future__ import annotations
 
 import inspect
+import threading
+import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -83,3 +85,59 @@ def features_of(module: Any) -> list[FeatureFunction]:
         ):
             found.append(meta)
     return found
+
+
+# ---- feature modules as data ------------------------------------------------------------
+# A compiled plan carries each feature module's source text (``PythonModule``) and names
+# functions by module hash and feature name (``FeatureCall``), so the plan is plain data
+# that can be written out and run elsewhere (a Spark worker, another process). A module is
+# executed once per process per content hash: the spec loader and both executors share it.
+
+
+@dataclass(frozen=True)
+class PythonModule:
+    """A feature module's source, as carried by a plan."""
+
+    name: str
+    sha256: str
+    source: str
+    filename: str = ""  # where it was read from, for tracebacks; not part of its identity
+
+
+@dataclass(frozen=True)
+class FeatureCall:
+    """A feature function named by its module's content hash and its feature name."""
+
+    module: str  # sha256 of the module's source
+    name: str
+
+
+_MODULES: dict[str, types.ModuleType] = {}
+_MODULES_LOCK = threading.Lock()
+
+
+def run_module(module: PythonModule) -> types.ModuleType:
+    """The executed module for ``module`` (executed on first use in this process).
+
+    Exceptions from the module's own code propagate unchanged."""
+    with _MODULES_LOCK:
+        found = _MODULES.get(module.sha256)
+        if found is not None:
+            return found
+        mod = types.ModuleType(f"kaskad_features_{module.sha256[:16]}")
+        mod.__file__ = module.filename or f"<{module.name}.py>"
+        code = compile(module.source, mod.__file__, "exec")
+        exec(code, mod.__dict__)  # the module is the user's own feature code
+        _MODULES[module.sha256] = mod
+        return mod
+
+
+def resolve(call: FeatureCall, modules: dict[str, PythonModule]) -> FeatureFunction:
+    """The registered feature ``call`` names, from the plan's ``modules``."""
+    module = modules.get(call.module)
+    if module is None:
+        raise LookupError(f"feature module {call.module[:12]} is not in the plan")
+    for meta in features_of(run_module(module)):
+        if meta.name == call.name:
+            return meta
+    raise LookupError(f"feature module {module.name} has no feature {call.name!r}")

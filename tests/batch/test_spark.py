@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,7 @@ def test_spark_and_local_engines_agree_on_100000_rows(
     pipeline = example_dir / "pipeline.yaml"
     plan = compile_pipeline(pipeline)
     out = tmp_path / "decisions.parquet"
-    rows = run_spark(spark, pipeline, plan, str(history), str(out))
+    rows = run_spark(spark, plan, str(history), str(out))
     assert rows == ROWS
     local = BatchExecutor(plan).run(pl.read_parquet(history)).sort("application_id")
     remote = pl.read_parquet(out / "*.parquet").sort("application_id")
@@ -62,10 +63,32 @@ def test_spark_reads_json_lines_and_writes_csv(
     plan = compile_pipeline(pipeline)
     source = example_dir / "data" / "applications.jsonl"
     out = tmp_path / "aml.csv"
-    rows = run_spark(spark, pipeline, plan, str(source), str(out))
+    rows = run_spark(spark, plan, str(source), str(out))
     assert rows == 20_000
     written = pl.read_csv(out / "*.csv", infer_schema=False)
     local = BatchExecutor(plan).run(read_input(source, plan.schema))
     assert sorted(written.get_column("decision").to_list()) == sorted(
         local.get_column("decision").to_list()
     )
+
+
+def test_spark_runs_the_shipped_plan_without_the_pipeline_files(
+    spark: Any, example_dir: Path, tmp_path: Path
+) -> None:
+    """Workers get the serialised plan and the models' bytes: once compiled, the pipeline's
+    folder (rules, feature module, model files) can be gone and the output is the same."""
+    copy = tmp_path / "credit"
+    shutil.copytree(example_dir, copy, ignore=shutil.ignore_patterns("data"))
+    source = example_dir / "data" / "applications.jsonl"
+    plan = compile_pipeline(copy / "pipeline.yaml")
+    assert plan.modules, "the example has a Python feature module"
+    expected = BatchExecutor(plan).run(read_input(source, plan.schema))
+    moved = tmp_path / "moved-away"
+    copy.rename(moved)
+    out = tmp_path / "decisions.parquet"
+    try:
+        assert run_spark(spark, plan, str(source), str(out)) == expected.height
+    finally:
+        moved.rename(copy)
+    remote = pl.read_parquet(out / "*.parquet").sort("application_id")
+    assert remote.equals(expected.sort("application_id"))

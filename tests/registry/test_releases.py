@@ -109,7 +109,7 @@ def test_golden_replay_catches_a_behaviour_change(
     local_store: Store, project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     make_release(local_store, project, count=20)
-    from kaskad.execute.models import lightgbm_adapter
+    from kaskad.models import lightgbm_adapter
 
     cls = lightgbm_adapter.LightGBMAdapter
     batch, one = cls.predict_batch, cls.predict_one

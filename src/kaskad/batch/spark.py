@@ -3,8 +3,9 @@
 Spark reads the input with a schema derived from the pipeline's, hands each partition to
 Python as Arrow record batches (``mapInArrow``), and kaskad's batch executor decides each
 batch; the results come back as Arrow with the same fields as ``kaskad run`` writes.
-The plan is compiled once per Python worker from the pipeline file, which every executor
-must be able to read (a shared folder, or a release written out on each node).
+The driver ships the compiled plan (serialised, with its feature modules' source) and the
+bytes of every model artifact it names in one broadcast; each Python worker reads them
+once, so executors need neither the pipeline's files nor a compiler.
 """
 
 from __future__ import annotations
@@ -24,7 +25,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import SparkSession
     from pyspark.sql.types import DataType, StructType
 
-_PLANS: dict[str, Plan] = {}  # per Python worker: pipeline path → compiled plan
+# what the driver ships: the serialised plan, and each model artifact's framework and bytes
+Shipment = tuple[str, tuple[tuple[str, str, bytes], ...]]
+
+_EXECUTORS: dict[str, Any] = {}  # per Python worker: plan hash → batch executor
 
 
 def spark_type(dtype: DType) -> DataType:
@@ -58,25 +62,45 @@ def spark_schema(fields: list[tuple[str, DType]]) -> StructType:
     return st.StructType([st.StructField(name, spark_type(d)) for name, d in fields])
 
 
-def _plan(pipeline: str) -> Plan:
-    plan = _PLANS.get(pipeline)
-    if plan is None:
-        from kaskad.compile.compiler import compile_pipeline
+def shipment(plan: Plan) -> Shipment:
+    """The serialised plan and its models' bytes, from the model cache (which read each
+    artifact once, when the plan was compiled) or, failing that, from the artifact files
+    (checked against the plan's sha256)."""
+    from kaskad.compile.serial import plan_to_json
+    from kaskad.models import default_cache
 
-        plan = _PLANS[pipeline] = compile_pipeline(Path(pipeline))
-    return plan
+    blobs: list[tuple[str, str, bytes]] = []
+    for node in plan.model_nodes():
+        adapter = default_cache().get(node.framework, node.artifact_sha256, node.component.path)
+        blobs.append((node.framework, node.component.source, adapter.artifact))
+    return plan_to_json(plan), tuple(blobs)
+
+
+def _executor(shipped: Shipment) -> Any:
+    """The batch executor for a shipped plan, built once per Python worker."""
+    from kaskad.compile.serial import plan_from_json
+    from kaskad.execute.batch import BatchExecutor
+    from kaskad.models import default_cache
+
+    text, blobs = shipped
+    plan = plan_from_json(text)
+    executor = _EXECUTORS.get(plan.hash)
+    if executor is None:
+        for framework, origin, data in blobs:
+            default_cache().add(framework, data, origin)
+        executor = _EXECUTORS[plan.hash] = BatchExecutor(plan)
+    return executor
 
 
 def decide_batches(
-    pipeline: str, batches: Iterator[pa.RecordBatch], schema: pa.Schema
+    shipped: Shipment, batches: Iterator[pa.RecordBatch], schema: pa.Schema
 ) -> Iterator[pa.RecordBatch]:
-    """Run the plan over a partition's Arrow batches (this runs on the Spark executors);
-    results are cast to the Arrow types Spark expects (Polars writes large lists)."""
+    """Run the shipped plan over a partition's Arrow batches (this runs on the Spark
+    executors); results are cast to the Arrow types Spark expects (Polars writes large
+    lists)."""
     import polars as pl
 
-    from kaskad.execute.batch import BatchExecutor
-
-    executor = BatchExecutor(_plan(pipeline))
+    executor = _executor(shipped)
     for batch in batches:
         if batch.num_rows == 0:
             continue
@@ -135,7 +159,6 @@ def _format(path: str, given: str | None) -> str:
 
 def run_spark(
     spark: SparkSession,
-    pipeline: Path,
     plan: Plan,
     input: str,
     output: str,
@@ -151,14 +174,14 @@ def run_spark(
     if in_fmt == "csv":
         reader = reader.option("header", "true")
     frame = reader.format(in_fmt).load(input)
-    path = str(pipeline.resolve())
+    shipped = spark.sparkContext.broadcast(shipment(plan))
     result_schema = spark_schema(plan.output_fields())
     from pyspark.sql.pandas.types import to_arrow_schema
 
     arrow_schema = to_arrow_schema(result_schema)
 
     def decide(batches: Iterator[Any]) -> Iterator[Any]:
-        return decide_batches(path, batches, arrow_schema)
+        return decide_batches(shipped.value, batches, arrow_schema)
 
     result = frame.mapInArrow(decide, result_schema)
     if out_fmt == "csv":

@@ -290,7 +290,7 @@ def _run_spark(
     start = time.perf_counter()
     spark = session(master, app_name=f"kaskad {plan.name}", batch_rows=chunk_size)
     try:
-        rows = run_spark(spark, entry, plan, input, output)
+        rows = run_spark(spark, plan, input, output)
     except KaskadError as exc:
         err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from None

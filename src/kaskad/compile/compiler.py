@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from kaskad.compile.expr import ast
@@ -21,15 +21,16 @@ from kaskad.compile.plan import (
     RuleSetNode,
     ShadowPlan,
 )
+from kaskad.compile.serial import plan_hash
 from kaskad.errors import KaskadError, Location, Problem, SpecError
-from kaskad.execute.models import FRAMEWORKS, load_model
-from kaskad.features import FeatureFunction
-from kaskad.spec.common import ComponentRef, canonical_json, sha256_bytes, sha256_text
+from kaskad.features import FeatureCall, FeatureFunction, PythonModule
+from kaskad.models import ModelCache, default_cache
+from kaskad.spec.common import ComponentRef, sha256_bytes, sha256_text
 from kaskad.spec.featureset import FeatureSpec
 from kaskad.spec.pipeline import BranchSpec, ModelSpec, PipelineSpec, load_pipeline_spec
 from kaskad.spec.reader import Text
 from kaskad.spec.rules import RuleSetSpec
-from kaskad.spec.types import BOOLEAN, FLOAT, INTEGER, STRING, DType
+from kaskad.spec.types import BOOLEAN, FLOAT, FRAMEWORKS, INTEGER, STRING, DType, is_framework
 
 _RETURNS = {"float": FLOAT, "integer": INTEGER, "boolean": BOOLEAN, "string": STRING}
 
@@ -48,8 +49,10 @@ class _Pending:
 
 
 class Compiler:
-    def __init__(self) -> None:
+    def __init__(self, models: ModelCache | None = None) -> None:
         self.problems: list[Problem] = []
+        self.models = models or default_cache()
+        self._digests: dict[Path, str] = {}  # artifact → sha256 of its bytes, read once
 
     # ---- expressions --------------------------------------------------------------------
 
@@ -97,7 +100,7 @@ class Compiler:
         shadows = self._shadows(spec, nodes, columns, inputs)
         if self.problems:
             return None
-        return Plan(
+        plan = Plan(
             name=spec.name,
             description=spec.description,
             version=spec.version,
@@ -107,8 +110,10 @@ class Compiler:
             decision=tuple(decision),
             shadows=tuple(shadows),
             components=tuple(components),
-            hash=_plan_hash(spec, components, shadows),
+            hash="",
+            modules=_modules(spec),
         )
+        return replace(plan, hash=plan_hash(plan))
 
     def _pending(self, spec: PipelineSpec, inputs: Mapping[str, DType]) -> list[_Pending]:
         pending: list[_Pending] = []
@@ -293,12 +298,13 @@ class Compiler:
             args.append(expr)
         if not ok:
             return None
+        assert f.module is not None
         return FeatureNode(
             func.name,
             _RETURNS.get(func.returns, FLOAT),
             f.description,
             f.component,
-            func=func,
+            func=FeatureCall(f.module.sha256, func.name),
             args=tuple(args),
         )
 
@@ -336,34 +342,34 @@ class Compiler:
         self, m: ModelSpec, parsed: Mapping[str, ast.Node], columns: Mapping[str, DType]
     ) -> ModelNode | None:
         loc = m.location
-        if m.framework not in FRAMEWORKS:
-            close = suggest(m.framework, list(FRAMEWORKS))
+        framework = m.framework
+        if not is_framework(framework):
+            close = suggest(framework, list(FRAMEWORKS))
             self.problems.append(
                 Problem(
                     "K303",
-                    f"unknown framework '{m.framework}'",
+                    f"unknown framework '{framework}'",
                     loc,
                     close or f"known: {', '.join(FRAMEWORKS)}",
                 )
             )
             return None
-        try:
-            digest = sha256_bytes(m.artifact.read_bytes())
-        except OSError as exc:
+        if not m.artifact.is_file():
+            why = "not a regular file" if m.artifact.exists() else "No such file or directory"
             self.problems.append(
                 Problem(
                     "K301",
-                    f"model artifact not found or unreadable: {m.artifact_display} "
-                    f"({exc.strerror})",
+                    f"model artifact not found or unreadable: {m.artifact_display} ({why})",
                     loc,
                 )
             )
             return None
         try:
-            adapter = load_model(m.artifact, m.framework)
+            digest, adapter = self.models.inspect(m.artifact, framework)
         except KaskadError as exc:
             self.problems.append(Problem("K301", str(exc), loc))
             return None
+        self._digests[m.artifact] = digest
         inputs: list[tuple[str, t.TExpr]] = []
         for (name, text), key in zip(m.inputs, [n for n, _ in m.inputs], strict=True):
             node = parsed.get(key)
@@ -416,22 +422,14 @@ class Compiler:
                 )
         if len(inputs) != len(m.inputs):
             return None
-        ref = ComponentRef(
-            "model",
-            m.name,
-            m.artifact_display,
-            sha256_text(digest + m.config_hash),
-            str(m.artifact),
-        )
         return ModelNode(
             m.name,
             m.description,
-            m.framework,
-            m.artifact_display,
+            framework,
+            digest,
             tuple(inputs),
             m.outputs,
-            adapter,
-            ref,
+            self._model_ref(m),
         )
 
     def _decision(
@@ -457,7 +455,22 @@ class Compiler:
         for fs in spec.featuresets:
             refs.extend(fs.refs)
         refs.extend(rs.ref for rs in spec.rulesets)
-        return _unique(refs + [_model_ref(m) for m in spec.models])
+        return _unique(refs + [self._model_ref(m) for m in spec.models])
+
+    def _model_ref(self, m: ModelSpec) -> ComponentRef:
+        digest = self._digests.get(m.artifact)
+        if digest is None:
+            try:
+                digest = self._digests[m.artifact] = sha256_bytes(m.artifact.read_bytes())
+            except OSError:
+                digest = "missing"
+        return ComponentRef(
+            "model",
+            m.name,
+            m.artifact_display,
+            sha256_text(digest + m.config_hash),
+            str(m.artifact),
+        )
 
     # ---- shadows ------------------------------------------------------------------------
 
@@ -602,14 +615,14 @@ def _producer(parts: list[str], produced: Mapping[str, _Pending]) -> _Pending | 
     return None
 
 
-def _model_ref(m: ModelSpec) -> ComponentRef:
-    try:
-        digest = sha256_bytes(m.artifact.read_bytes())
-    except OSError:
-        digest = "missing"
-    return ComponentRef(
-        "model", m.name, m.artifact_display, sha256_text(digest + m.config_hash), str(m.artifact)
-    )
+def _modules(spec: PipelineSpec) -> tuple[PythonModule, ...]:
+    """The source of every Python feature module the pipeline uses, each once."""
+    found: dict[str, PythonModule] = {}
+    for fs in spec.featuresets:
+        for f in fs.features:
+            if f.module is not None:
+                found.setdefault(f.module.sha256, f.module)
+    return tuple(found.values())
 
 
 def _unique(refs: list[ComponentRef]) -> list[ComponentRef]:
@@ -648,17 +661,6 @@ def _upstream_columns(
             break
         cols.update(dict(node.outputs()))
     return cols
-
-
-def _plan_hash(
-    spec: PipelineSpec, components: list[ComponentRef], shadows: list[ShadowPlan]
-) -> str:
-    content = {
-        "pipeline": spec.ref.sha256,
-        "components": sorted([c.kind, c.name, c.sha256] for c in components),
-        "shadows": sorted([s.name, [c.sha256 for c in s.components]] for s in shadows),
-    }
-    return sha256_text(canonical_json(content))
 
 
 def compile_pipeline(path: Path | str) -> Plan:

@@ -1,17 +1,26 @@
-"""The compiled plan: immutable, typed, ordered, with a content hash per component."""
+"""The compiled plan: immutable, typed, ordered, with a content hash per component.
+
+A plan is plain data: expressions are typed trees, a model step names its artifact by
+framework, file and sha256 (the model itself lives in the process's model cache), and a
+Python feature names its function by module hash; the modules' source travels in the plan.
+``kaskad.compile.serial`` writes a plan as JSON and reads it back; the plan's hash is the
+hash of that form, without the places its files came from.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Literal
 
 from kaskad.compile.expr.typed import TExpr
-from kaskad.execute.models import ModelAdapter
-from kaskad.features import FeatureFunction
+from kaskad.features import FeatureCall, PythonModule
 from kaskad.spec.common import ComponentRef
 from kaskad.spec.schema import Schema
-from kaskad.spec.types import BOOLEAN, INTEGER, OUTCOME, STRING_LIST, DType
+from kaskad.spec.types import BOOLEAN, INTEGER, OUTCOME, STRING_LIST, DType, Framework
 
 RULESET_SUMMARY = ("any_hit", "hit_count", "hits", "unknown_count")
+
+ShadowKind = Literal["model", "rules", "pipeline"]
 
 
 @dataclass(frozen=True)
@@ -21,7 +30,7 @@ class FeatureNode:
     description: str
     component: ComponentRef
     expr: TExpr | None = None
-    func: FeatureFunction | None = None
+    func: FeatureCall | None = None
     args: tuple[TExpr, ...] = ()
 
     @property
@@ -76,14 +85,17 @@ class RuleSetNode:
 
 @dataclass(frozen=True)
 class ModelNode:
+    """A model step: the artifact (``component.path``, shown as ``component.source``) is
+    named by its framework and the sha256 of its bytes; executors load it through the model
+    cache."""
+
     name: str
     description: str
-    framework: str
-    artifact: str
+    framework: Framework
+    artifact_sha256: str
     inputs: tuple[tuple[str, TExpr], ...]
     outputs_map: tuple[tuple[str, str], ...]  # pipeline output name → model output
-    adapter: ModelAdapter = field(compare=False, hash=False, repr=False)
-    component: ComponentRef = field(compare=False)
+    component: ComponentRef
 
     @property
     def id(self) -> str:
@@ -115,7 +127,7 @@ class ShadowPlan:
     """
 
     name: str
-    kind: str  # model, rules, pipeline
+    kind: ShadowKind
     replaces: str | None
     nodes: tuple[Node, ...]
     decision: tuple[Branch, ...]
@@ -143,6 +155,7 @@ class Plan:
     shadows: tuple[ShadowPlan, ...]
     components: tuple[ComponentRef, ...]
     hash: str
+    modules: tuple[PythonModule, ...] = ()  # source of the Python feature modules
 
     def all_components(self) -> list[ComponentRef]:
         """The champion's components and every shadow's, each once."""
@@ -150,6 +163,18 @@ class Plan:
         for c in [*self.components, *(c for s in self.shadows for c in s.components)]:
             seen.setdefault((c.kind, c.name, c.sha256), c)
         return list(seen.values())
+
+    def model_nodes(self) -> list[ModelNode]:
+        """Every model step: the champion's, its challengers' and their sub-plans', one per
+        artifact."""
+        found: dict[tuple[str, str], ModelNode] = {}
+        for node in [*self.nodes, *(n for s in self.shadows for n in s.nodes)]:
+            if isinstance(node, ModelNode):
+                found.setdefault((node.framework, node.artifact_sha256), node)
+        for sub in (s.plan for s in self.shadows if s.plan is not None):
+            for node in sub.model_nodes():
+                found.setdefault((node.framework, node.artifact_sha256), node)
+        return list(found.values())
 
     def node_outputs(self) -> list[tuple[str, DType]]:
         return [o for node in self.nodes for o in node.outputs()]

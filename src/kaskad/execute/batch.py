@@ -15,6 +15,8 @@ from kaskad.compile.plan import Branch, FeatureNode, ModelNode, Node, Plan, Rule
 from kaskad.errors import ExecutionError
 from kaskad.execute.convert import array_to_series, series_to_array
 from kaskad.execute.inputs import prepare_frame, validation_errors, validation_failed
+from kaskad.execute.loaded import Loaded
+from kaskad.models import ModelCache
 
 _STRING_LIST = pl.List(pl.String)
 
@@ -38,7 +40,7 @@ class _Exprs:
 
 
 class _NodeRunner:
-    def __init__(self, node: Node, exprs: _Exprs) -> None:
+    def __init__(self, node: Node, exprs: _Exprs, loaded: Loaded) -> None:
         self.node = node
         self.exprs = exprs
         c = exprs.compiler
@@ -53,9 +55,11 @@ class _NodeRunner:
             ]
         elif isinstance(node, FeatureNode):
             self.args = [c.compile(a) for a in node.args]
+            self.func = loaded.feature(node)
         else:
             assert isinstance(node, ModelNode)
             self.args = [c.compile(e).cast(pl.Float64) for _, e in node.inputs]
+            self.adapter = loaded.model(node)
 
     def run(self, frame: pl.DataFrame) -> pl.DataFrame:
         node = self.node
@@ -72,13 +76,12 @@ class _NodeRunner:
         return frame.with_columns(self._model(frame, node))
 
     def _python_feature(self, frame: pl.DataFrame, node: FeatureNode) -> pl.Series:
-        assert node.func is not None
         values = frame.select([a.alias(f"__arg{i}") for i, a in enumerate(self.args)])
         arrays = [
             series_to_array(values.to_series(i), node.args[i].dtype) for i in range(len(self.args))
         ]
         try:
-            result = node.func.func(*arrays)
+            result = self.func(*arrays)
             return array_to_series(node.name, result, node.dtype, frame.height)
         except Exception as exc:
             raise ExecutionError(f"feature {node.name}", f"{type(exc).__name__}: {exc}") from exc
@@ -91,7 +94,7 @@ class _NodeRunner:
         )
         try:
             result = (
-                node.adapter.predict_batch(matrix)
+                self.adapter.predict_batch(matrix)
                 if frame.height
                 else {source: np.empty(0) for _, source in node.outputs_map}
             )
@@ -178,12 +181,14 @@ class _Decision:
 
 
 class _ShadowRunner:
-    def __init__(self, shadow: ShadowPlan, index: int) -> None:
+    def __init__(self, shadow: ShadowPlan, index: int, loaded: Loaded) -> None:
         self.shadow = shadow
         self.columns = shadow.columns()
-        self.sub = BatchExecutor(shadow.plan) if shadow.plan is not None else None
+        self.sub = (
+            BatchExecutor(shadow.plan, loaded.models) if shadow.plan is not None else None
+        )
         exprs = _Exprs(f"__shadow{index}_agg")
-        self.nodes = [_NodeRunner(n, exprs) for n in shadow.nodes]
+        self.nodes = [_NodeRunner(n, exprs, loaded) for n in shadow.nodes]
         self.decision = _Decision(shadow.decision, exprs)
 
     def run(self, frame: pl.DataFrame, inputs: pl.DataFrame) -> pl.DataFrame:
@@ -218,14 +223,17 @@ ShadowRows = Callable[[], list[dict[str, Any] | None]]
 
 
 class BatchExecutor:
-    """Runs a plan on a frame of records; the output has one row per input row."""
+    """Runs a plan on a frame of records; the output has one row per input row.
 
-    def __init__(self, plan: Plan) -> None:
+    Models come from ``models`` (the process's shared model cache by default)."""
+
+    def __init__(self, plan: Plan, models: ModelCache | None = None) -> None:
         self.plan = plan
+        loaded = Loaded(plan, models)
         exprs = _Exprs()
-        self._nodes = [_NodeRunner(n, exprs) for n in plan.nodes]
+        self._nodes = [_NodeRunner(n, exprs, loaded) for n in plan.nodes]
         self._decision = _Decision(plan.decision, exprs)
-        self._shadows = [_ShadowRunner(s, i) for i, s in enumerate(plan.shadows)]
+        self._shadows = [_ShadowRunner(s, i, loaded) for i, s in enumerate(plan.shadows)]
         self._failed = validation_failed(plan.schema)
         self._errors = validation_errors(plan.schema)
         self.output_schema = {name: to_polars_dtype(d) for name, d in plan.output_fields()}

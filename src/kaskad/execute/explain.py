@@ -41,7 +41,7 @@ def explain(plan: Plan, decision: Decision) -> dict[str, Any]:
                 for r in node.rules
             ]
         if isinstance(node, ModelNode):
-            entry["model"] = {"framework": node.framework, "artifact": node.artifact}
+            entry["model"] = {"framework": node.framework, "artifact": node.component.source}
         steps.append(entry)
     matched = None
     if decision.branch is not None:

@@ -17,6 +17,8 @@ from kaskad.compile.plan import Branch, FeatureNode, ModelNode, Node, Plan, Rule
 from kaskad.errors import ExecutionError
 from kaskad.execute.convert import array_to_value, clean_float, model_row, value_to_array
 from kaskad.execute.inputs import coerce_record
+from kaskad.execute.loaded import Loaded
+from kaskad.models import ModelCache
 
 Env = dict[str, Any]
 Step = Callable[[Env], dict[str, Any]]
@@ -52,13 +54,12 @@ class Decision:
         return value if isinstance(value, str) else None
 
 
-def _feature_step(node: FeatureNode) -> Step:
+def _feature_step(node: FeatureNode, loaded: Loaded) -> Step:
     name = node.name
     if node.expr is not None:
         fn = compile_python(node.expr)
         return lambda env: {name: fn(env, None)}
-    assert node.func is not None
-    func = node.func.func
+    func = loaded.feature(node)
     args = [(compile_python(a), a.dtype) for a in node.args]
     dtype = node.dtype
 
@@ -101,10 +102,10 @@ def _ruleset_step(node: RuleSetNode) -> Step:
     return run
 
 
-def _model_step(node: ModelNode) -> Step:
+def _model_step(node: ModelNode, loaded: Loaded) -> Step:
     inputs = [compile_python(e) for _, e in node.inputs]
     outputs = list(node.outputs_map)
-    adapter = node.adapter
+    adapter = loaded.model(node)
 
     def run(env: Env) -> dict[str, Any]:
         row = model_row([fn(env, None) for fn in inputs])
@@ -117,12 +118,12 @@ def _model_step(node: ModelNode) -> Step:
     return run
 
 
-def compile_step(node: Node) -> Step:
+def compile_step(node: Node, loaded: Loaded) -> Step:
     if isinstance(node, FeatureNode):
-        return _feature_step(node)
+        return _feature_step(node, loaded)
     if isinstance(node, RuleSetNode):
         return _ruleset_step(node)
-    return _model_step(node)
+    return _model_step(node, loaded)
 
 
 def _decision_step(
@@ -153,13 +154,15 @@ def _kind(node: Node) -> str:
 
 
 class _Shadow:
-    def __init__(self, shadow: ShadowPlan) -> None:
+    def __init__(self, shadow: ShadowPlan, loaded: Loaded) -> None:
         self.name = shadow.name
         self.prefix = f"shadow.{shadow.name}."
         self.columns = [c for c, _ in shadow.columns()]
         self.reported = [n for n, _ in shadow.reported]
-        self.sub = RecordExecutor(shadow.plan) if shadow.plan is not None else None
-        self.steps = [compile_step(n) for n in shadow.nodes]
+        self.sub = (
+            RecordExecutor(shadow.plan, loaded.models) if shadow.plan is not None else None
+        )
+        self.steps = [compile_step(n, loaded) for n in shadow.nodes]
         self.decide = _decision_step(shadow.decision)
 
     def run(self, env: Env, record: Mapping[str, Any]) -> dict[str, Any]:
@@ -187,13 +190,17 @@ class _Shadow:
 
 
 class RecordExecutor:
-    """Runs a plan on one record at a time."""
+    """Runs a plan on one record at a time; models come from ``models`` (the process's
+    shared model cache by default)."""
 
-    def __init__(self, plan: Plan) -> None:
+    def __init__(self, plan: Plan, models: ModelCache | None = None) -> None:
         self.plan = plan
-        self._steps = [(n, compile_step(n), _kind(n), n.component.sha256) for n in plan.nodes]
+        loaded = Loaded(plan, models)
+        self._steps = [
+            (n, compile_step(n, loaded), _kind(n), n.component.sha256) for n in plan.nodes
+        ]
         self._decide = _decision_step(plan.decision)
-        self._shadows = [_Shadow(s) for s in plan.shadows]
+        self._shadows = [_Shadow(s, loaded) for s in plan.shadows]
         self._fields = [name for name, _ in plan.output_fields()]
         self._node_outputs = [name for name, _ in plan.node_outputs()]
         self._keys = list(plan.schema.keys)

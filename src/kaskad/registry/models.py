@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 
 from kaskad.errors import KaskadError, ModelLoadError
-from kaskad.execute.models import FRAMEWORKS, load_model
+from kaskad.models import FRAMEWORKS, load_model
 from kaskad.registry.environment import capture_environment, default_actor
 from kaskad.registry.profile import fingerprint
 from kaskad.store.api import ModelVersion

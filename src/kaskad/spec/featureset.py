@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
 from kaskad.errors import Location, Problem
-from kaskad.features import RETURN_TYPES, FeatureFunction, features_of
+from kaskad.features import RETURN_TYPES, FeatureFunction, PythonModule, features_of, run_module
 from kaskad.spec.common import ComponentRef, canonical_json, sha256_bytes, sha256_text
 from kaskad.spec.reader import Reader, Text
 from kaskad.spec.rules import check_identifier
@@ -23,6 +22,7 @@ class FeatureSpec:
     func: FeatureFunction | None
     location: Location
     component: ComponentRef
+    module: PythonModule | None = None  # the module of a Python feature
 
 
 @dataclass(frozen=True)
@@ -36,8 +36,8 @@ def load_python_module(
     path: Path,
     display: str,
     problems: list[Problem],
-) -> tuple[list[FeatureFunction], ComponentRef] | None:
-    """Import a feature module from a file and return its registered features."""
+) -> tuple[list[FeatureFunction], ComponentRef, PythonModule] | None:
+    """Run a feature module from a file and return its registered features."""
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -47,16 +47,19 @@ def load_python_module(
         return None
     digest = sha256_bytes(data)
     ref = ComponentRef("python", path.stem, display, digest, str(path.resolve()))
-    spec = importlib.util.spec_from_file_location(f"kaskad_features_{digest[:16]}", path)
-    if spec is None or spec.loader is None:
-        problems.append(Problem("K401", "cannot import feature module", Location(display)))
-        return None
-    module = importlib.util.module_from_spec(spec)
     try:
-        spec.loader.exec_module(module)
+        source = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        problems.append(
+            Problem("K401", f"feature module is not UTF-8 text: {exc}", Location(display))
+        )
+        return None
+    loaded = PythonModule(path.stem, digest, source, str(path))
+    try:
+        module = run_module(loaded)
     except Exception as exc:
         frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == str(path)]
-        line = frames[-1].lineno if frames else None
+        line = frames[-1].lineno if frames else getattr(exc, "lineno", None)
         problems.append(
             Problem(
                 "K401",
@@ -96,13 +99,14 @@ def load_python_module(
                 "decorate functions with @kaskad.feature",
             )
         )
-    return found, ref
+    return found, ref, loaded
 
 
 def _python_features(
     funcs: list[FeatureFunction],
     ref: ComponentRef,
     display: str,
+    module: PythonModule,
 ) -> list[FeatureSpec]:
     return [
         FeatureSpec(
@@ -112,6 +116,7 @@ def _python_features(
             m,
             Location(display, m.func.__code__.co_firstlineno, 1, f"feature {m.name}"),
             ref,
+            module,
         )
         for m in funcs
     ]
@@ -123,8 +128,9 @@ def load_featureset(path: Path, display: str, problems: list[Problem]) -> Featur
         loaded = load_python_module(path, display, problems)
         if loaded is None:
             return None
-        funcs, ref = loaded
-        return FeatureSetSpec(path.stem, tuple(_python_features(funcs, ref, display)), (ref,))
+        funcs, ref, source = loaded
+        features = _python_features(funcs, ref, display, source)
+        return FeatureSetSpec(path.stem, tuple(features), (ref,))
     doc, errs = load_yaml(path, display)
     problems.extend(errs)
     if doc is None:
@@ -148,9 +154,9 @@ def load_featureset(path: Path, display: str, problems: list[Problem]) -> Featur
         mod_display = str(Path(display).parent / module)
         loaded = load_python_module(path.parent / module, mod_display, problems)
         if loaded is not None:
-            funcs, ref = loaded
+            funcs, ref, module_source = loaded
             refs.append(ref)
-            specs.extend(_python_features(funcs, ref, mod_display))
+            specs.extend(_python_features(funcs, ref, mod_display, module_source))
     for i, _ in enumerate(r.sequence(("features",), "'features'", required=module is None)):
         base = ("features", i)
         entry = r.mapping(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from kaskad.errors import Problem
 from kaskad.spec.reader import Reader
-from kaskad.spec.types import ALL_KINDS, DType, Field
+from kaskad.spec.types import ALL_KINDS, DType, Field, is_kind
 from kaskad.spec.yamlfile import PathKey, load_yaml
 
 _FIELD_KEYS = ("type", "required", "description", "values", "fields", "items", "sensitive", "key")
@@ -47,7 +47,7 @@ def _parse_type(r: Reader, path: PathKey, name: str) -> tuple[DType, dict[str, o
             return None
         spec = got
     kind = spec.get("type")
-    if kind not in ALL_KINDS:
+    if kind not in ALL_KINDS or not is_kind(kind):
         import difflib
 
         close = difflib.get_close_matches(str(kind), ALL_KINDS, n=1)
@@ -75,7 +75,7 @@ def _parse_type(r: Reader, path: PathKey, name: str) -> tuple[DType, dict[str, o
         if item is None:
             return None
         return DType("list", item=item[0]), spec
-    return DType(str(kind)), spec
+    return DType(kind), spec
 
 
 def _parse_fields(r: Reader, path: PathKey, owner: str) -> tuple[Field, ...]:

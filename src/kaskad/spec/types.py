@@ -3,9 +3,37 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, TypeGuard
 
-SCALAR_KINDS = ("string", "integer", "float", "boolean", "date", "datetime")
-ALL_KINDS = (*SCALAR_KINDS, "category", "object", "list")
+# model frameworks kaskad can load (kaskad.models has an adapter for each)
+Framework = Literal["sklearn", "lightgbm", "onnx"]
+FRAMEWORKS: tuple[Framework, ...] = ("sklearn", "lightgbm", "onnx")
+
+
+def is_framework(name: str) -> TypeGuard[Framework]:
+    return name in FRAMEWORKS
+
+
+Kind = Literal[
+    "string",
+    "integer",
+    "float",
+    "boolean",
+    "date",
+    "datetime",
+    "category",
+    "object",
+    "list",
+    "null",  # the type of the literal NULL
+    "any",  # error recovery in the checker: compatible with everything
+]
+SCALAR_KINDS: tuple[Kind, ...] = ("string", "integer", "float", "boolean", "date", "datetime")
+ALL_KINDS: tuple[Kind, ...] = (*SCALAR_KINDS, "category", "object", "list")
+
+
+def is_kind(name: object) -> TypeGuard[Kind]:
+    return name in ALL_KINDS or name in ("null", "any")
+
 
 
 @dataclass(frozen=True)
@@ -13,7 +41,7 @@ class DType:
     """A value type. ``category`` carries its allowed values, ``object`` its fields,
     ``list`` its item type. ``null`` is the type of the literal NULL."""
 
-    kind: str
+    kind: Kind
     values: tuple[str, ...] = ()
     fields: tuple[Field, ...] = ()
     item: DType | None = None

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from kaskad.spec.types import Kind
+
 
 @dataclass(frozen=True)
 class Span:
@@ -23,7 +25,7 @@ class Node:
 @dataclass(frozen=True)
 class Literal(Node):
     value: Any
-    kind: str  # null, boolean, integer, float, string, date, datetime
+    kind: Kind  # null, boolean, integer, float, string, date, datetime
 
 
 @dataclass(frozen=True)

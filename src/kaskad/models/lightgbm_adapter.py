@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from kaskad.errors import ModelLoadError
-from kaskad.execute.models.base import ArrayModelAdapter, FloatArray, Task, require_file
+from kaskad.models.base import ArrayModelAdapter, FloatArray, Task
 
 _PROBABILITY_OBJECTIVES = frozenset({"binary", "cross_entropy", "cross_entropy_lambda"})
 _MULTICLASS_OBJECTIVES = frozenset({"multiclass", "multiclassova"})
@@ -21,11 +21,11 @@ class LightGBMAdapter(ArrayModelAdapter):
 
     framework = "lightgbm"
 
-    def __init__(self, path: Path) -> None:
-        require_file(path)
-        objective = _read_objective(path)
+    def __init__(self, data: bytes, path: Path) -> None:
+        text = data.decode("utf-8", errors="replace")
+        objective = _read_objective(text, path)
         try:
-            booster = lightgbm.Booster(model_file=str(path))
+            booster = lightgbm.Booster(model_str=text)
         except Exception as exc:
             raise ModelLoadError(path, f"cannot read LightGBM model: {exc}") from exc
         n_models = booster.num_model_per_iteration()
@@ -53,18 +53,15 @@ class LightGBMAdapter(ArrayModelAdapter):
         return np.asarray(self._booster.predict(x))
 
 
-def _read_objective(path: Path) -> str | None:
+def _read_objective(text: str, path: Path) -> str | None:
     """The objective named in the model header (None for a custom objective)."""
-    try:
-        with path.open(encoding="utf-8", errors="replace") as fh:
-            if fh.readline().strip() != "tree":
-                raise ModelLoadError(path, "not a LightGBM text model (first line is not 'tree')")
-            for line in fh:
-                if line.startswith("Tree=") or not line.strip():
-                    break
-                if line.startswith("objective="):
-                    value = line.partition("=")[2].split()
-                    return value[0] if value else None
-    except OSError as exc:
-        raise ModelLoadError(path, f"cannot read file: {exc}") from exc
+    lines = iter(text.splitlines())
+    if next(lines, "").strip() != "tree":
+        raise ModelLoadError(path, "not a LightGBM text model (first line is not 'tree')")
+    for line in lines:
+        if line.startswith("Tree=") or not line.strip():
+            break
+        if line.startswith("objective="):
+            value = line.partition("=")[2].split()
+            return value[0] if value else None
     return None

@@ -18,7 +18,7 @@ import numpy.typing as npt
 import onnxruntime as ort
 
 from kaskad.errors import ModelLoadError
-from kaskad.execute.models.base import ArrayModelAdapter, FloatArray, Task, require_file
+from kaskad.models.base import ArrayModelAdapter, FloatArray, Task
 
 _FLOAT_TYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64}
 
@@ -28,8 +28,7 @@ class OnnxAdapter(ArrayModelAdapter):
 
     framework = "onnx"
 
-    def __init__(self, path: Path) -> None:
-        require_file(path)
+    def __init__(self, data: bytes, path: Path) -> None:
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
@@ -37,7 +36,7 @@ class OnnxAdapter(ArrayModelAdapter):
         options.log_severity_level = 3
         try:
             session = ort.InferenceSession(
-                str(path), sess_options=options, providers=["CPUExecutionProvider"]
+                data, sess_options=options, providers=["CPUExecutionProvider"]
             )
         except Exception as exc:
             raise ModelLoadError(path, f"cannot read ONNX model: {exc}") from exc

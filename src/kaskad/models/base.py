@@ -17,8 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from kaskad.errors import ModelLoadError
-
-FRAMEWORKS: tuple[str, ...] = ("sklearn", "lightgbm", "onnx")
+from kaskad.spec.types import FRAMEWORKS
 
 FloatArray = npt.NDArray[np.float64]
 Task = Literal["binary", "multiclass", "regression"]
@@ -29,6 +28,7 @@ class ModelAdapter(abc.ABC):
 
     framework: str
     path: Path
+    artifact: bytes = b""  # the bytes it was loaded from, so a plan can be shipped whole
     input_names: tuple[str, ...] | None
     n_inputs: int | None
     output_names: tuple[str, ...]
@@ -51,28 +51,48 @@ class ModelAdapter(abc.ABC):
 def load_model(path: Path, framework: str) -> ModelAdapter:
     """Load the artifact at ``path`` with the adapter for ``framework``."""
     path = Path(path)
-    factory: Callable[[Path], ModelAdapter]
+    if framework not in FRAMEWORKS:
+        known = ", ".join(FRAMEWORKS)
+        raise ModelLoadError(path, f"unknown framework {framework!r}; known frameworks: {known}")
+    return load_bytes(read_artifact(path), framework, path)
+
+
+def read_artifact(path: Path) -> bytes:
+    """The bytes of the artifact at ``path``; ModelLoadError when it cannot be read."""
+    require_file(path)
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ModelLoadError(path, f"cannot read file: {exc.strerror or exc}") from exc
+
+
+def load_bytes(data: bytes, framework: str, origin: Path) -> ModelAdapter:
+    """Load an artifact from its bytes with the adapter for ``framework``; ``origin`` names
+    it in messages (the file it was read from, or where it was shipped from)."""
+    factory: Callable[[bytes, Path], ModelAdapter]
     try:
         if framework == "sklearn":
-            from kaskad.execute.models import sklearn_adapter
+            from kaskad.models import sklearn_adapter
 
             factory = sklearn_adapter.SklearnAdapter
         elif framework == "lightgbm":
-            from kaskad.execute.models import lightgbm_adapter
+            from kaskad.models import lightgbm_adapter
 
             factory = lightgbm_adapter.LightGBMAdapter
         elif framework == "onnx":
-            from kaskad.execute.models import onnx_adapter
+            from kaskad.models import onnx_adapter
 
             factory = onnx_adapter.OnnxAdapter
         else:
             known = ", ".join(FRAMEWORKS)
             raise ModelLoadError(
-                path, f"unknown framework {framework!r}; known frameworks: {known}"
+                origin, f"unknown framework {framework!r}; known frameworks: {known}"
             )
     except ImportError as exc:
-        raise ModelLoadError(path, f"framework {framework!r} is not available: {exc}") from exc
-    return factory(path)
+        raise ModelLoadError(origin, f"framework {framework!r} is not available: {exc}") from exc
+    adapter = factory(data, origin)
+    adapter.artifact = data
+    return adapter
 
 
 def require_file(path: Path) -> None:

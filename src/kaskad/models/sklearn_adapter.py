@@ -5,6 +5,7 @@ joblib files are pickles: loading one runs code from it, so load trusted files o
 
 from __future__ import annotations
 
+import io
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +19,7 @@ from sklearn.exceptions import InconsistentVersionWarning, NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from kaskad.errors import ModelLoadError
-from kaskad.execute.models.base import ArrayModelAdapter, FloatArray, Task, require_file
+from kaskad.models.base import ArrayModelAdapter, FloatArray, Task
 
 # Emitted when an estimator fitted on a data frame is called with a numpy array; the
 # adapter passes columns in the artifact's order, so the warning is noise. A filter for it
@@ -43,8 +44,8 @@ class SklearnAdapter(ArrayModelAdapter):
 
     framework = "sklearn"
 
-    def __init__(self, path: Path) -> None:
-        estimator = _load_estimator(path)
+    def __init__(self, data: bytes, path: Path) -> None:
+        estimator = _load_estimator(data, path)
         task, n_classes = _task_of(estimator, path)
         names = getattr(estimator, "feature_names_in_", None)
         n_inputs = getattr(estimator, "n_features_in_", None)
@@ -68,12 +69,11 @@ class SklearnAdapter(ArrayModelAdapter):
         return out[:, 1] if self._positive else out
 
 
-def _load_estimator(path: Path) -> Any:
-    require_file(path)
+def _load_estimator(data: bytes, path: Path) -> Any:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", InconsistentVersionWarning)
-            estimator = joblib.load(path)
+            estimator = joblib.load(io.BytesIO(data))
     except InconsistentVersionWarning as exc:
         raise ModelLoadError(path, f"saved with another scikit-learn version: {exc}") from exc
     except Exception as exc:

@@ -26,7 +26,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from kaskad.errors import ModelLoadError
-from kaskad.execute.models import FRAMEWORKS, ModelAdapter, load_model
+from kaskad.models import FRAMEWORKS, ModelAdapter, load_model
 
 FloatArray = npt.NDArray[np.float64]
 NAMES = ["amount", "device_age_days", "debt_to_income", "is_online"]

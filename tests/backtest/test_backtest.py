@@ -202,6 +202,15 @@ def test_auc_and_ks_with_ties_match_references(seed: int) -> None:
     assert auc(constant, alternating) == 0.5 and ks(constant, alternating) == 0.0
 
 
+def test_auc_against_a_hand_count() -> None:
+    # positives 0.35, 0.8, 0.4 against negatives 0.1, 0.4: of the six pairs the positive
+    # scores higher in 4 and ties in 1 (0.4 = 0.4, counted half), so AUC = 4.5 / 6
+    scores = np.array([0.1, 0.4, 0.35, 0.8, 0.4], dtype=np.float32)
+    labels = np.array([0, 0, 1, 1, 1], dtype=np.int8)
+    assert auc(scores, labels) == pytest.approx(0.75, abs=1e-12)
+    assert auc(scores, 1 - labels) == pytest.approx(0.25, abs=1e-12)
+
+
 def test_metrics_need_both_classes() -> None:
     scores = np.array([0.1, 0.4, 0.8], dtype=np.float32)
     ones = np.ones(3, dtype=np.int8)
@@ -278,7 +287,8 @@ def test_html_report_is_self_contained_and_escaped(result: BacktestResult, tmp_p
     page = path.read_text(encoding="utf-8")
     assert "http://" not in page and "https://" not in page
     assert "<script" not in page and "<link" not in page and "src=" not in page
-    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;&amp;" in page
+    # MarkupSafe (Jinja2's autoescape) writes ' as &#39;
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;" in page
     assert '<table class="matrix">' in page and page.count('class="num diag"') == len(
         result.decisions
     )

@@ -1,5 +1,5 @@
-"""Score metrics shared by backtests and drift monitoring: AUC, KS and the population
-stability index, in NumPy (rank-based, ties counted half)."""
+"""Score metrics shared by backtests and drift monitoring: AUC (scikit-learn's), KS and the
+population stability index (in NumPy; tied scores grouped, AUC counting them half)."""
 
 from __future__ import annotations
 
@@ -39,17 +39,16 @@ def _tie_groups(scores: FloatArray, labels: LabelArray) -> tuple[FloatArray, Flo
 
 
 def auc(scores: FloatArray, labels: LabelArray) -> float | None:
-    """Area under the ROC curve of ``scores`` (no NaN) for ``labels`` (0 or 1): the
-    Mann–Whitney U statistic from average ranks over ``n_pos × n_neg``, tied scores counting
-    one half. ``None`` without both classes."""
-    if scores.size == 0:
+    """Area under the ROC curve of ``scores`` (no NaN) for ``labels`` (0 or 1), by
+    scikit-learn's ``roc_auc_score``: the probability that a positive scores higher than a
+    negative, tied scores counting one half. ``None`` without both classes (where
+    scikit-learn warns and answers NaN)."""
+    positives = int(np.count_nonzero(labels))
+    if positives == 0 or positives == labels.size:
         return None
-    pos, neg = _tie_groups(scores, labels)
-    n_pos, n_neg = pos.sum(), neg.sum()
-    if n_pos == 0 or n_neg == 0:
-        return None
-    below = np.cumsum(neg) - neg  # negatives with a strictly lower score
-    return float(np.sum(pos * (below + neg / 2.0)) / (n_pos * n_neg))
+    from sklearn.metrics import roc_auc_score  # imported when first needed: it is slow to load
+
+    return float(roc_auc_score(labels, scores))
 
 
 def ks(scores: FloatArray, labels: LabelArray) -> float | None:

@@ -18,18 +18,18 @@ from psycopg.types.string import TextLoader
 
 from kaskad.compile.expr.polars_dtypes import to_polars_dtype
 from kaskad.errors import InputError
-from kaskad.io.sources import (
-    _NESTED,
+from kaskad.io.reading import (
     DEFAULT_CHUNK_SIZE,
+    NESTED,
     MalformedInputError,
     Source,
-    _cannot_read,
-    _check_columns,
-    _json_problem,
-    _reason,
-    _wrapped,
+    cannot_read,
+    check_columns,
     conform,
     first_failure,
+    json_problem,
+    reason,
+    wrapped,
 )
 from kaskad.spec.schema import Schema
 from kaskad.spec.types import Field
@@ -74,7 +74,7 @@ class PostgresSource(Source):
             with conn.cursor(name=f"kaskad_{secrets.token_hex(4)}") as cur:
                 cur.execute(statement)
                 names = [c.name for c in cur.description or ()]
-                _check_columns(self.name, self.schema, set(names))
+                check_columns(self.name, self.schema, set(names))
                 fields = [(f, names.index(f.name)) for f in self.schema.fields if f.name in names]
                 offset = 0
                 while rows := cur.fetchmany(self.chunk_size):
@@ -101,7 +101,7 @@ class PostgresSource(Source):
         text = f.dtype.kind not in ("string", "category") and any(
             isinstance(v, str) for v in values
         )
-        if text and f.dtype.kind not in _NESTED:
+        if text and f.dtype.kind not in NESTED:
             return pl.Series(f.name, values, dtype=pl.String)  # conform reads it as CSV text
 
         def build(part: Sequence[Any]) -> pl.Series:
@@ -118,19 +118,19 @@ class PostgresSource(Source):
                 return pl.Series(f.name, [None if v is None else str(v) for v in values])
             i = first_failure(len(values), lambda lo, hi: _fails(build, values[lo:hi]))
             if i is None:
-                raise InputError(f"{self.name}: column {f.name}: {_reason(exc)}") from exc
-            path, problem = f.name, _cannot_read(values[i], f.dtype)
+                raise InputError(f"{self.name}: column {f.name}: {reason(exc)}") from exc
+            path, problem = f.name, cannot_read(values[i], f.dtype)
             if text:
                 try:
-                    found = _json_problem(json.loads(values[i]), f.dtype, f.name)
+                    found = json_problem(json.loads(values[i]), f.dtype, f.name)
                 except json.JSONDecodeError as bad:
-                    found, problem = None, f"not valid JSON ({_reason(bad)})"
+                    found, problem = None, f"not valid JSON ({reason(bad)})"
                 if found is not None:
-                    path, problem = found[0], _cannot_read(found[2], found[1])
+                    path, problem = found[0], cannot_read(found[2], found[1])
             raise MalformedInputError(self.name, problem, row=offset + i, column=path) from exc
 
     def _errors(self) -> AbstractContextManager[None]:
-        return _wrapped(self.name, "PostgreSQL", psycopg.Error)
+        return wrapped(self.name, "PostgreSQL", psycopg.Error)
 
 
 def conninfo(url: str) -> str:

@@ -10,6 +10,10 @@ Input that cannot be read as the schema's types raises :class:`MalformedInputErr
 text file, the 0-based row index of a Parquet file or a query result) and the column.
 Values that *can* be read but break the schema's rules (a missing required value, a value
 outside a category) are not errors here: the executor rejects those records one by one.
+
+The contract every source keeps (and the checks and typing they share) is in
+:mod:`kaskad.io.reading`; the PostgreSQL source is in :mod:`kaskad.io.postgres`, imported
+only when a database is read.
 """
 
 from __future__ import annotations
@@ -17,9 +21,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
 from itertools import islice
 from pathlib import Path
 from typing import Any, cast
@@ -32,8 +35,38 @@ import pyarrow.parquet as pq
 from kaskad.compile.expr.polars_dtypes import to_polars_dtype
 from kaskad.errors import InputError
 from kaskad.execute.inputs import prepare_frame
+from kaskad.io.reading import (
+    DEFAULT_CHUNK_SIZE,
+    NESTED,
+    MalformedInputError,
+    Source,
+    cannot_read,
+    check_columns,
+    conform,
+    first_failure,
+    json_problem,
+    ndjson_reads,
+    reason,
+    wrapped,
+)
 from kaskad.spec.schema import Schema
-from kaskad.spec.types import DType, Field
+
+__all__ = [
+    "DEFAULT_CHUNK_SIZE",
+    "FORMATS",
+    "CsvSource",
+    "FolderSource",
+    "JsonLinesSource",
+    "MalformedInputError",
+    "ParquetSource",
+    "Source",
+    "file_format",
+    "file_source",
+    "first_failure",
+    "is_database_url",
+    "open_source",
+    "rebatch",
+]
 
 FORMATS = {
     ".csv": "csv",
@@ -43,9 +76,6 @@ FORMATS = {
     ".ndjson": "jsonl",
     ".json": "jsonl",
 }
-DEFAULT_CHUNK_SIZE = 50_000
-_NESTED = ("object", "list")
-_FROM_TEXT = ("integer", "float", "boolean", "date", "datetime")
 _COUNT_BLOCK = 1 << 20
 
 
@@ -58,55 +88,6 @@ def file_format(path: Path) -> str:
 
 def is_database_url(location: str | Path) -> bool:
     return isinstance(location, str) and location.startswith(("postgresql:", "postgres:"))
-
-
-class MalformedInputError(InputError):
-    """Input that cannot be read as the schema's types, and where: ``line`` (1-based, text
-    files) or ``row`` (0-based index, Parquet and PostgreSQL), and ``column`` (a dotted
-    path such as ``applicant.age`` or ``transactions[].day``) when one is to blame."""
-
-    def __init__(
-        self,
-        source: str,
-        problem: str,
-        *,
-        line: int | None = None,
-        row: int | None = None,
-        column: str | None = None,
-    ) -> None:
-        self.source, self.problem = source, problem
-        self.line, self.row, self.column = line, row, column
-        where = [
-            f"line {line}" if line is not None else "",
-            f"row index {row}" if row is not None else "",
-        ]
-        where.append(f"column {column}" if column else "")
-        place = ", ".join(w for w in where if w)
-        super().__init__(f"{source}: {place + ': ' if place else ''}{problem}")
-
-
-class Source(ABC):
-    """An input read as typed chunks of at most ``chunk_size`` rows."""
-
-    name: str  # shown in messages and in the run summary
-    schema: Schema
-    chunk_size: int
-
-    @abstractmethod
-    def chunks(self) -> Iterator[pl.DataFrame]:
-        """The input's rows in order, as frames with exactly the schema's columns and types."""
-
-    @abstractmethod
-    def count_rows(self) -> int | None:
-        """How many rows the input holds, when that is cheap to know (for a progress bar):
-        exact for Parquet and tables, the number of lines for text files (a value that
-        spans lines makes it an overestimate), ``None`` for queries."""
-
-    def __iter__(self) -> Iterator[pl.DataFrame]:
-        return self.chunks()
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.name!r}, chunk_size={self.chunk_size})"
 
 
 def open_source(
@@ -125,7 +106,7 @@ def open_source(
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
     if is_database_url(location):
-        from kaskad.io.postgres import PostgresSource  # needs this module's helpers
+        from kaskad.io.postgres import PostgresSource  # the driver only when a database is read
 
         return PostgresSource(str(location), schema, chunk_size, table=table, query=query)
     if table is not None or query is not None:
@@ -161,7 +142,7 @@ class ParquetSource(Source):
         self.path, self.name, self.schema, self.chunk_size = path, str(path), schema, chunk_size
         with _arrow_errors(self.name), pq.ParquetFile(path) as file:
             present = set(file.schema_arrow.names)
-        _check_columns(self.name, schema, present)
+        check_columns(self.name, schema, present)
         self.columns = [f.name for f in schema.fields if f.name in present]
 
     def count_rows(self) -> int:
@@ -207,7 +188,7 @@ class JsonLinesSource(Source):
 
     def _locate(self, lines: list[bytes], first: int, exc: Exception) -> InputError:
         """Which line and field could not be read (bisecting the chunk)."""
-        i = first_failure(len(lines), lambda lo, hi: not _ndjson_reads(lines[lo:hi], self._types))
+        i = first_failure(len(lines), lambda lo, hi: not ndjson_reads(lines[lo:hi], self._types))
         if i is None:
             return InputError(f"{self.name}: lines {first}-{first + len(lines) - 1}: {exc}")
         line = first + i
@@ -216,45 +197,20 @@ class JsonLinesSource(Source):
         except (json.JSONDecodeError, UnicodeDecodeError) as bad:
             where = f" at character {bad.colno}" if isinstance(bad, json.JSONDecodeError) else ""
             return MalformedInputError(
-                self.name, f"not valid JSON{where} ({_reason(bad)})", line=line
+                self.name, f"not valid JSON{where} ({reason(bad)})", line=line
             )
         if not isinstance(record, dict):
             return MalformedInputError(
                 self.name, f"expected a JSON object, got {_json_kind(record)}", line=line
             )
         for f in self.schema.fields:
-            found = _json_problem(record.get(f.name), f.dtype, f.name)
+            found = json_problem(record.get(f.name), f.dtype, f.name)
             if found is not None:
                 path, dtype, value = found
                 return MalformedInputError(
-                    self.name, _cannot_read(value, dtype), line=line, column=path
+                    self.name, cannot_read(value, dtype), line=line, column=path
                 )
         return MalformedInputError(self.name, str(exc), line=line)
-
-
-def _ndjson_reads(lines: Sequence[bytes], types: dict[str, pl.DataType]) -> bool:
-    try:
-        pl.read_ndjson(io.BytesIO(b"".join(lines)), schema=types)
-    except pl.exceptions.PolarsError:
-        return False
-    return True
-
-
-def _json_problem(value: Any, dtype: DType, path: str) -> tuple[str, DType, Any] | None:
-    """The innermost part of a JSON value that Polars cannot read as ``dtype``."""
-    if _ndjson_reads([json.dumps({"v": value}).encode()], {"v": to_polars_dtype(dtype)}):
-        return None
-    if dtype.kind == "object" and isinstance(value, dict):
-        for f in dtype.fields:
-            found = _json_problem(value.get(f.name), f.dtype, f"{path}.{f.name}")
-            if found is not None:
-                return found
-    elif dtype.kind == "list" and dtype.item is not None and isinstance(value, list):
-        for item in value:
-            found = _json_problem(item, dtype.item, f"{path}[]")
-            if found is not None:
-                return found
-    return path, dtype, value
 
 
 def _json_kind(value: Any) -> str:
@@ -278,16 +234,14 @@ class CsvSource(Source):
             with path.open(newline="", encoding="utf-8") as file:
                 self.header = next(csv.reader(file), [])
         except (OSError, UnicodeDecodeError, csv.Error) as exc:
-            raise InputError(f"{path}: cannot read as CSV: {_reason(exc)}") from exc
-        nested = [
-            f.name for f in schema.fields if f.dtype.kind in _NESTED and f.name in self.header
-        ]
+            raise InputError(f"{path}: cannot read as CSV: {reason(exc)}") from exc
+        nested = [f.name for f in schema.fields if f.dtype.kind in NESTED and f.name in self.header]
         if nested:
             raise InputError(
                 f"{path}: CSV cannot hold nested fields ({', '.join(nested)}); "
                 "use JSON Lines or Parquet"
             )
-        _check_columns(self.name, schema, set(self.header), line=1)
+        check_columns(self.name, schema, set(self.header), line=1)
         self.fields = [f for f in schema.fields if f.name in self.header]
 
     def count_rows(self) -> int:
@@ -319,7 +273,7 @@ class CsvSource(Source):
                 yield cast(pl.DataFrame, pl.from_arrow(batch))
         except (pa.ArrowException, OSError) as exc:
             raise self._bad_row() or InputError(
-                f"{self.name}: cannot read as CSV: {_reason(exc)}"
+                f"{self.name}: cannot read as CSV: {reason(exc)}"
             ) from exc
 
     def _records(self) -> Iterator[tuple[int, list[str]]]:
@@ -352,36 +306,6 @@ class CsvSource(Source):
         return None
 
 
-_DATETIME_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d")
-_DATETIME_TZ_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f%#z", "%Y-%m-%d %H:%M:%S%.f%#z")
-
-
-def _from_text(text: pl.Expr, dtype: DType) -> pl.Expr:
-    """Text as ``dtype`` (what cannot be read becomes null).
-    Numbers, dates and booleans are read as JSON writes them; datetimes in ISO 8601, an
-    offset converted to UTC."""
-    kind = dtype.kind
-    if kind == "integer":
-        return text.cast(pl.Int64, strict=False)
-    if kind == "float":
-        return text.cast(pl.Float64, strict=False)
-    if kind == "boolean":
-        lower = text.str.to_lowercase()
-        return pl.when(lower == "true").then(True).when(lower == "false").then(False)
-    if kind == "date":
-        return text.str.to_date("%Y-%m-%d", strict=False)
-    if kind == "datetime":
-        naive = [text.str.to_datetime(f, time_unit="us", strict=False) for f in _DATETIME_FORMATS]
-        aware = [
-            text.str.to_datetime(
-                f, time_unit="us", time_zone="UTC", strict=False
-            ).dt.replace_time_zone(None)
-            for f in _DATETIME_TZ_FORMATS
-        ]
-        return pl.coalesce([*aware, *naive])
-    raise AssertionError(f"{dtype} is not read from text")
-
-
 # ---- folders ----------------------------------------------------------------------------
 
 
@@ -412,106 +336,6 @@ class FolderSource(Source):
 # ---- shared -----------------------------------------------------------------------------
 
 
-def conform(
-    frame: pl.DataFrame,
-    schema: Schema,
-    source: str,
-    offset: int = 0,
-    line_of: Callable[[int], int | None] | None = None,
-) -> pl.DataFrame:
-    """``frame`` in the schema's types. Text columns of numbers, booleans, dates and
-    datetimes are read as :func:`_from_text` says; others are cast. A value that cannot be
-    read is reported at its row index (``offset`` + its row in ``frame``), or at its line
-    when ``line_of`` maps row indexes to lines."""
-
-    def malformed(row: int, path: str, problem: str) -> MalformedInputError:
-        if line_of is not None:
-            return MalformedInputError(source, problem, line=line_of(offset + row), column=path)
-        return MalformedInputError(source, problem, row=offset + row, column=path)
-
-    texts = [
-        f
-        for f in schema.fields
-        if f.dtype.kind in _FROM_TEXT and frame.schema.get(f.name) == pl.String
-    ]
-    if texts:
-        typed = frame.with_columns(
-            [_from_text(pl.col(f.name), f.dtype).alias(f.name) for f in texts]
-        )
-        for at, f in sorted(_unread(frame, typed, texts), key=lambda found: found[0])[:1]:
-            raise malformed(at, f.name, _cannot_read(frame[f.name][at], f.dtype))
-        frame = typed
-    try:
-        return prepare_frame(schema, frame, source)
-    except InputError as exc:
-        for f in schema.fields:
-            if f.name not in frame.columns:
-                continue
-            column = frame[f.name]
-            row = _first_cast_failure(column, to_polars_dtype(f.dtype))
-            if row is not None:
-                raise malformed(row, *_bad_part(column.slice(row, 1), f.dtype, f.name)) from exc
-        raise
-
-
-def _unread(
-    text: pl.DataFrame, typed: pl.DataFrame, fields: list[Field]
-) -> Iterator[tuple[int, Field]]:
-    """(first row, field) of each column where a text became null when read."""
-    for f in fields:
-        if typed[f.name].null_count() != text[f.name].null_count():
-            lost = text[f.name].is_not_null() & typed[f.name].is_null()
-            yield int(lost.arg_true()[0]), f
-
-
-def _first_cast_failure(series: pl.Series, target: pl.DataType) -> int | None:
-    return first_failure(series.len(), lambda lo, hi: _cast_fails(series, lo, hi, target))
-
-
-def _cast_fails(series: pl.Series, lo: int, hi: int, target: pl.DataType) -> bool:
-    try:
-        series.slice(lo, hi - lo).cast(target, strict=True)
-    except pl.exceptions.PolarsError:
-        return True
-    return False
-
-
-def _bad_part(one: pl.Series, dtype: DType, path: str) -> tuple[str, str]:
-    """The path to the innermost field of a one-row ``one`` that cannot be cast to ``dtype``,
-    and the problem."""
-    if dtype.kind == "object" and isinstance(one.dtype, pl.Struct):
-        present = {f.name for f in one.dtype.fields}
-        for f in dtype.fields:
-            child = one.struct.field(f.name) if f.name in present else None
-            target = to_polars_dtype(f.dtype)
-            if child is not None and _cast_fails(child, 0, 1, target):
-                return _bad_part(child, f.dtype, f"{path}.{f.name}")
-    elif dtype.kind == "list" and dtype.item is not None and isinstance(one.dtype, pl.List):
-        items = one.explode()
-        i = _first_cast_failure(items, to_polars_dtype(dtype.item))
-        if i is not None:
-            return _bad_part(items.slice(i, 1), dtype.item, f"{path}[]")
-    problem = _cannot_read(one[0], dtype)
-    if one.dtype == pl.String and dtype.kind in _FROM_TEXT:
-        problem += f" (text inside a list or object is not converted: store {dtype} values)"
-    return path, problem
-
-
-def first_failure(n: int, fails: Callable[[int, int], bool]) -> int | None:
-    """The first index in ``range(n)`` whose item fails, by bisection; ``fails(lo, hi)``
-    says whether any item in ``[lo, hi)`` fails (each item failing on its own)."""
-    if n == 0 or not fails(0, n):
-        return None
-    lo, hi = 0, n
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if fails(lo, mid):
-            hi = mid
-        else:
-            lo = mid
-    return lo
-
-
 def rebatch(frames: Iterable[pl.DataFrame], size: int) -> Iterator[pl.DataFrame]:
     """``frames`` cut and joined into frames of exactly ``size`` rows (the last: fewer)."""
     pending: list[pl.DataFrame] = []
@@ -528,26 +352,6 @@ def rebatch(frames: Iterable[pl.DataFrame], size: int) -> Iterator[pl.DataFrame]
         yield pending[0] if len(pending) == 1 else pl.concat(pending, rechunk=False)
 
 
-def _check_columns(source: str, schema: Schema, present: set[str], line: int | None = None) -> None:
-    missing = [f.name for f in schema.fields if f.required and f.name not in present]
-    if missing:
-        problem = "required column" + ("s " if len(missing) > 1 else " ")
-        problem += f"{', '.join(missing)} missing (columns present: "
-        problem += f"{', '.join(sorted(present)[:20]) or 'none'})"
-        raise MalformedInputError(source, problem, line=line, column=missing[0])
-
-
-def _cannot_read(value: Any, dtype: DType) -> str:
-    shown = repr(value)
-    if len(shown) > 60:
-        shown = shown[:57] + "..."
-    return f"cannot read {shown} as {dtype}"
-
-
-def _reason(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-
-
 def _count_lines(path: Path) -> int:
     lines, last = 0, b"\n"
     with path.open("rb") as file:
@@ -557,16 +361,5 @@ def _count_lines(path: Path) -> int:
     return lines + (last != b"\n")
 
 
-@contextmanager
-def _wrapped(source: str, what: str, *errors: type[Exception]) -> Iterator[None]:
-    """Library errors at the boundary → :class:`InputError` naming the source."""
-    try:
-        yield
-    except InputError:
-        raise
-    except errors as exc:
-        raise InputError(f"{source}: cannot read as {what}: {_reason(exc)}") from exc
-
-
 def _arrow_errors(source: str) -> AbstractContextManager[None]:
-    return _wrapped(source, "Parquet", pa.ArrowException, OSError)
+    return wrapped(source, "Parquet", pa.ArrowException, OSError)

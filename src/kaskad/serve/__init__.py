@@ -6,10 +6,11 @@ overload shedding (503 + ``Retry-After``); hot promotion of stage references. Ne
 off the response path and the benchmark.
 """
 
+from kaskad.errors import FieldProblem
 from kaskad.serve.app import create_app
 from kaskad.serve.auth import ApiKey, hash_key
 from kaskad.serve.config import PipelineFile, ReleaseRef, ServeConfig
-from kaskad.serve.errors import FieldProblem, ServeConfigError, ServeError
+from kaskad.serve.errors import ServeConfigError, ServeError
 
 __all__ = [
     "ApiKey",

@@ -82,7 +82,7 @@ def refusal_reason(error: ServeError) -> str:
     does not parse, or a record that does not match the schema."""
     if error.status in REFUSAL_REASONS:
         return REFUSAL_REASONS[error.status]
-    return "unparsable" if all(p.field is None for p in error.problems) else "schema"
+    return "unparsable" if all(p.path is None for p in error.problems) else "schema"
 
 
 def create_app(config: ServeConfig) -> FastAPI:

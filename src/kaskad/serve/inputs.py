@@ -30,7 +30,8 @@ from typing import Any
 import defusedxml
 import defusedxml.ElementTree as SafeET
 
-from kaskad.serve.errors import FieldProblem, ServeError
+from kaskad.errors import FieldProblem
+from kaskad.serve.errors import ServeError
 from kaskad.spec.schema import Schema
 from kaskad.spec.types import DType, Field
 
@@ -114,7 +115,7 @@ def _xml_root(body: bytes) -> ET.Element:
 
 
 def _unparsable(problem: str) -> ServeError:
-    return ServeError(422, "S422", problem, [FieldProblem(None, problem)])
+    return ServeError(422, "S422", problem, [FieldProblem(None, "unparsable", note=problem)])
 
 
 # ---- XML onto the schema ------------------------------------------------------------------

@@ -101,6 +101,52 @@ class InputError(KaskadError):
     """Input data (a file or a record) cannot be read as the pipeline's schema expects."""
 
 
+# The problems a field can have, each a stable short code, and how each is written:
+# ``{expected}`` and ``{got}`` are the problem's values. A code without a template (or a
+# problem given its own ``note``) is written as its note.
+FIELD_PROBLEM_TEXTS: dict[str, str] = {
+    "missing": "required field is missing",
+    "not_allowed": "{got} is not an allowed value",
+    "wrong_type": "expected {expected}, got {got}",
+    "out_of_range": "{got} is out of the integer range",
+    "not_an_object": "the input must be an object with fields, got {got}",
+    "unknown_field": "unknown field",
+}
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    """One problem with an input value, as data: the field's path (``applicant.age``,
+    ``loans[].status``; None for the whole input), a stable short code (see
+    :data:`FIELD_PROBLEM_TEXTS`), and, where the check knows them, what was expected and
+    what arrived (``got`` as written in messages, e.g. ``text 'x'``, ``'wire'``).
+
+    Validation produces these values; they become text only at the edges (:attr:`message`
+    in a batch output's ``errors`` column and a decision's trace, a JSON object in HTTP
+    replies)."""
+
+    path: str | None
+    problem: str
+    expected: str | None = None
+    got: str | None = None
+    note: str | None = None  # the text of a problem no template describes
+
+    @property
+    def detail(self) -> str:
+        """What is wrong, without the path: ``expected float, got text 'a lot'``."""
+        if self.note is not None:
+            return self.note
+        template = FIELD_PROBLEM_TEXTS.get(self.problem)
+        if template is None:
+            return self.problem
+        return template.format(expected=self.expected, got=self.got)
+
+    @property
+    def message(self) -> str:
+        """The problem as one line of text: ``amount: expected float, got text 'a lot'``."""
+        return self.detail if self.path is None else f"{self.path}: {self.detail}"
+
+
 class StoreError(KaskadError):
     """The registry or the artifact store cannot do what was asked.
 

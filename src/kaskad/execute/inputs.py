@@ -1,8 +1,10 @@
 """Input at the door: records and frames are checked against the schema.
 
 A record (one decision) is coerced from JSON-like values; a frame (batch) is cast to
-the schema's types. Both report the same messages for missing required fields and
-values outside a category, so a rejected record looks the same in every mode.
+the schema's types. A record's problems are :class:`~kaskad.errors.FieldProblem` values;
+the frame check writes the same problems as the same text (their ``message``) for
+missing required fields and values outside a category, so a rejected record looks the
+same in every mode.
 """
 
 from __future__ import annotations
@@ -16,32 +18,36 @@ from typing import Any
 import polars as pl
 
 from kaskad.compile.expr.polars_dtypes import to_polars_dtype
-from kaskad.errors import InputError
+from kaskad.errors import FieldProblem, InputError
 from kaskad.spec.schema import Schema
 from kaskad.spec.types import DType, Field
 
 
-def missing_message(path: str) -> str:
-    return f"{path}: required field is missing"
+def missing(path: str) -> FieldProblem:
+    return FieldProblem(path, "missing", "a value", "nothing")
 
 
-def category_message(path: str, value: str) -> str:
-    return f"{path}: '{value}' is not an allowed value"
+def not_allowed(path: str, value: str) -> FieldProblem:
+    return FieldProblem(path, "not_allowed", "one of the schema's allowed values", f"'{value}'")
+
+
+def wrong_type(path: str, expected: str, got: str) -> FieldProblem:
+    return FieldProblem(path, "wrong_type", expected, got)
 
 
 # ---- one record -------------------------------------------------------------------------
 
 
-def coerce_record(schema: Schema, record: Any) -> tuple[dict[str, Any], list[str]]:
+def coerce_record(schema: Schema, record: Any) -> tuple[dict[str, Any], list[FieldProblem]]:
     """Typed values of a JSON-like record, and the problems found (empty when valid)."""
-    errors: list[str] = []
+    errors: list[FieldProblem] = []
     if not isinstance(record, Mapping):
-        return {}, [f"the input must be an object with fields, got {_kind(record)}"]
+        return {}, [FieldProblem(None, "not_an_object", "an object with fields", _kind(record))]
     return _object(schema.fields, record, "", errors), errors
 
 
 def _object(
-    fields: tuple[Field, ...], raw: Mapping[str, Any], prefix: str, errors: list[str]
+    fields: tuple[Field, ...], raw: Mapping[str, Any], prefix: str, errors: list[FieldProblem]
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for f in fields:
@@ -49,29 +55,29 @@ def _object(
         given = raw.get(f.name)
         value = _value(f.dtype, given, path, errors)
         if given is None and f.required:  # a value of the wrong type is reported as such
-            errors.append(missing_message(path))
+            errors.append(missing(path))
         out[f.name] = value
     return out
 
 
-def _value(dtype: DType, raw: Any, path: str, errors: list[str]) -> Any:
+def _value(dtype: DType, raw: Any, path: str, errors: list[FieldProblem]) -> Any:
     if raw is None:
         return None
     kind = dtype.kind
-    bad: str | None = None  # a specific message; the generic one is built only on failure
+    bad: FieldProblem | None = None  # a specific problem; else the generic one
     if kind == "string":
         if isinstance(raw, str):
             return raw
     elif kind == "category":
         if isinstance(raw, str):
             if raw not in dtype.values:
-                errors.append(category_message(path, raw))
+                errors.append(not_allowed(path, raw))
             return raw
     elif kind == "integer":
         if isinstance(raw, int) and not isinstance(raw, bool):
             if -(2**63) <= raw < 2**63:
                 return raw
-            bad = f"{path}: {raw} is out of the integer range"
+            bad = FieldProblem(path, "out_of_range", got=str(raw))
         elif isinstance(raw, float) and raw.is_integer():
             return int(raw)
     elif kind == "float":
@@ -85,35 +91,35 @@ def _value(dtype: DType, raw: Any, path: str, errors: list[str]) -> Any:
         parsed = _date(raw)
         if parsed is not None:
             return parsed
-        bad = f"{path}: expected a date as YYYY-MM-DD, got {raw!r}"
+        bad = wrong_type(path, "a date as YYYY-MM-DD", repr(raw))
     elif kind == "datetime":
         parsed_dt = _datetime(raw)
         if parsed_dt is not None:
             return parsed_dt
-        bad = f"{path}: expected a date and time in ISO format, got {raw!r}"
+        bad = wrong_type(path, "a date and time in ISO format", repr(raw))
     elif kind == "object" and isinstance(raw, Mapping):
         return _object(dtype.fields, raw, f"{path}.", errors)
     elif kind == "list" and isinstance(raw, list):
         assert dtype.item is not None
-        item_errors: list[str] = []
+        item_errors: list[FieldProblem] = []
         items = [_value(dtype.item, x, f"{path}[]", item_errors) for x in raw]
         if dtype.item.kind == "object" and None in raw:  # a missing element: fields missing
             _object(dtype.item.fields, {}, f"{path}[].", item_errors)
         errors.extend(_order_list_errors(dtype.item, f"{path}[]", item_errors))
         return items
-    errors.append(bad or f"{path}: expected {dtype}, got {_kind(raw)}")
+    errors.append(bad or wrong_type(path, str(dtype), _kind(raw)))
     return None
 
 
-def _order_list_errors(item: DType, path: str, errors: list[str]) -> list[str]:
-    """Distinct messages about list elements, ordered by field, allowed values before
+def _order_list_errors(item: DType, path: str, errors: list[FieldProblem]) -> list[FieldProblem]:
+    """Distinct problems of list elements, ordered by field, allowed values before
     missing ones: the order the batch check produces."""
     leaves = [path] if item.kind != "object" else [f"{path}.{f.name}" for f in item.fields]
 
-    def key(msg: str) -> tuple[int, int]:
-        leaf = msg.split(": ", 1)[0]
+    def key(problem: FieldProblem) -> tuple[int, int]:
+        leaf = problem.path
         index = leaves.index(leaf) if leaf in leaves else len(leaves)
-        return index, int(msg.endswith("required field is missing"))
+        return index, int(problem.problem == "missing")
 
     return sorted(dict.fromkeys(errors), key=key)
 
@@ -216,7 +222,8 @@ def validation_failed(schema: Schema) -> pl.Expr:
 
 
 def validation_errors(schema: Schema) -> pl.Expr:
-    """A list of problem messages per row, identical to :func:`coerce_record`'s. Build it
+    """A list of problem messages per row, the ``message`` of :func:`coerce_record`'s
+    problems for the problems a frame can still have after :func:`prepare_frame`. Build it
     only for rows :func:`validation_failed` flags: it is much slower than the flags."""
     checks = _all_checks(schema)
     if not checks:
@@ -224,16 +231,17 @@ def validation_errors(schema: Schema) -> pl.Expr:
     return pl.concat_list([c.message for c in checks]).list.drop_nulls()
 
 
+def _not_allowed_format(path: str) -> str:
+    """The message of :func:`not_allowed` as a ``pl.format`` template (``{}``: the value)."""
+    return not_allowed(path, "\0").message.replace("{", "{{").replace("}", "}}").replace("\0", "{}")
+
+
 def _checks(f: Field, col: pl.Expr, path: str) -> list[_Check]:
     out: list[_Check] = []
     dtype = f.dtype
     if dtype.kind == "category":
         bad = col.is_not_null() & ~col.is_in(list(dtype.values))
-        out.append(
-            _Check(
-                bad, pl.when(bad).then(pl.format(f"{path}: '{{}}' is not an allowed value", col))
-            )
-        )
+        out.append(_Check(bad, pl.when(bad).then(pl.format(_not_allowed_format(path), col))))
     elif dtype.kind == "object":
         present = col.is_not_null()
         for child in dtype.fields:
@@ -251,7 +259,7 @@ def _checks(f: Field, col: pl.Expr, path: str) -> list[_Check]:
         out.extend(_list_checks(dtype.item, col, f"{path}[]"))
     if f.required:
         out.append(
-            _Check(col.is_null(), pl.when(col.is_null()).then(pl.lit(missing_message(path))))
+            _Check(col.is_null(), pl.when(col.is_null()).then(pl.lit(missing(path).message)))
         )
     return out
 
@@ -272,7 +280,7 @@ def _list_checks(item: DType, col: pl.Expr, path: str) -> list[_Check]:
         if dtype.kind == "category":
             bad = value.is_not_null() & ~value.is_in(list(dtype.values))
             msgs = col.list.agg(
-                pl.format(f"{leaf_path}: '{{}}' is not an allowed value", value)
+                pl.format(_not_allowed_format(leaf_path), value)
                 .filter(bad)
                 .unique(maintain_order=True)
             )
@@ -284,6 +292,6 @@ def _list_checks(item: DType, col: pl.Expr, path: str) -> list[_Check]:
         if required:
             any_missing = col.list.agg(value.is_null().any())
             out.append(
-                _Check(any_missing, pl.when(any_missing).then(pl.lit(missing_message(leaf_path))))
+                _Check(any_missing, pl.when(any_missing).then(pl.lit(missing(leaf_path).message)))
             )
     return out

@@ -14,7 +14,7 @@ from typing import Any
 
 from kaskad.compile.expr.to_python import Fn, compile_python
 from kaskad.compile.plan import Branch, FeatureNode, ModelNode, Node, Plan, RuleSetNode, ShadowPlan
-from kaskad.errors import ExecutionError
+from kaskad.errors import ExecutionError, FieldProblem
 from kaskad.execute.convert import array_to_value, clean_float, model_row, value_to_array
 from kaskad.execute.inputs import coerce_record
 from kaskad.execute.loaded import Loaded
@@ -47,6 +47,8 @@ class Decision:
     # the champion's values, kept only by ``decide(record, shadows=False)`` so that
     # :meth:`RecordExecutor.run_shadows` can run the challengers later
     values: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+    # why the record was rejected, as values (``output["errors"]`` holds their messages)
+    problems: tuple[FieldProblem, ...] = ()
 
     @property
     def outcome(self) -> str | None:
@@ -228,11 +230,12 @@ class RecordExecutor:
         out: dict[str, Any] = dict.fromkeys(self._fields)
         for key in self._keys:
             out[key] = env.get(key)
-        out["errors"] = errors
+        out["errors"] = [p.message for p in errors]
         steps: list[StepTrace] = []
         if errors:
             out["status"] = "rejected"
-            return Decision(out, steps, (time.perf_counter() - start) * 1000, self.plan.hash)
+            duration = (time.perf_counter() - start) * 1000
+            return Decision(out, steps, duration, self.plan.hash, problems=tuple(errors))
         for node, step, kind, sha in self._steps:
             t0 = time.perf_counter()
             values = step(env)

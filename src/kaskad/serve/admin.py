@@ -35,10 +35,11 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
+from kaskad.errors import FieldProblem
 from kaskad.registry.releases import LoadedRelease
 from kaskad.serve.auth import ApiKey, Authenticator
 from kaskad.serve.config import PipelineFile, ReleaseRef
-from kaskad.serve.errors import FieldProblem, ServeError
+from kaskad.serve.errors import ServeError
 from kaskad.serve.inputs import read_limited
 from kaskad.serve.pins import load_verified
 from kaskad.serve.pipelines import ServedPipeline
@@ -128,7 +129,9 @@ def _promote(store: Store, target: _Target, body: dict[str, Any], actor: str) ->
         verified = load_verified(store, ref, actor, target.cache_root)
     except NotFoundError as exc:
         message = f"invalid body: release: {exc}"
-        raise ServeError(422, "S422", message, [FieldProblem("release", str(exc))]) from exc
+        raise ServeError(
+            422, "S422", message, [FieldProblem("release", "not_found", note=str(exc))]
+        ) from exc
     except ServeError as exc:
         if exc.status != 409:
             raise
@@ -194,18 +197,24 @@ async def _body(request: Request, fields: tuple[str, ...]) -> dict[str, Any]:
             raise ServeError(422, "S422", f"the body is not JSON: {exc}") from None
     if not isinstance(data, dict):
         raise ServeError(422, "S422", "the body must be a JSON object")
-    problems = [FieldProblem(k, "unknown field") for k in data if k not in fields]
+    problems = [FieldProblem(k, "unknown_field") for k in data if k not in fields]
     if "release" in fields:
         number = data.get("release")
         if "release" not in data:
-            problems.append(FieldProblem("release", "required field is missing"))
+            problems.append(FieldProblem("release", "missing"))
         elif not isinstance(number, int) or isinstance(number, bool) or number < 1:
-            problems.append(FieldProblem("release", f"must be a release number, not {number!r}"))
+            problems.append(
+                FieldProblem(
+                    "release", "wrong_type", note=f"must be a release number, not {number!r}"
+                )
+            )
     stage = data.get("stage")
     if "stage" in data and (not isinstance(stage, str) or not stage):
-        problems.append(FieldProblem("stage", f"must be a stage name, not {stage!r}"))
+        problems.append(
+            FieldProblem("stage", "wrong_type", note=f"must be a stage name, not {stage!r}")
+        )
     if problems:
-        text = "; ".join(f"{p.field}: {p.problem}" for p in problems)
+        text = "; ".join(p.message for p in problems)
         raise ServeError(422, "S422", f"invalid body: {text}", problems)
     return data
 

@@ -10,11 +10,13 @@ import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 from kaskad.serve.errors import ServeConfigError, ServeError
 
-ROLES = ("decide", "admin")
-_IMPLIES = {"decide": {"decide"}, "admin": {"decide", "admin"}}
+Role = Literal["decide", "admin"]
+ROLES: tuple[Role, ...] = get_args(Role)
+_IMPLIES: dict[str, set[Role]] = {"decide": {"decide"}, "admin": {"decide", "admin"}}
 
 
 def hash_key(key: str) -> str:
@@ -28,7 +30,7 @@ class ApiKey:
     a system name, never a person)."""
 
     sha256: str
-    role: str
+    role: str  # one of ROLES (read from key files as text, checked here)
     label: str = ""
 
     def __post_init__(self) -> None:
@@ -50,7 +52,7 @@ class Authenticator:
         self._keys = [(bytes.fromhex(k.sha256), k) for k in keys]
         self.anonymous = not keys
 
-    def check(self, headers: Mapping[str, str], role: str) -> ApiKey | None:
+    def check(self, headers: Mapping[str, str], role: Role) -> ApiKey | None:
         """The matching key (None when anonymous access is on); raise 401 or 403."""
         if self.anonymous:
             return None

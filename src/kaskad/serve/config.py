@@ -1,9 +1,17 @@
-"""Server configuration, passed explicitly to ``create_app`` (no environment lookups)."""
+"""Server configuration, passed explicitly to ``create_app`` (no environment lookups).
+
+:class:`ServeConfig` is a pydantic model: it is validated on construction and travels to
+worker processes as JSON (``model_dump_json`` / ``model_validate_json``). Every problem
+reaches the caller as :class:`~kaskad.serve.errors.ServeConfigError`.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from kaskad.serve.auth import ApiKey
 from kaskad.serve.errors import ServeConfigError
@@ -12,7 +20,8 @@ from kaskad.serve.journal import DEFAULT_LIMIT_BYTES
 from kaskad.serve.log import DEFAULT_QUEUE_SIZE
 from kaskad.serve.shadows import DEFAULT_SHADOW_QUEUE_SIZE
 
-DECISION_LOG_MODES = ("sync", "journal")
+DecisionLogMode = Literal["sync", "journal"]
+DECISION_LOG_MODES: tuple[DecisionLogMode, ...] = ("sync", "journal")
 
 
 @dataclass(frozen=True)
@@ -32,8 +41,10 @@ class ReleaseRef:
     actor: str = "kaskad-serve"
 
 
-@dataclass(frozen=True)
-class ServeConfig:
+PipelineSource = PipelineFile | ReleaseRef
+
+
+class ServeConfig(BaseModel):
     """What to serve and who may call it.
 
     ``pipelines`` maps the name used in URLs to its source. Without ``api_keys`` the server
@@ -60,7 +71,9 @@ class ServeConfig:
     loop.
     """
 
-    pipelines: dict[str, PipelineFile | ReleaseRef]
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    pipelines: dict[str, PipelineSource]
     api_keys: tuple[ApiKey, ...] = ()
     allow_anonymous: bool = False
     body_limit: int = DEFAULT_BODY_LIMIT
@@ -70,21 +83,45 @@ class ServeConfig:
     retry_after_s: int = 1
     shadow_queue_size: int = DEFAULT_SHADOW_QUEUE_SIZE  # shadow runs waiting; then skipped
     promotion_poll_s: float = 2.0  # how often stage references are re-resolved; 0 disables
-    decision_log_mode: str = "sync"  # "sync" | "journal"
+    decision_log_mode: DecisionLogMode = "sync"
     journal: str | None = None  # the journal folder (journal mode)
     journal_limit_bytes: int = DEFAULT_LIMIT_BYTES  # journal disk use at most; then 503
     decide_threads: int | None = None  # threads deciding requests; None: Python's default
     tune_gc: bool = True  # garbage-collector settings for serving (see kaskad.serve.gctune)
 
-    def __post_init__(self) -> None:
-        if self.decision_log_mode not in DECISION_LOG_MODES:
+    def __init__(self, pipelines: dict[str, PipelineSource] | None = None, /, **data: Any):
+        if pipelines is not None:
+            data["pipelines"] = pipelines
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise ServeConfigError(_describe(exc)) from None
+
+    @field_validator("decision_log_mode", mode="before")
+    @classmethod
+    def _known_mode(cls, mode: Any) -> Any:
+        if mode not in DECISION_LOG_MODES:
             raise ServeConfigError(
-                f"unknown decision log mode {self.decision_log_mode!r}: use 'sync' (a reply"
+                f"unknown decision log mode {mode!r}: use 'sync' (a reply"
                 " after the store's commit) or 'journal' (after a local journal's fsync)"
             )
+        return mode
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ServeConfig:
         if self.decision_log_mode == "journal" and self.decision_log is None:
             raise ServeConfigError("decision log mode 'journal' needs a decision log store")
         if self.journal is not None and self.decision_log_mode != "journal":
             raise ServeConfigError("a journal folder is given: set decision log mode 'journal'")
         if self.journal_limit_bytes < 1:
             raise ServeConfigError("journal_limit_bytes must be at least 1")
+        return self
+
+
+def _describe(exc: ValidationError) -> str:
+    """One line per invalid setting: ``name: problem``."""
+    lines = [
+        f"{'.'.join(str(part) for part in error['loc']) or 'configuration'}: {error['msg']}"
+        for error in exc.errors()
+    ]
+    return "invalid server configuration: " + "; ".join(lines)

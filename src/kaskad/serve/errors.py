@@ -16,49 +16,18 @@
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-
-from kaskad.errors import KaskadError
-
-_EXPECTED_GOT = re.compile(r"^expected (?P<expected>.+?), got (?P<got>.+)$")
-_NOT_ALLOWED = re.compile(r"^(?P<got>'.*') is not an allowed value$")
+from kaskad.errors import FieldProblem, KaskadError
 
 
-@dataclass(frozen=True)
-class FieldProblem:
-    """One problem with the input: the field path (None for the whole body), what is
-    wrong, and, where the check knows them, what was expected and what arrived."""
-
-    field: str | None
-    problem: str
-    expected: str | None = None
-    got: str | None = None
-
-    def to_dict(self) -> dict[str, str | None]:
-        return {
-            "field": self.field,
-            "problem": self.problem,
-            "expected": self.expected,
-            "got": self.got,
-        }
-
-    @classmethod
-    def from_message(cls, message: str) -> FieldProblem:
-        """Split an executor message ``"field: problem"``; a message without a field
-        path (e.g. about the whole record) keeps ``field`` as None. The executors' message
-        shapes give ``expected`` and ``got``: "expected X, got Y", "required field is
-        missing", "'V' is not an allowed value"."""
-        head, sep, tail = message.partition(": ")
-        if not (sep and head and " " not in head):
-            return cls(None, message)
-        if match := _EXPECTED_GOT.match(tail):
-            return cls(head, tail, match["expected"], match["got"])
-        if tail == "required field is missing":
-            return cls(head, tail, "a value", "nothing")
-        if match := _NOT_ALLOWED.match(tail):
-            return cls(head, tail, "one of the schema's allowed values", match["got"])
-        return cls(head, tail)
+def problem_json(problem: FieldProblem) -> dict[str, str | None]:
+    """A problem as clients and the decision log see it: ``field``, ``problem`` (the text,
+    without the path), ``expected``, ``got``."""
+    return {
+        "field": problem.path,
+        "problem": problem.detail,
+        "expected": problem.expected,
+        "got": problem.got,
+    }
 
 
 class ServeError(KaskadError):
@@ -82,7 +51,7 @@ class ServeError(KaskadError):
     def to_dict(self) -> dict[str, object]:
         body: dict[str, object] = {"code": self.code, "message": self.message}
         if self.problems:
-            body["errors"] = [p.to_dict() for p in self.problems]
+            body["errors"] = [problem_json(p) for p in self.problems]
         return body
 
 

@@ -25,19 +25,21 @@ import json
 import math
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Literal
 
 import defusedxml
 import defusedxml.ElementTree as SafeET
 
-from kaskad.serve.errors import FieldProblem, ServeError
+from kaskad.errors import FieldProblem
+from kaskad.serve.errors import ServeError
 from kaskad.spec.schema import Schema
 from kaskad.spec.types import DType, Field
 
 DEFAULT_BODY_LIMIT = 1024 * 1024  # 1 MiB
+BodyFormat = Literal["json", "xml"]
 
 
-def body_format(content_type: str | None) -> str:
+def body_format(content_type: str | None) -> BodyFormat:
     """'json' or 'xml' from a Content-Type header; raise 415 otherwise."""
     media = (content_type or "").split(";", 1)[0].strip().lower()
     if media == "application/json" or (
@@ -73,14 +75,14 @@ def _too_large(limit: int) -> ServeError:
     return ServeError(413, "S413", f"the request body is larger than {limit} bytes")
 
 
-def parse_record(body: bytes, fmt: str, schema: Schema) -> Any:
+def parse_record(body: bytes, fmt: BodyFormat, schema: Schema) -> Any:
     """One record from a body (its shape is checked later by the executor)."""
     if fmt == "json":
         return _json(body)
     return xml_record(_xml_root(body), schema)
 
 
-def parse_records(body: bytes, fmt: str, schema: Schema) -> list[Any]:
+def parse_records(body: bytes, fmt: BodyFormat, schema: Schema) -> list[Any]:
     """A batch: a JSON list, or an XML root whose children are records."""
     if fmt == "json":
         value = _json(body)
@@ -114,7 +116,7 @@ def _xml_root(body: bytes) -> ET.Element:
 
 
 def _unparsable(problem: str) -> ServeError:
-    return ServeError(422, "S422", problem, [FieldProblem(None, problem)])
+    return ServeError(422, "S422", problem, [FieldProblem(None, "unparsable", note=problem)])
 
 
 # ---- XML onto the schema ------------------------------------------------------------------

@@ -24,7 +24,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from kaskad.serve.errors import FieldProblem
+from kaskad.errors import FieldProblem
 
 
 class Metrics:
@@ -98,7 +98,7 @@ class Metrics:
     def rejected(
         self, pipeline: str, problems: Iterable[FieldProblem], reason: str = "schema"
     ) -> None:
-        fields = sorted({p.field or "(record)" for p in problems}) or ["(record)"]
+        fields = sorted({p.path or "(record)" for p in problems}) or ["(record)"]
         for field in fields:
             self.rejections.labels(pipeline, reason, field).inc()
 

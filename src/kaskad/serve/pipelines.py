@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -12,7 +12,7 @@ import polars as pl
 
 from kaskad.compile.compiler import compile_pipeline
 from kaskad.compile.plan import ModelNode, Plan, RuleSetNode
-from kaskad.errors import InputError
+from kaskad.errors import FieldProblem, InputError
 from kaskad.execute.batch import BatchExecutor, ShadowRows
 from kaskad.execute.convert import json_value
 from kaskad.execute.inputs import coerce_record
@@ -20,7 +20,7 @@ from kaskad.execute.record import RecordExecutor
 from kaskad.io.files import frame_from_records
 from kaskad.registry.releases import load_release
 from kaskad.serve.config import PipelineFile, ReleaseRef
-from kaskad.serve.errors import FieldProblem
+from kaskad.serve.errors import problem_json
 from kaskad.store import Store
 
 ShadowOutputs = dict[str, dict[str, Any]]  # shadow name -> its fields (no prefix)
@@ -77,11 +77,12 @@ class ServedPipeline:
         """One record; with ``shadows=False`` the challengers are left out of the body and
         ``Result.shadow_job`` runs them later (None when there is nothing to run)."""
         if not isinstance(record, Mapping):
-            _, errors = coerce_record(self.plan.schema, record)
-            return self._result({"status": "rejected", "errors": errors})
+            _, problems = coerce_record(self.plan.schema, record)
+            output = {"status": "rejected", "errors": [p.message for p in problems]}
+            return self._result(output, problems)
         decision = self._record.decide(record, shadows=shadows)
         timings = {s.id: round(s.duration_ms, 3) for s in decision.steps}
-        result = self._result(decision.output, decision.duration_ms, timings)
+        result = self._result(decision.output, decision.problems, decision.duration_ms, timings)
         values = decision.values
         if shadows or values is None or not self._record.has_shadows:
             return result
@@ -122,7 +123,7 @@ class ServedPipeline:
             if i not in rows:
                 results.append(self.decide(record, shadows))
                 continue
-            result = self._result(rows[i])
+            result = self._result(rows[i], checked[i])
             if shared is not None and not result.rejected:
                 result = replace(result, shadow_job=self._row_job(shared, position[i]))
             results.append(result)
@@ -148,6 +149,7 @@ class ServedPipeline:
     def _result(
         self,
         output: dict[str, Any],
+        problems: Sequence[FieldProblem] = (),
         duration_ms: float | None = None,
         timings: dict[str, float] | None = None,
     ) -> Result:
@@ -160,13 +162,12 @@ class ServedPipeline:
         if duration_ms is not None:
             body["duration_ms"] = round(duration_ms, 3)
         body.update(json_value(output))
-        problems = [FieldProblem.from_message(m) for m in output.get("errors") or []]
         if problems:
-            body["errors"] = [p.to_dict() for p in problems]
+            body["errors"] = [problem_json(p) for p in problems]
         decision = output.get("decision")
         rules = {rule: output.get(rule) for rule in self._rules}
         chosen = decision if isinstance(decision, str) else None
-        return Result(body, problems, chosen, rules, dict(timings or {}))
+        return Result(body, list(problems), chosen, rules, dict(timings or {}))
 
 
 def _frame(records: list[Any], pipeline: ServedPipeline) -> pl.DataFrame | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from kaskad.serve.errors import ServeError
+from kaskad.serve.errors import ServeError, problem_json
 from kaskad.serve.log import DecisionRecord, mask, shape_fingerprint
 from kaskad.serve.pipelines import Result, ServedPipeline
 
@@ -28,7 +28,7 @@ def for_result(
         input=mask(record, pipeline.plan.schema),
         output=result.body,
         timings=result.timings,
-        errors=[p.to_dict() for p in result.problems],
+        errors=[problem_json(p) for p in result.problems],
         content_type=content_type if rejected else None,
         fingerprint=fingerprint if rejected else None,
     )
@@ -42,7 +42,9 @@ def for_refused_body(
     content_type: str | None,
 ) -> DecisionRecord:
     """The record of a body refused before the executor saw it (413, 415, 422)."""
-    problems = [p.to_dict() for p in error.problems] or [{"field": None, "problem": error.message}]
+    problems = [problem_json(p) for p in error.problems] or [
+        {"field": None, "problem": error.message}
+    ]
     return DecisionRecord(
         decision_id=str(uuid.uuid4()),
         pipeline=pipeline.name,

@@ -1,0 +1,322 @@
+"""The serving service: what one server process owns, and how a request is decided.
+
+:class:`ServeService` owns the served pipelines, the API keys, the metrics, the decision
+log and its shadow worker, the promotion watcher, pinned releases and the pool of decide
+threads; :meth:`ServeService.start` and :meth:`ServeService.stop` run in the app's
+lifespan. The routes (:mod:`kaskad.serve.routes`, :mod:`kaskad.serve.admin`) only call it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+from fastapi import Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from kaskad.serve import gctune, recording
+from kaskad.serve.auth import Authenticator
+from kaskad.serve.config import ReleaseRef, ServeConfig
+from kaskad.serve.errors import ServeError
+from kaskad.serve.inputs import BodyFormat, body_format, parse_record, parse_records, read_limited
+
+# the decision log (kept together: these modules move into the store as one)
+from kaskad.serve.journal import JournaledLog, open_decision_log
+from kaskad.serve.jsonio import FastJSONResponse
+from kaskad.serve.log import (
+    DecisionRecord,
+    LogFull,
+    PlanRecord,
+    item_fingerprint,
+    shape_fingerprint,
+)
+from kaskad.serve.metrics import Metrics
+from kaskad.serve.openapi import openapi_schema
+from kaskad.serve.pins import PinnedReleases
+from kaskad.serve.pipelines import Result, ServedPipeline
+from kaskad.serve.promotion import PromotionWatcher
+from kaskad.serve.shadows import ShadowWorker
+
+Endpoint = Literal["decide", "decide-batch"]
+LOGGED_REFUSALS = (413, 415, 422)
+REFUSAL_REASONS = {413: "body_too_large", 415: "unsupported_media_type"}
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a decide endpoint replies: the status, the JSON body and the results behind
+    it (for the metrics)."""
+
+    status: int
+    payload: Any
+    results: list[Result]
+
+
+@dataclass(frozen=True)
+class _Body:
+    """A request body as read: its bytes, its format and its declared content type."""
+
+    data: bytes
+    fmt: BodyFormat
+    content_type: str | None
+
+
+Handler = Callable[[ServedPipeline, _Body], Awaitable[Answer]]
+
+
+def refusal_reason(error: ServeError) -> str:
+    """The ``reason`` label of a refused body: its size, its content type, a body that
+    does not parse, or a record that does not match the schema."""
+    if error.status in REFUSAL_REASONS:
+        return REFUSAL_REASONS[error.status]
+    return "unparsable" if all(p.path is None for p in error.problems) else "schema"
+
+
+class ServeService:
+    """The state of one server and the work behind its decide endpoints.
+
+    Construction loads every pipeline and opens the decision log (raising
+    ``ServeConfigError`` or the library's errors); background threads start in
+    :meth:`start` and end in :meth:`stop`."""
+
+    def __init__(self, config: ServeConfig) -> None:
+        self.config = config
+        self.auth = Authenticator(config.api_keys, config.allow_anonymous)
+        self.pipelines = {
+            name: ServedPipeline.load(name, src) for name, src in config.pipelines.items()
+        }
+        self.metrics = Metrics()
+        self.log = open_decision_log(config)  # sync or journal mode
+        if isinstance(self.log, JournaledLog):
+            self.metrics.journal_backlog.set_function(self.log.backlog_bytes)
+        self.shadows = (
+            ShadowWorker(self.log, self.metrics, config.shadow_queue_size)
+            if self.log is not None
+            else None
+        )
+        self._retry = {"Retry-After": str(config.retry_after_s)}
+        self._threads = ThreadPoolExecutor(
+            config.decide_threads, thread_name_prefix="kaskad-decide"
+        )
+        self.watcher = PromotionWatcher(
+            self.pipelines,
+            {n: s for n, s in config.pipelines.items() if isinstance(s, ReleaseRef)},
+            config.promotion_poll_s,
+            threading.Lock(),
+        )
+        self.pins = PinnedReleases(config.pipelines, self.watcher.store)
+        self._planned: set[str] = set()  # plan hashes whose components are in the log
+        self._documents: dict[tuple[str, ...], dict[str, Any]] = {}  # by the plans served
+        self._collector: gctune.Previous | None = None
+
+    # ---- lifespan ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Tune the garbage collector (if configured) and start following promotions."""
+        self._collector = gctune.tune_for_serving() if self.config.tune_gc else None
+        self.watcher.start()
+
+    async def stop(self) -> None:
+        """Stop the watcher, drain the shadow worker and the decision log, end the pool."""
+        if self._collector is not None:
+            gctune.restore(self._collector)
+            self._collector = None
+        await run_in_threadpool(self.watcher.stop)
+        if self.shadows is not None:
+            await run_in_threadpool(self.shadows.close)
+        if self.log is not None:
+            await run_in_threadpool(self.log.close)
+        self._threads.shutdown(wait=False)
+
+    # ---- the decision log -------------------------------------------------------------
+
+    def submit(self, pipeline: ServedPipeline, records: list[DecisionRecord]) -> list[Future[None]]:
+        """Queue ``records`` for the decision log (any thread); 503 when shed. The first
+        record of a plan is preceded by its components (``decision_plans``)."""
+        log = self.log
+        if log is None or not records:
+            return []
+        plan_hash = pipeline.plan.hash
+        planned = self._planned
+        try:
+            futures = []
+            if plan_hash not in planned:
+                plan = PlanRecord.of(pipeline.plan, pipeline.name, pipeline.release)
+                future = log.submit(plan)
+                future.add_done_callback(
+                    lambda f: planned.add(plan_hash) if f.exception() is None else None
+                )
+                futures.append(future)
+            return futures + [log.submit(r) for r in records]
+        except LogFull:
+            raise ServeError(
+                503, "S503", "overloaded: retry shortly", headers=self._retry
+            ) from None
+
+    async def committed(self, futures: list[Future[None]]) -> None:
+        """Return once every queued record is committed; 503 when not writable."""
+        try:
+            for future in futures:
+                await asyncio.wrap_future(future)
+        except Exception as exc:
+            raise ServeError(
+                503, "S503", f"the decision log cannot be written: {exc}", headers=self._retry
+            ) from exc
+
+    def _run_shadows_later(self, pipeline: ServedPipeline, result: Result) -> None:
+        """Queue the challengers of a logged decision for the shadow worker."""
+        if self.shadows is not None and result.shadow_job is not None:
+            self.shadows.submit(pipeline.name, str(result.body["decision_id"]), result.shadow_job)
+
+    async def off_loop(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` on the decide threads (CPU work stays off the event loop)."""
+        return await asyncio.get_running_loop().run_in_executor(self._threads, fn, *args)
+
+    # ---- deciding ---------------------------------------------------------------------
+
+    def _decide_and_log(
+        self, pipeline: ServedPipeline, body: _Body
+    ) -> tuple[Result, list[Future[None]]]:
+        record = parse_record(body.data, body.fmt, pipeline.plan.schema)
+        result = pipeline.decide(record, self.shadows is None)
+        fingerprint = shape_fingerprint(body.data, body.fmt) if result.rejected else None
+        logged = self.submit(
+            pipeline,
+            [recording.for_result(pipeline, result, record, body.content_type, fingerprint)],
+        )
+        return result, logged
+
+    async def _decide(self, pipeline: ServedPipeline, body: _Body) -> Answer:
+        result, logged = await self.off_loop(self._decide_and_log, pipeline, body)
+        await self.committed(logged)
+        self._run_shadows_later(pipeline, result)
+        if result.rejected:
+            rejected = {"code": "S422", "message": "the record does not match the schema"}
+            return Answer(422, {**rejected, **result.body}, [result])
+        return Answer(200, result.body, [result])
+
+    def _decide_list_and_log(
+        self, pipeline: ServedPipeline, body: _Body
+    ) -> tuple[list[Result], list[Future[None]]]:
+        records = parse_records(body.data, body.fmt, pipeline.plan.schema)
+        results = pipeline.decide_many(records, self.config.batch_threshold, self.shadows is None)
+        logged = self.submit(
+            pipeline,
+            [
+                recording.for_result(
+                    pipeline,
+                    r,
+                    record,
+                    body.content_type,
+                    item_fingerprint(record, body.fmt) if r.rejected else None,
+                )
+                for r, record in zip(results, records, strict=True)
+            ],
+        )
+        return results, logged
+
+    async def _decide_batch(self, pipeline: ServedPipeline, body: _Body) -> Answer:
+        results, logged = await self.off_loop(self._decide_list_and_log, pipeline, body)
+        await self.committed(logged)
+        for result in results:
+            self._run_shadows_later(pipeline, result)
+        return Answer(200, [r.body for r in results], results)
+
+    async def handle(self, name: str, endpoint: Endpoint, request: Request) -> Response:
+        """A decide request end to end: key, pipeline (or a pinned release), body, the
+        decision, the log, the metrics; refused bodies are logged too."""
+        handler: Handler = self._decide if endpoint == "decide" else self._decide_batch
+        start = time.perf_counter()
+        status = 500
+        try:
+            self.auth.check(request.headers, "decide")
+            pipeline = self._pipeline(name)
+            if (pin := request.query_params.get("release")) is not None:
+                pipeline = await self.off_loop(self.pins.get, name, pin)
+            content_type = request.headers.get("content-type")
+            data: bytes | None = None
+            fmt: BodyFormat | None = None
+            try:
+                data = await read_limited(
+                    request.stream(),
+                    request.headers.get("content-length"),
+                    self.config.body_limit,
+                )
+                fmt = body_format(content_type)
+                answer = await handler(pipeline, _Body(data, fmt, content_type))
+            except ServeError as exc:
+                if exc.status in LOGGED_REFUSALS:
+                    self.metrics.rejected(name, exc.problems, refusal_reason(exc))
+                if exc.status not in LOGGED_REFUSALS or self.log is None:
+                    raise
+                refused = recording.for_refused_body(pipeline, exc, data, fmt, content_type)
+                await self.committed(self.submit(pipeline, [refused]))
+                status = exc.status
+                payload = {**exc.to_dict(), "decision_id": refused.decision_id}
+                return FastJSONResponse(
+                    payload, status_code=exc.status, headers=exc.headers or None
+                )
+            status = answer.status
+            self._count(name, pipeline, answer.results)
+            return FastJSONResponse(answer.payload, status_code=answer.status)
+        except ServeError as exc:
+            status = exc.status
+            raise
+        finally:
+            label = name if name in self.pipelines else "(unknown)"
+            self.metrics.request(label, endpoint, status, time.perf_counter() - start)
+
+    def _pipeline(self, name: str) -> ServedPipeline:
+        pipeline = self.pipelines.get(name)
+        if pipeline is None:
+            known = ", ".join(sorted(self.pipelines)) or "none"
+            raise ServeError(404, "S404", f"no pipeline '{name}' is served (served: {known})")
+        return pipeline
+
+    def _count(self, name: str, pipeline: ServedPipeline, results: list[Result]) -> None:
+        for r in results:
+            if r.rejected:
+                self.metrics.rejected(name, r.problems)
+            else:
+                scores = {f: r.body.get(f) for f in pipeline.score_fields}
+                self.metrics.decided(name, r.decision, r.rules, r.timings, scores)
+
+    # ---- health and description -------------------------------------------------------
+
+    async def readiness(self) -> tuple[int, dict[str, Any]]:
+        """200 once pipelines are loaded and decisions can be logged; 503 otherwise (a
+        load balancer then sends traffic elsewhere), with the release each one serves."""
+        problem = await self.off_loop(self.log.health) if self.log is not None else None
+        pipelines = self.pipelines
+        status = "no pipelines" if not pipelines else "decision log failing" if problem else "ready"
+        problems = self.watcher.problems
+        body = {
+            "status": status,
+            **({"decision_log_error": problem} if problem else {}),
+            "pipelines": {
+                name: {
+                    "release": p.release,
+                    "plan_hash": p.plan.hash,
+                    **({"promotion_error": problems[name]} if name in problems else {}),
+                }
+                for name, p in list(pipelines.items())
+            },
+        }
+        return (200 if status == "ready" else 503), body
+
+    def openapi(self) -> dict[str, Any]:
+        """The OpenAPI document of the plans served now (a promotion may swap one: the
+        document is built again for a new set of plans)."""
+        served = dict(self.pipelines)
+        key = tuple(f"{name}={p.plan.hash}" for name, p in sorted(served.items()))
+        if key not in self._documents:
+            self._documents.clear()
+            self._documents[key] = openapi_schema({name: p.plan for name, p in served.items()})
+        return self._documents[key]

@@ -1,9 +1,9 @@
-"""JSON for the request path: orjson for replies and decision-log columns.
+"""Fast JSON encoding (orjson) for the request path: replies and decision-log columns.
 
 The standard library's encoder was a large share of the server's CPU per request (the
 reply body and four JSON columns per logged decision); orjson produces the same JSON
 several times faster. NaN and infinities become ``null`` (the standard encoder would write
-``NaN``, which is not JSON).
+``NaN``, which is not JSON). No web imports: the store uses these too.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from fastapi.responses import JSONResponse
 
 _OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 
@@ -24,10 +23,3 @@ def dumps(value: Any) -> bytes:
 def dumps_text(value: Any) -> str:
     """:func:`dumps` as text (what SQLAlchemy's ``json_serializer`` returns)."""
     return dumps(value).decode("utf-8")
-
-
-class FastJSONResponse(JSONResponse):
-    """A JSON reply rendered with :func:`dumps`."""
-
-    def render(self, content: Any) -> bytes:
-        return dumps(content)

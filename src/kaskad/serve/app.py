@@ -13,7 +13,7 @@ registry (no module-level app or globals):
 
 With ``ServeConfig.decision_log`` set, every decision and every refused or rejected body
 (413, 415, 422) is written to the durable decision log before the reply is sent (see
-:mod:`kaskad.serve.log`); when the log's queue is full the request gets 503 with
+:mod:`kaskad.store.decisions`); when the log's queue is full the request gets 503 with
 ``Retry-After``.
 
 With a decision log, shadow challengers run off the response path: ``decide`` and
@@ -51,23 +51,18 @@ from kaskad.serve import gctune, recording
 from kaskad.serve.admin import admin_router
 from kaskad.serve.auth import Authenticator
 from kaskad.serve.config import ReleaseRef, ServeConfig
+from kaskad.serve.decision_log import item_fingerprint, open_decision_log, shape_fingerprint
 from kaskad.serve.errors import ServeError
 from kaskad.serve.inputs import body_format, parse_record, parse_records, read_limited
-from kaskad.serve.journal import JournaledLog, open_decision_log
 from kaskad.serve.jsonio import FastJSONResponse
-from kaskad.serve.log import (
-    DecisionRecord,
-    LogFull,
-    PlanRecord,
-    item_fingerprint,
-    shape_fingerprint,
-)
 from kaskad.serve.metrics import Metrics
 from kaskad.serve.openapi import openapi_schema
 from kaskad.serve.pins import PinnedReleases
 from kaskad.serve.pipelines import Result, ServedPipeline
 from kaskad.serve.promotion import PromotionWatcher
 from kaskad.serve.shadows import ShadowWorker
+from kaskad.store.decisions import DecisionRecord, LogFull, PlanRecord
+from kaskad.store.journal import JournaledLog
 
 Handler = Callable[
     [ServedPipeline, bytes, str, str | None], Awaitable[tuple[int, Any, list[Result], list[Any]]]

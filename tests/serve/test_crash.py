@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from kaskad.serve.log import read_decisions
+from kaskad.store import read_decisions
 from tests.serve.conftest import CASH, _free_port, kill_mid_load, start_server
 
 

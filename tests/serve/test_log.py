@@ -10,7 +10,8 @@ import httpx
 
 from kaskad import compile_pipeline
 from kaskad.serve import PipelineFile, ServeConfig
-from kaskad.serve.log import read_decision_plans, read_decisions, shape_fingerprint
+from kaskad.serve.decision_log import shape_fingerprint
+from kaskad.store import read_decision_plans, read_decisions
 from tests.serve.conftest import AML, running
 
 CASH = {"id": "cash-hit", "day": "2025-03-01", "kind": "cash_in", "amount_rub": 1e6}

@@ -6,7 +6,7 @@ import httpx
 import psycopg
 
 from kaskad.serve import PipelineFile, ServeConfig
-from kaskad.serve.log import read_decision_plans, read_decisions
+from kaskad.store import read_decision_plans, read_decisions
 from tests.serve.conftest import AML, CASH, running
 
 DECIDE = "/v1/pipelines/aml/decide"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from kaskad.serve.log import read_decisions
+from kaskad.store import read_decisions
 from tests.serve.conftest import _free_port, start_server
 
 CASH = {"id": "cash-hit", "day": "2025-03-01", "kind": "cash_in", "amount_rub": 1e6}

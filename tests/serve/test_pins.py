@@ -10,8 +10,7 @@ import httpx
 import pytest
 
 from kaskad.serve import PipelineFile, ReleaseRef, ServeConfig
-from kaskad.serve.log import read_decisions
-from kaskad.store import Store
+from kaskad.store import Store, read_decisions
 from tests.serve.conftest import ACTOR, AML, INPUTS, NAME, running, tampered_release
 
 JUST_BELOW = next(item for item in INPUTS if item["id"] == "cash-just-below")  # hit only in 2

@@ -12,7 +12,7 @@ import pytest
 
 from kaskad import RecordExecutor, compile_pipeline
 from kaskad.serve import PipelineFile, ServeConfig
-from kaskad.serve.log import read_shadow_decisions
+from kaskad.store import read_shadow_decisions
 from tests.execute.test_shadow import build
 from tests.serve.conftest import running
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 
 from kaskad.serve import PipelineFile, ServeConfig
-from kaskad.serve.log import read_decisions
 from kaskad.serve.workers import config_from_json, config_to_json
+from kaskad.store import read_decisions
 from tests.serve.conftest import AML, CASH, ROOT, _free_port, keys, start_server
 
 

@@ -20,7 +20,7 @@ from rich.table import Table
 
 from kaskad.cli.common import StoreOpt, fail, out
 from kaskad.errors import KaskadError
-from kaskad.serve.audit import decision_detail, rejection_shapes
+from kaskad.store.decision_reads import decision_detail, rejection_shapes
 
 decisions_app = typer.Typer(
     help="The served decision log: rejected shapes, and one decision in full.",

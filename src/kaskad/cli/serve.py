@@ -20,9 +20,9 @@ from kaskad.cli.common import StoreOpt, fail
 from kaskad.cli.registry import cache_root
 from kaskad.errors import KaskadError
 from kaskad.serve import ApiKey, PipelineFile, ReleaseRef, ServeConfig, create_app
-from kaskad.serve.journal import DEFAULT_LIMIT_BYTES
-from kaskad.serve.log import DEFAULT_QUEUE_SIZE
 from kaskad.serve.workers import CONFIG_ENV, METRICS_ENV, check_workers, config_to_json
+from kaskad.store.decisions import DEFAULT_QUEUE_SIZE
+from kaskad.store.journal import DEFAULT_LIMIT_BYTES
 
 
 def serve(

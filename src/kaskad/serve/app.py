@@ -15,7 +15,7 @@ log; no module-level app or globals) and the routes that call it
 
 With ``ServeConfig.decision_log`` set, every decision and every refused or rejected body
 (413, 415, 422) is written to the durable decision log before the reply is sent (see
-:mod:`kaskad.serve.log`); when the log's queue is full the request gets 503 with
+:mod:`kaskad.store.decisions`); when the log's queue is full the request gets 503 with
 ``Retry-After``.
 
 With a decision log, shadow challengers run off the response path: ``decide`` and

@@ -16,9 +16,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, mo
 from kaskad.serve.auth import ApiKey
 from kaskad.serve.errors import ServeConfigError
 from kaskad.serve.inputs import DEFAULT_BODY_LIMIT
-from kaskad.serve.journal import DEFAULT_LIMIT_BYTES
-from kaskad.serve.log import DEFAULT_QUEUE_SIZE
 from kaskad.serve.shadows import DEFAULT_SHADOW_QUEUE_SIZE
+from kaskad.store.decisions import DEFAULT_QUEUE_SIZE
+from kaskad.store.journal import DEFAULT_LIMIT_BYTES
 
 DecisionLogMode = Literal["sync", "journal"]
 DECISION_LOG_MODES: tuple[DecisionLogMode, ...] = ("sync", "journal")
@@ -58,7 +58,7 @@ class ServeConfig(BaseModel):
     ``decision_log_mode="journal"`` answers once the record is fsynced to a local journal
     (folder ``journal``, default ``<store folder>/journal``; required for a database URL)
     and ships it to the store in the background; past ``journal_limit_bytes`` of journal
-    on disk, requests get 503 too (see :mod:`kaskad.serve.journal`).
+    on disk, requests get 503 too (see :mod:`kaskad.store.journal`).
 
     With ``decision_log`` set, shadow challengers of ``decide`` run after the reply on a
     background worker; at most ``shadow_queue_size`` runs wait, later ones are skipped.

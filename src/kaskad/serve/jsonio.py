@@ -1,33 +1,16 @@
-"""JSON for the request path: orjson for replies and decision-log columns.
-
-The standard library's encoder was a large share of the server's CPU per request (the
-reply body and four JSON columns per logged decision); orjson produces the same JSON
-several times faster. NaN and infinities become ``null`` (the standard encoder would write
-``NaN``, which is not JSON).
-"""
+"""JSON replies rendered with orjson (see :mod:`kaskad.jsonio`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from fastapi.responses import JSONResponse
 
-_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
-
-
-def dumps(value: Any) -> bytes:
-    """``value`` as UTF-8 JSON; values JSON has no type for are written as their text."""
-    return orjson.dumps(value, default=str, option=_OPTIONS)
-
-
-def dumps_text(value: Any) -> str:
-    """:func:`dumps` as text (what SQLAlchemy's ``json_serializer`` returns)."""
-    return dumps(value).decode("utf-8")
+from kaskad.jsonio import dumps
 
 
 class FastJSONResponse(JSONResponse):
-    """A JSON reply rendered with :func:`dumps`."""
+    """A JSON reply rendered with :func:`kaskad.jsonio.dumps`."""
 
     def render(self, content: Any) -> bytes:
         return dumps(content)

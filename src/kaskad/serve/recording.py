@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from kaskad.serve.decision_log import mask, shape_fingerprint
 from kaskad.serve.errors import ServeError, problem_json
-from kaskad.serve.log import DecisionRecord, mask, shape_fingerprint
 from kaskad.serve.pipelines import Result, ServedPipeline
+from kaskad.store.decisions import DecisionRecord
 
 
 def for_result(

@@ -23,25 +23,18 @@ from starlette.concurrency import run_in_threadpool
 from kaskad.serve import gctune, recording
 from kaskad.serve.auth import Authenticator
 from kaskad.serve.config import ReleaseRef, ServeConfig
+from kaskad.serve.decision_log import item_fingerprint, open_decision_log, shape_fingerprint
 from kaskad.serve.errors import ServeError
 from kaskad.serve.inputs import BodyFormat, body_format, parse_record, parse_records, read_limited
-
-# the decision log (kept together: these modules move into the store as one)
-from kaskad.serve.journal import JournaledLog, open_decision_log
 from kaskad.serve.jsonio import FastJSONResponse
-from kaskad.serve.log import (
-    DecisionRecord,
-    LogFull,
-    PlanRecord,
-    item_fingerprint,
-    shape_fingerprint,
-)
 from kaskad.serve.metrics import Metrics
 from kaskad.serve.openapi import openapi_schema
 from kaskad.serve.pins import PinnedReleases
 from kaskad.serve.pipelines import Result, ServedPipeline
 from kaskad.serve.promotion import PromotionWatcher
 from kaskad.serve.shadows import ShadowWorker
+from kaskad.store.decisions import DecisionRecord, LogFull, PlanRecord
+from kaskad.store.journal import JournaledLog
 
 Endpoint = Literal["decide", "decide-batch"]
 LOGGED_REFUSALS = (413, 415, 422)

@@ -16,8 +16,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from kaskad.serve.log import DecisionSink, LogFull, ShadowRecord
 from kaskad.serve.metrics import Metrics
+from kaskad.store.decisions import DecisionSink, LogFull, ShadowRecord
 
 ShadowJob = Callable[[], dict[str, dict[str, Any]]]  # shadow name -> its fields
 DEFAULT_SHADOW_QUEUE_SIZE = 1024

@@ -1,29 +1,31 @@
-"""The journaled decision log: fsync before the reply, shipping after, replay on start."""
+"""The journaled decision log: fsync before the answer, shipping after, replay on start.
+
+The server's journal mode end to end (a killed server, then replay) is in
+tests/serve/test_journal_mode.py."""
 
 from __future__ import annotations
 
 import logging
 import shutil
-import signal
 import uuid
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
 import pytest
 
-from kaskad.serve import PipelineFile, ServeConfig, ServeConfigError, create_app
-from kaskad.serve.journal import JournaledLog
-from kaskad.serve.log import (
+from kaskad.store import (
     DecisionRecord,
+    JournaledLog,
+    JournalError,
+    JournalSettings,
     LogFull,
     ShadowRecord,
-    read_decision_plans,
+    default_journal_folder,
+    open_decision_log,
     read_decisions,
     read_shadow_decisions,
 )
-from tests.serve.conftest import AML, CASH, _free_port, kill_mid_load, start_server
 
 UNREACHABLE = "postgresql://kaskad@127.0.0.1:1/kaskad"  # nothing listens on port 1
 
@@ -43,7 +45,7 @@ def decision(i: int = 0, plan_hash: str | None = "0" * 64) -> DecisionRecord:
 
 def journaled(store: str, folder: Path, records: list[DecisionRecord]) -> None:
     """Journal ``records`` with ``store`` unreachable, so they stay in ``folder``."""
-    log = JournaledLog(store, folder, drain_timeout_s=0)
+    log = JournaledLog(store, JournalSettings(folder, drain_timeout_s=0))
     for future in [log.submit(r) for r in records]:
         future.result(5)
     log.close()
@@ -57,7 +59,9 @@ def test_records_resolve_once_journaled_and_are_in_the_store_after_close(
     tmp_path: Path,
 ) -> None:
     store = str(tmp_path / "store")
-    log = JournaledLog(store, tmp_path / "journal", segment_bytes=4096, batch_size=16)
+    log = JournaledLog(
+        store, JournalSettings(tmp_path / "journal", segment_bytes=4096, batch_size=16)
+    )
     records = [decision(i) for i in range(200)]
     shadow = ShadowRecord(records[0].decision_id, "aml", "challenger", {"decision": "reject"})
     futures: list[Future[None]] = []
@@ -83,8 +87,8 @@ def test_unreachable_store_keeps_answering_then_ships_once_reachable(
 ) -> None:
     journal = tmp_path / "journal"
     records = [decision(i) for i in range(20)]
-    with caplog.at_level(logging.WARNING, "kaskad.serve.journal"):
-        log = JournaledLog(UNREACHABLE, journal, drain_timeout_s=0.2)
+    with caplog.at_level(logging.WARNING, "kaskad.store.journal"):
+        log = JournaledLog(UNREACHABLE, JournalSettings(journal, drain_timeout_s=0.2))
         for future in [log.submit(r) for r in records]:
             future.result(5)  # durable in the journal although the store is down
         assert log.backlog_bytes() > 0
@@ -93,7 +97,9 @@ def test_unreachable_store_keeps_answering_then_ships_once_reachable(
     assert segments(journal)
 
     store = str(tmp_path / "store")
-    JournaledLog(store, journal).close()  # replays the journal into a reachable store
+    JournaledLog(
+        store, JournalSettings(journal)
+    ).close()  # replays the journal into a reachable store
     logged = Counter(r["decision_id"] for r in read_decisions(store))
     assert logged == Counter(r.decision_id for r in records)
     assert not segments(journal)
@@ -104,10 +110,10 @@ def test_replay_skips_records_already_in_the_store(tmp_path: Path) -> None:
     records = [decision(i) for i in range(10)]
     journaled(UNREACHABLE, journal, records)
     shutil.copytree(journal, copy)
-    JournaledLog(store, journal).close()
+    JournaledLog(store, JournalSettings(journal)).close()
     shutil.rmtree(journal)
     copy.rename(journal)  # as if the process died after the commit, before saving its position
-    log = JournaledLog(store, journal)
+    log = JournaledLog(store, JournalSettings(journal))
     log.submit(extra := decision(10)).result(5)
     log.close()
     logged = Counter(r["decision_id"] for r in read_decisions(store))
@@ -123,8 +129,8 @@ def test_a_torn_last_line_is_skipped_with_a_warning(
     [segment] = segments(journal)
     with segment.open("ab") as handle:
         handle.write(b'{"type":"decision","fields":{"decision_id":"torn-')  # cut by a crash
-    with caplog.at_level(logging.WARNING, "kaskad.serve.journal"):
-        JournaledLog(store, journal).close()
+    with caplog.at_level(logging.WARNING, "kaskad.store.journal"):
+        JournaledLog(store, JournalSettings(journal)).close()
     assert "torn last line" in caplog.text
     assert sorted(r["decision_id"] for r in read_decisions(store)) == sorted(
         r.decision_id for r in records
@@ -136,8 +142,8 @@ def test_a_record_the_store_refuses_goes_to_the_dead_letter_file(
 ) -> None:
     journal, store = tmp_path / "journal", str(tmp_path / "store")
     good, bad, after = decision(1), decision(2, plan_hash=None), decision(3)
-    with caplog.at_level(logging.ERROR, "kaskad.serve.journal"):
-        log = JournaledLog(store, journal)
+    with caplog.at_level(logging.ERROR, "kaskad.store.journal"):
+        log = JournaledLog(store, JournalSettings(journal))
         for future in [log.submit(r) for r in (good, bad, after)]:
             future.result(5)
         log.close()
@@ -151,7 +157,7 @@ def test_a_record_the_store_refuses_goes_to_the_dead_letter_file(
 
 def test_the_journal_refuses_records_beyond_its_byte_limit(tmp_path: Path) -> None:
     journal = tmp_path / "journal"
-    log = JournaledLog(UNREACHABLE, journal, limit_bytes=4096, drain_timeout_s=0)
+    log = JournaledLog(UNREACHABLE, JournalSettings(journal, limit_bytes=4096, drain_timeout_s=0))
     accepted = 0
     with pytest.raises(LogFull, match="limit of 4096 bytes"):
         for i in range(100):
@@ -162,62 +168,16 @@ def test_the_journal_refuses_records_beyond_its_byte_limit(tmp_path: Path) -> No
     log.close()
 
 
-def test_journal_configuration_errors(tmp_path: Path) -> None:
-    with pytest.raises(ServeConfigError, match="unknown decision log mode 'async'"):
-        ServeConfig(pipelines={}, decision_log="x", decision_log_mode="async")
-    with pytest.raises(ServeConfigError, match="needs a decision log store"):
-        ServeConfig(pipelines={}, decision_log_mode="journal")
-    with pytest.raises(ServeConfigError, match="set decision log mode 'journal'"):
-        ServeConfig(pipelines={}, decision_log="x", journal="j")
-    url_store = ServeConfig(
-        pipelines={"aml": PipelineFile(AML)},
-        allow_anonymous=True,
-        decision_log=f"sqlite:///{tmp_path / 'kaskad.db'}",
-        decision_log_mode="journal",
-    )
-    with pytest.raises(ServeConfigError, match="needs a journal folder"):
-        create_app(url_store)
-    log = JournaledLog(str(tmp_path / "store"), tmp_path / "journal")
+def test_journal_errors_are_store_errors(tmp_path: Path) -> None:
+    with pytest.raises(JournalError, match="needs a journal folder"):
+        default_journal_folder(f"sqlite:///{tmp_path / 'kaskad.db'}")
+    assert default_journal_folder(str(tmp_path / "store")) == tmp_path / "store" / "journal"
+    settings = JournalSettings(tmp_path / "journal")
+    log = open_decision_log(str(tmp_path / "store"), journal=settings)
+    assert isinstance(log, JournaledLog)
     try:
-        with pytest.raises(ServeConfigError, match="in use by another process"):
-            JournaledLog(str(tmp_path / "store"), tmp_path / "journal")
+        with pytest.raises(JournalError, match="in use by another process") as raised:
+            JournaledLog(str(tmp_path / "store"), settings)
+        assert raised.value.code == "K605"
     finally:
         log.close()
-
-
-def test_sigkill_mid_load_then_replay_keeps_every_answered_decision(tmp_path: Path) -> None:
-    store = tmp_path / "store"
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    journal_mode = ("--decision-log-mode", "journal")
-    proc = start_server(store, port, *journal_mode)
-    try:
-        ok = kill_mid_load(url, proc)
-
-        proc = start_server(store, port, *journal_mode)  # replays the journal
-        with httpx.Client(base_url=url, timeout=5) as client:
-            for _ in range(20):
-                r = client.post("/v1/pipelines/aml/decide", json=CASH)
-                assert r.status_code == 200
-                ok.append(r.json()["decision_id"])
-            backlog = [
-                line
-                for line in client.get("/metrics").text.splitlines()
-                if line.startswith("kaskad_journal_backlog_bytes ")
-            ]
-            assert len(backlog) == 1 and float(backlog[0].split()[1]) >= 0
-        proc.send_signal(signal.SIGTERM)  # a clean stop ships what is left
-        assert proc.wait(15) in (0, -signal.SIGTERM)  # uvicorn re-raises it after shutdown
-    finally:
-        proc.kill()
-        proc.wait(10)
-
-    logged = Counter(row["decision_id"] for row in read_decisions(str(store)))
-    assert not [i for i, n in logged.items() if n > 1]
-    assert len(set(ok)) == len(ok)
-    missing = set(ok) - set(logged)
-    assert not missing, f"{len(missing)} answered decisions have no record"
-    assert not segments(store / "journal")
-    # the plan's components came through the journal too, once
-    plans = read_decision_plans(str(store))
-    assert set(plans) == {row["plan_hash"] for row in read_decisions(str(store))}

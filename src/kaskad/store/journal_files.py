@@ -11,15 +11,23 @@ from typing import IO, Any
 
 import orjson
 
-from kaskad.serve.errors import ServeConfigError
-from kaskad.serve.jsonio import dumps
-from kaskad.serve.log import DecisionRecord, PlanRecord, Record, ShadowRecord
+from kaskad.errors import StoreError
+from kaskad.jsonio import dumps
+from kaskad.store.decisions import DecisionRecord, PlanRecord, Record, ShadowRecord
 
 if sys.platform != "win32":
     import fcntl
 
-LOG = logging.getLogger("kaskad.serve.journal")
+LOG = logging.getLogger("kaskad.store.journal")
 LOCK_FILE = ".lock"
+
+
+class JournalError(StoreError):
+    """A decision journal cannot be opened: its folder cannot be written, another process
+    uses it, or a database URL gives it no default folder (a server refuses to start)."""
+
+    code = "K605"
+
 
 _KINDS = {DecisionRecord: "decision", ShadowRecord: "shadow", PlanRecord: "plan"}
 
@@ -62,13 +70,13 @@ def take_lock(folder: Path) -> IO[bytes]:
         folder.mkdir(parents=True, exist_ok=True)
         handle = (folder / LOCK_FILE).open("a+b")
     except OSError as exc:
-        raise ServeConfigError(f"cannot open the decision journal {folder}: {exc}") from exc
+        raise JournalError(f"cannot open the decision journal {folder}: {exc}") from exc
     if sys.platform != "win32":
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             handle.close()
-            raise ServeConfigError(
+            raise JournalError(
                 f"the decision journal {folder} is in use by another process; give each"
                 " server its own journal folder"
             ) from None

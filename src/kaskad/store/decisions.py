@@ -4,52 +4,54 @@ A single writer thread takes records from a bounded queue and commits them in gr
 records waiting when a commit starts go into one transaction (group commit). Each request
 waits for the future of its record, resolved after that commit, so a 200 is only sent for
 a decision that is already durable. A full queue refuses the record at once
-(:class:`LogFull`, answered with 503 and ``Retry-After``), so memory stays bounded under
-overload.
+(:class:`LogFull`, answered with 503 and ``Retry-After`` by the server), so memory stays
+bounded under overload.
 
-Inputs are stored with the schema's ``sensitive: true`` fields (nested ones too) replaced
-by ``sha256:<hex>`` of their value. Rejections also keep the request's content type and a
-fingerprint of the body's shape (see :func:`shape_fingerprint`).
+Records arrive as they are to be kept: the caller masks sensitive inputs and computes
+fingerprints (see :mod:`kaskad.serve.decision_log`). Readers are in
+:mod:`kaskad.store.decision_reads`; the journaled variant in :mod:`kaskad.store.journal`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import functools
-import hashlib
-import json
 import queue
 import threading
-from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import defusedxml.ElementTree as SafeET
 from sqlalchemy import insert, select
-from sqlalchemy.orm import Session
 
-from kaskad.compile.plan import Plan
-from kaskad.errors import KaskadError
-from kaskad.serve.jsonio import dumps_text
-from kaskad.spec.common import sha256_text
-from kaskad.spec.schema import Schema
-from kaskad.spec.types import DType, Field
+from kaskad.errors import StoreError
+from kaskad.jsonio import dumps_text
+from kaskad.spec.common import ComponentRef
 from kaskad.store import _engine
 from kaskad.store.tables import DecisionPlanRow, DecisionRow, ShadowDecisionRow
 
 DEFAULT_QUEUE_SIZE = 1024
 
 
-class LogFull(KaskadError):
-    """The decision log's queue is full: the request is shed (503, ``Retry-After``)."""
+class LogFull(StoreError):
+    """The decision log's queue (or journal) is full: the record is refused at once, and
+    the server sheds the request (503 ``S503``, ``Retry-After``)."""
 
-    code = "S503"
+    code = "K604"
+
+
+class ServedPlan(Protocol):
+    """What :meth:`PlanRecord.of` reads of a plan (:class:`kaskad.Plan` is one)."""
+
+    @property
+    def hash(self) -> str: ...
+
+    def all_components(self) -> list[ComponentRef]: ...
 
 
 @dataclass(frozen=True)
 class DecisionRecord:
-    """One row of the log; ``input`` must already be masked (see :func:`mask`)."""
+    """One row of the log; ``input`` must already be masked (the server uses
+    :func:`kaskad.serve.decision_log.mask`)."""
 
     decision_id: str
     pipeline: str
@@ -118,7 +120,7 @@ class PlanRecord:
     at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
     @classmethod
-    def of(cls, plan: Plan, pipeline: str, release: str | None) -> PlanRecord:
+    def of(cls, plan: ServedPlan, pipeline: str, release: str | None) -> PlanRecord:
         components = [
             {"kind": c.kind, "name": c.name, "source": c.source, "sha256": c.sha256}
             for c in plan.all_components()
@@ -136,113 +138,6 @@ class PlanRecord:
 
 
 Record = DecisionRecord | ShadowRecord | PlanRecord
-
-
-def _digest(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
-    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def mask(record: Any, schema: Schema) -> Any:
-    """``record`` with every sensitive field's value (at any depth) replaced by
-    ``sha256:<hex>``; missing values stay missing, unknown keys are kept as they are.
-
-    Parts of the record without a sensitive field beneath them are shared with
-    ``record``, not copied (the caller must not modify either afterwards)."""
-    masker = _masker(schema.fields)
-    return record if masker is None else masker(record)
-
-
-Masker = Callable[[Any], Any]
-
-
-@functools.lru_cache(maxsize=256)
-def _masker(fields: tuple[Field, ...]) -> Masker | None:
-    """A function masking values of an object with these fields, compiled once per
-    schema: it visits only the paths that lead to a sensitive field (None: no such path)."""
-    plan: dict[str, Masker | None] = {}  # field name -> masker of its value; None: digest
-    for f in fields:
-        if f.sensitive:
-            plan[f.name] = None
-        elif (inner := _value_masker(f.dtype)) is not None:
-            plan[f.name] = inner
-    if not plan:
-        return None
-    steps = tuple(plan.items())
-
-    def apply(value: Any) -> Any:
-        if not isinstance(value, Mapping):
-            return value
-        out = dict(value)
-        for name, inner in steps:
-            if name in out and (item := out[name]) is not None:
-                out[name] = _digest(item) if inner is None else inner(item)
-        return out
-
-    return apply
-
-
-def _value_masker(dtype: DType) -> Masker | None:
-    if dtype.kind == "object":
-        return _masker(dtype.fields)
-    if dtype.kind == "list" and dtype.item is not None:
-        item = _value_masker(dtype.item)
-        if item is None:
-            return None
-        return lambda value: [item(v) for v in value] if isinstance(value, list) else value
-    return None
-
-
-def shape_fingerprint(body: bytes, fmt: str | None) -> str:
-    """sha256 of the body's format and the sorted set of its key paths with value types.
-
-    Values do not count, the layout does: the same record with other values has the same
-    fingerprint; XML instead of JSON, a renamed or moved field, or a new type differ.
-    """
-    for kind in (fmt,) if fmt else ("json", "xml"):  # an unknown content type: guess
-        paths: set[str] = set()
-        try:
-            if kind == "json":
-                json_paths(json.loads(body), "$", paths)
-            else:
-                _xml_paths(SafeET.fromstring(body), "$", paths)
-            break
-        except Exception:  # an unparsable body: its format and that it did not parse
-            paths = {"$:unparsable"}
-    kind = fmt or ("unknown" if paths == {"$:unparsable"} else kind)
-    return _shape_digest(kind, paths)
-
-
-def item_fingerprint(record: Any, fmt: str) -> str:
-    """The shape fingerprint of one parsed item of a batch."""
-    paths: set[str] = set()
-    json_paths(record, "$", paths)
-    return _shape_digest(fmt, paths)
-
-
-def _shape_digest(kind: str, paths: set[str]) -> str:
-    return sha256_text(kind + "\n" + "\n".join(sorted(paths)))
-
-
-def json_paths(value: Any, path: str, paths: set[str]) -> None:
-    if isinstance(value, dict):
-        paths.add(f"{path}:object")
-        for key, item in value.items():
-            json_paths(item, f"{path}.{key}", paths)
-    elif isinstance(value, list):
-        paths.add(f"{path}:list")
-        for item in value:
-            json_paths(item, f"{path}[]", paths)
-    else:
-        paths.add(f"{path}:{type(value).__name__}")
-
-
-def _xml_paths(element: Any, path: str, paths: set[str]) -> None:
-    here = f"{path}.{element.tag}"
-    children = list(element)
-    paths.add(f"{here}:{'element' if children else 'text'}")
-    for child in children:
-        _xml_paths(child, here, paths)
 
 
 _STOP = object()
@@ -267,7 +162,7 @@ def take_group(waiting: queue.Queue[Any], stop: object) -> tuple[list[Any], bool
 
 class DecisionSink(Protocol):
     """Where the server sends its records: :class:`DecisionLog` (committed to the store)
-    or :class:`kaskad.serve.journal.JournaledLog` (fsynced to a local journal first)."""
+    or :class:`kaskad.store.journal.JournaledLog` (fsynced to a local journal first)."""
 
     def submit(self, record: Record) -> Future[None]:
         """Queue ``record``; the future resolves once it is durable. Raises
@@ -380,34 +275,3 @@ def error_reason(exc: BaseException) -> str:
     """The first line of an error, for ``/ready`` and logs."""
     lines = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
-
-
-def read_decisions(location: str, ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
-    """Rows of the log (all, or those with these ids) as dicts, oldest first."""
-    return _read_rows(location, DecisionRow, ids)
-
-
-def read_shadow_decisions(location: str, ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
-    """Rows of the ``shadow_decisions`` table (all, or those of these decision ids)."""
-    return _read_rows(location, ShadowDecisionRow, ids)
-
-
-def read_decision_plans(location: str) -> dict[str, dict[str, Any]]:
-    """Rows of the ``decision_plans`` table by plan hash: the components (kind, name,
-    source, sha256) behind the ``plan_hash`` of logged decisions."""
-    return {row["plan_hash"]: row for row in _read_rows(location, DecisionPlanRow, None)}
-
-
-def _read_rows(
-    location: str,
-    table: type[DecisionRow] | type[ShadowDecisionRow] | type[DecisionPlanRow],
-    ids: Iterable[str] | None,
-) -> list[dict[str, Any]]:
-    query = select(table).order_by(table.at)
-    if ids is not None and table is not DecisionPlanRow:
-        query = query.where(table.decision_id.in_(list(ids)))  # type: ignore[union-attr]
-    with _engine.reading(location) as engine, Session(engine) as session:
-        return [
-            {c.name: getattr(row, c.key) for c in table.__table__.columns}
-            for row in session.scalars(query)
-        ]

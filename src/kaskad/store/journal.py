@@ -1,7 +1,8 @@
 """The journaled decision log: a reply waits for a local fsync, a shipper fills the store.
 
-With ``decision_log_mode="journal"`` (see :func:`open_decision_log`) a record is durable
-on the server's own disk before its reply and reaches the store shortly after:
+With :class:`JournalSettings` (see :func:`open_decision_log`; the server's
+``decision_log_mode="journal"``) a record is durable on the server's own disk before its
+reply and reaches the store shortly after:
 
 - :meth:`JournaledLog.submit` serializes the record and queues it for the journal writer
   thread, which appends every record waiting at that moment with one write and one fsync
@@ -23,6 +24,9 @@ position is shipped (replay). A torn last line of a segment (a write cut short b
 before its fsync, so never acknowledged) is skipped with a warning. Records the store
 refuses for their content (a constraint, not an outage) go to ``dead-letter.jsonl`` with
 an error in the log instead of blocking the journal. ``.lock`` keeps a second process out.
+
+A journal that cannot be opened (a folder that cannot be written, one in use by another
+process, no folder for a database URL) raises :class:`JournalError`.
 """
 
 from __future__ import annotations
@@ -36,15 +40,15 @@ import re
 import threading
 import time
 from concurrent.futures import Future
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, NamedTuple, cast
+from typing import IO, NamedTuple, cast
 
 from sqlalchemy import select
 from sqlalchemy.exc import DataError, IntegrityError
 
-from kaskad.serve.errors import ServeConfigError
-from kaskad.serve.journal_files import decode, encode, fsync_folder, take_lock
-from kaskad.serve.log import (
+from kaskad.store import _engine
+from kaskad.store.decisions import (
     DEFAULT_QUEUE_SIZE,
     DecisionLog,
     DecisionRecord,
@@ -56,13 +60,10 @@ from kaskad.serve.log import (
     error_reason,
     take_group,
 )
-from kaskad.store import _engine
+from kaskad.store.journal_files import JournalError, decode, encode, fsync_folder, take_lock
 from kaskad.store.tables import DecisionRow, ShadowDecisionRow
 
-if TYPE_CHECKING:
-    from kaskad.serve.config import ServeConfig
-
-LOG = logging.getLogger("kaskad.serve.journal")
+LOG = logging.getLogger("kaskad.store.journal")
 
 DEFAULT_LIMIT_BYTES = 1 << 30  # 1 GiB
 DEFAULT_BATCH_SIZE = 512
@@ -79,29 +80,38 @@ class _Position(NamedTuple):
     offset: int  # the first byte of the segment not shipped yet
 
 
-def open_decision_log(config: ServeConfig) -> DecisionSink | None:
-    """The decision log ``config`` asks for: none, the synchronous :class:`DecisionLog`,
-    or a :class:`JournaledLog` (``decision_log_mode="journal"``)."""
-    if config.decision_log is None:
-        return None
-    if config.decision_log_mode != "journal":
-        return DecisionLog(config.decision_log, config.queue_size)
-    return JournaledLog(
-        config.decision_log,
-        journal_folder(config),
-        limit_bytes=config.journal_limit_bytes,
-        queue_size=config.queue_size,
-    )
+@dataclass(frozen=True)
+class JournalSettings:
+    """A journal: its folder on this machine's disk, the disk it may use while the store
+    is behind or down (then :class:`LogFull`), and how it writes and ships.
+
+    ``segment_bytes`` rotates segments (default: an eighth of the limit, at most
+    64 MiB); ``batch_size`` records go to the store per transaction; shipping retries back
+    off up to ``retry_max_s``; :meth:`JournaledLog.close` tries to ship for at most
+    ``drain_timeout_s`` while the store cannot be reached."""
+
+    folder: Path
+    limit_bytes: int = DEFAULT_LIMIT_BYTES
+    segment_bytes: int | None = None
+    batch_size: int = DEFAULT_BATCH_SIZE
+    retry_max_s: float = 5.0
+    drain_timeout_s: float = 10.0
 
 
-def journal_folder(config: ServeConfig) -> Path:
-    """``config.journal``, else ``<store folder>/journal``; a database URL has no folder,
-    so its journal must be given."""
-    if config.journal:
-        return Path(config.journal)
-    store = config.decision_log or ""
+def open_decision_log(
+    store: str, queue_size: int = DEFAULT_QUEUE_SIZE, journal: JournalSettings | None = None
+) -> DecisionSink:
+    """The decision log of ``store`` (folder or database URL): the synchronous
+    :class:`DecisionLog`, or a :class:`JournaledLog` when ``journal`` is given."""
+    if journal is None:
+        return DecisionLog(store, queue_size)
+    return JournaledLog(store, journal, queue_size)
+
+
+def default_journal_folder(store: str) -> Path:
+    """``<store folder>/journal``; a database URL has no folder, so :class:`JournalError`."""
     if "://" in store:
-        raise ServeConfigError(
+        raise JournalError(
             "decision_log_mode 'journal' with a database URL needs a journal folder on this"
             " server's disk (--journal PATH, ServeConfig.journal)"
         )
@@ -113,29 +123,23 @@ class JournaledLog:
     background shipper moves them into the store (``store``: folder or database URL)."""
 
     def __init__(
-        self,
-        store: str,
-        folder: str | Path,
-        *,
-        limit_bytes: int = DEFAULT_LIMIT_BYTES,
-        queue_size: int = DEFAULT_QUEUE_SIZE,
-        segment_bytes: int | None = None,
-        batch_size: int = DEFAULT_BATCH_SIZE,
-        retry_max_s: float = 5.0,
-        drain_timeout_s: float = 10.0,
+        self, store: str, settings: JournalSettings, queue_size: int = DEFAULT_QUEUE_SIZE
     ) -> None:
+        limit_bytes, batch_size = settings.limit_bytes, settings.batch_size
         if min(limit_bytes, queue_size, batch_size) < 1:
             raise ValueError("the journal's limit, queue size and batch size must be at least 1")
         url = _engine.locate(store, None).url
         self._probe = _engine.open_engine(url)  # finds records already in the store
         self._store = store
         self._where = _engine.shown(url)
-        self.folder = Path(folder).absolute()
+        self.folder = Path(settings.folder).absolute()
         self._limit = limit_bytes
-        self._segment_bytes = segment_bytes or max(1, min(MAX_SEGMENT_BYTES, limit_bytes // 8))
+        self._segment_bytes = settings.segment_bytes or max(
+            1, min(MAX_SEGMENT_BYTES, limit_bytes // 8)
+        )
         self._batch_size = batch_size
-        self._retry_max_s = retry_max_s
-        self._drain_timeout_s = drain_timeout_s
+        self._retry_max_s = settings.retry_max_s
+        self._drain_timeout_s = settings.drain_timeout_s
         self._lock = take_lock(self.folder)
         try:
             self._pos, self._disk_bytes = self._recover()
@@ -144,9 +148,7 @@ class JournaledLog:
             self._file = self._create_segment(self._active)
         except OSError as exc:
             self._lock.close()
-            raise ServeConfigError(
-                f"cannot open the decision journal {self.folder}: {exc}"
-            ) from exc
+            raise JournalError(f"cannot open the decision journal {self.folder}: {exc}") from exc
         if self._pos.segment not in self._segments():
             self._pos = _Position(min(s for s in self._segments() if s > self._pos.segment), 0)
         self._durable = 0  # bytes of the active segment written and fsynced

@@ -1,4 +1,9 @@
-"""Reading the decision log back: rejected shapes for operators, one decision for auditors.
+"""Reading the decision log back: its rows, rejected shapes for operators, one decision
+for auditors.
+
+- :func:`read_decisions`, :func:`read_shadow_decisions` and :func:`read_decision_plans`
+  return the rows of the ``decisions``, ``shadow_decisions`` and ``decision_plans``
+  tables as dicts (column name → value).
 
 - :func:`rejection_shapes` groups rejections by pipeline, content type and body-shape
   fingerprint, newest first, with counts, first and last time seen and the problems of
@@ -11,6 +16,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +25,23 @@ from sqlalchemy.orm import Session
 
 from kaskad.errors import NotFoundError
 from kaskad.store import _engine
-from kaskad.store.tables import DecisionPlanRow, DecisionRow, ShadowDecisionRow
+from kaskad.store.tables import Base, DecisionPlanRow, DecisionRow, ShadowDecisionRow
+
+
+def read_decisions(location: str, ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """Rows of the log (all, or those with these ids) as dicts, oldest first."""
+    return _read_rows(location, DecisionRow, ids)
+
+
+def read_shadow_decisions(location: str, ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """Rows of the ``shadow_decisions`` table (all, or those of these decision ids)."""
+    return _read_rows(location, ShadowDecisionRow, ids)
+
+
+def read_decision_plans(location: str) -> dict[str, dict[str, Any]]:
+    """Rows of the ``decision_plans`` table by plan hash: the components (kind, name,
+    source, sha256) behind the ``plan_hash`` of logged decisions."""
+    return {row["plan_hash"]: row for row in _read_rows(location, DecisionPlanRow, None)}
 
 
 @dataclass(frozen=True)
@@ -104,7 +126,7 @@ def decision_detail(location: str, decision_id: str) -> dict[str, Any]:
         found = session.get(DecisionRow, decision_id)
         if found is None:
             raise NotFoundError(f"the decision log has no decision {decision_id!r}")
-        detail = {c.name: getattr(found, c.key) for c in DecisionRow.__table__.columns}
+        detail = _as_dict(found)
         plan = session.get(DecisionPlanRow, found.plan_hash)
         detail["components"] = plan.components if plan is not None else None
         shadows = session.scalars(
@@ -119,3 +141,20 @@ def _utc(value: dt.datetime) -> dt.datetime:
     if isinstance(value, str):
         value = dt.datetime.fromisoformat(value)
     return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+def _read_rows(
+    location: str,
+    table: type[DecisionRow] | type[ShadowDecisionRow] | type[DecisionPlanRow],
+    ids: Iterable[str] | None,
+) -> list[dict[str, Any]]:
+    query = select(table).order_by(table.at)
+    if ids is not None and table is not DecisionPlanRow:
+        query = query.where(table.decision_id.in_(list(ids)))  # type: ignore[union-attr]
+    with _engine.reading(location) as engine, Session(engine) as session:
+        return [_as_dict(row) for row in session.scalars(query)]
+
+
+def _as_dict(row: Base) -> dict[str, Any]:
+    """A row as column name → value."""
+    return {c.name: getattr(row, c.key) for c in row.__table__.columns}

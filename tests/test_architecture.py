@@ -1,0 +1,115 @@
+"""Import rules between kaskad's packages, checked on the source (``ast``; nothing is
+imported or executed).
+
+- Nothing outside ``kaskad/store`` imports the store's private modules (``kaskad.store._*``):
+  the rest of kaskad, and the tests, use the names ``kaskad.store`` exports in ``__all__``
+  or its public modules (``kaskad.store.decisions``, ``kaskad.store.journal``, ...).
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SRC = ROOT / "src"
+PACKAGE = SRC / "kaskad"
+TESTS = ROOT / "tests"
+
+
+@dataclass(frozen=True)
+class Import:
+    """One imported module (or module attribute) of a source file, at a line."""
+
+    file: Path
+    line: int
+    name: str  # absolute dotted name: "kaskad.store._engine", "kaskad.store.Store"
+
+    def __str__(self) -> str:
+        return f"{self.file.relative_to(ROOT)}:{self.line}: imports {self.name}"
+
+
+def module_name(path: Path) -> str:
+    """The dotted name of a source file: src/kaskad/store/api.py → kaskad.store.api."""
+    base = SRC if path.is_relative_to(SRC) else ROOT
+    parts = list(path.relative_to(base).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def imports_of(path: Path, source: str | None = None) -> Iterator[Import]:
+    """Every import of ``path`` as absolute names; ``from M import a`` gives ``M.a``
+    (a submodule or a name, either way what was reached into), relative imports resolved.
+    Imports inside functions and ``if TYPE_CHECKING`` blocks count too."""
+    text = path.read_text(encoding="utf-8") if source is None else source
+    tree = ast.parse(text, filename=str(path))
+    package = module_name(path).split(".")
+    if path.name != "__init__.py":
+        package = package[:-1]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield Import(path, node.lineno, alias.name)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                anchor = package[: len(package) - (node.level - 1)]
+                base = ".".join([*anchor, *([node.module] if node.module else [])])
+            else:
+                base = node.module or ""
+            for alias in node.names:
+                yield Import(path, node.lineno, f"{base}.{alias.name}")
+
+
+def sources(*roots: Path) -> Iterator[Path]:
+    for root in roots:
+        yield from sorted(root.rglob("*.py"))
+
+
+def reaches_into_store(imported: str) -> bool:
+    """``kaskad.store._engine``, ``kaskad.store._engine.reading``, ...: a private part."""
+    parts = imported.split(".")
+    return len(parts) > 2 and parts[:2] == ["kaskad", "store"] and parts[2].startswith("_")
+
+
+def store_private_imports(paths: Iterator[Path]) -> list[Import]:
+    store = PACKAGE / "store"
+    return [
+        found
+        for path in paths
+        if not path.is_relative_to(store)
+        for found in imports_of(path)
+        if reaches_into_store(found.name)
+    ]
+
+
+def test_nothing_outside_the_store_imports_its_private_modules() -> None:
+    offending = store_private_imports(sources(PACKAGE, TESTS))
+    assert not offending, "private store modules imported outside kaskad/store:\n" + "\n".join(
+        map(str, offending)
+    )
+
+
+def test_the_import_check_sees_every_form_of_import() -> None:
+    path = PACKAGE / "serve" / "example.py"  # not read: the source is given
+    source = "\n".join(
+        [
+            "from kaskad.store import _engine",
+            "import kaskad.store._engine as engine",
+            "from kaskad.store._names import listing",
+            "from ..store import _records",
+            "from kaskad.store import Store, decisions",
+            "def later():",
+            "    from kaskad.store.tables import DecisionRow",
+        ]
+    )
+    found = [i for i in imports_of(path, source) if reaches_into_store(i.name)]
+    assert [(i.line, i.name) for i in found] == [
+        (1, "kaskad.store._engine"),
+        (2, "kaskad.store._engine"),
+        (3, "kaskad.store._names.listing"),
+        (4, "kaskad.store._records"),
+    ]
+    assert str(found[0]) == "src/kaskad/serve/example.py:1: imports kaskad.store._engine"

@@ -12,7 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kaskad.compile.expr.to_python import Fn, compile_python
+from kaskad.compile.expr.functions import Fn
+from kaskad.compile.expr.to_python import compile_python
 from kaskad.compile.plan import Branch, FeatureNode, ModelNode, Node, Plan, RuleSetNode, ShadowPlan
 from kaskad.errors import ExecutionError
 from kaskad.execute.convert import array_to_value, clean_float, model_row, value_to_array

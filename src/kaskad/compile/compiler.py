@@ -10,8 +10,8 @@ from kaskad.compile.expr import ast
 from kaskad.compile.expr import typed as t
 from kaskad.compile.expr.check import Scope, check_expression, suggest
 from kaskad.compile.expr.parser import ExprSyntaxError, parse
+from kaskad.compile.naming import RULESET_SUMMARY, ruleset_column
 from kaskad.compile.plan import (
-    RULESET_SUMMARY,
     Branch,
     FeatureNode,
     ModelNode,
@@ -140,8 +140,8 @@ class Compiler:
                 claim(f.name, f"feature {f.name}", f.location)
                 pending.append(_Pending(f.name, "feature", f, [f.name]))
         for rs in spec.rulesets:
-            outs = [f"{rs.name}.{r.id}" for r in rs.rules]
-            outs += [f"{rs.name}.{s}" for s in RULESET_SUMMARY]
+            outs = [ruleset_column(rs.name, r.id) for r in rs.rules]
+            outs += [ruleset_column(rs.name, s) for s in RULESET_SUMMARY]
             for rule in rs.rules:
                 if rule.id in RULESET_SUMMARY:
                     self.problems.append(

@@ -26,10 +26,16 @@ from kaskad.execute.models import FRAMEWORKS, load_model
 from kaskad.features import FeatureFunction
 from kaskad.spec.common import ComponentRef, canonical_json, sha256_bytes, sha256_text
 from kaskad.spec.featureset import FeatureSpec
-from kaskad.spec.pipeline import BranchSpec, ModelSpec, PipelineSpec, load_pipeline_spec
+from kaskad.spec.pipeline import (
+    BranchSpec,
+    ModelSpec,
+    PipelineSpec,
+    ShadowSpec,
+    load_pipeline_spec,
+)
 from kaskad.spec.reader import Text
 from kaskad.spec.rules import RuleSetSpec
-from kaskad.spec.types import BOOLEAN, FLOAT, INTEGER, STRING, DType
+from kaskad.spec.types import ANY, BOOLEAN, FLOAT, INTEGER, STRING, DType
 
 _RETURNS = {"float": FLOAT, "integer": INTEGER, "boolean": BOOLEAN, "string": STRING}
 
@@ -48,8 +54,17 @@ class _Pending:
 
 
 class Compiler:
+    """Compiles one pipeline, collecting problems in ``problems``.
+
+    Each problem is reported once: a step that failed (its file could not be read, its
+    model not loaded, one of its expressions is wrong) is *known but failed*. The names it
+    would have produced have the type ``any``, so expressions reading them, shadows
+    replacing it and the models it feeds report nothing more about it.
+    """
+
     def __init__(self) -> None:
         self.problems: list[Problem] = []
+        self.failed: set[str] = set()  # ids of steps that failed, and the names they produce
 
     # ---- expressions --------------------------------------------------------------------
 
@@ -88,13 +103,14 @@ class Compiler:
         inputs: dict[str, DType] = {f.name: f.dtype for f in spec.schema.fields}
         pending = self._pending(spec, inputs)
         produced = {out: p for p in pending for out in p.outputs}
+        self.failed.update(n for n in spec.failed if n not in produced and n not in inputs)
         for p in pending:
             self._dependencies(p, produced)
         ordered = self._toposort(pending)
         nodes, columns = self._check_nodes(ordered, inputs, spec)
         decision = self._decision(spec.decision, columns)
         components = self._components(spec)
-        shadows = self._shadows(spec, nodes, columns, inputs)
+        shadows = self._shadows(spec, nodes, inputs, tuple(decision))
         if self.problems:
             return None
         return Plan(
@@ -216,12 +232,14 @@ class Compiler:
         self, ordered: list[_Pending], inputs: Mapping[str, DType], spec: PipelineSpec
     ) -> tuple[list[Node], dict[str, DType]]:
         columns: dict[str, DType] = dict(inputs)
+        columns.update((name, ANY) for name in self.failed)
         nodes: list[Node] = []
         for p in ordered:
             node = self._check_node(p, columns, spec)
             if node is None:
+                self.failed.update([p.id, *p.outputs])
                 for out in p.outputs:  # keep checking later nodes without cascading errors
-                    columns[out] = DType("any")
+                    columns[out] = ANY
                 continue
             nodes.append(node)
             columns.update(dict(node.outputs()))
@@ -372,7 +390,7 @@ class Compiler:
             expr = self.check(text, node, columns)
             if expr is None:
                 continue
-            if not (expr.dtype.is_numeric or expr.dtype.kind == "boolean"):
+            if not (expr.dtype.is_numeric or expr.dtype.kind in ("boolean", "any")):
                 self.problems.append(
                     Problem(
                         "K302",
@@ -465,9 +483,10 @@ class Compiler:
         self,
         spec: PipelineSpec,
         nodes: list[Node],
-        columns: Mapping[str, DType],
         inputs: Mapping[str, DType],
+        decision: tuple[Branch, ...],
     ) -> list[ShadowPlan]:
+        """The challengers; each shares the champion's decision, compiled once."""
         out: list[ShadowPlan] = []
         by_id = {n.id: n for n in nodes}
         for s in spec.shadows:
@@ -486,6 +505,11 @@ class Compiler:
                 )
                 continue
             target = by_id.get(s.replaces or "")
+            if target is None and s.replaces in self.failed:
+                # the step it replaces failed and was reported: check the challenger alone
+                alone = {n: ANY for n in self.failed} | _upstream_columns(nodes, None, inputs)
+                self._replacement(s, alone, s.replaces)
+                continue
             if target is None:
                 self.problems.append(
                     Problem(
@@ -498,7 +522,7 @@ class Compiler:
                 )
                 continue
             replacement: Node | None
-            upstream = _upstream_columns(nodes, target, inputs)
+            upstream = {n: ANY for n in self.failed} | _upstream_columns(nodes, target, inputs)
             if s.model is not None:
                 if not isinstance(target, ModelNode):
                     self.problems.append(
@@ -509,10 +533,7 @@ class Compiler:
                         )
                     )
                     continue
-                parsed = {
-                    n: p for n, txt in s.model.inputs if (p := self.parse_text(txt)) is not None
-                }
-                replacement = self._model_node(s.model, parsed, upstream)
+                replacement = self._replacement(s, upstream, target.id)
                 missing = {o for o, _ in target.outputs_map} - {o for o, _ in s.model.outputs}
                 if missing:
                     self.problems.append(
@@ -535,10 +556,7 @@ class Compiler:
                         )
                     )
                     continue
-                parsed = {
-                    r.id: p for r in s.ruleset.rules if (p := self.parse_text(r.when)) is not None
-                }
-                replacement = self._ruleset(s.ruleset, parsed, upstream, target.name)
+                replacement = self._replacement(s, upstream, target.id)
             if replacement is None:
                 continue
             affected = _downstream(nodes, target)
@@ -550,12 +568,23 @@ class Compiler:
                     "model" if s.model else "rules",
                     target.id,
                     tuple(redo),
-                    tuple(self._decision(spec.decision, columns)),
+                    decision,
                     reported,
                     (replacement.component,),
                 )
             )
         return out
+
+    def _replacement(
+        self, s: ShadowSpec, upstream: Mapping[str, DType], replaces: str
+    ) -> Node | None:
+        """A model or rule-set shadow's own step, checked on the columns it may read."""
+        if s.model is not None:
+            parsed = {n: p for n, txt in s.model.inputs if (p := self.parse_text(txt)) is not None}
+            return self._model_node(s.model, parsed, upstream)
+        assert s.ruleset is not None
+        parsed = {r.id: p for r in s.ruleset.rules if (p := self.parse_text(r.when)) is not None}
+        return self._ruleset(s.ruleset, parsed, upstream, replaces)
 
     def _check_compatible(self, spec: PipelineSpec, other: PipelineSpec, loc: Location) -> None:
         mine = {f.name: f for f in spec.schema.fields}
@@ -639,7 +668,7 @@ def _downstream(nodes: list[Node], target: Node) -> list[Node]:
 
 def _upstream_columns(
     nodes: list[Node],
-    target: Node,
+    target: Node | None,
     inputs: Mapping[str, DType],
 ) -> dict[str, DType]:
     cols = dict(inputs)
@@ -669,6 +698,7 @@ def compile_pipeline(path: Path | str) -> Plan:
     compiler = Compiler()
     plan = compiler.compile(spec) if spec is not None else None
     problems.extend(compiler.problems)
+    problems = list(dict.fromkeys(problems))  # a file read twice (step and shadow): once
     if problems or plan is None:
         raise SpecError(
             problems or [Problem("K100", "pipeline could not be compiled", Location(str(path)))]

@@ -163,6 +163,8 @@ class Checker:
         walked = [prefix] if prefix else []
         for part in rest:
             where = ".".join(walked) or "the list element"
+            if current.kind == "any":  # a step that failed: it was reported already
+                return current
             if current.kind == "list":
                 self.fail(
                     "K208",

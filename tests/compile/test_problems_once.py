@@ -109,6 +109,15 @@ def test_a_rule_left_out_is_not_reported_again_where_it_is_read(credit: Path) ->
     assert [(p.code, p.message) for p in found] == [("K104", "'when' must be an expression")]
 
 
+def test_a_feature_module_that_fails_to_import_is_reported_once(credit: Path) -> None:
+    pipeline = _with_shadows(credit)
+    with (credit / "features" / "credit.py").open("a", encoding="utf-8") as f:
+        f.write("\nraise RuntimeError('broken on purpose')\n")
+    found = _problems(pipeline)
+    # payment_to_income, read by the decision, comes from that module
+    assert [p.code for p in found] == ["K401"], "\n".join(p.render() for p in found)
+
+
 def test_a_missing_model_is_reported_once_and_nothing_follows(credit: Path) -> None:
     models = credit / "models"
     shutil.copy(models / "fraud.txt", models / "fraud_v2.txt")

@@ -69,7 +69,8 @@ class PipelineSpec:
     ref: ComponentRef
     location: Location
     # names a step that could not be read would have produced (a rule set's name, a
-    # model's name and outputs, a rule's field): problems were reported for it already
+    # model's name and outputs, a rule's field, a feature's name): problems were reported
+    # for it already, so the compiler reports nothing more about what reads them
     failed: tuple[str, ...] = ()
 
 
@@ -261,7 +262,7 @@ def _pipeline(
             continue
         cpath, cshown = _display(base, shown_base, rel)
         if kind == "features":
-            fs = load_featureset(cpath, cshown, problems)
+            fs = load_featureset(cpath, cshown, problems, failed)
             if fs is not None:
                 featuresets.append(fs)
         else:

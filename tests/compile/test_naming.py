@@ -3,6 +3,8 @@ spec's types and keys that spell the same values."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from kaskad.compile import naming
 from kaskad.compile.expr.functions import AGGREGATES, FUNCTION_TABLE, FUNCTIONS
 from kaskad.spec.rules import ON_MISSING
@@ -29,3 +31,9 @@ def test_every_function_name_is_known_once() -> None:
     assert len(FUNCTIONS) == len(set(FUNCTIONS)) == len(FUNCTION_TABLE) + len(AGGREGATES)
     for name, func in FUNCTION_TABLE.items():
         assert func.name == name and 1 <= func.min_args <= func.max_args
+
+
+def test_every_function_is_documented() -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "language.md").read_text()
+    section = docs.split("## Functions", 1)[1].split("\n## ", 1)[0].lower()
+    assert [n for n in FUNCTION_TABLE if f"`{n}(" not in section and f" {n}(" not in section] == []

@@ -10,8 +10,8 @@ from kaskad.compile.expr import ast
 from kaskad.compile.expr import typed as t
 from kaskad.compile.expr.check import Scope, check_expression, suggest
 from kaskad.compile.expr.parser import ExprSyntaxError, parse
+from kaskad.compile.naming import RULESET_SUMMARY, ruleset_column
 from kaskad.compile.plan import (
-    RULESET_SUMMARY,
     Branch,
     FeatureNode,
     ModelNode,
@@ -27,10 +27,25 @@ from kaskad.features import FeatureCall, FeatureFunction, PythonModule
 from kaskad.models import ModelCache, default_cache
 from kaskad.spec.common import ComponentRef, sha256_bytes, sha256_text
 from kaskad.spec.featureset import FeatureSpec
-from kaskad.spec.pipeline import BranchSpec, ModelSpec, PipelineSpec, load_pipeline_spec
+from kaskad.spec.pipeline import (
+    BranchSpec,
+    ModelSpec,
+    PipelineSpec,
+    ShadowSpec,
+    load_pipeline_spec,
+)
 from kaskad.spec.reader import Text
 from kaskad.spec.rules import RuleSetSpec
-from kaskad.spec.types import BOOLEAN, FLOAT, FRAMEWORKS, INTEGER, STRING, DType, is_framework
+from kaskad.spec.types import (
+    ANY,
+    BOOLEAN,
+    FLOAT,
+    FRAMEWORKS,
+    INTEGER,
+    STRING,
+    DType,
+    is_framework,
+)
 
 _RETURNS = {"float": FLOAT, "integer": INTEGER, "boolean": BOOLEAN, "string": STRING}
 
@@ -49,8 +64,17 @@ class _Pending:
 
 
 class Compiler:
+    """Compiles one pipeline, collecting problems in ``problems``.
+
+    Each problem is reported once: a step that failed (its file could not be read, its
+    model not loaded, one of its expressions is wrong) is *known but failed*. The names it
+    would have produced have the type ``any``, so expressions reading them, shadows
+    replacing it and the models it feeds report nothing more about it.
+    """
+
     def __init__(self, models: ModelCache | None = None) -> None:
         self.problems: list[Problem] = []
+        self.failed: set[str] = set()  # ids of steps that failed, and the names they produce
         self.models = models or default_cache()
         self._digests: dict[Path, str] = {}  # artifact → sha256 of its bytes, read once
 
@@ -91,13 +115,14 @@ class Compiler:
         inputs: dict[str, DType] = {f.name: f.dtype for f in spec.schema.fields}
         pending = self._pending(spec, inputs)
         produced = {out: p for p in pending for out in p.outputs}
+        self.failed.update(n for n in spec.failed if n not in produced and n not in inputs)
         for p in pending:
             self._dependencies(p, produced)
         ordered = self._toposort(pending)
         nodes, columns = self._check_nodes(ordered, inputs, spec)
         decision = self._decision(spec.decision, columns)
         components = self._components(spec)
-        shadows = self._shadows(spec, nodes, columns, inputs)
+        shadows = self._shadows(spec, nodes, inputs, tuple(decision))
         if self.problems:
             return None
         plan = Plan(
@@ -145,8 +170,8 @@ class Compiler:
                 claim(f.name, f"feature {f.name}", f.location)
                 pending.append(_Pending(f.name, "feature", f, [f.name]))
         for rs in spec.rulesets:
-            outs = [f"{rs.name}.{r.id}" for r in rs.rules]
-            outs += [f"{rs.name}.{s}" for s in RULESET_SUMMARY]
+            outs = [ruleset_column(rs.name, r.id) for r in rs.rules]
+            outs += [ruleset_column(rs.name, s) for s in RULESET_SUMMARY]
             for rule in rs.rules:
                 if rule.id in RULESET_SUMMARY:
                     self.problems.append(
@@ -221,12 +246,14 @@ class Compiler:
         self, ordered: list[_Pending], inputs: Mapping[str, DType], spec: PipelineSpec
     ) -> tuple[list[Node], dict[str, DType]]:
         columns: dict[str, DType] = dict(inputs)
+        columns.update((name, ANY) for name in self.failed)
         nodes: list[Node] = []
         for p in ordered:
             node = self._check_node(p, columns, spec)
             if node is None:
+                self.failed.update([p.id, *p.outputs])
                 for out in p.outputs:  # keep checking later nodes without cascading errors
-                    columns[out] = DType("any")
+                    columns[out] = ANY
                 continue
             nodes.append(node)
             columns.update(dict(node.outputs()))
@@ -378,7 +405,7 @@ class Compiler:
             expr = self.check(text, node, columns)
             if expr is None:
                 continue
-            if not (expr.dtype.is_numeric or expr.dtype.kind == "boolean"):
+            if not (expr.dtype.is_numeric or expr.dtype.kind in ("boolean", "any")):
                 self.problems.append(
                     Problem(
                         "K302",
@@ -478,14 +505,15 @@ class Compiler:
         self,
         spec: PipelineSpec,
         nodes: list[Node],
-        columns: Mapping[str, DType],
         inputs: Mapping[str, DType],
+        decision: tuple[Branch, ...],
     ) -> list[ShadowPlan]:
+        """The challengers; each shares the champion's decision, compiled once."""
         out: list[ShadowPlan] = []
         by_id = {n.id: n for n in nodes}
         for s in spec.shadows:
             if s.pipeline is not None:
-                sub = Compiler()
+                sub = Compiler(self.models)
                 plan = sub.compile(s.pipeline)
                 self.problems.extend(sub.problems)
                 if plan is None:
@@ -499,6 +527,11 @@ class Compiler:
                 )
                 continue
             target = by_id.get(s.replaces or "")
+            if target is None and s.replaces in self.failed:
+                # the step it replaces failed and was reported: check the challenger alone
+                alone = {n: ANY for n in self.failed} | _upstream_columns(nodes, None, inputs)
+                self._replacement(s, alone, s.replaces)
+                continue
             if target is None:
                 self.problems.append(
                     Problem(
@@ -511,7 +544,7 @@ class Compiler:
                 )
                 continue
             replacement: Node | None
-            upstream = _upstream_columns(nodes, target, inputs)
+            upstream = {n: ANY for n in self.failed} | _upstream_columns(nodes, target, inputs)
             if s.model is not None:
                 if not isinstance(target, ModelNode):
                     self.problems.append(
@@ -522,10 +555,7 @@ class Compiler:
                         )
                     )
                     continue
-                parsed = {
-                    n: p for n, txt in s.model.inputs if (p := self.parse_text(txt)) is not None
-                }
-                replacement = self._model_node(s.model, parsed, upstream)
+                replacement = self._replacement(s, upstream, target.id)
                 missing = {o for o, _ in target.outputs_map} - {o for o, _ in s.model.outputs}
                 if missing:
                     self.problems.append(
@@ -548,10 +578,7 @@ class Compiler:
                         )
                     )
                     continue
-                parsed = {
-                    r.id: p for r in s.ruleset.rules if (p := self.parse_text(r.when)) is not None
-                }
-                replacement = self._ruleset(s.ruleset, parsed, upstream, target.name)
+                replacement = self._replacement(s, upstream, target.id)
             if replacement is None:
                 continue
             affected = _downstream(nodes, target)
@@ -563,12 +590,23 @@ class Compiler:
                     "model" if s.model else "rules",
                     target.id,
                     tuple(redo),
-                    tuple(self._decision(spec.decision, columns)),
+                    decision,
                     reported,
                     (replacement.component,),
                 )
             )
         return out
+
+    def _replacement(
+        self, s: ShadowSpec, upstream: Mapping[str, DType], replaces: str
+    ) -> Node | None:
+        """A model or rule-set shadow's own step, checked on the columns it may read."""
+        if s.model is not None:
+            parsed = {n: p for n, txt in s.model.inputs if (p := self.parse_text(txt)) is not None}
+            return self._model_node(s.model, parsed, upstream)
+        assert s.ruleset is not None
+        parsed = {r.id: p for r in s.ruleset.rules if (p := self.parse_text(r.when)) is not None}
+        return self._ruleset(s.ruleset, parsed, upstream, replaces)
 
     def _check_compatible(self, spec: PipelineSpec, other: PipelineSpec, loc: Location) -> None:
         mine = {f.name: f for f in spec.schema.fields}
@@ -652,7 +690,7 @@ def _downstream(nodes: list[Node], target: Node) -> list[Node]:
 
 def _upstream_columns(
     nodes: list[Node],
-    target: Node,
+    target: Node | None,
     inputs: Mapping[str, DType],
 ) -> dict[str, DType]:
     cols = dict(inputs)
@@ -671,6 +709,7 @@ def compile_pipeline(path: Path | str) -> Plan:
     compiler = Compiler()
     plan = compiler.compile(spec) if spec is not None else None
     problems.extend(compiler.problems)
+    problems = list(dict.fromkeys(problems))  # a file read twice (step and shadow): once
     if problems or plan is None:
         raise SpecError(
             problems or [Problem("K100", "pipeline could not be compiled", Location(str(path)))]

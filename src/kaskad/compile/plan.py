@@ -13,12 +13,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 from kaskad.compile.expr.typed import TExpr
+from kaskad.compile.naming import SUMMARY_FIELDS, ruleset_column, shadow_fields
 from kaskad.features import FeatureCall, PythonModule
 from kaskad.spec.common import ComponentRef
 from kaskad.spec.schema import Schema
-from kaskad.spec.types import BOOLEAN, INTEGER, OUTCOME, STRING_LIST, DType, Framework
-
-RULESET_SUMMARY = ("any_hit", "hit_count", "hits", "unknown_count")
+from kaskad.spec.types import OUTCOME, STRING_LIST, DType, Framework
 
 ShadowKind = Literal["model", "rules", "pipeline"]
 
@@ -70,16 +69,11 @@ class RuleSetNode:
         return [r.expr for r in self.rules]
 
     def column(self, rule_id: str) -> str:
-        return f"{self.name}.{rule_id}"
+        return ruleset_column(self.name, rule_id)
 
     def outputs(self) -> list[tuple[str, DType]]:
         out = [(self.column(r.id), OUTCOME) for r in self.rules]
-        out += [
-            (self.column("any_hit"), BOOLEAN),
-            (self.column("hit_count"), INTEGER),
-            (self.column("hits"), STRING_LIST),
-            (self.column("unknown_count"), INTEGER),
-        ]
+        out += [(self.column(name), dtype) for name, dtype in SUMMARY_FIELDS]
         return out
 
 
@@ -136,11 +130,7 @@ class ShadowPlan:
     plan: Plan | None = None
 
     def columns(self) -> list[tuple[str, DType]]:
-        prefix = f"shadow.{self.name}."
-        out = [(prefix + "decision", DType("string")), (prefix + "reasons", STRING_LIST)]
-        out += [(prefix + n, d) for n, d in self.reported]
-        out.append((prefix + "error", DType("string")))
-        return out
+        return shadow_fields(self.name, list(self.reported))
 
 
 @dataclass(frozen=True)

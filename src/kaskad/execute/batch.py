@@ -16,9 +16,15 @@ from kaskad.errors import ExecutionError
 from kaskad.execute.convert import array_to_series, series_to_array
 from kaskad.execute.inputs import prepare_frame, validation_errors, validation_failed
 from kaskad.execute.loaded import Loaded
+from kaskad.execute.semantics import (
+    STRING_LIST,
+    ShadowFields,
+    branch_index_expr,
+    branch_table,
+    ruleset_exprs,
+    summary_exprs,
+)
 from kaskad.models import ModelCache
-
-_STRING_LIST = pl.List(pl.String)
 
 
 class _Exprs:
@@ -49,10 +55,7 @@ class _NodeRunner:
         if isinstance(node, FeatureNode) and node.expr is not None:
             self.columns = [c.compile(node.expr).cast(to_polars_dtype(node.dtype)).alias(node.name)]
         elif isinstance(node, RuleSetNode):
-            self.columns = [
-                _outcome(c.compile(r.expr), r.on_missing).alias(node.column(r.id))
-                for r in node.rules
-            ]
+            self.columns = ruleset_exprs(node, [c.compile(r.expr) for r in node.rules])
         elif isinstance(node, FeatureNode):
             self.args = [c.compile(a) for a in node.args]
             self.func = loaded.feature(node)
@@ -67,7 +70,7 @@ class _NodeRunner:
             frame = compute_hoisted(frame, self.aggs, self.exprs.compiler)
         if isinstance(node, RuleSetNode):
             frame = frame.with_columns(self.columns)
-            return frame.with_columns(_summary(node))
+            return frame.with_columns(summary_exprs(node))
         if self.columns:
             return frame.with_columns(self.columns)
         if isinstance(node, FeatureNode):
@@ -108,69 +111,16 @@ class _NodeRunner:
         ]
 
 
-def _outcome(cond: pl.Expr, on_missing: str) -> pl.Expr:
-    return (
-        pl.when(cond)
-        .then(pl.lit("hit"))
-        .when(~cond)
-        .then(pl.lit("pass"))
-        .otherwise(pl.lit(on_missing))
-    )
-
-
-def _summary(node: RuleSetNode) -> list[pl.Expr]:
-    cols = [(r.id, pl.col(node.column(r.id))) for r in node.rules]
-    hit = pl.sum_horizontal([(c == "hit").cast(pl.Int64) for _, c in cols])
-    return [
-        hit.cast(pl.Int64).alias(node.column("hit_count")),
-        (hit > 0).alias(node.column("any_hit")),
-        _hit_ids(cols).alias(node.column("hits")),
-        pl.sum_horizontal([(c == "unknown").cast(pl.Int64) for _, c in cols])
-        .cast(pl.Int64)
-        .alias(node.column("unknown_count")),
-    ]
-
-
-def _hit_ids(cols: list[tuple[str, pl.Expr]]) -> pl.Expr:
-    """The ids of the rules that hit, in rule order. Joining and splitting text is about ten
-    times faster in Polars than ``concat_list(...).list.drop_nulls()``; rule ids are
-    identifiers, so they hold no comma."""
-    joined = pl.concat_str(
-        [pl.when(c == "hit").then(pl.lit(rid)) for rid, c in cols],
-        separator=",",
-        ignore_nulls=True,
-    )
-    return (
-        pl.when(joined == "")
-        .then(pl.lit([], dtype=_STRING_LIST))
-        .otherwise(joined.str.split(","))
-        .cast(_STRING_LIST)
-    )
-
-
 class _Decision:
     def __init__(self, branches: tuple[Branch, ...], exprs: _Exprs) -> None:
         conds = [b.when for b in branches if b.when is not None]
         self.aggs = exprs.register(conds)
         self.exprs = exprs
-        index: Any = None
-        for i, b in enumerate(branches):
-            if b.when is None:
-                index = pl.lit(i) if index is None else index.otherwise(pl.lit(i))
-                break
-            cond = exprs.compiler.compile(b.when)
-            index = (
-                pl.when(cond).then(pl.lit(i)) if index is None else index.when(cond).then(pl.lit(i))
-            )
-        self.index = index.cast(pl.Int32).alias("__branch")
-        self.table = pl.DataFrame(
-            {
-                "__branch": list(range(len(branches))),
-                "decision": [b.outcome for b in branches],
-                "reasons": [list(b.reasons) for b in branches],
-            },
-            schema={"__branch": pl.Int32, "decision": pl.String, "reasons": _STRING_LIST},
-        )
+        conditions = [
+            exprs.compiler.compile(b.when) if b.when is not None else None for b in branches
+        ]
+        self.index = branch_index_expr(conditions).alias("__branch")
+        self.table = branch_table(branches, "__branch")
 
     def run(self, frame: pl.DataFrame) -> pl.DataFrame:
         if self.aggs:
@@ -182,8 +132,8 @@ class _Decision:
 
 class _ShadowRunner:
     def __init__(self, shadow: ShadowPlan, index: int, loaded: Loaded) -> None:
-        self.shadow = shadow
-        self.columns = shadow.columns()
+        self.fields = ShadowFields(shadow)
+        self.columns = self.fields.fields
         self.sub = (
             BatchExecutor(shadow.plan, loaded.models) if shadow.plan is not None else None
         )
@@ -192,8 +142,6 @@ class _ShadowRunner:
         self.decision = _Decision(shadow.decision, exprs)
 
     def run(self, frame: pl.DataFrame, inputs: pl.DataFrame) -> pl.DataFrame:
-        prefix = f"shadow.{self.shadow.name}."
-        names = ["decision", "reasons", *(n for n, _ in self.shadow.reported)]
         try:
             if self.sub is not None:
                 result = self.sub.run(inputs)
@@ -202,20 +150,9 @@ class _ShadowRunner:
                 for runner in self.nodes:
                     result = runner.run(result)
                 result = self.decision.run(result)
-            out = result.select([pl.col(n).alias(prefix + n) for n in names])
-            return out.with_columns(pl.lit(None, dtype=pl.String).alias(prefix + "error"))
+            return self.fields.ran_frame(result)
         except Exception as exc:  # a challenger never fails the champion
-            message = f"{type(exc).__name__}: {exc}"
-            return pl.DataFrame(
-                {
-                    name: pl.Series(
-                        name,
-                        [message if name == prefix + "error" else None] * frame.height,
-                        dtype=to_polars_dtype(dtype),
-                    )
-                    for name, dtype in self.columns
-                }
-            )
+            return self.fields.failed_frame(exc, frame.height)
 
 
 # computes the challengers' fields later: one dict per input row, None for a rejected row
@@ -281,7 +218,7 @@ class BatchExecutor:
         valid = (
             checked.filter(~pl.col("__failed"))
             .drop("__failed")
-            .with_columns(pl.lit([], dtype=_STRING_LIST).alias("errors"))
+            .with_columns(pl.lit([], dtype=STRING_LIST).alias("errors"))
         )
         rejected = (
             checked.filter(pl.col("__failed"))

@@ -12,12 +12,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kaskad.compile.expr.to_python import Fn, compile_python
+from kaskad.compile.expr.to_python import compile_python
 from kaskad.compile.plan import Branch, FeatureNode, ModelNode, Node, Plan, RuleSetNode, ShadowPlan
 from kaskad.errors import ExecutionError, FieldProblem
 from kaskad.execute.convert import array_to_value, clean_float, model_row, value_to_array
 from kaskad.execute.inputs import coerce_record
 from kaskad.execute.loaded import Loaded
+from kaskad.execute.semantics import ShadowFields, decision_step, ruleset_step
 from kaskad.models import ModelCache
 
 Env = dict[str, Any]
@@ -77,31 +78,7 @@ def _feature_step(node: FeatureNode, loaded: Loaded) -> Step:
 
 
 def _ruleset_step(node: RuleSetNode) -> Step:
-    rules: list[tuple[str, str, Fn, str]] = [
-        (r.id, node.column(r.id), compile_python(r.expr), r.on_missing) for r in node.rules
-    ]
-    any_col, count_col = node.column("any_hit"), node.column("hit_count")
-    hits_col, unknown_col = node.column("hits"), node.column("unknown_count")
-
-    def run(env: Env) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        hits: list[str] = []
-        unknown = 0
-        for rule_id, column, fn, on_missing in rules:
-            value = fn(env, None)
-            outcome = "hit" if value is True else "pass" if value is False else on_missing
-            out[column] = outcome
-            if outcome == "hit":
-                hits.append(rule_id)
-            elif outcome == "unknown":
-                unknown += 1
-        out[any_col] = bool(hits)
-        out[count_col] = len(hits)
-        out[hits_col] = hits
-        out[unknown_col] = unknown
-        return out
-
-    return run
+    return ruleset_step(node, [compile_python(r.expr) for r in node.rules])
 
 
 def _model_step(node: ModelNode, loaded: Loaded) -> Step:
@@ -131,18 +108,9 @@ def compile_step(node: Node, loaded: Loaded) -> Step:
 def _decision_step(
     branches: tuple[Branch, ...],
 ) -> Callable[[Env], tuple[str, list[str], int]]:
-    compiled = [
-        (compile_python(b.when) if b.when is not None else None, b.outcome, list(b.reasons))
-        for b in branches
-    ]
-
-    def decide(env: Env) -> tuple[str, list[str], int]:
-        for i, (cond, outcome, reasons) in enumerate(compiled):
-            if cond is None or cond(env, None) is True:
-                return outcome, list(reasons), i
-        raise AssertionError("the compiler guarantees an 'otherwise' branch")
-
-    return decide
+    return decision_step(
+        branches, [compile_python(b.when) if b.when is not None else None for b in branches]
+    )
 
 
 def _kind(node: Node) -> str:
@@ -157,10 +125,8 @@ def _kind(node: Node) -> str:
 
 class _Shadow:
     def __init__(self, shadow: ShadowPlan, loaded: Loaded) -> None:
-        self.name = shadow.name
-        self.prefix = f"shadow.{shadow.name}."
-        self.columns = [c for c, _ in shadow.columns()]
-        self.reported = [n for n, _ in shadow.reported]
+        self.fields = ShadowFields(shadow)
+        self.columns = self.fields.columns
         self.sub = (
             RecordExecutor(shadow.plan, loaded.models) if shadow.plan is not None else None
         )
@@ -168,11 +134,10 @@ class _Shadow:
         self.decide = _decision_step(shadow.decision)
 
     def run(self, env: Env, record: Mapping[str, Any]) -> dict[str, Any]:
-        out = dict.fromkeys(self.columns)
         try:
             if self.sub is not None:
                 result = self.sub.decide(record).output
-                values = {n: result.get(n) for n in self.reported}
+                values = {n: result.get(n) for n in self.fields.reported}
                 decision: str | None = result.get("decision")
                 reasons: list[str] | None = result.get("reasons")
             else:
@@ -180,15 +145,10 @@ class _Shadow:
                 for step in self.steps:
                     local.update(step(local))
                 decision, reasons, _ = self.decide(local)
-                values = {n: local.get(n) for n in self.reported}
+                values = {n: local.get(n) for n in self.fields.reported}
         except Exception as exc:  # a challenger never fails the champion
-            out[self.prefix + "error"] = f"{type(exc).__name__}: {exc}"
-            return out
-        out[self.prefix + "decision"] = decision
-        out[self.prefix + "reasons"] = reasons
-        for n, v in values.items():
-            out[self.prefix + n] = v
-        return out
+            return self.fields.failed(exc)
+        return self.fields.ran(decision, reasons, values)
 
 
 class RecordExecutor:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,11 +123,45 @@ def _python_features(
     ]
 
 
-def load_featureset(path: Path, display: str, problems: list[Problem]) -> FeatureSetSpec | None:
-    """A ``.py`` module of @feature functions, or a ``.yaml`` feature set."""
+def declared_features(path: Path) -> list[str]:
+    """The names of the @feature functions a module's source declares, read without
+    importing it (for a module that failed to import); empty when it cannot be parsed."""
+    try:
+        tree = ast.parse(path.read_bytes())
+    except (OSError, SyntaxError, ValueError):
+        return []
+    names: list[str] = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        for deco in node.decorator_list:
+            call = deco if isinstance(deco, ast.Call) else None
+            target = call.func if call is not None else deco
+            if not (
+                (isinstance(target, ast.Name) and target.id == "feature")
+                or (isinstance(target, ast.Attribute) and target.attr == "feature")
+            ):
+                continue
+            name = node.name
+            for kw in call.keywords if call is not None else ():
+                if kw.arg == "name" and isinstance(kw.value, ast.Constant):
+                    name = str(kw.value.value)
+            names.append(name)
+    return names
+
+
+def load_featureset(
+    path: Path, display: str, problems: list[Problem], failed: list[str] | None = None
+) -> FeatureSetSpec | None:
+    """A ``.py`` module of @feature functions, or a ``.yaml`` feature set.
+
+    ``failed`` receives the names of features known to be declared but left out after a
+    reported problem (a module that failed to import, a feature without a valid 'expr')."""
+    failed = failed if failed is not None else []
     if path.suffix == ".py":
         loaded = load_python_module(path, display, problems)
         if loaded is None:
+            failed.extend(declared_features(path))
             return None
         funcs, ref, source = loaded
         features = _python_features(funcs, ref, display, source)
@@ -153,7 +188,9 @@ def load_featureset(path: Path, display: str, problems: list[Problem]) -> Featur
     if module is not None:
         mod_display = str(Path(display).parent / module)
         loaded = load_python_module(path.parent / module, mod_display, problems)
-        if loaded is not None:
+        if loaded is None:
+            failed.extend(declared_features(path.parent / module))
+        else:
             funcs, ref, module_source = loaded
             refs.append(ref)
             specs.extend(_python_features(funcs, ref, mod_display, module_source))
@@ -169,7 +206,9 @@ def load_featureset(path: Path, display: str, problems: list[Problem]) -> Featur
             continue
         r.component = f"featureset {name}, feature {fname}"
         expr = r.text((*base, "expr"), "'expr'")
-        if expr is not None:
+        if expr is None:
+            failed.append(fname)
+        else:
             specs.append(
                 FeatureSpec(fname, str(entry.get("description", "")), expr, None, r.loc(base), own)
             )

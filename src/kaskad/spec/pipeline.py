@@ -68,6 +68,10 @@ class PipelineSpec:
     shadows: tuple[ShadowSpec, ...]
     ref: ComponentRef
     location: Location
+    # names a step that could not be read would have produced (a rule set's name, a
+    # model's name and outputs, a rule's field, a feature's name): problems were reported
+    # for it already, so the compiler reports nothing more about what reads them
+    failed: tuple[str, ...] = ()
 
 
 def _display(base: Path, display_base: str, rel: str) -> tuple[Path, str]:
@@ -82,6 +86,7 @@ def _model(
     base: Path,
     shown_base: str,
     name_key: str = "model",
+    failed: list[str] | None = None,
 ) -> ModelSpec | None:
     entry = r.get(path)
     if not isinstance(entry, dict):
@@ -137,6 +142,8 @@ def _model(
         )
     r.component = previous
     if artifact is None:
+        if failed is not None:
+            failed.extend([name, *(o for o, _ in outputs)])
         return None
     artifact_path, artifact_shown = _display(base, shown_base, artifact)
     config = {k: entry.get(k) for k in _MODEL_KEYS if k != "artifact"}
@@ -232,6 +239,7 @@ def _pipeline(
     featuresets: list[FeatureSetSpec] = []
     rulesets: list[RuleSetSpec] = []
     models: list[ModelSpec] = []
+    failed: list[str] = []
     for i, step in enumerate(r.sequence(("steps",), "'steps'")):
         spath: PathKey = ("steps", i)
         if not isinstance(step, dict):
@@ -244,7 +252,7 @@ def _pipeline(
         kind = kinds[0]
         if kind == "model":
             r.mapping(spath, _MODEL_KEYS, (), "a model step")
-            model = _model(r, spath, base, shown_base)
+            model = _model(r, spath, base, shown_base, failed=failed)
             if model is not None:
                 models.append(model)
             continue
@@ -254,13 +262,16 @@ def _pipeline(
             continue
         cpath, cshown = _display(base, shown_base, rel)
         if kind == "features":
-            fs = load_featureset(cpath, cshown, problems)
+            fs = load_featureset(cpath, cshown, problems, failed)
             if fs is not None:
                 featuresets.append(fs)
         else:
             rs = load_ruleset(cpath, cshown, problems)
-            if rs is not None:
+            if rs is None:
+                failed.append(cpath.stem)  # its name is most likely its file's
+            else:
                 rulesets.append(rs)
+                failed.extend(f"{rs.name}.{rule_id}" for rule_id in rs.failed)
     decision = _decision(r)
     r.component = f"pipeline {name}"
     shadows = _shadows(r, base, shown_base, problems) if with_shadows else []
@@ -284,6 +295,7 @@ def _pipeline(
         tuple(shadows),
         ref,
         r.loc(()),
+        tuple(failed),
     )
 
 

@@ -34,6 +34,7 @@ class RuleSetSpec:
     rules: tuple[RuleSpec, ...]
     ref: ComponentRef
     location: Location
+    failed: tuple[str, ...] = ()  # ids of rules left out after a reported problem
 
 
 def check_identifier(r: Reader, name: str, path: tuple[str | int, ...], what: str) -> bool:
@@ -60,6 +61,7 @@ def load_ruleset(path: Path, display: str, problems: list[Problem]) -> RuleSetSp
     check_identifier(r, name, ("ruleset",), "rule set name")
     r.component = f"ruleset {name}"
     rules: list[RuleSpec] = []
+    failed: list[str] = []
     seen: set[str] = set()
     for i, _ in enumerate(r.sequence(("rules",), "'rules'")):
         base = ("rules", i)
@@ -82,7 +84,9 @@ def load_ruleset(path: Path, display: str, problems: list[Problem]) -> RuleSetSp
             )
         if not entry.get("description"):
             r.problem("K107", f"rule '{rule_id}' needs a plain-language 'description'", base)
-        if when is not None:
+        if when is None:
+            failed.append(rule_id)
+        else:
             rules.append(
                 RuleSpec(
                     id=rule_id,
@@ -98,4 +102,6 @@ def load_ruleset(path: Path, display: str, problems: list[Problem]) -> RuleSetSp
     ref = ComponentRef(
         "rules", name, display, sha256_text(canonical_json(doc.data)), str(path.resolve())
     )
-    return RuleSetSpec(name, str(top.get("description", "")), tuple(rules), ref, r.loc(()))
+    return RuleSetSpec(
+        name, str(top.get("description", "")), tuple(rules), ref, r.loc(()), tuple(failed)
+    )

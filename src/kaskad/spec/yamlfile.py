@@ -85,12 +85,28 @@ def load_yaml(path: Path, display: str | None = None) -> tuple[YamlDoc | None, l
         return None, [Problem("K101", f"file not found: {path}", Location(name))]
     except (OSError, UnicodeDecodeError) as exc:
         return None, [Problem("K102", f"cannot read file: {exc}", Location(name))]
+    lines = text.splitlines()
+    positions: dict[PathKey, tuple[int, int]] = {}
     try:
         node = yaml.compose(text, Loader=_Loader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        loc = Location(name, mark.line + 1, mark.column + 1) if mark else Location(name)
-        return None, [Problem("K103", f"invalid YAML: {exc.problem}", loc)]
-    positions: dict[PathKey, tuple[int, int]] = {}
-    data = None if node is None else _convert(node, (), positions, _Loader(""))
-    return YamlDoc(name, data, positions, text.splitlines()), []
+        data = None if node is None else _convert(node, (), positions, _Loader(""))
+    except yaml.YAMLError as exc:
+        return None, [_syntax_problem(exc, name, lines)]
+    return YamlDoc(name, data, positions, lines), []
+
+
+def _syntax_problem(exc: yaml.YAMLError, file: str, lines: list[str]) -> Problem:
+    """K103 at the line and column where the YAML parser stopped, with the line and a caret,
+    and where the construct it was reading began (as a hint)."""
+    if not isinstance(exc, yaml.MarkedYAMLError) or exc.problem_mark is None:
+        return Problem("K103", f"invalid YAML: {exc}", Location(file))
+    mark = exc.problem_mark
+    line = min(mark.line, len(lines) - 1) if lines else 0
+    column = mark.column if line == mark.line else len(lines[line])  # past the end: last line
+    source = lines[line] if lines else ""
+    loc = Location(file, line + 1, column + 1, None, source)
+    hint = None
+    context = exc.context_mark
+    if exc.context and context is not None and context.line != mark.line:
+        hint = f"{exc.context} that starts at line {context.line + 1}, column {context.column + 1}"
+    return Problem("K103", f"invalid YAML: {exc.problem}", loc, hint)

@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 
 from kaskad.compile.expr import ast
 from kaskad.compile.expr import typed as t
-from kaskad.spec.types import ANY, BOOLEAN, DATE, DATETIME, FLOAT, INTEGER, NULL, STRING, DType
-
-AGGREGATES = ("count", "sum", "avg", "min", "max", "any", "all")
+from kaskad.compile.expr.functions import AGGREGATES, FUNCTION_TABLE, FUNCTIONS
+from kaskad.spec.types import ANY, BOOLEAN, FLOAT, INTEGER, NULL, STRING, DType
 
 
 @dataclass(frozen=True)
@@ -61,28 +60,6 @@ def suggest(name: str, known: list[str]) -> str | None:
         hit = difflib.get_close_matches(name.rsplit(".", 1)[-1], list(last), n=1, cutoff=0.75)
         matches = [last[hit[0]]] if hit else []
     return f"did you mean '{matches[0]}'?" if matches else None
-
-
-_FUNCS: dict[str, tuple[int, int]] = {  # name: (min args, max args)
-    "coalesce": (1, 99),
-    "abs": (1, 1),
-    "round": (1, 2),
-    "least": (1, 99),
-    "greatest": (1, 99),
-    "lower": (1, 1),
-    "upper": (1, 1),
-    "length": (1, 1),
-    "trim": (1, 1),
-    "starts_with": (2, 2),
-    "ends_with": (2, 2),
-    "contains": (2, 2),
-    "year": (1, 1),
-    "month": (1, 1),
-    "day": (1, 1),
-    "days_between": (2, 2),
-    "to_date": (1, 1),
-}
-FUNCTIONS = tuple(sorted((*_FUNCS, *AGGREGATES)))
 
 
 def unify(a: DType, b: DType) -> DType | None:
@@ -186,6 +163,8 @@ class Checker:
         walked = [prefix] if prefix else []
         for part in rest:
             where = ".".join(walked) or "the list element"
+            if current.kind == "any":  # a step that failed: it was reported already
+                return current
             if current.kind == "list":
                 self.fail(
                     "K208",
@@ -391,83 +370,25 @@ class Checker:
             return self.fail(
                 "K208", f"WHERE applies to aggregates only, not {node.name}()", node.span
             )
-        if node.name not in _FUNCS:
+        func = FUNCTION_TABLE.get(node.name)
+        if func is None:
             return self.fail(
                 "K204",
                 f"unknown function '{node.name}'",
                 node.name_span,
                 suggest(node.name, list(FUNCTIONS)),
             )
-        lo, hi = _FUNCS[node.name]
-        if not lo <= len(node.args) <= hi:
-            want = str(lo) if lo == hi else f"{lo} to {hi}" if hi < 99 else f"at least {lo}"
+        if not func.min_args <= len(node.args) <= func.max_args:
             return self.fail(
-                "K205", f"{node.name}() takes {want} argument(s), got {len(node.args)}", node.span
+                "K205",
+                f"{node.name}() takes {func.arity()} argument(s), got {len(node.args)}",
+                node.span,
             )
         args = tuple(self.check(a) for a in node.args)
         if any(a.dtype.kind == "any" for a in args):
             return t.TLit(ANY, None)
-        return self._typed_call(node, args)
-
-    def _typed_call(self, node: ast.Call, args: tuple[t.TExpr, ...]) -> t.TExpr:
-        name = node.name
-
-        def need(i: int, ok: bool, what: str) -> bool:
-            if not ok:
-                self.fail(
-                    "K203",
-                    f"{name}() needs {what}, but argument {i + 1} is {args[i].dtype}",
-                    node.args[i].span,
-                )
-            return ok
-
-        def numeric(i: int) -> bool:
-            return need(i, args[i].dtype.is_numeric or args[i].dtype.kind == "null", "a number")
-
-        def text(i: int) -> bool:
-            return need(i, args[i].dtype.is_textual or args[i].dtype.kind == "null", "text")
-
-        def dateish(i: int) -> bool:
-            return need(i, args[i].dtype.kind in ("date", "datetime", "null"), "a date")
-
-        if name == "coalesce" or name in ("least", "greatest"):
-            result: DType | None = NULL
-            for i, a in enumerate(args):
-                if name != "coalesce" and not numeric(i):
-                    return t.TLit(ANY, None)
-                result = self._unify_into(result, a, node.args[i])
-            if result is None:
-                return t.TLit(ANY, None)
-            return t.TFunc(result if result.kind != "null" else STRING, name, args)
-        if name == "abs":
-            return t.TFunc(args[0].dtype, name, args) if numeric(0) else t.TLit(ANY, None)
-        if name == "round":
-            if not numeric(0):
-                return t.TLit(ANY, None)
-            if len(args) == 2 and not (
-                isinstance(args[1], t.TLit) and isinstance(args[1].value, int)
-            ):
-                return self.fail(
-                    "K209", "round()'s digits must be an integer constant", node.args[1].span
-                )
-            return t.TFunc(FLOAT, name, args)
-        if name in ("lower", "upper", "trim"):
-            return t.TFunc(STRING, name, args) if text(0) else t.TLit(ANY, None)
-        if name == "length":
-            return t.TFunc(INTEGER, name, args) if text(0) else t.TLit(ANY, None)
-        if name in ("starts_with", "ends_with", "contains"):
-            if text(0) and text(1):
-                return t.TFunc(BOOLEAN, name, args)
-            return t.TLit(ANY, None)
-        if name in ("year", "month", "day"):
-            return t.TFunc(INTEGER, name, args) if dateish(0) else t.TLit(ANY, None)
-        if name == "days_between":
-            if dateish(0) and dateish(1):
-                return t.TFunc(INTEGER, name, args)
-            return t.TLit(ANY, None)
-        if name == "to_date":
-            return t.TFunc(DATE, name, args) if dateish(0) else t.TLit(ANY, None)
-        raise AssertionError(name)  # pragma: no cover
+        result = func.typing(_ArgTypes(self, node, args))
+        return t.TLit(ANY, None) if result is None else t.TFunc(result, node.name, args)
 
     def _aggregate(self, node: ast.Call) -> t.TExpr:
         func = node.name
@@ -559,6 +480,44 @@ class Checker:
         return None, ()
 
 
+class _ArgTypes:
+    """The checks a function's typing rule runs on its arguments (see ``functions.py``)."""
+
+    def __init__(self, checker: Checker, node: ast.Call, args: tuple[t.TExpr, ...]) -> None:
+        self.checker = checker
+        self.node = node
+        self.args = args
+
+    def fail(self, code: str, message: str, i: int) -> None:
+        self.checker.fail(code, message, self.node.args[i].span)
+
+    def _need(self, i: int, ok: bool, what: str) -> bool:
+        if not ok:
+            self.fail(
+                "K203",
+                f"{self.node.name}() needs {what}, but argument {i + 1} is {self.args[i].dtype}",
+                i,
+            )
+        return ok
+
+    def number(self, i: int) -> bool:
+        dtype = self.args[i].dtype
+        return self._need(i, dtype.is_numeric or dtype.kind == "null", "a number")
+
+    def text(self, i: int) -> bool:
+        dtype = self.args[i].dtype
+        return self._need(i, dtype.is_textual or dtype.kind == "null", "text")
+
+    def date(self, i: int) -> bool:
+        return self._need(i, self.args[i].dtype.kind in ("date", "datetime", "null"), "a date")
+
+    def common(self) -> DType | None:
+        result: DType | None = NULL
+        for arg, arg_node in zip(self.args, self.node.args, strict=True):
+            result = self.checker._unify_into(result, arg, arg_node)
+        return result
+
+
 def _is_number(text: str) -> bool:
     try:
         float(text)
@@ -582,9 +541,6 @@ def check_expression(
 
 
 __all__ = [
-    "AGGREGATES",
-    "DATETIME",
-    "FUNCTIONS",
     "CheckIssue",
     "Scope",
     "check_expression",

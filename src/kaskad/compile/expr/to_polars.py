@@ -16,21 +16,8 @@ from typing import Any
 import polars as pl
 
 from kaskad.compile.expr import typed as t
+from kaskad.compile.expr.functions import FUNCTION_TABLE, empty_value, per_row
 from kaskad.compile.expr.polars_dtypes import to_polars_dtype
-
-TRIM_CHARS = " \t\n\r"
-
-
-def _per_row(divisor: pl.Expr, like: pl.Expr) -> pl.Expr:
-    """``divisor`` as a full column of ``like``'s length.
-
-    Polars divides by a scalar — a constant, or a column it holds as one value, such as an
-    input column whose values are all equal — by multiplying with the reciprocal, which
-    rounds differently from true division (and from the per-record executor). Adding
-    ``0.0`` times a per-row flag makes every divisor a per-row value: ``d + 0.0 == d`` for
-    every divisor that is not zero, and zero divisors give NULL anyway.
-    """
-    return divisor + pl.lit(0.0) * like.is_null().cast(pl.Float64)
 
 
 def like_pattern(node: t.TLike) -> str:
@@ -128,7 +115,7 @@ class PolarsCompiler:
             return pl.concat_str([left, right])
         if op == "/":
             dividend = left.cast(pl.Float64)
-            divisor = _per_row(right.cast(pl.Float64), dividend)
+            divisor = per_row(right.cast(pl.Float64), dividend)
             return pl.when(right == 0).then(None).otherwise(dividend / divisor)
         if op in ("+", "-", "*"):
             target = to_polars_dtype(node.dtype)
@@ -148,44 +135,8 @@ class PolarsCompiler:
         return result
 
     def _func(self, node: t.TFunc, elem: pl.Expr | None) -> pl.Expr:
-        name = node.name
         args = [self._compile(a, elem) for a in node.args]
-        target = to_polars_dtype(node.dtype)
-        if name == "coalesce":
-            return pl.coalesce([a.cast(target) for a in args])
-        if name == "least":
-            return pl.min_horizontal([a.cast(target) for a in args])
-        if name == "greatest":
-            return pl.max_horizontal([a.cast(target) for a in args])
-        if name == "abs":
-            return args[0].abs()
-        if name == "round":
-            digits = node.args[1] if len(node.args) == 2 else None
-            scale = 10.0**digits.value if isinstance(digits, t.TLit) else 1.0
-            x = args[0].cast(pl.Float64) * scale
-            return x.round(0, mode="half_to_even") / _per_row(pl.lit(scale), x)
-        if name == "lower":
-            return args[0].str.to_lowercase()
-        if name == "upper":
-            return args[0].str.to_uppercase()
-        if name == "trim":
-            return args[0].str.strip_chars(TRIM_CHARS)
-        if name == "length":
-            return args[0].str.len_chars().cast(pl.Int64)
-        if name == "starts_with":
-            return args[0].str.starts_with(args[1])
-        if name == "ends_with":
-            return args[0].str.ends_with(args[1])
-        if name == "contains":
-            return args[0].str.contains(args[1], literal=True)
-        if name in ("year", "month", "day"):
-            part: pl.Expr = getattr(args[0].dt, name)()
-            return part.cast(pl.Int64)
-        if name == "days_between":
-            return (args[1].cast(pl.Date) - args[0].cast(pl.Date)).dt.total_days().cast(pl.Int64)
-        if name == "to_date":
-            return args[0].cast(pl.Date)
-        raise AssertionError(name)  # pragma: no cover
+        return FUNCTION_TABLE[node.name].polars(args, node)
 
     # ---- aggregates ---------------------------------------------------------------------
 
@@ -231,11 +182,6 @@ class PolarsCompiler:
         if node.func == "count" and node.where is None:
             return source.list.len().cast(pl.Int64)
         return source.list.agg(self.reduce(node, self.element_value(node, pl.element())))
-
-
-def empty_value(node: t.TAgg) -> object:
-    """An aggregate's value over an empty list."""
-    return {"count": 0, "sum": 0, "any": False, "all": True}.get(node.func)
 
 
 def compute_hoisted(

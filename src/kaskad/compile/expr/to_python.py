@@ -2,24 +2,20 @@
 
 Each closure takes the record's environment (input fields and step outputs by
 name) and the current list element (inside aggregates). Semantics mirror
-:mod:`kaskad.compile.expr.to_polars` exactly: SQL three-valued logic, NULL on
+:mod:`kaskad.compile.expr.to_polars` exactly (functions: both forms side by side in
+:mod:`kaskad.compile.expr.functions`): SQL three-valued logic, NULL on
 division by zero, mixed integer/float comparisons done in float, sequential sums.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import math
 import operator
 import re
 from collections.abc import Callable
 from typing import Any
 
 from kaskad.compile.expr import typed as t
-from kaskad.compile.expr.to_polars import TRIM_CHARS, empty_value
-
-Env = dict[str, Any]
-Fn = Callable[[Env, Any], Any]
+from kaskad.compile.expr.functions import FUNCTION_TABLE, Env, Fn, empty_value
 
 _CMP: dict[str, Callable[[Any, Any], bool]] = {
     "=": operator.eq,
@@ -220,92 +216,9 @@ def _case(node: t.TCase) -> Fn:
     return case
 
 
-def _round(x: float, digits: int) -> float:
-    scale = 10.0**digits
-    scaled = float(x) * scale
-    if not math.isfinite(scaled):
-        return scaled / scale
-    return float(round(scaled)) / scale
-
-
-def _to_date(v: Any) -> dt.date:
-    if isinstance(v, dt.datetime):
-        return v.date()
-    assert isinstance(v, dt.date)
-    return v
-
-
-_UNARY: dict[str, Callable[[Any], Any]] = {
-    "abs": abs,
-    "lower": str.lower,
-    "upper": str.upper,
-    "trim": lambda s: s.strip(TRIM_CHARS),
-    "length": len,
-    "year": lambda d: d.year,
-    "month": lambda d: d.month,
-    "day": lambda d: d.day,
-    "to_date": _to_date,
-}
-
-_BINARY: dict[str, Callable[[Any, Any], Any]] = {
-    "starts_with": str.startswith,
-    "ends_with": str.endswith,
-    "contains": lambda s, p: p in s,
-    "days_between": lambda a, b: (_to_date(b) - _to_date(a)).days,
-}
-
-
 def _func(node: t.TFunc) -> Fn:
-    name = node.name
     args = [compile_python(a) for a in node.args]
-    as_float = node.dtype.kind == "float"
-    if name == "coalesce":
-
-        def coalesce(env: Env, el: Any) -> Any:
-            for a in args:
-                v = a(env, el)
-                if v is not None:
-                    return float(v) if as_float else v
-            return None
-
-        return coalesce
-    if name in ("least", "greatest"):
-        pick = min if name == "least" else max
-
-        def extreme(env: Env, el: Any) -> Any:
-            vals = [v for v in (a(env, el) for a in args) if v is not None]
-            if not vals:
-                return None
-            return pick(float(v) for v in vals) if as_float else pick(vals)
-
-        return extreme
-    if name == "round":
-        digits = node.args[1].value if len(node.args) == 2 else 0  # type: ignore[attr-defined]
-        x = args[0]
-
-        def round_(env: Env, el: Any) -> Any:
-            v = x(env, el)
-            return None if v is None else _round(v, digits)
-
-        return round_
-    if name in _UNARY:
-        fn1 = _UNARY[name]
-        a0 = args[0]
-
-        def unary(env: Env, el: Any) -> Any:
-            v = a0(env, el)
-            return None if v is None else fn1(v)
-
-        return unary
-    fn2 = _BINARY[name]
-    a0, a1 = args
-
-    def binary(env: Env, el: Any) -> Any:
-        v = a0(env, el)
-        w = a1(env, el)
-        return None if v is None or w is None else fn2(v, w)
-
-    return binary
+    return FUNCTION_TABLE[node.name].python(args, node)
 
 
 def _aggregate(node: t.TAgg) -> Fn:

@@ -1,14 +1,21 @@
 """Import rules between kaskad's packages, checked on the source (``ast``; nothing is
-imported or executed).
+imported or executed), as docs/architecture.md states them.
 
+- Each package imports only the packages its row of the table in docs/architecture.md
+  allows (``ALLOWED`` below is that table; a test checks the two agree).
 - Nothing outside ``kaskad/store`` imports the store's private modules (``kaskad.store._*``):
   the rest of kaskad, and the tests, use the names ``kaskad.store`` exports in ``__all__``
   or its public modules (``kaskad.store.decisions``, ``kaskad.store.journal``, ...).
+- ``import kaskad.compile`` loads nothing of ``kaskad.execute`` (checked in a fresh
+  interpreter), and ``import kaskad`` loads neither SQLAlchemy, FastAPI nor Spark.
 """
 
 from __future__ import annotations
 
 import ast
+import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,3 +120,89 @@ def test_the_import_check_sees_every_form_of_import() -> None:
         (4, "kaskad.store._records"),
     ]
     assert str(found[0]) == "src/kaskad/serve/example.py:1: imports kaskad.store._engine"
+
+
+# ---- layering ------------------------------------------------------------------------------
+
+# top-level modules every package may use
+BASE = {"errors", "features", "jsonio"}
+# package → the kaskad packages it may import (docs/architecture.md, "What each package owns")
+ALLOWED: dict[str, set[str]] = {
+    "spec": set(),
+    "models": {"spec"},
+    "compile": {"spec", "models"},
+    "execute": {"compile", "models", "spec"},
+    "io": {"compile", "execute", "spec"},
+    "store": {"compile", "spec"},
+    "registry": {"compile", "execute", "io", "models", "spec", "store"},
+    "batch": {"compile", "execute", "io", "models", "spec", "store"},
+    "backtest": {"batch", "compile", "execute", "io", "registry", "spec", "store"},
+    "serve": {"backtest", "batch", "compile", "execute", "io", "models", "registry", "spec",
+              "store"},
+    "cli": {"backtest", "batch", "compile", "execute", "io", "models", "registry", "serve",
+            "spec", "store"},
+}
+
+
+def package_of(name: str) -> str | None:
+    """``kaskad.compile.plan.Plan`` → ``compile``; ``kaskad`` itself → ``kaskad``."""
+    parts = name.split(".")
+    if parts[0] != "kaskad":
+        return None
+    return parts[1] if len(parts) > 1 else "kaskad"
+
+
+def layering_violations() -> list[str]:
+    bad: list[str] = []
+    for path in sources(PACKAGE):
+        rel = path.relative_to(PACKAGE).parts
+        if len(rel) == 1:
+            continue  # top-level modules: kaskad/__init__.py, errors.py, features.py, ...
+        mine = rel[0]
+        allowed = ALLOWED[mine] | BASE | {mine, "__version__"}
+        for found in imports_of(path):
+            target = package_of(found.name)
+            if target is None:
+                continue
+            if target == "kaskad":  # `from kaskad import X`: X is a module or a name
+                target = found.name.split(".")[1] if "." in found.name else "kaskad"
+            if target not in allowed:
+                bad.append(f"{found} (package {mine} may not import {target})")
+    return bad
+
+
+def test_packages_import_only_what_the_architecture_allows() -> None:
+    bad = layering_violations()
+    assert not bad, "imports the architecture does not allow:\n" + "\n".join(bad)
+
+
+def test_every_package_has_a_row_in_the_architecture_page() -> None:
+    packages = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists()}
+    assert packages == set(ALLOWED)
+    page = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    rows = dict(re.findall(r"^\| `(\w+)/` \|.*\| (.*) \|$", page, flags=re.M))
+    assert set(rows) == set(ALLOWED)
+    for name, cell in rows.items():
+        if "everything" in cell:
+            continue
+        assert set(re.findall(r"`(\w+)`", cell)) == ALLOWED[name], name
+
+
+def _loaded_after(statement: str) -> set[str]:
+    code = f"import sys; {statement}; print('\\n'.join(sorted(sys.modules)))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    return set(out.stdout.split())
+
+
+def test_compile_imports_nothing_of_execute() -> None:
+    loaded = _loaded_after("import kaskad.compile.compiler, kaskad.compile.serial")
+    assert "kaskad.compile.compiler" in loaded
+    assert not {m for m in loaded if m.startswith("kaskad.execute")}
+
+
+def test_import_kaskad_stays_light() -> None:
+    loaded = _loaded_after("import kaskad")
+    heavy = {"sqlalchemy", "alembic", "fastapi", "uvicorn", "pyspark", "psycopg"}
+    assert not {m.split(".")[0] for m in loaded} & heavy

@@ -137,10 +137,29 @@ ALLOWED: dict[str, set[str]] = {
     "registry": {"compile", "execute", "io", "models", "spec", "store"},
     "batch": {"compile", "execute", "io", "models", "spec", "store"},
     "backtest": {"batch", "compile", "execute", "io", "registry", "spec", "store"},
-    "serve": {"backtest", "batch", "compile", "execute", "io", "models", "registry", "spec",
-              "store"},
-    "cli": {"backtest", "batch", "compile", "execute", "io", "models", "registry", "serve",
-            "spec", "store"},
+    "serve": {
+        "backtest",
+        "batch",
+        "compile",
+        "execute",
+        "io",
+        "models",
+        "registry",
+        "spec",
+        "store",
+    },
+    "cli": {
+        "backtest",
+        "batch",
+        "compile",
+        "execute",
+        "io",
+        "models",
+        "registry",
+        "serve",
+        "spec",
+        "store",
+    },
 }
 
 

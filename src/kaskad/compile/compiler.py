@@ -19,9 +19,9 @@ from kaskad.compile.plan import (
     Plan,
     Rule,
     RuleSetNode,
-    ShadowPlan,
 )
 from kaskad.compile.serial import plan_hash
+from kaskad.compile.shadows import compile_shadows
 from kaskad.errors import KaskadError, Location, Problem, SpecError
 from kaskad.features import FeatureCall, FeatureFunction, PythonModule
 from kaskad.models import ModelCache, default_cache
@@ -31,7 +31,6 @@ from kaskad.spec.pipeline import (
     BranchSpec,
     ModelSpec,
     PipelineSpec,
-    ShadowSpec,
     load_pipeline_spec,
 )
 from kaskad.spec.reader import Text
@@ -122,7 +121,7 @@ class Compiler:
         nodes, columns = self._check_nodes(ordered, inputs, spec)
         decision = self._decision(spec.decision, columns)
         components = self._components(spec)
-        shadows = self._shadows(spec, nodes, inputs, tuple(decision))
+        shadows = compile_shadows(self, spec, nodes, inputs, tuple(decision))
         if self.problems:
             return None
         plan = Plan(
@@ -499,138 +498,6 @@ class Compiler:
             str(m.artifact),
         )
 
-    # ---- shadows ------------------------------------------------------------------------
-
-    def _shadows(
-        self,
-        spec: PipelineSpec,
-        nodes: list[Node],
-        inputs: Mapping[str, DType],
-        decision: tuple[Branch, ...],
-    ) -> list[ShadowPlan]:
-        """The challengers; each shares the champion's decision, compiled once."""
-        out: list[ShadowPlan] = []
-        by_id = {n.id: n for n in nodes}
-        for s in spec.shadows:
-            if s.pipeline is not None:
-                sub = Compiler(self.models)
-                plan = sub.compile(s.pipeline)
-                self.problems.extend(sub.problems)
-                if plan is None:
-                    continue
-                self._check_compatible(spec, s.pipeline, s.location)
-                reported = tuple(plan.node_outputs())
-                out.append(
-                    ShadowPlan(
-                        s.name, "pipeline", None, (), plan.decision, reported, plan.components, plan
-                    )
-                )
-                continue
-            target = by_id.get(s.replaces or "")
-            if target is None and s.replaces in self.failed:
-                # the step it replaces failed and was reported: check the challenger alone
-                alone = {n: ANY for n in self.failed} | _upstream_columns(nodes, None, inputs)
-                self._replacement(s, alone, s.replaces)
-                continue
-            if target is None:
-                self.problems.append(
-                    Problem(
-                        "K504",
-                        f"shadow '{s.name}' replaces '{s.replaces}', which is not a step "
-                        "of this pipeline",
-                        s.location,
-                        suggest(s.replaces or "", list(by_id)),
-                    )
-                )
-                continue
-            replacement: Node | None
-            upstream = {n: ANY for n in self.failed} | _upstream_columns(nodes, target, inputs)
-            if s.model is not None:
-                if not isinstance(target, ModelNode):
-                    self.problems.append(
-                        Problem(
-                            "K504",
-                            f"shadow '{s.name}' is a model but '{target.id}' is not",
-                            s.location,
-                        )
-                    )
-                    continue
-                replacement = self._replacement(s, upstream, target.id)
-                missing = {o for o, _ in target.outputs_map} - {o for o, _ in s.model.outputs}
-                if missing:
-                    self.problems.append(
-                        Problem(
-                            "K504",
-                            f"shadow '{s.name}' must give the outputs of '{target.id}': "
-                            f"missing {sorted(missing)}",
-                            s.location,
-                        )
-                    )
-                    continue
-            else:
-                assert s.ruleset is not None
-                if not isinstance(target, RuleSetNode):
-                    self.problems.append(
-                        Problem(
-                            "K504",
-                            f"shadow '{s.name}' is a rule set but '{target.id}' is not",
-                            s.location,
-                        )
-                    )
-                    continue
-                replacement = self._replacement(s, upstream, target.id)
-            if replacement is None:
-                continue
-            affected = _downstream(nodes, target)
-            redo: list[Node] = [replacement if n is target else n for n in affected]
-            reported = tuple(o for n in redo for o in n.outputs())
-            out.append(
-                ShadowPlan(
-                    s.name,
-                    "model" if s.model else "rules",
-                    target.id,
-                    tuple(redo),
-                    decision,
-                    reported,
-                    (replacement.component,),
-                )
-            )
-        return out
-
-    def _replacement(
-        self, s: ShadowSpec, upstream: Mapping[str, DType], replaces: str
-    ) -> Node | None:
-        """A model or rule-set shadow's own step, checked on the columns it may read."""
-        if s.model is not None:
-            parsed = {n: p for n, txt in s.model.inputs if (p := self.parse_text(txt)) is not None}
-            return self._model_node(s.model, parsed, upstream)
-        assert s.ruleset is not None
-        parsed = {r.id: p for r in s.ruleset.rules if (p := self.parse_text(r.when)) is not None}
-        return self._ruleset(s.ruleset, parsed, upstream, replaces)
-
-    def _check_compatible(self, spec: PipelineSpec, other: PipelineSpec, loc: Location) -> None:
-        mine = {f.name: f for f in spec.schema.fields}
-        for f in other.schema.fields:
-            have = mine.get(f.name)
-            if have is None and f.required:
-                self.problems.append(
-                    Problem(
-                        "K505",
-                        f"shadow pipeline '{other.name}' requires input '{f.name}', which "
-                        f"pipeline '{spec.name}' does not accept",
-                        loc,
-                    )
-                )
-            elif have is not None and have.dtype != f.dtype:
-                self.problems.append(
-                    Problem(
-                        "K505",
-                        f"shadow pipeline '{other.name}' reads '{f.name}' as {f.dtype}, "
-                        f"pipeline '{spec.name}' as {have.dtype}",
-                        loc,
-                    )
-                )
-
 
 def _paths(node: ast.Node) -> Iterable[ast.Path]:
     if isinstance(node, ast.Path):
@@ -668,37 +535,6 @@ def _unique(refs: list[ComponentRef]) -> list[ComponentRef]:
     for r in refs:
         seen.setdefault((r.kind, r.name, r.sha256), r)
     return list(seen.values())
-
-
-def _reads(node: Node) -> set[str]:
-    out: set[str] = set()
-    for e in node.expressions():
-        out |= t.columns_used(e)
-    return out
-
-
-def _downstream(nodes: list[Node], target: Node) -> list[Node]:
-    """``target`` and every node that reads its outputs, directly or not, in plan order."""
-    dirty = {name for name, _ in target.outputs()}
-    out: list[Node] = []
-    for node in nodes:
-        if node is target or _reads(node) & dirty:
-            out.append(node)
-            dirty |= {name for name, _ in node.outputs()}
-    return out
-
-
-def _upstream_columns(
-    nodes: list[Node],
-    target: Node | None,
-    inputs: Mapping[str, DType],
-) -> dict[str, DType]:
-    cols = dict(inputs)
-    for node in nodes:
-        if node is target:
-            break
-        cols.update(dict(node.outputs()))
-    return cols
 
 
 def compile_pipeline(path: Path | str) -> Plan:

@@ -134,9 +134,7 @@ class _ShadowRunner:
     def __init__(self, shadow: ShadowPlan, index: int, loaded: Loaded) -> None:
         self.fields = ShadowFields(shadow)
         self.columns = self.fields.fields
-        self.sub = (
-            BatchExecutor(shadow.plan, loaded.models) if shadow.plan is not None else None
-        )
+        self.sub = BatchExecutor(shadow.plan, loaded.models) if shadow.plan is not None else None
         exprs = _Exprs(f"__shadow{index}_agg")
         self.nodes = [_NodeRunner(n, exprs, loaded) for n in shadow.nodes]
         self.decision = _Decision(shadow.decision, exprs)

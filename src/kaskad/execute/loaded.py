@@ -33,6 +33,4 @@ class Loaded:
         try:
             return resolve(node.func, self._modules).func
         except Exception as exc:
-            raise ExecutionError(
-                f"feature {node.name}", f"{type(exc).__name__}: {exc}"
-            ) from exc
+            raise ExecutionError(f"feature {node.name}", f"{type(exc).__name__}: {exc}") from exc

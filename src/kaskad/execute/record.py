@@ -127,9 +127,7 @@ class _Shadow:
     def __init__(self, shadow: ShadowPlan, loaded: Loaded) -> None:
         self.fields = ShadowFields(shadow)
         self.columns = self.fields.columns
-        self.sub = (
-            RecordExecutor(shadow.plan, loaded.models) if shadow.plan is not None else None
-        )
+        self.sub = RecordExecutor(shadow.plan, loaded.models) if shadow.plan is not None else None
         self.steps = [compile_step(n, loaded) for n in shadow.nodes]
         self.decide = _decision_step(shadow.decision)
 

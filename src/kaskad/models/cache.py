@@ -33,9 +33,7 @@ class ModelCache:
     def __init__(self, keep: int = 32) -> None:
         self._keep = keep
         self._recent: OrderedDict[Key, ModelAdapter] = OrderedDict()
-        self._alive: weakref.WeakValueDictionary[Key, ModelAdapter] = (
-            weakref.WeakValueDictionary()
-        )
+        self._alive: weakref.WeakValueDictionary[Key, ModelAdapter] = weakref.WeakValueDictionary()
         self._lock = threading.RLock()
 
     def inspect(self, path: Path, framework: str) -> tuple[str, ModelAdapter]:

@@ -35,7 +35,6 @@ def is_kind(name: object) -> TypeGuard[Kind]:
     return name in ALL_KINDS or name in ("null", "any")
 
 
-
 @dataclass(frozen=True)
 class DType:
     """A value type. ``category`` carries its allowed values, ``object`` its fields,

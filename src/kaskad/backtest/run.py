@@ -51,6 +51,7 @@ from kaskad.backtest.result import (
     ScoreSummary,
     ratio,
 )
+from kaskad.compile.naming import HIT, PASS, UNKNOWN
 from kaskad.compile.plan import ModelNode, Plan, Rule, RuleSetNode
 from kaskad.execute.batch import BatchExecutor
 
@@ -203,7 +204,7 @@ class _Accumulator:
         for side, columns in (("b", self.rules_b), ("c", self.rules_c)):
             exprs.append((pl.col(f"{side}:decision") != REJECTED).sum().alias(f"{side}|decided"))
             for col in columns:
-                for outcome in ("hit", "pass", "unknown"):
+                for outcome in (HIT, PASS, UNKNOWN):
                     name = f"{side}:{col}"
                     exprs.append((pl.col(name) == outcome).sum().alias(f"{name}|{outcome}"))
         exprs += [
@@ -301,9 +302,9 @@ class _Accumulator:
     def _counts(self, side: str, col: str) -> OutcomeCounts:
         got = self.outcomes[side]
         rows = self.decided[side]
-        hit, unknown = got[(col, "hit")], got[(col, "unknown")]
+        hit, unknown = got[(col, HIT)], got[(col, UNKNOWN)]
         return OutcomeCounts(
-            rows, hit, got[(col, "pass")], unknown, ratio(hit, rows), ratio(unknown, rows)
+            rows, hit, got[(col, PASS)], unknown, ratio(hit, rows), ratio(unknown, rows)
         )
 
     def flip_cells(self, decisions: tuple[str, ...]) -> tuple[FlipCell, ...]:

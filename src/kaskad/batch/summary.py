@@ -20,6 +20,7 @@ from typing import Any
 
 import polars as pl
 
+from kaskad.compile.naming import HIT, PASS, UNKNOWN
 from kaskad.compile.plan import Plan
 from kaskad.execute.batch import BatchExecutor
 from kaskad.io.sinks import Sink
@@ -30,7 +31,7 @@ from kaskad.store.api import RunRecord
 
 COMPLETED = "completed"
 FAILED = "failed"
-OUTCOMES = ("hit", "pass", "unknown")
+OUTCOMES = (HIT, PASS, UNKNOWN)
 # "channel: 'fax' is not an allowed value" counts as "channel: not an allowed value".
 _QUOTED_VALUE = r"^'.*' is (not an allowed value)$"
 

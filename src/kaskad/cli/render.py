@@ -9,10 +9,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from kaskad.compile.naming import HIT, PASS, SHADOW_PREFIX, UNKNOWN
 from kaskad.compile.plan import Plan
 from kaskad.errors import Problem
 
-_OUTCOME_STYLE = {"hit": "bold red", "pass": "green", "unknown": "yellow"}
+_OUTCOME_STYLE = {HIT: "bold red", PASS: "green", UNKNOWN: "yellow"}
 
 
 def print_problems(console: Console, problems: list[Problem]) -> None:
@@ -81,7 +82,7 @@ def print_decision(console: Console, plan: Plan, report: dict[str, Any]) -> None
         else:
             for name, value in step["outputs"].items():
                 console.print(f"  {name} = {escape(_fmt(value))}", highlight=False)
-    shadow_cols = {k: v for k, v in result.items() if k.startswith("shadow.")}
+    shadow_cols = {k: v for k, v in result.items() if k.startswith(SHADOW_PREFIX)}
     if shadow_cols:
         console.print("\n[bold]shadows[/] (never change the decision)")
         for name, value in shadow_cols.items():

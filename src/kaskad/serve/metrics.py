@@ -24,6 +24,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from kaskad.compile.naming import HIT, UNKNOWN
 from kaskad.errors import FieldProblem
 
 
@@ -112,9 +113,9 @@ class Metrics:
     ) -> None:
         self._child(self.decisions, pipeline, decision or "(none)").inc()
         for rule, outcome in rules.items():
-            if outcome == "hit":
+            if outcome == HIT:
                 self._child(self.rule_hits, pipeline, rule).inc()
-            elif outcome == "unknown":
+            elif outcome == UNKNOWN:
                 self._child(self.rule_unknowns, pipeline, rule).inc()
         for step, ms in timings_ms.items():
             self._child(self.steps, pipeline, step).observe(ms / 1000)

@@ -11,6 +11,7 @@ from typing import Any
 import polars as pl
 
 from kaskad.compile.compiler import compile_pipeline
+from kaskad.compile.naming import shadow_prefix
 from kaskad.compile.plan import ModelNode, Plan, RuleSetNode
 from kaskad.errors import FieldProblem, InputError
 from kaskad.execute.batch import BatchExecutor, ShadowRows
@@ -140,7 +141,7 @@ class ServedPipeline:
         values = json_value(dict(fields or {}))
         out: ShadowOutputs = {}
         for shadow in self.plan.shadows:
-            prefix = f"shadow.{shadow.name}."
+            prefix = shadow_prefix(shadow.name)
             out[shadow.name] = {
                 k[len(prefix) :]: v for k, v in values.items() if k.startswith(prefix)
             }

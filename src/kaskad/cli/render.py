@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from kaskad.compile.plan import Plan
-from kaskad.errors import Problem
+if TYPE_CHECKING:
+    from kaskad.compile.plan import Plan
+    from kaskad.errors import Problem
 
 _OUTCOME_STYLE = {"hit": "bold red", "pass": "green", "unknown": "yellow"}
 

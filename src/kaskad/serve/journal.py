@@ -57,6 +57,7 @@ from kaskad.serve.log import (
     take_group,
 )
 from kaskad.store import _engine
+from kaskad.store.defaults import DEFAULT_JOURNAL_LIMIT_BYTES
 from kaskad.store.tables import DecisionRow, ShadowDecisionRow
 
 if TYPE_CHECKING:
@@ -64,9 +65,9 @@ if TYPE_CHECKING:
 
 LOG = logging.getLogger("kaskad.serve.journal")
 
-DEFAULT_LIMIT_BYTES = 1 << 30  # 1 GiB
 DEFAULT_BATCH_SIZE = 512
 MAX_SEGMENT_BYTES = 64 << 20
+DEFAULT_LIMIT_BYTES = DEFAULT_JOURNAL_LIMIT_BYTES
 POSITION_FILE = "shipped.json"
 DEAD_LETTER_FILE = "dead-letter.jsonl"
 _SEGMENT = re.compile(r"^(\d{20})\.jsonl$")

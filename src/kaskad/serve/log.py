@@ -36,9 +36,8 @@ from kaskad.spec.common import sha256_text
 from kaskad.spec.schema import Schema
 from kaskad.spec.types import DType, Field
 from kaskad.store import _engine
+from kaskad.store.defaults import DEFAULT_QUEUE_SIZE as DEFAULT_QUEUE_SIZE
 from kaskad.store.tables import DecisionPlanRow, DecisionRow, ShadowDecisionRow
-
-DEFAULT_QUEUE_SIZE = 1024
 
 
 class LogFull(KaskadError):

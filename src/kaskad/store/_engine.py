@@ -20,8 +20,8 @@ from sqlalchemy.pool import StaticPool
 
 from kaskad.errors import StoreError
 from kaskad.store.artifacts import ArtifactStore, LocalArtifactStore
+from kaskad.store.defaults import DEFAULT_FOLDER
 
-DEFAULT_FOLDER = Path(".kaskad")
 DATABASE_FILE = "kaskad.db"
 ARTIFACTS_FOLDER = "artifacts"
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"

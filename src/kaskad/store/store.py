@@ -35,6 +35,7 @@ from kaskad.store._records import (
 )
 from kaskad.store.api import AuditEntry, ModelVersion, Release, RunRecord, StageChange
 from kaskad.store.artifacts import ArtifactStore, check_sha256
+from kaskad.store.refs import ReleaseSelector
 from kaskad.store.tables import (
     AuditRow,
     ModelVersionRow,
@@ -349,12 +350,8 @@ class Store:
 
     def resolve(self, ref: str) -> Release:
         """The release ``ref`` names: ``NAME@3``, ``NAME@latest`` or ``NAME@STAGE``."""
-        pipeline, at, selector = ref.strip().rpartition("@")
-        if not at or not pipeline or not selector:
-            raise StoreError(
-                f"{ref!r} is not a release reference: write PIPELINE@NUMBER, PIPELINE@latest"
-                " or PIPELINE@STAGE (e.g. loan_decision@production)"
-            )
+        parsed = ReleaseSelector.parse(ref)
+        pipeline, selector = parsed.name, parsed.selector
         with self._read(f"resolving {ref}") as session:
             if selector.isdigit():
                 row = _release_row(session, pipeline, int(selector))

@@ -21,6 +21,11 @@ from psycopg import sql
 from kaskad.io.files import frame_from_records
 from kaskad.spec.schema import Schema
 
+# pytest-xdist starts its workers with COLUMNS=80, and a Rich console created while it is
+# set keeps that width for good (the CLI's consoles are made at import). Without it, they
+# read COLUMNS each time they print, as set by the CLI tests.
+os.environ.pop("COLUMNS", None)
+
 PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=3"
 PG_URL = "postgresql://postgres@127.0.0.1:5432/{name}"
 

@@ -27,9 +27,6 @@ ensure_services() {
   for service in "${KASKAD_SERVICES[@]}"; do
     case $service in
       postgresql) start_if_down PostgreSQL 5432 bash -c 'pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start' ;;
-      redis) start_if_down Redis 6379 redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no ;;
-      rabbitmq) start_if_down RabbitMQ 5672 rabbitmq-server -detached ;;
-      nats) start_if_down NATS 4222 start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server ;;
     esac
   done
 }

@@ -1,8 +1,9 @@
-"""Shared fixtures. Tests needing PostgreSQL, Redis, RabbitMQ or NATS skip when the service
-is absent, unless KASKAD_REQUIRE_SERVICES=1 (as in CI), where they fail instead.
+"""Shared fixtures. Tests needing PostgreSQL (the one external service the suite uses) skip
+when it is absent, unless KASKAD_REQUIRE_SERVICES=1 (as in CI), where they fail instead.
 
 PostgreSQL is expected at 127.0.0.1:5432 (user postgres, trust auth); ``pg_database``
-gives each test a database of its own, dropped afterwards."""
+gives each test a database of its own, dropped afterwards, so tests may run in parallel
+(``pytest -n auto``); the credit example is built once, under a file lock."""
 
 from __future__ import annotations
 
@@ -19,6 +20,11 @@ from psycopg import sql
 
 from kaskad.io.files import frame_from_records
 from kaskad.spec.schema import Schema
+
+# pytest-xdist starts its workers with COLUMNS=80, and a Rich console created while it is
+# set keeps that width for good (the CLI's consoles are made at import). Without it, they
+# read COLUMNS each time they print, as set by the CLI tests.
+os.environ.pop("COLUMNS", None)
 
 PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=3"
 PG_URL = "postgresql://postgres@127.0.0.1:5432/{name}"
@@ -75,13 +81,20 @@ def project(example_dir: Path, tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def example_dir() -> Path:
-    """The credit example with its data and models built (once per test session)."""
+    """The credit example with its data and models built (once: parallel workers wait on a
+    file lock while the first one builds it)."""
+    import fcntl
     import subprocess
     import sys
 
     models = EXAMPLE / "models"
     data = EXAMPLE / "data" / "applications.jsonl"
     needed = [models / "fraud.txt", models / "credit_pd.joblib", models / "credit_pd_v2.onnx", data]
-    if not all(p.exists() for p in needed):
-        subprocess.run([sys.executable, str(EXAMPLE / "build.py")], check=True, capture_output=True)
+    data.parent.mkdir(exist_ok=True)
+    with (data.parent / ".build.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not all(p.exists() for p in needed):
+            subprocess.run(
+                [sys.executable, str(EXAMPLE / "build.py")], check=True, capture_output=True
+            )
     return EXAMPLE

@@ -27,3 +27,13 @@ def test_ci_runs_the_readme_test_command() -> None:
     ci = (ROOT / ".ci" / "run").read_text()
     assert setup_commands()[1] in ci
     assert "KASKAD_REQUIRE_SERVICES=1" in ci
+
+
+def test_ci_runs_every_test_and_fails_when_none_ran() -> None:
+    """No marker or keyword filter (slow tests run in CI), and any non-zero pytest exit,
+    5 (no tests collected) included, stops ``.ci/run`` (``set -e``, nothing swallowing it)."""
+    ci = (ROOT / ".ci" / "run").read_text()
+    test = setup_commands()[1]
+    assert "set -euo pipefail" in ci
+    assert not re.search(r"pytest[^&|;]*\s(-m|-k)\s", test)
+    assert "|| true" not in ci and "|| :" not in ci

@@ -1,12 +1,23 @@
-"""kaskad: versioned decision pipelines that run identically in batch and in real time."""
+"""kaskad: versioned decision pipelines that run identically in batch and in real time.
 
-from kaskad.compile.compiler import compile_pipeline
-from kaskad.compile.plan import Plan
-from kaskad.errors import ExecutionError, InputError, KaskadError, Problem, SpecError
-from kaskad.execute.batch import BatchExecutor
-from kaskad.execute.record import Decision, RecordExecutor
-from kaskad.features import feature
-from kaskad.registry.models import register_model
+The public names below are imported on first use (PEP 562), so that ``import kaskad`` and
+the ``kaskad`` command start without loading Polars' executors, the store (SQLAlchemy,
+Alembic) or the server (FastAPI, uvicorn).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kaskad.compile.compiler import compile_pipeline
+    from kaskad.compile.plan import Plan
+    from kaskad.errors import ExecutionError, InputError, KaskadError, Problem, SpecError
+    from kaskad.execute.batch import BatchExecutor
+    from kaskad.execute.record import Decision, RecordExecutor
+    from kaskad.features import feature
+    from kaskad.registry.models import register_model
 
 __version__ = "0.1.0"
 
@@ -25,3 +36,32 @@ __all__ = [
     "feature",
     "register_model",
 ]
+
+# Where each public name lives; imported by ``__getattr__`` the first time it is used.
+_HOMES = {
+    "BatchExecutor": "kaskad.execute.batch",
+    "Decision": "kaskad.execute.record",
+    "ExecutionError": "kaskad.errors",
+    "InputError": "kaskad.errors",
+    "KaskadError": "kaskad.errors",
+    "Plan": "kaskad.compile.plan",
+    "Problem": "kaskad.errors",
+    "RecordExecutor": "kaskad.execute.record",
+    "SpecError": "kaskad.errors",
+    "compile_pipeline": "kaskad.compile.compiler",
+    "feature": "kaskad.features",
+    "register_model": "kaskad.registry.models",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'kaskad' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

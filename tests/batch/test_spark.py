@@ -14,6 +14,8 @@ from kaskad import BatchExecutor, compile_pipeline
 from kaskad.batch.spark import run_spark, session
 from kaskad.io.files import read_input
 
+pytestmark = pytest.mark.slow  # a long end-to-end test: pytest -m 'not slow' skips it
+
 ROWS = 100_000
 
 

@@ -1,34 +1,68 @@
-"""The command line, run as a user runs it: a real process, real files, exit codes."""
+"""The command line with real files and exit codes, run in-process (Typer's CliRunner);
+the version and the start-up cost are checked in a real process, as a user runs it."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
+from typer.testing import CliRunner
+
+from kaskad.cli.main import app
 
 GOLDEN = Path(__file__).resolve().parent.parent / "execute" / "golden" / "aml_unknowns"
 KASKAD = [sys.executable, "-m", "kaskad.cli.main"]
+ENV = {"COLUMNS": "200", "NO_COLOR": "1"}
 
 
-def kaskad(
-    *args: str,
-    stdin: str | None = None,
-    cwd: Path | None = None,
-) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
-    return subprocess.run(
-        [*KASKAD, *args], input=stdin, capture_output=True, text=True, cwd=cwd, env=env, timeout=120
-    )
+@dataclass(frozen=True)
+class Outcome:
+    """What a command printed and returned (the fields of ``subprocess.CompletedProcess``)."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def kaskad(*args: str, stdin: str | None = None, cwd: Path | None = None) -> Outcome:
+    """Run ``kaskad ARGS`` in this process. An exception the command did not turn into a
+    message and an exit code fails the test (a user would have seen a traceback)."""
+    with contextlib.chdir(cwd) if cwd is not None else contextlib.nullcontext():
+        result = CliRunner().invoke(app, list(args), input=stdin, env=ENV)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return Outcome(result.exit_code, result.stdout, result.stderr)
+
+
+def kaskad_process(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``kaskad ARGS`` as a user does: a new Python process."""
+    env = {**os.environ, **ENV}
+    return subprocess.run([*KASKAD, *args], capture_output=True, text=True, env=env, timeout=120)
 
 
 def test_version() -> None:
-    result = kaskad("--version")
+    result = kaskad_process("--version")
     assert result.returncode == 0
     assert result.stdout.strip().startswith("kaskad ")
+
+
+def test_start_imports_no_heavy_library() -> None:
+    """``import kaskad`` and the command's start load no database, web, Spark or Polars
+    code: each command imports what it needs when it runs."""
+    heavy = ("sqlalchemy", "alembic", "fastapi", "uvicorn", "psycopg", "pyspark", "polars")
+    code = (
+        "import sys, kaskad, kaskad.cli.main\n"
+        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({heavy!r})))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
 
 
 def test_validate_ok_and_json() -> None:

@@ -8,12 +8,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from kaskad import BatchExecutor, RecordExecutor, compile_pipeline
 from kaskad.execute.convert import json_value
 from kaskad.io.files import read_input
 from tests.conftest import frame_of
 
 
+@pytest.mark.slow
 def test_batch_and_record_agree_on_10000_applications(example_dir: Path) -> None:
     plan = compile_pipeline(example_dir / "pipeline.yaml")
     source = example_dir / "data" / "applications.jsonl"
@@ -59,6 +62,7 @@ def test_second_pipeline_reuses_the_same_rule_set(example_dir: Path) -> None:
     assert loan.hash != aml.hash
 
 
+@pytest.mark.slow
 def test_training_is_reproducible_from_the_seed(example_dir: Path, tmp_path: Path) -> None:
     subprocess.run(
         [sys.executable, str(example_dir / "build.py"), "--out", str(tmp_path)],

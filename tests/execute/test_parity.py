@@ -6,6 +6,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -84,6 +85,7 @@ def check_same(batch: list[dict[str, Any]], recs: list[dict[str, Any]]) -> None:
         assert not diff, f"batch vs record differ for {rec}: {diff}"
 
 
+@pytest.mark.slow  # the edge records below stay in the quick loop
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(records, min_size=1, max_size=25))
 def test_batch_and_record_executors_agree(recs: list[dict[str, Any]]) -> None:

@@ -9,9 +9,12 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
+import pytest
 
 from kaskad.store import read_decisions
 from tests.serve.conftest import CASH, _free_port, kill_mid_load, start_server
+
+pytestmark = pytest.mark.slow  # a long end-to-end test: pytest -m 'not slow' skips it
 
 
 def test_sigkill_mid_load_keeps_every_answered_decision(tmp_path: Path) -> None:

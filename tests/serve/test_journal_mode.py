@@ -52,6 +52,7 @@ def test_journal_configuration_errors(tmp_path: Path) -> None:
         log.close()
 
 
+@pytest.mark.slow
 def test_sigkill_mid_load_then_replay_keeps_every_answered_decision(tmp_path: Path) -> None:
     store = tmp_path / "store"
     port = _free_port()

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import pytest
 
 from kaskad.serve import PipelineFile, ServeConfig
 from kaskad.serve.workers import config_from_json, config_to_json
@@ -30,6 +31,7 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+@pytest.mark.slow
 def test_two_workers_share_the_log_and_the_metrics(tmp_path: Path) -> None:
     store = tmp_path / "store"
     port = _free_port()

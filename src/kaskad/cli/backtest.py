@@ -5,28 +5,23 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import polars as pl
 import typer
 from rich.markup import escape
-from rich.progress import (
-    Progress,
-)
 from rich.table import Table
 
-from kaskad.backtest.report import write_report, write_summary
-from kaskad.backtest.run import BacktestResult, LabelError
-from kaskad.backtest.run import backtest as run_backtest
 from kaskad.cli.common import ActorOpt, AllowEnvOpt, StoreOpt, err, fail, out, progress_bar
-from kaskad.cli.registry import load
-from kaskad.cli.render import print_problems
-from kaskad.compile.compiler import compile_pipeline
-from kaskad.compile.plan import Plan
-from kaskad.errors import InputError, KaskadError, SpecError
-from kaskad.io.files import read_input
-from kaskad.spec.schema import Schema
-from kaskad.spec.types import FLOAT, Field
+from kaskad.errors import InputError, KaskadError, SpecError, StoreError
+from kaskad.store.refs import ReleaseSelector
+
+if TYPE_CHECKING:
+    import polars as pl
+    from rich.progress import Progress
+
+    from kaskad.backtest.run import BacktestResult
+    from kaskad.compile.plan import Plan
+    from kaskad.spec.schema import Schema
 
 __all__ = ["WORKING", "backtest"]
 
@@ -38,7 +33,12 @@ def _plan(
     pipeline: Path, ref: str, store: str | None, actor: str | None, allow_env: bool
 ) -> tuple[Plan, str | None]:
     """The plan for ``ref`` and the release it came from (``NAME@NUMBER``; None if working)."""
+    from kaskad.cli.registry import load
+
     if ref == WORKING:
+        from kaskad.cli.render import print_problems
+        from kaskad.compile.compiler import compile_pipeline
+
         try:
             return compile_pipeline(pipeline), None
         except SpecError as exc:
@@ -46,8 +46,10 @@ def _plan(
             raise typer.Exit(1) from None
         except KaskadError as exc:
             raise fail(str(exc)) from None
-    if "@" not in ref:
-        raise fail(f"{ref!r} is not a release: write {_REF_HELP}", 2)
+    try:
+        ReleaseSelector.parse(ref)
+    except StoreError:
+        raise fail(f"{ref!r} is not a release: write {_REF_HELP}", 2) from None
     loaded = load(store, ref, actor, allow_env)
     return loaded.plan, loaded.release.ref
 
@@ -55,6 +57,9 @@ def _plan(
 def _reading_schema(baseline: Schema, candidate: Schema, label: str | None) -> Schema:
     """Both schemas' fields (the baseline's type wins) and the label, so that every column
     either plan reads, and the label, are read from the file."""
+    from kaskad.spec.schema import Schema
+    from kaskad.spec.types import FLOAT, Field
+
     fields = list(baseline.fields)
     known = {f.name for f in fields}
     fields += [f for f in candidate.fields if f.name not in known]
@@ -110,6 +115,11 @@ def backtest(
     chunk_size: Annotated[int, typer.Option(help="Rows per batch.", min=1)] = 50_000,
 ) -> None:
     """Replay history through two releases: decision flips, rule rates, score shift, AUC."""
+    from kaskad.backtest.report import write_report, write_summary
+    from kaskad.backtest.run import LabelError
+    from kaskad.backtest.run import backtest as run_backtest
+    from kaskad.io.files import read_input
+
     base, base_ref = _plan(pipeline, baseline, store, actor, allow_environment_mismatch)
     cand, cand_ref = _plan(pipeline, candidate, store, actor, allow_environment_mismatch)
     if base.name != cand.name:

@@ -1,22 +1,21 @@
-"""Options and helpers shared by the commands: the store, the actor, release references."""
+"""Options and helpers shared by the commands: the store, the actor, release references.
+
+Imported by every command at start: it imports only Typer and Rich's console, never the
+library's heavier parts (those are imported inside the commands that use them).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
-from kaskad.registry.environment import default_actor
+from kaskad.store.defaults import DEFAULT_FOLDER
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 out = Console()
 err = Console(stderr=True)
@@ -26,7 +25,7 @@ StoreOpt = Annotated[
     typer.Option(
         "--store",
         envvar="KASKAD_STORE",
-        help="Store: a folder (SQLite + artifacts; default ./.kaskad) or a database URL.",
+        help=f"Store: a folder (SQLite + artifacts; default ./{DEFAULT_FOLDER}) or a database URL.",
         show_default=False,
     ),
 ]
@@ -51,6 +50,15 @@ AllowEnvOpt = Annotated[
 
 def progress_bar(quiet: bool = False) -> Progress:
     """The progress bar of long runs, on standard error: done/total, rows/s, time left."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -65,7 +73,24 @@ def progress_bar(quiet: bool = False) -> Progress:
 
 
 def actor_name(actor: str | None) -> str:
-    return actor or default_actor()
+    if actor:
+        return actor
+    from kaskad.registry.environment import default_actor
+
+    return default_actor()
+
+
+def store_location(store: str | None) -> str:
+    """The ``--store`` option's value, or the default folder."""
+    return store or str(DEFAULT_FOLDER)
+
+
+def cache_root(location: str | None) -> Path:
+    """Where releases are written out to run: beside the store's database (under the
+    default folder for a database URL)."""
+    if location and "://" in location:
+        return DEFAULT_FOLDER / "releases"
+    return Path(location or DEFAULT_FOLDER) / "releases"
 
 
 def is_release_ref(text: str) -> bool:

@@ -18,9 +18,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from kaskad.cli.common import StoreOpt, fail, out
+from kaskad.cli.common import StoreOpt, fail, out, store_location
 from kaskad.errors import KaskadError
-from kaskad.store.decision_reads import decision_detail, rejection_shapes
 
 decisions_app = typer.Typer(
     help="The served decision log: rejected shapes, and one decision in full.",
@@ -45,6 +44,8 @@ def rejections(
     store: StoreOpt = None,
 ) -> None:
     """Rejected requests grouped by body shape, the most recently seen first."""
+    from kaskad.store.decision_reads import rejection_shapes
+
     start = None
     if since is not None:
         match = _SINCE.match(since.strip())
@@ -53,7 +54,7 @@ def rejections(
         delta = dt.timedelta(**{_UNITS[match[2]]: int(match[1])})
         start = dt.datetime.now(dt.UTC) - delta
     try:
-        shapes = rejection_shapes(store or ".kaskad", pipeline, start)
+        shapes = rejection_shapes(store_location(store), pipeline, start)
     except KaskadError as exc:
         raise fail(str(exc)) from None
     if as_json:
@@ -90,8 +91,10 @@ def show(
 ) -> None:
     """One logged decision as JSON: release, plan hash, the content hash of every
     component, the masked input, every output, step timings and the challengers'."""
+    from kaskad.store.decision_reads import decision_detail
+
     try:
-        detail = decision_detail(store or ".kaskad", decision_id)
+        detail = decision_detail(store_location(store), decision_id)
     except KaskadError as exc:
         raise fail(str(exc)) from None
     out.print_json(json.dumps(detail, default=_text, ensure_ascii=False))

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import polars as pl
 import typer
 from rich.markup import escape
 
 from kaskad import __version__
-from kaskad.batch.summary import RunSummary, SummaryBuilder, record_run, run_batch
 from kaskad.cli.backtest import backtest
 from kaskad.cli.common import (
     ActorOpt,
@@ -27,18 +26,17 @@ from kaskad.cli.common import (
 )
 from kaskad.cli.decisions import decisions_app
 from kaskad.cli.registry import audit, load, model_app, release_app
-from kaskad.cli.render import print_decision, print_plan, print_problems
-from kaskad.cli.runs import print_run_summary, runs
+from kaskad.cli.runs import runs
 from kaskad.cli.serve import serve
-from kaskad.compile.compiler import compile_pipeline
-from kaskad.compile.plan import Plan
 from kaskad.errors import InputError, KaskadError, SpecError
-from kaskad.execute.batch import BatchExecutor
-from kaskad.execute.explain import explain
-from kaskad.execute.record import RecordExecutor
-from kaskad.io.sinks import open_sink
-from kaskad.io.sources import open_source
-from kaskad.store import Store
+
+if TYPE_CHECKING:
+    from kaskad.batch.summary import RunSummary
+    from kaskad.compile.plan import Plan
+
+# The commands' modules import only Typer, Rich and small kaskad modules; each command
+# imports the library parts it uses (compiler, executors, store, server) when it runs, so
+# that `kaskad --help` and `kaskad --version` start in a fraction of a second.
 
 app = typer.Typer(
     name="kaskad",
@@ -91,6 +89,9 @@ def _load(
 ) -> Plan:
     if is_release_ref(pipeline):
         return load(store, pipeline, actor, allow_env).plan
+    from kaskad.cli.render import print_problems
+    from kaskad.compile.compiler import compile_pipeline
+
     try:
         return compile_pipeline(Path(pipeline))
     except SpecError as exc:
@@ -107,6 +108,8 @@ def validate(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Check a pipeline and every component it uses; report every problem at once."""
+    from kaskad.cli.render import print_plan
+
     plan = _load(pipeline, as_json)
     if as_json:
         out.print_json(
@@ -163,6 +166,10 @@ def decide(
     allow_environment_mismatch: AllowEnvOpt = False,
 ) -> None:
     """Decide one record and show the trace: rule outcomes, scores, timings, hashes."""
+    from kaskad.cli.render import print_decision
+    from kaskad.execute.explain import explain
+    from kaskad.execute.record import RecordExecutor
+
     plan = _load(pipeline, False, store, actor, allow_environment_mismatch)
     record = _read_record(input)
     try:
@@ -231,6 +238,12 @@ def run(
 ) -> None:
     """Decide every record of a file, folder or table, chunk by chunk; write one result
     row per record; print the run summary and keep it in the store (`kaskad runs`)."""
+    from kaskad.batch.summary import SummaryBuilder, run_batch
+    from kaskad.cli.runs import print_run_summary
+    from kaskad.execute.batch import BatchExecutor
+    from kaskad.io.sinks import open_sink
+    from kaskad.io.sources import open_source
+
     release = None
     entry = Path(pipeline)
     if is_release_ref(pipeline):
@@ -307,6 +320,9 @@ def _run_spark(
 def _record(store: str | None, summary: RunSummary, actor: str | None) -> None:
     """Keep the run summary in the store; a store that fails only warns: the output is
     written either way."""
+    from kaskad.batch.summary import record_run
+    from kaskad.store import Store
+
     try:
         with Store.open(store) as opened:
             record_run(opened, summary, actor_name(actor))
@@ -318,7 +334,8 @@ def _record(store: str | None, summary: RunSummary, actor: str | None) -> None:
 
 
 def main() -> None:
-    pl.Config.set_tbl_hide_dataframe_shape(True)
+    # pl.Config.set_tbl_hide_dataframe_shape(True), without importing Polars at start
+    os.environ["POLARS_FMT_TABLE_HIDE_DATAFRAME_SHAPE_INFORMATION"] = "1"
     app()
 
 

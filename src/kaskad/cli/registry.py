@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -17,15 +17,17 @@ from kaskad.cli.common import (
     AllowEnvOpt,
     StoreOpt,
     actor_name,
+    cache_root,
     err,
     fail,
     out,
 )
 from kaskad.errors import KaskadError
-from kaskad.registry.diff import diff_releases
-from kaskad.registry.models import register_model
-from kaskad.registry.releases import LoadedRelease, create_release, load_release
-from kaskad.store import Store
+from kaskad.store.refs import LATEST, ReleaseSelector
+
+if TYPE_CHECKING:
+    from kaskad.registry.releases import LoadedRelease
+    from kaskad.store import Store
 
 model_app = typer.Typer(help="Register and inspect models.", no_args_is_help=True)
 release_app = typer.Typer(
@@ -35,15 +37,10 @@ release_app = typer.Typer(
 STAGES = ("production", "shadow", "archived")
 
 
-def cache_root(location: str | None) -> Path:
-    """Where releases are written out to run: beside the store's database."""
-    if location and "://" in location:
-        return Path(".kaskad") / "releases"
-    return Path(location or ".kaskad") / "releases"
-
-
 @contextmanager
 def opened(location: str | None) -> Iterator[Store]:
+    from kaskad.store import Store
+
     try:
         store = Store.open(location)
     except KaskadError as exc:
@@ -58,6 +55,8 @@ def opened(location: str | None) -> Iterator[Store]:
 
 def load(location: str | None, ref: str, actor: str | None, allow_env: bool) -> LoadedRelease:
     """Load and verify a release for ``run`` and ``decide``."""
+    from kaskad.registry.releases import load_release
+
     with opened(location) as store:
         loaded = load_release(
             store,
@@ -105,6 +104,8 @@ def model_register(
     actor: ActorOpt = None,
 ) -> None:
     """Register a model version with its environment, inputs, sample and training data."""
+    from kaskad.registry.models import register_model
+
     values = _json_option(metrics, "--metrics")
     with opened(store) as s:
         version = register_model(
@@ -150,9 +151,9 @@ def model_show(
     ref: Annotated[str, typer.Argument(help="NAME or NAME@VERSION.")], store: StoreOpt = None
 ) -> None:
     """Everything recorded about a model version, as JSON."""
-    name, _, version = ref.partition("@")
     with opened(store) as s:
-        v = s.get_model(name, int(version) if version.isdigit() else None)
+        model = ReleaseSelector.parse(ref, default=LATEST)  # NAME: its latest version
+        v = s.get_model(model.name, model.number)
     data = {k: getattr(v, k) for k in v.__dataclass_fields__}
     out.print_json(data=json.loads(json.dumps(data, default=str)))
 
@@ -172,6 +173,8 @@ def release_create(
     actor: ActorOpt = None,
 ) -> None:
     """Snapshot a pipeline, its components, model artifacts, environment and golden cases."""
+    from kaskad.registry.releases import create_release
+
     with opened(store) as s:
         release = create_release(
             s,
@@ -251,6 +254,8 @@ def release_diff(
     store: StoreOpt = None,
 ) -> None:
     """What changed: rules side by side, features, models, decision, shadows, packages."""
+    from kaskad.registry.diff import diff_releases
+
     with opened(store) as s:
         diff = diff_releases(s, a, b, cache_root(store))
     out.print(f"[bold]{diff.a.ref}[/] → [bold]{diff.b.ref}[/]", highlight=False)
@@ -288,6 +293,8 @@ def release_promote(
     actor: ActorOpt = None,
 ) -> None:
     """Point a stage at a release (the release is verified first)."""
+    from kaskad.registry.releases import load_release
+
     if to not in STAGES:
         raise fail(f"unknown stage {to!r}; stages: {', '.join(STAGES)}", 2)
     who = actor_name(actor)

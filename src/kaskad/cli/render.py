@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from kaskad.compile.naming import HIT, PASS, SHADOW_PREFIX, UNKNOWN
-from kaskad.compile.plan import Plan
-from kaskad.errors import Problem
+
+if TYPE_CHECKING:
+    from kaskad.compile.plan import Plan
+    from kaskad.errors import Problem
 
 _OUTCOME_STYLE = {HIT: "bold red", PASS: "green", UNKNOWN: "yellow"}
 

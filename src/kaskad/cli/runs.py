@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from kaskad.batch.summary import RunSummary
 from kaskad.cli.common import StoreOpt, fail, out
 from kaskad.errors import KaskadError
-from kaskad.store import Store
-from kaskad.store.api import RunRecord
+
+if TYPE_CHECKING:
+    from kaskad.batch.summary import RunSummary
+    from kaskad.store.api import RunRecord
 
 RULES_SHOWN = 30
 
@@ -31,6 +32,8 @@ def runs(
     store: StoreOpt = None,
 ) -> None:
     """List batch runs (newest first) with their counts and speed, or show one in full."""
+    from kaskad.store import Store
+
     try:
         with Store.open(store) as opened:
             found = (

@@ -9,20 +9,20 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
-import uvicorn
 import yaml
-from fastapi import FastAPI
 
-from kaskad.cli.common import StoreOpt, fail
-from kaskad.cli.registry import cache_root
+from kaskad.cli.common import StoreOpt, cache_root, fail, store_location
 from kaskad.errors import KaskadError
-from kaskad.serve import ApiKey, PipelineFile, ReleaseRef, ServeConfig, create_app
-from kaskad.serve.workers import CONFIG_ENV, METRICS_ENV, check_workers, config_to_json
-from kaskad.store.decisions import DEFAULT_QUEUE_SIZE
-from kaskad.store.journal import DEFAULT_LIMIT_BYTES
+from kaskad.store.defaults import DEFAULT_JOURNAL_LIMIT_BYTES, DEFAULT_QUEUE_SIZE
+from kaskad.store.refs import ReleaseSelector
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from kaskad.serve import ApiKey, PipelineFile, ReleaseRef
 
 
 def serve(
@@ -80,7 +80,7 @@ def serve(
             help="Disk the journal may use while the store is behind or down; beyond it, 503.",
             min=1,
         ),
-    ] = DEFAULT_LIMIT_BYTES >> 20,
+    ] = DEFAULT_JOURNAL_LIMIT_BYTES >> 20,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
     access_log: Annotated[
         bool,
@@ -101,10 +101,15 @@ def serve(
             role: decide        # decide | admin
             label: scoring-gateway   # a system or role name, never a person
     """
+    import uvicorn
+
+    from kaskad.serve import ServeConfig, create_app
+    from kaskad.serve.workers import CONFIG_ENV, METRICS_ENV, check_workers, config_to_json
+
     try:
         keys = load_api_keys(api_keys_file) if api_keys_file is not None else ()
         sources = {name: src for name, src in (_source(p, store) for p in pipelines)}
-        location = store or ".kaskad"
+        location = store_location(store)
         config = ServeConfig(
             pipelines=sources,
             api_keys=keys,
@@ -148,6 +153,8 @@ def _close(app: FastAPI) -> None:
 
 def load_api_keys(path: Path) -> tuple[ApiKey, ...]:
     """The keys of an API keys file (see :func:`serve`)."""
+    from kaskad.serve import ApiKey
+
     try:
         text = path.read_text(encoding="utf-8")
         data: Any = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
@@ -170,14 +177,15 @@ def load_api_keys(path: Path) -> tuple[ApiKey, ...]:
 
 
 def _source(spec: str, store: str | None) -> tuple[str, PipelineFile | ReleaseRef]:
+    from kaskad.serve import PipelineFile, ReleaseRef
+
     name, sep, rest = spec.partition("=")
     if sep and name and "@" not in name:
         return name, PipelineFile(Path(rest))
     path = Path(spec)
     if not path.exists() and _is_name(spec.split("@", 1)[0]):
-        ref = spec if "@" in spec else f"{spec}@production"  # a bare name: its production
-        location = store or ".kaskad"
-        return ref.split("@", 1)[0], ReleaseRef(ref, location, cache_root(store))
+        ref = ReleaseSelector.parse(spec, default="production")  # a bare name: its production
+        return ref.name, ReleaseRef(str(ref), store_location(store), cache_root(store))
     return _declared_name(path), PipelineFile(path)
 
 

@@ -12,12 +12,17 @@ from contextlib import AbstractContextManager
 from typing import Any, cast
 
 import polars as pl
-import psycopg
-from psycopg import sql
-from psycopg.types.string import TextLoader
 
 from kaskad.compile.expr.polars_dtypes import to_polars_dtype
 from kaskad.errors import InputError
+from kaskad.extras import missing_extra
+
+try:  # imported only for PostgreSQL inputs and outputs (kaskad.io.sources, .sinks)
+    import psycopg
+    from psycopg import sql
+    from psycopg.types.string import TextLoader
+except ImportError as exc:  # pragma: no cover - the dev extra installs it
+    raise InputError(missing_extra("PostgreSQL input and output", "psycopg", "postgres")) from exc
 from kaskad.io.reading import (
     DEFAULT_CHUNK_SIZE,
     NESTED,

@@ -20,14 +20,15 @@ from types import TracebackType
 from typing import IO, Any
 
 import polars as pl
-import psycopg
 import pyarrow as pa
 import pyarrow.parquet as pq
-from psycopg import sql
 
 from kaskad.errors import KaskadError
-from kaskad.io.postgres import connect, conninfo, shown_url
+from kaskad.extras import has_module, missing_extra
 from kaskad.io.sources import FORMATS, is_database_url
+
+# kaskad.io.postgres (psycopg, the optional extra kaskad[postgres]) is imported by the
+# PostgreSQL sink only, so that file outputs need no database driver.
 
 PARQUET_COMPRESSION = "zstd"
 POSTGRES_NAME_BYTES = 63  # longer identifiers are cut short by PostgreSQL
@@ -88,6 +89,10 @@ def open_sink(
     PostgreSQL URL with ``table``. ``schema`` gives the output's columns and types
     (``BatchExecutor.output_schema``), so even an empty output has its columns."""
     if is_database_url(location):
+        if not has_module("psycopg"):
+            raise OutputError(missing_extra("PostgreSQL output", "psycopg", "postgres"))
+        from kaskad.io.postgres import shown_url
+
         if not table:
             raise OutputError(f"{shown_url(str(location))}: name the table to write")
         return PostgresSink(str(location), table, schema)
@@ -269,6 +274,11 @@ class PostgresSink(Sink):
     back. Lists and objects are stored as ``jsonb``."""
 
     def __init__(self, url: str, table: str, schema: Mapping[str, pl.DataType]) -> None:
+        import psycopg
+        from psycopg import sql
+
+        from kaskad.io.postgres import connect, conninfo, shown_url
+
         self.name = f"{shown_url(url)} table {table}"
         self.schema = dict(schema)
         *namespace, final = table.split(".")
@@ -310,6 +320,8 @@ class PostgresSink(Sink):
         self.rows += frame.height
 
     def commit(self) -> None:
+        from psycopg import sql
+
         self._check_open()
         with self._errors("commit"):
             self._conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(self.target))
@@ -328,6 +340,8 @@ class PostgresSink(Sink):
         self.state = "aborted"
         if self._conn.closed:
             return
+        import psycopg
+
         try:
             self._conn.rollback()
         except psycopg.Error:
@@ -347,6 +361,8 @@ class _PgErrors:
         return None
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, _: Any) -> None:
+        import psycopg
+
         if isinstance(exc, psycopg.Error):
             self.sink.abort()
             raise OutputError(f"{self.sink.name}: cannot {self.action}: {exc}") from exc

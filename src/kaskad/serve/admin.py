@@ -45,6 +45,7 @@ from kaskad.serve.pins import load_verified
 from kaskad.serve.pipelines import ServedPipeline
 from kaskad.serve.promotion import PromotionWatcher
 from kaskad.store import NotFoundError, StageChange, Store, StoreError
+from kaskad.store.refs import ReleaseSelector
 
 BODY_LIMIT = 16 * 1024
 Moved = tuple[StageChange, LoadedRelease | None]  # the move, and the release verified for it
@@ -174,8 +175,9 @@ def _target(
             f"pipeline '{name}' is served from its file, not from a release stage: there"
             " is no stage to move (serve NAME@production to promote over HTTP)",
         )
-    pipeline, _, selector = source.ref.strip().rpartition("@")
-    if selector.isdigit() or selector == "latest":
+    parsed = ReleaseSelector.parse(source.ref)
+    pipeline, selector = parsed.name, parsed.selector
+    if parsed.stage is None:
         raise ServeError(
             409,
             "S409",

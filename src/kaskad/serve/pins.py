@@ -24,6 +24,7 @@ from kaskad.serve.config import PipelineFile, ReleaseRef
 from kaskad.serve.errors import ServeError
 from kaskad.serve.pipelines import ServedPipeline
 from kaskad.store import Store
+from kaskad.store.refs import ReleaseSelector
 
 DEFAULT_PINNED = 8
 
@@ -57,8 +58,8 @@ class PinnedReleases:
                 f"pipeline '{name}' is served from its file: there are no releases to pin"
                 " (serve NAME@production to decide with ?release=N)",
             )
-        pipeline = source.ref.rpartition("@")[0]
-        number = release.rpartition("@")[2] if release.startswith(f"{pipeline}@") else release
+        pipeline = ReleaseSelector.parse(source.ref).name
+        number = release.removeprefix(f"{pipeline}@")  # "3" or the full "PIPELINE@3"
         if not number.isdigit() or int(number) < 1:
             raise ServeError(
                 422,

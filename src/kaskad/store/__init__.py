@@ -8,37 +8,46 @@ The decision log of a store is written by :class:`DecisionLog` (group commit) or
 :func:`open_decision_log`, and read back by :func:`read_decisions`,
 :func:`rejection_shapes`, :func:`decision_detail` and their kin.
 
-Modules whose names start with ``_`` are private to this package.
+The names below are imported on first use (PEP 562): ``kaskad.store.defaults`` and
+``kaskad.store.refs`` can be read without loading SQLAlchemy and Alembic. Modules whose
+names start with ``_`` are private to this package.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from kaskad.errors import ArtifactIntegrityError, ArtifactMissingError, NotFoundError, StoreError
-from kaskad.store.api import AuditEntry, ModelVersion, Release, RunRecord, StageChange
-from kaskad.store.artifacts import ArtifactStore, LocalArtifactStore
-from kaskad.store.decision_reads import (
-    RejectionShape,
-    decision_detail,
-    read_decision_plans,
-    read_decisions,
-    read_shadow_decisions,
-    rejection_shapes,
-)
-from kaskad.store.decisions import (
-    DecisionLog,
-    DecisionRecord,
-    DecisionSink,
-    LogFull,
-    PlanRecord,
-    Record,
-    ShadowRecord,
-)
-from kaskad.store.journal import (
-    JournaledLog,
-    JournalSettings,
-    default_journal_folder,
-    open_decision_log,
-)
-from kaskad.store.journal_files import JournalError
-from kaskad.store.store import Store
+
+if TYPE_CHECKING:
+    from kaskad.store.api import AuditEntry, ModelVersion, Release, RunRecord, StageChange
+    from kaskad.store.artifacts import ArtifactStore, LocalArtifactStore
+    from kaskad.store.decision_reads import (
+        RejectionShape,
+        decision_detail,
+        read_decision_plans,
+        read_decisions,
+        read_shadow_decisions,
+        rejection_shapes,
+    )
+    from kaskad.store.decisions import (
+        DecisionLog,
+        DecisionRecord,
+        DecisionSink,
+        LogFull,
+        PlanRecord,
+        Record,
+        ShadowRecord,
+    )
+    from kaskad.store.journal import (
+        JournaledLog,
+        JournalSettings,
+        default_journal_folder,
+        open_decision_log,
+    )
+    from kaskad.store.journal_files import JournalError
+    from kaskad.store.store import Store
 
 __all__ = [
     "ArtifactIntegrityError",
@@ -72,3 +81,41 @@ __all__ = [
     "read_shadow_decisions",
     "rejection_shapes",
 ]
+
+_HOMES = {
+    "AuditEntry": "kaskad.store.api",
+    "ModelVersion": "kaskad.store.api",
+    "Release": "kaskad.store.api",
+    "RunRecord": "kaskad.store.api",
+    "StageChange": "kaskad.store.api",
+    "ArtifactStore": "kaskad.store.artifacts",
+    "LocalArtifactStore": "kaskad.store.artifacts",
+    "RejectionShape": "kaskad.store.decision_reads",
+    "decision_detail": "kaskad.store.decision_reads",
+    "read_decision_plans": "kaskad.store.decision_reads",
+    "read_decisions": "kaskad.store.decision_reads",
+    "read_shadow_decisions": "kaskad.store.decision_reads",
+    "rejection_shapes": "kaskad.store.decision_reads",
+    "DecisionLog": "kaskad.store.decisions",
+    "DecisionRecord": "kaskad.store.decisions",
+    "DecisionSink": "kaskad.store.decisions",
+    "LogFull": "kaskad.store.decisions",
+    "PlanRecord": "kaskad.store.decisions",
+    "Record": "kaskad.store.decisions",
+    "ShadowRecord": "kaskad.store.decisions",
+    "JournalSettings": "kaskad.store.journal",
+    "JournaledLog": "kaskad.store.journal",
+    "default_journal_folder": "kaskad.store.journal",
+    "open_decision_log": "kaskad.store.journal",
+    "JournalError": "kaskad.store.journal_files",
+    "Store": "kaskad.store.store",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'kaskad.store' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value

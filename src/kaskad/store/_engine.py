@@ -19,9 +19,10 @@ from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.pool import StaticPool
 
 from kaskad.errors import StoreError
+from kaskad.extras import has_module, missing_extra
 from kaskad.store.artifacts import ArtifactStore, LocalArtifactStore
+from kaskad.store.defaults import DEFAULT_FOLDER
 
-DEFAULT_FOLDER = Path(".kaskad")
 DATABASE_FILE = "kaskad.db"
 ARTIFACTS_FOLDER = "artifacts"
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -79,6 +80,8 @@ def database_url(raw: str) -> URL:
             f"unsupported database {shown(url)}: kaskad stores its registry in SQLite"
             " (sqlite:///path/kaskad.db) or PostgreSQL (postgresql://user@host/db)"
         )
+    if backend == "postgresql" and url.get_driver_name() == "psycopg" and not has_module("psycopg"):
+        raise StoreError(missing_extra("a store in PostgreSQL", "psycopg", "postgres"))
     return url
 
 

@@ -10,13 +10,14 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from kaskad.errors import ArtifactMissingError, NotFoundError, StoreError
+from kaskad.errors import ArtifactMissingError, NotFoundError
 from kaskad.store._audit import write_audit
 from kaskad.store._base import StoreBase, now
 from kaskad.store._names import check_name, listing, unknown_name
 from kaskad.store._records import release_record, to_json
 from kaskad.store.api import Release
 from kaskad.store.artifacts import check_sha256
+from kaskad.store.refs import ReleaseSelector
 from kaskad.store.tables import ReleaseRow, StageRow
 
 
@@ -93,12 +94,8 @@ class ReleaseMethods(StoreBase):
 
     def resolve(self, ref: str) -> Release:
         """The release ``ref`` names: ``NAME@3``, ``NAME@latest`` or ``NAME@STAGE``."""
-        pipeline, at, selector = ref.strip().rpartition("@")
-        if not at or not pipeline or not selector:
-            raise StoreError(
-                f"{ref!r} is not a release reference: write PIPELINE@NUMBER, PIPELINE@latest"
-                " or PIPELINE@STAGE (e.g. loan_decision@production)"
-            )
+        parsed = ReleaseSelector.parse(ref)
+        pipeline, selector = parsed.name, parsed.selector
         with self._read(f"resolving {ref}") as session:
             if selector.isdigit():
                 row = release_row(session, pipeline, int(selector))

@@ -27,9 +27,8 @@ from kaskad.errors import StoreError
 from kaskad.jsonio import dumps_text
 from kaskad.spec.common import ComponentRef
 from kaskad.store import _engine
+from kaskad.store.defaults import DEFAULT_QUEUE_SIZE as DEFAULT_QUEUE_SIZE
 from kaskad.store.tables import DecisionPlanRow, DecisionRow, ShadowDecisionRow
-
-DEFAULT_QUEUE_SIZE = 1024
 
 
 class LogFull(StoreError):

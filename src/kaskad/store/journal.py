@@ -60,14 +60,15 @@ from kaskad.store.decisions import (
     error_reason,
     take_group,
 )
+from kaskad.store.defaults import DEFAULT_JOURNAL_LIMIT_BYTES
 from kaskad.store.journal_files import JournalError, decode, encode, fsync_folder, take_lock
 from kaskad.store.tables import DecisionRow, ShadowDecisionRow
 
 LOG = logging.getLogger("kaskad.store.journal")
 
-DEFAULT_LIMIT_BYTES = 1 << 30  # 1 GiB
 DEFAULT_BATCH_SIZE = 512
 MAX_SEGMENT_BYTES = 64 << 20
+DEFAULT_LIMIT_BYTES = DEFAULT_JOURNAL_LIMIT_BYTES
 POSITION_FILE = "shipped.json"
 DEAD_LETTER_FILE = "dead-letter.jsonl"
 _SEGMENT = re.compile(r"^(\d{20})\.jsonl$")

@@ -15,10 +15,10 @@ names start with ``_`` are private to this package.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from kaskad.errors import ArtifactIntegrityError, ArtifactMissingError, NotFoundError, StoreError
+from kaskad.lazy import lazy_names
 
 if TYPE_CHECKING:
     from kaskad.store.api import AuditEntry, ModelVersion, Release, RunRecord, StageChange
@@ -112,10 +112,4 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'kaskad.store' has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(__name__, _HOMES)

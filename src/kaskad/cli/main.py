@@ -34,6 +34,7 @@ from kaskad.compile.compiler import compile_pipeline
 from kaskad.compile.plan import Plan
 from kaskad.errors import InputError, KaskadError, SpecError
 from kaskad.execute.batch import BatchExecutor
+from kaskad.execute.contract import loads as contract_loads
 from kaskad.execute.explain import explain
 from kaskad.execute.record import RecordExecutor
 from kaskad.io.sinks import open_sink
@@ -137,7 +138,7 @@ def _read_record(source: Path | None) -> Any:
             raise typer.Exit(2) from None
         where = str(source)
     try:
-        return json.loads(text)
+        return contract_loads(text)
     except json.JSONDecodeError as exc:
         err.print(
             f"[red]error:[/] {where} is not valid JSON: {exc.msg} at line {exc.lineno}, "

@@ -108,9 +108,15 @@ FIELD_PROBLEM_TEXTS: dict[str, str] = {
     "missing": "required field is missing",
     "not_allowed": "{got} is not an allowed value",
     "wrong_type": "expected {expected}, got {got}",
-    "out_of_range": "{got} is out of the integer range",
+    "out_of_range": "{got} is out of the {expected} range",
     "not_an_object": "the input must be an object with fields, got {got}",
     "unknown_field": "unknown field",
+    # the schema's constraints (kaskad.execute.constraints)
+    "not_finite": "must be a finite number (NaN and infinity are refused)",
+    "below_min": "must be at least {expected}",
+    "above_max": "must be at most {expected}",
+    "too_long": "must be at most {expected} characters long",
+    "no_match": "does not match the pattern {expected}",
 }
 
 

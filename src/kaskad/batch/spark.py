@@ -1,8 +1,10 @@
 """The same plan on Spark: the vectorized executor runs inside every partition.
 
-Spark reads the input with a schema derived from the pipeline's, hands each partition to
-Python as Arrow record batches (``mapInArrow``), and kaskad's batch executor decides each
-batch; the results come back as Arrow with the same fields as ``kaskad run`` writes.
+Spark reads the input raw (JSON Lines as lines of text, CSV as text cells, Parquet as
+stored), hands each partition to Python as Arrow record batches (``mapInArrow``), and
+kaskad reads each batch by its reading contract (exactly as ``kaskad run`` reads the same
+file) before its batch executor decides it; the results come back as Arrow with the same
+fields as ``kaskad run`` writes.
 The driver ships the compiled plan (serialised, with its feature modules' source) and the
 bytes of every model artifact it names in one broadcast; each Python worker reads them
 once, so executors need neither the pipeline's files nor a compiler.
@@ -92,20 +94,35 @@ def _executor(shipped: Shipment) -> Any:
     return executor
 
 
-def decide_batches(
-    shipped: Shipment, batches: Iterator[pa.RecordBatch], schema: pa.Schema
-) -> Iterator[pa.RecordBatch]:
-    """Run the shipped plan over a partition's Arrow batches (this runs on the Spark
-    executors); results are cast to the Arrow types Spark expects (Polars writes large
-    lists)."""
+def read_batch(plan: Plan, batch: pa.RecordBatch, raw: str) -> Any:
+    """A partition's Arrow batch as a frame in the plan's schema, read by the reading
+    contract: ``raw`` is ``'lines'`` (a ``value`` column of JSON Lines text) or ``'table'``
+    (columns of text or of stored types). Raises
+    :class:`~kaskad.io.reading.MalformedInputError` as ``kaskad run`` does."""
     import polars as pl
 
+    from kaskad.io.reading import conform, json_lines_frame
+
+    source = "spark partition"
+    if raw == "lines":
+        lines = [(v or "").encode() + b"\n" for v in batch.column("value").to_pylist()]
+        return json_lines_frame(lines, plan.schema, source)
+    frame = pl.from_arrow(batch)
+    assert isinstance(frame, pl.DataFrame)
+    return conform(frame, plan.schema, source)
+
+
+def decide_batches(
+    shipped: Shipment, batches: Iterator[pa.RecordBatch], schema: pa.Schema, raw: str = "table"
+) -> Iterator[pa.RecordBatch]:
+    """Run the shipped plan over a partition's Arrow batches (this runs on the Spark
+    executors), each read by :func:`read_batch`; results are cast to the Arrow types Spark
+    expects (Polars writes large lists)."""
     executor = _executor(shipped)
     for batch in batches:
         if batch.num_rows == 0:
             continue
-        frame = pl.from_arrow(batch)
-        assert isinstance(frame, pl.DataFrame)
+        frame = read_batch(executor.plan, batch, raw)
         result = executor.run(frame, source="spark partition")
         yield from result.to_arrow().cast(schema).to_batches()
 
@@ -157,6 +174,20 @@ def _format(path: str, given: str | None) -> str:
     return fmt
 
 
+def read_raw(spark: SparkSession, plan: Plan, input: str, fmt: str) -> tuple[Any, str]:
+    """The input as Spark reads it before kaskad's reading contract: JSON Lines as lines
+    of text (``'lines'``), CSV cells as text by header name and Parquet as stored
+    (``'table'``), with only the schema's columns."""
+    if fmt == "json":
+        return spark.read.text(input), "lines"
+    reader = spark.read
+    if fmt == "csv":  # every cell as text; kaskad reads it, not Spark
+        reader = reader.option("header", "true").option("inferSchema", "false")
+    frame = reader.format(fmt).load(input)
+    names = [f.name for f in plan.schema.fields if f.name in frame.columns]
+    return frame.select([f"`{n}`" for n in names]), "table"
+
+
 def run_spark(
     spark: SparkSession,
     plan: Plan,
@@ -169,11 +200,7 @@ def run_spark(
 ) -> int:
     """Decide every record of a Spark data source; write the results; return the row count."""
     in_fmt, out_fmt = _format(input, input_format), _format(output, output_format)
-    read_schema = spark_schema([(f.name, f.dtype) for f in plan.schema.fields])
-    reader = spark.read.schema(read_schema)
-    if in_fmt == "csv":
-        reader = reader.option("header", "true")
-    frame = reader.format(in_fmt).load(input)
+    frame, raw = read_raw(spark, plan, input, in_fmt)
     shipped = spark.sparkContext.broadcast(shipment(plan))
     result_schema = spark_schema(plan.output_fields())
     from pyspark.sql.pandas.types import to_arrow_schema
@@ -181,7 +208,7 @@ def run_spark(
     arrow_schema = to_arrow_schema(result_schema)
 
     def decide(batches: Iterator[Any]) -> Iterator[Any]:
-        return decide_batches(shipped.value, batches, arrow_schema)
+        return decide_batches(shipped.value, batches, arrow_schema, raw)
 
     result = frame.mapInArrow(decide, result_schema)
     if out_fmt == "csv":

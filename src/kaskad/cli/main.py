@@ -139,8 +139,10 @@ def _read_record(source: Path | None) -> Any:
             err.print(f"[red]error:[/] cannot read {source}: {exc.strerror}")
             raise typer.Exit(2) from None
         where = str(source)
+    from kaskad.execute.contract import loads as contract_loads
+
     try:
-        return json.loads(text)
+        return contract_loads(text)
     except json.JSONDecodeError as exc:
         err.print(
             f"[red]error:[/] {where} is not valid JSON: {exc.msg} at line {exc.lineno}, "

@@ -25,7 +25,7 @@ from kaskad.errors import KaskadError
 from kaskad.features import FeatureCall, PythonModule
 from kaskad.spec.common import ComponentRef, sha256_text
 from kaskad.spec.schema import Schema
-from kaskad.spec.types import DType, Field
+from kaskad.spec.types import Constraints, DType, Field
 
 __all__ = ["FORMAT", "PlanFormatError", "plan_from_json", "plan_hash", "plan_to_json"]
 
@@ -44,6 +44,7 @@ _TYPES: dict[str, type[Any]] = {
         ComponentRef,
         Schema,
         Field,
+        Constraints,
         DType,
         FeatureCall,
         PythonModule,
@@ -82,6 +83,8 @@ def _encode(value: Any, portable: bool) -> Any:
         skip = _PLACES.get(cls, frozenset()) if portable else frozenset()
         out: dict[str, Any] = {"type": cls.__name__}
         for f in dataclasses.fields(value):
+            if f.metadata.get("omit_default") and getattr(value, f.name) == f.default:
+                continue  # added after plans were first hashed: their hashes stay the same
             if f.name not in skip:
                 out[f.name] = _encode(getattr(value, f.name), portable)
         return out

@@ -9,7 +9,6 @@ same in every mode.
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,8 +18,10 @@ import polars as pl
 
 from kaskad.compile.expr.polars_dtypes import to_polars_dtype
 from kaskad.errors import FieldProblem, InputError
+from kaskad.execute.constraints import check_value, column_checks, nan_is_missing
+from kaskad.execute.contract import describe, read_value, wrong_type
 from kaskad.spec.schema import Schema
-from kaskad.spec.types import DType, Field
+from kaskad.spec.types import NO_CONSTRAINTS, Constraints, DType, Field
 
 
 def missing(path: str) -> FieldProblem:
@@ -31,18 +32,16 @@ def not_allowed(path: str, value: str) -> FieldProblem:
     return FieldProblem(path, "not_allowed", "one of the schema's allowed values", f"'{value}'")
 
 
-def wrong_type(path: str, expected: str, got: str) -> FieldProblem:
-    return FieldProblem(path, "wrong_type", expected, got)
-
-
 # ---- one record -------------------------------------------------------------------------
 
 
 def coerce_record(schema: Schema, record: Any) -> tuple[dict[str, Any], list[FieldProblem]]:
-    """Typed values of a JSON-like record, and the problems found (empty when valid)."""
+    """Typed values of a JSON-like record, and the problems found (empty when valid).
+    Values are read by the reading contract (:mod:`kaskad.execute.contract`), then checked
+    against the schema: required fields, allowed values, constraints."""
     errors: list[FieldProblem] = []
     if not isinstance(record, Mapping):
-        return {}, [FieldProblem(None, "not_an_object", "an object with fields", _kind(record))]
+        return {}, [FieldProblem(None, "not_an_object", "an object with fields", describe(record))]
     return _object(schema.fields, record, "", errors), errors
 
 
@@ -52,62 +51,48 @@ def _object(
     out: dict[str, Any] = {}
     for f in fields:
         path = f"{prefix}{f.name}"
-        given = raw.get(f.name)
-        value = _value(f.dtype, given, path, errors)
-        if given is None and f.required:  # a value of the wrong type is reported as such
-            errors.append(missing(path))
+        before = len(errors)
+        value = _value(f.dtype, raw.get(f.name), path, errors, f.constraints)
+        if value is None and f.required and len(errors) == before:
+            errors.append(missing(path))  # a value of the wrong type is reported as such
         out[f.name] = value
     return out
 
 
-def _value(dtype: DType, raw: Any, path: str, errors: list[FieldProblem]) -> Any:
+def _value(
+    dtype: DType,
+    raw: Any,
+    path: str,
+    errors: list[FieldProblem],
+    constraints: Constraints = NO_CONSTRAINTS,
+) -> Any:
     if raw is None:
         return None
     kind = dtype.kind
-    bad: FieldProblem | None = None  # a specific problem; else the generic one
-    if kind == "string":
-        if isinstance(raw, str):
-            return raw
-    elif kind == "category":
-        if isinstance(raw, str):
-            if raw not in dtype.values:
-                errors.append(not_allowed(path, raw))
-            return raw
-    elif kind == "integer":
-        if isinstance(raw, int) and not isinstance(raw, bool):
-            if -(2**63) <= raw < 2**63:
-                return raw
-            bad = FieldProblem(path, "out_of_range", got=str(raw))
-        elif isinstance(raw, float) and raw.is_integer():
-            return int(raw)
-    elif kind == "float":
-        if isinstance(raw, (int, float)) and not isinstance(raw, bool):
-            value = float(raw)
-            return None if math.isnan(value) else value
-    elif kind == "boolean":
-        if isinstance(raw, bool):
-            return raw
-    elif kind == "date":
-        parsed = _date(raw)
-        if parsed is not None:
-            return parsed
-        bad = wrong_type(path, "a date as YYYY-MM-DD", repr(raw))
-    elif kind == "datetime":
-        parsed_dt = _datetime(raw)
-        if parsed_dt is not None:
-            return parsed_dt
-        bad = wrong_type(path, "a date and time in ISO format", repr(raw))
-    elif kind == "object" and isinstance(raw, Mapping):
-        return _object(dtype.fields, raw, f"{path}.", errors)
-    elif kind == "list" and isinstance(raw, list):
-        assert dtype.item is not None
-        item_errors: list[FieldProblem] = []
-        items = [_value(dtype.item, x, f"{path}[]", item_errors) for x in raw]
-        if dtype.item.kind == "object" and None in raw:  # a missing element: fields missing
-            _object(dtype.item.fields, {}, f"{path}[].", item_errors)
-        errors.extend(_order_list_errors(dtype.item, f"{path}[]", item_errors))
-        return items
-    errors.append(bad or wrong_type(path, str(dtype), _kind(raw)))
+    if kind == "object":
+        if isinstance(raw, Mapping):
+            return _object(dtype.fields, raw, f"{path}.", errors)
+    elif kind == "list":
+        if isinstance(raw, list):
+            assert dtype.item is not None
+            item_errors: list[FieldProblem] = []
+            items = [_value(dtype.item, x, f"{path}[]", item_errors) for x in raw]
+            if dtype.item.kind == "object" and None in raw:  # a missing element: fields missing
+                _object(dtype.item.fields, {}, f"{path}[].", item_errors)
+            errors.extend(_order_list_errors(dtype.item, f"{path}[]", item_errors))
+            return items
+    else:
+        value, problem = read_value(raw, dtype, path)
+        if problem is not None:
+            errors.append(problem)
+            return None
+        if kind == "category" and value is not None and value not in dtype.values:
+            errors.append(not_allowed(path, value))
+        if isinstance(value, float) and math.isnan(value) and nan_is_missing(dtype, constraints):
+            return None
+        errors.extend(check_value(value, dtype, constraints, path))
+        return value
+    errors.append(wrong_type(path, str(dtype), describe(raw)))
     return None
 
 
@@ -122,48 +107,6 @@ def _order_list_errors(item: DType, path: str, errors: list[FieldProblem]) -> li
         return index, int(problem.problem == "missing")
 
     return sorted(dict.fromkeys(errors), key=key)
-
-
-def _date(raw: Any) -> dt.date | None:
-    if isinstance(raw, dt.datetime):
-        return None
-    if isinstance(raw, dt.date):
-        return raw
-    if isinstance(raw, str) and len(raw) == 10:
-        try:
-            return dt.date.fromisoformat(raw)
-        except ValueError:
-            return None
-    return None
-
-
-def _datetime(raw: Any) -> dt.datetime | None:
-    if isinstance(raw, dt.datetime):
-        value = raw
-    elif isinstance(raw, str):
-        try:
-            value = dt.datetime.fromisoformat(raw)
-        except ValueError:
-            return None
-    else:
-        return None
-    if value.tzinfo is not None:
-        value = value.astimezone(dt.UTC).replace(tzinfo=None)
-    return value
-
-
-def _kind(raw: Any) -> str:
-    if isinstance(raw, bool):
-        return "true/false"
-    if isinstance(raw, (int, float)):
-        return f"number {raw!r}"
-    if isinstance(raw, str):
-        return f"text {raw[:40]!r}"
-    if isinstance(raw, list):
-        return "a list"
-    if isinstance(raw, Mapping):
-        return "an object"
-    return type(raw).__name__
 
 
 # ---- a frame ----------------------------------------------------------------------------
@@ -183,7 +126,7 @@ def prepare_frame(schema: Schema, frame: pl.DataFrame, source: str = "input") ->
         col = pl.col(f.name)
         if frame.schema[f.name] != target:
             col = col.cast(target, strict=True)
-        if f.dtype.kind == "float":
+        if nan_is_missing(f.dtype, f.constraints):
             col = col.fill_nan(None)
         exprs.append(col.alias(f.name))
     if missing_required:
@@ -242,20 +185,16 @@ def _checks(f: Field, col: pl.Expr, path: str) -> list[_Check]:
     if dtype.kind == "category":
         bad = col.is_not_null() & ~col.is_in(list(dtype.values))
         out.append(_Check(bad, pl.when(bad).then(pl.format(_not_allowed_format(path), col))))
+    elif dtype.kind in ("integer", "float", "string"):
+        for constraint in column_checks(col, dtype, f.constraints, path):
+            fails = col.is_not_null() & constraint.fails
+            out.append(_Check(fails, pl.when(fails).then(pl.lit(constraint.problem.message))))
     elif dtype.kind == "object":
         present = col.is_not_null()
         for child in dtype.fields:
             for check in _checks(child, col.struct.field(child.name), f"{path}.{child.name}"):
                 out.append(_Check(present & check.fails, pl.when(present).then(check.message)))
-    elif (
-        dtype.kind == "list"
-        and dtype.item is not None
-        and dtype.item.kind
-        in (
-            "object",
-            "category",
-        )
-    ):
+    elif dtype.kind == "list" and dtype.item is not None and dtype.item.kind in _LIST_CHECKED:
         out.extend(_list_checks(dtype.item, col, f"{path}[]"))
     if f.required:
         out.append(
@@ -264,19 +203,27 @@ def _checks(f: Field, col: pl.Expr, path: str) -> list[_Check]:
     return out
 
 
+_LIST_CHECKED = ("object", "category", "float")  # item kinds with checks (float: finite)
+
+
 def _list_checks(item: DType, col: pl.Expr, path: str) -> list[_Check]:
     """Checks over list elements: one message per distinct problem, in element order."""
     out: list[_Check] = []
     elem = pl.element()
-    leaves: list[tuple[str, DType, pl.Expr, bool]] = []
-    if item.kind == "category":
-        leaves.append((path, item, elem, False))
+    leaves: list[tuple[str, DType, pl.Expr, bool, Constraints]] = []
+    if item.kind != "object":
+        leaves.append((path, item, elem, False, NO_CONSTRAINTS))
     else:
         for child in item.fields:
+            value = elem.struct.field(child.name)
             leaves.append(
-                (f"{path}.{child.name}", child.dtype, elem.struct.field(child.name), child.required)
+                (f"{path}.{child.name}", child.dtype, value, child.required, child.constraints)
             )
-    for leaf_path, dtype, value, required in leaves:
+    for leaf_path, dtype, value, required, constraints in leaves:
+        for constraint in column_checks(value, dtype, constraints, leaf_path):
+            bad_any = col.list.agg((value.is_not_null() & constraint.fails).any())
+            message = pl.lit(constraint.problem.message)
+            out.append(_Check(bad_any, pl.when(bad_any).then(message)))
         if dtype.kind == "category":
             bad = value.is_not_null() & ~value.is_in(list(dtype.values))
             msgs = col.list.agg(

@@ -5,7 +5,6 @@ backtests, tests)."""
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ import polars as pl
 
 from kaskad.compile.expr.polars_dtypes import to_polars_dtype
 from kaskad.errors import InputError
+from kaskad.io.reading import json_lines_frame
 from kaskad.io.sources import FORMATS, file_format
 from kaskad.spec.schema import Schema
 
@@ -53,8 +53,5 @@ def read_input(path: Path, schema: Schema) -> pl.DataFrame:
 
 def frame_from_records(records: list[dict[str, Any]], schema: Schema) -> pl.DataFrame:
     """JSON-like records as a frame, parsed exactly as a JSON Lines file would be."""
-    types = {f.name: to_polars_dtype(f.dtype) for f in schema.fields}
-    if not records:
-        return pl.DataFrame(schema=types)
-    text = "\n".join(json.dumps(r, default=str) for r in records).encode()
-    return pl.read_ndjson(io.BytesIO(text), schema=types)
+    lines = [json.dumps(r, default=str).encode() + b"\n" for r in records]
+    return json_lines_frame(lines, schema, "records")

@@ -23,6 +23,7 @@ try:  # imported only for PostgreSQL inputs and outputs (kaskad.io.sources, .sin
     from psycopg.types.string import TextLoader
 except ImportError as exc:  # pragma: no cover - the dev extra installs it
     raise InputError(missing_extra("PostgreSQL input and output", "psycopg", "postgres")) from exc
+from kaskad.execute.contract import read_value
 from kaskad.io.reading import (
     DEFAULT_CHUNK_SIZE,
     NESTED,
@@ -33,6 +34,7 @@ from kaskad.io.reading import (
     conform,
     first_failure,
     json_problem,
+    problem_text,
     reason,
     wrapped,
 )
@@ -103,11 +105,9 @@ class PostgresSource(Source):
     def _series(self, f: Field, values: Sequence[Any], offset: int) -> pl.Series:
         """A column in the field's type; text (JSON for nested fields) is parsed."""
         target = to_polars_dtype(f.dtype)
-        text = f.dtype.kind not in ("string", "category") and any(
-            isinstance(v, str) for v in values
-        )
-        if text and f.dtype.kind not in NESTED:
-            return pl.Series(f.name, values, dtype=pl.String)  # conform reads it as CSV text
+        if f.dtype.kind not in NESTED:  # each value read by the reading contract
+            return self._scalars(f, values, offset)
+        text = any(isinstance(v, str) for v in values)
 
         def build(part: Sequence[Any]) -> pl.Series:
             if text:  # parsed as JSON Lines are, with the same strictness
@@ -133,6 +133,27 @@ class PostgresSource(Source):
                 if found is not None:
                     path, problem = found[0], cannot_read(found[2], found[1])
             raise MalformedInputError(self.name, problem, row=offset + i, column=path) from exc
+
+    def _scalars(self, f: Field, values: Sequence[Any], offset: int) -> pl.Series:
+        """A scalar column read value by value (numeric columns as their text, so
+        ``numeric`` 11.0 is refused for an integer field as the text '11.0' is; anything
+        else, such as a uuid or an enum, is text for a text field)."""
+        textual = f.dtype.kind in ("string", "category")
+        out: list[Any] = []
+        for i, raw in enumerate(values):
+            if textual and raw is not None and not isinstance(raw, str):
+                raw = str(raw)
+            value, problem = read_value(raw, f.dtype, f.name)
+            if problem is not None:
+                raise MalformedInputError(
+                    self.name,
+                    problem_text(raw, f.dtype, problem),
+                    row=offset + i,
+                    column=f.name,
+                    field_problem=problem,
+                )
+            out.append(value)
+        return pl.Series(f.name, out, dtype=to_polars_dtype(f.dtype))
 
     def _errors(self) -> AbstractContextManager[None]:
         return wrapped(self.name, "PostgreSQL", psycopg.Error)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -19,10 +20,12 @@ from typing import Any
 import polars as pl
 
 from kaskad.compile.expr.polars_dtypes import to_polars_dtype
-from kaskad.errors import InputError
+from kaskad.errors import FieldProblem, InputError
+from kaskad.execute.contract import DATETIME_TEXT, TEXT_READ, loads, read_nested, read_value
+from kaskad.execute.contract_frame import read_columns
 from kaskad.execute.inputs import prepare_frame
 from kaskad.spec.schema import Schema
-from kaskad.spec.types import DType, Field
+from kaskad.spec.types import DType
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
@@ -34,21 +37,25 @@ __all__ = [
     "check_columns",
     "conform",
     "first_failure",
+    "json_lines_frame",
     "json_problem",
     "ndjson_reads",
+    "problem_text",
     "reason",
     "wrapped",
 ]
 
 DEFAULT_CHUNK_SIZE = 50_000
 NESTED = ("object", "list")  # kinds read from JSON (or Parquet/PostgreSQL structures) only
-FROM_TEXT = ("integer", "float", "boolean", "date", "datetime")  # kinds converted from text
+FROM_TEXT = TEXT_READ  # kinds converted from text
 
 
 class MalformedInputError(InputError):
     """Input that cannot be read as the schema's types, and where: ``line`` (1-based, text
     files) or ``row`` (0-based index, Parquet and PostgreSQL), and ``column`` (a dotted
-    path such as ``applicant.age`` or ``transactions[].day``) when one is to blame."""
+    path such as ``applicant.age`` or ``transactions[].day``) when one is to blame, and
+    ``field_problem``, the :class:`~kaskad.errors.FieldProblem` the reading contract gives
+    that value on every path (None for input that is not a value's fault)."""
 
     def __init__(
         self,
@@ -58,8 +65,10 @@ class MalformedInputError(InputError):
         line: int | None = None,
         row: int | None = None,
         column: str | None = None,
+        field_problem: FieldProblem | None = None,
     ) -> None:
         self.source, self.problem = source, problem
+        self.field_problem = field_problem  # the reading contract's problem, when it is one
         self.line, self.row, self.column = line, row, column
         where = [
             f"line {line}" if line is not None else "",
@@ -104,28 +113,33 @@ def conform(
     offset: int = 0,
     line_of: Callable[[int], int | None] | None = None,
 ) -> pl.DataFrame:
-    """``frame`` in the schema's types. Text columns of numbers, booleans, dates and
-    datetimes are read as :func:`_from_text` says; others are cast. A value that cannot be
-    read is reported at its row index (``offset`` + its row in ``frame``), or at its line
-    when ``line_of`` maps row indexes to lines."""
+    """``frame`` in the schema's types: scalar columns read by the reading contract
+    (:func:`kaskad.execute.contract_frame.read_columns`: text by its grammar, empty text
+    missing), others cast. A value that cannot be read is reported at its row index
+    (``offset`` + its row in ``frame``), or at its line when ``line_of`` maps row indexes
+    to lines, with the contract's field problem."""
 
-    def malformed(row: int, path: str, problem: str) -> MalformedInputError:
+    def malformed(
+        row: int, path: str, problem: str, field: FieldProblem | None = None
+    ) -> MalformedInputError:
         if line_of is not None:
-            return MalformedInputError(source, problem, line=line_of(offset + row), column=path)
-        return MalformedInputError(source, problem, row=offset + row, column=path)
-
-    texts = [
-        f
-        for f in schema.fields
-        if f.dtype.kind in FROM_TEXT and frame.schema.get(f.name) == pl.String
-    ]
-    if texts:
-        typed = frame.with_columns(
-            [_from_text(pl.col(f.name), f.dtype).alias(f.name) for f in texts]
+            return MalformedInputError(
+                source, problem, line=line_of(offset + row), column=path, field_problem=field
+            )
+        return MalformedInputError(
+            source, problem, row=offset + row, column=path, field_problem=field
         )
-        for at, f in sorted(_unread(frame, typed, texts), key=lambda found: found[0])[:1]:
-            raise malformed(at, f.name, cannot_read(frame[f.name][at], f.dtype))
-        frame = typed
+
+    read = read_columns(frame, schema)
+    first = read.first()
+    if first is not None:
+        at, name = first
+        f = schema.field(name)
+        assert f is not None
+        raw = frame[name][at]
+        _, found = read_value(raw, f.dtype, name)
+        raise malformed(at, name, problem_text(raw, f.dtype, found), found)
+    frame = read.frame
     try:
         return prepare_frame(schema, frame, source)
     except InputError as exc:
@@ -139,44 +153,139 @@ def conform(
         raise
 
 
-_DATETIME_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d")
-_DATETIME_TZ_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f%#z", "%Y-%m-%d %H:%M:%S%.f%#z")
+def problem_text(raw: Any, dtype: DType, found: FieldProblem | None) -> str:
+    """A batch error's text for a value the contract refuses: ``cannot read 'x' as float``,
+    and what is wrong when that says more (``1e309 is out of the float range``)."""
+    text = cannot_read(raw, dtype)
+    if found is not None and found.problem != "wrong_type":
+        text += f" ({found.detail})"
+    return text
 
 
-def _from_text(text: pl.Expr, dtype: DType) -> pl.Expr:
-    """Text as ``dtype`` (what cannot be read becomes null).
-    Numbers, dates and booleans are read as JSON writes them; datetimes in ISO 8601, an
-    offset converted to UTC."""
-    kind = dtype.kind
-    if kind == "integer":
-        return text.cast(pl.Int64, strict=False)
-    if kind == "float":
-        return text.cast(pl.Float64, strict=False)
-    if kind == "boolean":
-        lower = text.str.to_lowercase()
-        return pl.when(lower == "true").then(True).when(lower == "false").then(False)
-    if kind == "date":
-        return text.str.to_date("%Y-%m-%d", strict=False)
-    if kind == "datetime":
-        naive = [text.str.to_datetime(f, time_unit="us", strict=False) for f in _DATETIME_FORMATS]
-        aware = [
-            text.str.to_datetime(
-                f, time_unit="us", time_zone="UTC", strict=False
-            ).dt.replace_time_zone(None)
-            for f in _DATETIME_TZ_FORMATS
-        ]
-        return pl.coalesce([*aware, *naive])
-    raise AssertionError(f"{dtype} is not read from text")
+# ---- JSON Lines -------------------------------------------------------------------------
 
 
-def _unread(
-    text: pl.DataFrame, typed: pl.DataFrame, fields: list[Field]
-) -> Iterator[tuple[int, Field]]:
-    """(first row, field) of each column where a text became null when read."""
-    for f in fields:
-        if typed[f.name].null_count() != text[f.name].null_count():
-            lost = text[f.name].is_not_null() & typed[f.name].is_null()
-            yield int(lost.arg_true()[0]), f
+def json_lines_frame(
+    lines: Sequence[bytes], schema: Schema, source: str, first_line: int = 1
+) -> pl.DataFrame:
+    """JSON Lines (one record per line, blank lines skipped) as a frame in the schema's
+    types, read by the reading contract. Polars reads clean input at full speed; input that
+    might read differently (empty text, a value that is not text in a text field, a
+    datetime outside the contract's grammar, anything Polars refuses) is read record by
+    record with :func:`kaskad.execute.contract.read_nested`."""
+    types = {f.name: to_polars_dtype(f.dtype) for f in schema.fields}
+    data = b"".join(lines)
+    if not _suspect(schema).search(data):
+        try:
+            return pl.read_ndjson(io.BytesIO(data), schema=types)
+        except pl.exceptions.PolarsError:
+            pass
+    rows: list[dict[str, Any]] = []
+    for i, line in enumerate(lines):
+        text = line.strip()
+        if not text:
+            continue
+        try:
+            record = loads(text)
+        except (json.JSONDecodeError, UnicodeDecodeError) as bad:
+            where = f" at character {bad.colno}" if isinstance(bad, json.JSONDecodeError) else ""
+            raise MalformedInputError(
+                source, f"not valid JSON{where} ({reason(bad)})", line=first_line + i
+            ) from None
+        if not isinstance(record, dict):
+            raise MalformedInputError(
+                source, f"expected a JSON object, got {_json_kind(record)}", line=first_line + i
+            )
+        values, problems = read_nested(record, schema.dtype, "")
+        if problems:
+            found = problems[0]
+            path = (found.path or "").lstrip(".")
+            dtype = _dtype_at(schema, path)
+            raw = _at(record, path, dtype)
+            problem = problem_text(raw, dtype, found)
+            field = FieldProblem(path, found.problem, found.expected, found.got, found.note)
+            raise MalformedInputError(
+                source, problem, line=first_line + i, column=path, field_problem=field
+            )
+        rows.append(values)
+    if not rows:
+        return pl.DataFrame(schema=types)
+    return pl.DataFrame(rows, schema=types)
+
+
+def _at(record: Any, path: str, dtype: DType) -> Any:
+    """The raw value at a problem's path (``a.b``, ``items[].x``: the first that fails)."""
+    return _find(record, path.replace("[]", ".[]").split("."), dtype)
+
+
+def _find(value: Any, parts: list[str], dtype: DType) -> Any:
+    if not parts:
+        return value
+    head, rest = parts[0], parts[1:]
+    if head == "[]":
+        for item in value if isinstance(value, list) else []:
+            found = _find(item, rest, dtype)
+            if found is not None and read_nested(found, dtype, "")[1]:
+                return found
+        return None
+    return _find(value.get(head) if isinstance(value, dict) else None, rest, dtype)
+
+
+def _dtype_at(schema: Schema, path: str) -> DType:
+    dtype = schema.dtype
+    for part in path.replace("[]", ".[]").split("."):
+        if part == "[]":
+            assert dtype.item is not None
+            dtype = dtype.item
+        else:
+            found = dtype.field(part)
+            assert found is not None
+            dtype = found.dtype
+    return dtype
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {list: "a list", str: "text", bool: "true/false"}.get(type(value), "a number")
+
+
+_SUSPECTS: dict[tuple[str, str], re.Pattern[bytes]] = {}
+
+
+def _suspect(schema: Schema) -> re.Pattern[bytes]:
+    """What in JSON Lines text Polars might read otherwise than the contract: empty text,
+    a value other than text or null for a text field's name, text for a datetime field's
+    name that is not in the contract's grammar. Names are matched at any depth, so a name
+    that fields of other types use too only costs the fast path."""
+    texts = _names(schema.dtype, ("string", "category"))
+    datetimes = _names(schema.dtype, ("datetime",))
+    key = ("|".join(sorted(texts)), "|".join(sorted(datetimes)))
+    found = _SUSPECTS.get(key)
+    if found is None:
+        alternatives = [rb':\s*""']
+        if texts:
+            names = b"|".join(re.escape(n.encode()) for n in sorted(texts))
+            alternatives.append(rb'"(?:' + names + rb')"\s*:\s*(?!"|null)')
+        if datetimes:
+            names = b"|".join(re.escape(n.encode()) for n in sorted(datetimes))
+            grammar = DATETIME_TEXT.encode()
+            alternatives.append(rb'"(?:' + names + rb')"\s*:\s*"(?!(?:' + grammar + rb')")')
+        found = _SUSPECTS[key] = re.compile(b"|".join(alternatives))
+    return found
+
+
+def _names(dtype: DType, kinds: tuple[str, ...]) -> set[str]:
+    out: set[str] = set()
+    for f in dtype.fields:
+        inner = f.dtype
+        while inner.kind == "list" and inner.item is not None:
+            inner = inner.item
+        if inner.kind in kinds:
+            out.add(f.name)
+        if inner.kind == "object":
+            out |= _names(inner, kinds)
+    return out
 
 
 def _first_cast_failure(series: pl.Series, target: pl.DataType) -> int | None:

@@ -19,13 +19,11 @@ only when a database is read.
 from __future__ import annotations
 
 import csv
-import io
-import json
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from itertools import islice
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 import polars as pl
 import pyarrow as pa
@@ -40,12 +38,10 @@ from kaskad.io.reading import (
     NESTED,
     MalformedInputError,
     Source,
-    cannot_read,
     check_columns,
     conform,
     first_failure,
-    json_problem,
-    ndjson_reads,
+    json_lines_frame,
     reason,
     wrapped,
 )
@@ -178,45 +174,10 @@ class JsonLinesSource(Source):
         first_line = 1
         with self.path.open("rb") as file:
             while lines := list(islice(file, self.chunk_size)):
-                try:
-                    frame = pl.read_ndjson(io.BytesIO(b"".join(lines)), schema=self._types)
-                except pl.exceptions.PolarsError as exc:
-                    raise self._locate(lines, first_line, exc) from exc
+                frame = json_lines_frame(lines, self.schema, self.name, first_line)
                 if frame.height:
                     yield prepare_frame(self.schema, frame, self.name)
                 first_line += len(lines)
-
-    def _locate(self, lines: list[bytes], first: int, exc: Exception) -> InputError:
-        """Which line and field could not be read (bisecting the chunk)."""
-        i = first_failure(len(lines), lambda lo, hi: not ndjson_reads(lines[lo:hi], self._types))
-        if i is None:
-            return InputError(f"{self.name}: lines {first}-{first + len(lines) - 1}: {exc}")
-        line = first + i
-        try:
-            record = json.loads(lines[i].rstrip(b"\r\n"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as bad:
-            where = f" at character {bad.colno}" if isinstance(bad, json.JSONDecodeError) else ""
-            return MalformedInputError(
-                self.name, f"not valid JSON{where} ({reason(bad)})", line=line
-            )
-        if not isinstance(record, dict):
-            return MalformedInputError(
-                self.name, f"expected a JSON object, got {_json_kind(record)}", line=line
-            )
-        for f in self.schema.fields:
-            found = json_problem(record.get(f.name), f.dtype, f.name)
-            if found is not None:
-                path, dtype, value = found
-                return MalformedInputError(
-                    self.name, cannot_read(value, dtype), line=line, column=path
-                )
-        return MalformedInputError(self.name, str(exc), line=line)
-
-
-def _json_kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    return {list: "a list", str: "text", bool: "true/false"}.get(type(value), "a number")
 
 
 # ---- CSV --------------------------------------------------------------------------------

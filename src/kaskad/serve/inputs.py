@@ -10,10 +10,9 @@ XML mapping (the root element's name is free, e.g. ``<application>``):
 - an ``object`` field is an element whose children are its fields;
 - a ``list`` field is an element whose children (any name, ``<item>`` by convention) are
   its items, so ``<transactions/>`` is an empty list and an absent element a missing one;
-- scalar text is converted by the field's type: ``integer`` and ``float`` as numbers,
-  ``boolean`` as ``true``/``false``, everything else (text, category, date ``YYYY-MM-DD``,
-  datetime in ISO format) as text the executor parses. Text that does not convert is
-  passed on unchanged, so the executor's message names the field and the problem.
+- scalar text is passed on as text, exactly as written; the executor reads it by the
+  reading contract (:mod:`kaskad.execute.contract`), as it reads CSV cells and JSON
+  strings, so the same text gives the same value or the same field problem everywhere.
 - for a batch, the root's children are the records.
 
 XML is parsed with ``defusedxml``: DTDs, entities and external references are refused.
@@ -22,7 +21,6 @@ XML is parsed with ``defusedxml``: DTDs, entities and external references are re
 from __future__ import annotations
 
 import json
-import math
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
 from typing import Any, Literal
@@ -31,6 +29,7 @@ import defusedxml
 import defusedxml.ElementTree as SafeET
 
 from kaskad.errors import FieldProblem
+from kaskad.execute.contract import loads
 from kaskad.serve.errors import ServeError
 from kaskad.spec.schema import Schema
 from kaskad.spec.types import DType, Field
@@ -94,7 +93,7 @@ def parse_records(body: bytes, fmt: BodyFormat, schema: Schema) -> list[Any]:
 
 def _json(body: bytes) -> Any:
     try:
-        return json.loads(body)
+        return loads(body)
     except UnicodeDecodeError as exc:
         raise _unparsable(f"the body is not UTF-8 text: {exc.reason}") from exc
     except json.JSONDecodeError as exc:
@@ -152,27 +151,9 @@ def _value(element: ET.Element, dtype: DType) -> Any:
         assert dtype.item is not None
         item = dtype.item
         return [_value(child, item) for child in element if isinstance(child.tag, str)]
-    text = (element.text or "").strip()
     if len(element) > 0:  # children where a value belongs: the executor names the field
         return {}
-    return _scalar(text, dtype.kind) if text else None
-
-
-def _scalar(text: str, kind: str) -> Any:
-    if kind == "integer":
-        try:
-            return int(text)
-        except ValueError:
-            return text
-    if kind == "float":
-        try:
-            value = float(text)
-        except ValueError:
-            return text
-        return value if math.isfinite(value) else text
-    if kind == "boolean":
-        return {"true": True, "false": False}.get(text, text)
-    return text
+    return element.text or None  # empty text is no value, as everywhere
 
 
 def _local(tag: str) -> str:

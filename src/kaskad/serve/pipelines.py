@@ -175,5 +175,5 @@ def _frame(records: list[Any], pipeline: ServedPipeline) -> pl.DataFrame | None:
     """Records as a frame, or None when polars cannot read them (then one by one)."""
     try:
         return frame_from_records(records, pipeline.plan.schema)
-    except (pl.exceptions.PolarsError, ValueError, TypeError):
+    except (pl.exceptions.PolarsError, ValueError, TypeError, InputError):
         return None

@@ -2,15 +2,36 @@
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from kaskad.errors import Problem
 from kaskad.spec.reader import Reader
-from kaskad.spec.types import ALL_KINDS, DType, Field, is_kind
+from kaskad.spec.types import ALL_KINDS, NO_CONSTRAINTS, Constraints, DType, Field, is_kind
 from kaskad.spec.yamlfile import PathKey, load_yaml
 
-_FIELD_KEYS = ("type", "required", "description", "values", "fields", "items", "sensitive", "key")
+_CONSTRAINT_KEYS = ("min", "max", "finite", "max_length", "pattern")
+_FIELD_KEYS = (
+    "type",
+    "required",
+    "description",
+    "values",
+    "fields",
+    "items",
+    "sensitive",
+    "key",
+    *_CONSTRAINT_KEYS,
+)
+# the kinds each constraint applies to
+_CONSTRAINT_KINDS: dict[str, tuple[str, ...]] = {
+    "min": ("integer", "float"),
+    "max": ("integer", "float"),
+    "finite": ("float",),
+    "max_length": ("string",),
+    "pattern": ("string",),
+}
 
 
 @dataclass(frozen=True)
@@ -74,6 +95,14 @@ def _parse_type(r: Reader, path: PathKey, name: str) -> tuple[DType, dict[str, o
         item = _parse_type(r, (*path, "items"), f"{name}[]")
         if item is None:
             return None
+        for key in _CONSTRAINT_KEYS:
+            if key in item[1]:
+                r.problem(
+                    "K108",
+                    f"'{key}' on the items of list '{name}': constraints apply to fields",
+                    (*path, "items", key),
+                    "make the items objects and constrain their fields",
+                )
         return DType("list", item=item[0]), spec
     return DType(kind), spec
 
@@ -97,9 +126,85 @@ def _parse_fields(r: Reader, path: PathKey, owner: str) -> tuple[Field, ...]:
                 sensitive=bool(spec.get("sensitive", False)),
                 key=bool(spec.get("key", False)),
                 description=str(spec.get("description", "")),
+                constraints=_constraints(r, (*path, name), name, dtype, spec),
             )
         )
     return tuple(out)
+
+
+def _constraints(
+    r: Reader, path: PathKey, name: str, dtype: DType, spec: dict[str, object]
+) -> Constraints:
+    """The field's constraints; each one that is malformed, or does not apply to the
+    field's type, is a K108 problem at its key."""
+    given = {k: spec[k] for k in _CONSTRAINT_KEYS if k in spec}
+    if not given:
+        return NO_CONSTRAINTS
+    ok: dict[str, object] = {}
+    for key, value in given.items():
+        where = (*path, key)
+        kinds = _CONSTRAINT_KINDS[key]
+        if dtype.kind not in kinds:
+            r.problem(
+                "K108",
+                f"'{key}' does not apply to field '{name}' of type {dtype}",
+                where,
+                f"'{key}' applies to {' and '.join(kinds)} fields",
+            )
+        elif key in ("min", "max"):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                r.problem("K108", f"'{key}' of field '{name}' must be a number", where)
+            elif dtype.kind == "integer" and not isinstance(value, int):
+                r.problem("K108", f"'{key}' of integer field '{name}' must be an integer", where)
+            elif not math.isfinite(value):
+                r.problem("K108", f"'{key}' of field '{name}' must be a finite number", where)
+            else:
+                ok[key] = value
+        elif key == "finite":
+            if not isinstance(value, bool):
+                r.problem("K108", f"'finite' of field '{name}' must be true or false", where)
+            else:
+                ok[key] = value
+        elif key == "max_length":
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                what = f"'max_length' of field '{name}' must be a whole number above 0"
+                r.problem("K108", what, where)
+            else:
+                ok[key] = value
+        else:
+            problem = pattern_problem(value)
+            if problem is not None:
+                r.problem("K108", f"'pattern' of field '{name}' {problem}", where)
+            else:
+                ok[key] = value
+    low, high = ok.get("min"), ok.get("max")
+    if isinstance(low, (int, float)) and isinstance(high, (int, float)) and low > high:
+        r.problem("K108", f"field '{name}' has min {low} greater than max {high}", (*path, "min"))
+        ok.pop("min")
+    return Constraints(**ok)  # type: ignore[arg-type]
+
+
+def pattern_problem(pattern: object) -> str | None:
+    """Why ``pattern`` cannot be a field's pattern (None when it can): it must be text that
+    both executors read as the same regular expression (Python's ``re`` and Polars'
+    Rust ``regex`` share most syntax; look-arounds and back references are in only one)."""
+    if not isinstance(pattern, str) or not pattern:
+        return "must be a regular expression (text)"
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        return f"is not a valid regular expression: {exc}"
+    import polars as pl
+
+    try:
+        pl.select(pl.lit("").str.contains(f"^(?:{pattern})$"))
+    except pl.exceptions.PolarsError as exc:
+        detail = " ".join(str(exc).split())[:160]
+        return (
+            "uses syntax the batch executor's regular expressions do not read"
+            f" (look-arounds and back references are not supported): {detail}"
+        )
+    return None
 
 
 def load_schema(path: Path, display: str, problems: list[Problem]) -> tuple[Schema | None, object]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, TypeGuard
 
 # model frameworks kaskad can load (kaskad.models has an adapter for each)
@@ -74,6 +74,23 @@ class DType:
 
 
 @dataclass(frozen=True)
+class Constraints:
+    """What a field's values must also satisfy (checked alike by both executors):
+    ``min``/``max`` (numbers, inclusive), ``finite`` (floats: refuse NaN and ±infinity;
+    on by default), ``max_length`` (text, in characters) and ``pattern`` (text: a regular
+    expression the whole value must match)."""
+
+    min: int | float | None = None
+    max: int | float | None = None
+    finite: bool = True
+    max_length: int | None = None
+    pattern: str | None = None
+
+
+NO_CONSTRAINTS = Constraints()
+
+
+@dataclass(frozen=True)
 class Field:
     """A named, typed field of the input schema (or of a nested object)."""
 
@@ -83,6 +100,8 @@ class Field:
     sensitive: bool = False
     key: bool = False
     description: str = ""
+    # left out of the serialised plan (and its hash) when it has no constraints
+    constraints: Constraints = field(default=NO_CONSTRAINTS, metadata={"omit_default": True})
 
 
 STRING = DType("string")

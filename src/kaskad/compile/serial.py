@@ -70,6 +70,13 @@ _PLACES: dict[type[Any], frozenset[str]] = {
 }
 
 
+# fields added after format 1 was fixed: left out while None, so plans that do not use
+# them keep the form (and the hash) they had
+_LATER: dict[type[Any], frozenset[str]] = {
+    ModelNode: frozenset({"tolerance"}),
+}
+
+
 class PlanFormatError(KaskadError):
     """A serialised plan that this kaskad cannot read."""
 
@@ -80,8 +87,11 @@ def _encode(value: Any, portable: bool) -> Any:
         if cls.__name__ not in _TYPES:
             raise TypeError(f"{cls.__name__} is not a plan type")
         skip = _PLACES.get(cls, frozenset()) if portable else frozenset()
+        later = _LATER.get(cls, frozenset())
         out: dict[str, Any] = {"type": cls.__name__}
         for f in dataclasses.fields(value):
+            if f.name in later and getattr(value, f.name) is None:
+                continue
             if f.name not in skip:
                 out[f.name] = _encode(getattr(value, f.name), portable)
         return out

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import Literal, TypeGuard
 
 # model frameworks kaskad can load (kaskad.models has an adapter for each)
-Framework = Literal["sklearn", "lightgbm", "onnx"]
-FRAMEWORKS: tuple[Framework, ...] = ("sklearn", "lightgbm", "onnx")
+Framework = Literal["sklearn", "lightgbm", "onnx", "xgboost", "catboost"]
+FRAMEWORKS: tuple[Framework, ...] = ("sklearn", "lightgbm", "onnx", "xgboost", "catboost")
 
 
 def is_framework(name: str) -> TypeGuard[Framework]:
@@ -33,7 +33,6 @@ ALL_KINDS: tuple[Kind, ...] = (*SCALAR_KINDS, "category", "object", "list")
 
 def is_kind(name: object) -> TypeGuard[Kind]:
     return name in ALL_KINDS or name in ("null", "any")
-
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,9 @@ class ModelAdapter(abc.ABC):
     exact: bool = True  # row-wise exact at any batch size
     inexact_reason: str = ""  # why not, when ``exact`` is False
     load_warnings: tuple[str, ...] = ()  # what the library warned about while loading
+    # (package, version) the artifact says it was saved with, where that is not the
+    # installed version: what a release made with it must lock
+    saved_with: tuple[tuple[str, str], ...] = ()
 
     @abc.abstractmethod
     def predict_batch(self, x: Batch) -> dict[str, FloatArray]:
@@ -132,6 +135,10 @@ def load_bytes(data: bytes, framework: str, origin: Path) -> ModelAdapter:
             from kaskad.models import onnx_adapter
 
             factory = onnx_adapter.OnnxAdapter
+        elif framework == "xgboost":
+            factory = _optional(framework, "xgboost_adapter", "XGBoostAdapter", origin)
+        elif framework == "catboost":
+            factory = _optional(framework, "catboost_adapter", "CatBoostAdapter", origin)
         else:
             known = ", ".join(FRAMEWORKS)
             raise ModelLoadError(
@@ -142,6 +149,24 @@ def load_bytes(data: bytes, framework: str, origin: Path) -> ModelAdapter:
     adapter = factory(data, origin)
     adapter.artifact = data
     return adapter
+
+
+def _optional(
+    framework: str, module: str, name: str, origin: Path
+) -> Callable[[bytes, Path], ModelAdapter]:
+    """The adapter class of a framework installed as an extra (``kaskad[xgboost]``)."""
+    import importlib
+
+    try:
+        found = importlib.import_module(f"kaskad.models.{module}")
+    except ImportError as exc:
+        raise ModelLoadError(
+            origin,
+            f"framework {framework!r} needs the optional extra: pip install "
+            f"'kaskad[{framework}]' ({exc})",
+        ) from exc
+    factory: Callable[[bytes, Path], ModelAdapter] = getattr(found, name)
+    return factory
 
 
 def require_file(path: Path) -> None:

@@ -34,7 +34,7 @@ class SklearnAdapter(ArrayModelAdapter):
     framework = "sklearn"
 
     def __init__(self, data: bytes, path: Path) -> None:
-        estimator, caught = _load_estimator(data, path)
+        estimator, caught, saved = _load_estimator(data, path)
         task, n_classes = _task_of(estimator, path)
         names = getattr(estimator, "feature_names_in_", None)
         n_inputs = getattr(estimator, "n_features_in_", None)
@@ -47,6 +47,7 @@ class SklearnAdapter(ArrayModelAdapter):
             None if n_inputs is None else int(n_inputs),
         )
         self.load_warnings = caught
+        self.saved_with = (("scikit-learn", saved),) if saved else ()
         self.takes_frame = input_names is not None
         if input_names is not None:
             self.input_kinds = input_kinds(estimator, len(input_names))
@@ -62,7 +63,7 @@ class SklearnAdapter(ArrayModelAdapter):
         return out[:, 1] if self._positive else out
 
 
-def _load_estimator(data: bytes, path: Path) -> tuple[Any, tuple[str, ...]]:
+def _load_estimator(data: bytes, path: Path) -> tuple[Any, tuple[str, ...], str | None]:
     """The unpickled estimator and the version warnings scikit-learn gave while loading it
     (a model pickled under another scikit-learn version). Whether such a model may be used
     is decided by the caller (see :class:`kaskad.models.ModelCache`)."""
@@ -73,6 +74,7 @@ def _load_estimator(data: bytes, path: Path) -> tuple[Any, tuple[str, ...]]:
     except Exception as exc:
         raise ModelLoadError(path, f"cannot read joblib file: {exc}") from exc
     caught: list[str] = []
+    saved: str | None = None
     for w in seen:
         if issubclass(w.category, InconsistentVersionWarning):
             message: Any = w.message
@@ -83,6 +85,7 @@ def _load_estimator(data: bytes, path: Path) -> tuple[Any, tuple[str, ...]]:
             )
             if text not in caught:
                 caught.append(text)
+            saved = str(message.original_sklearn_version)
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     if not hasattr(estimator, "fit"):
@@ -93,7 +96,7 @@ def _load_estimator(data: bytes, path: Path) -> tuple[Any, tuple[str, ...]]:
         check_is_fitted(estimator)
     except (NotFittedError, TypeError) as exc:
         raise ModelLoadError(path, f"estimator is not fitted: {exc}") from exc
-    return estimator, tuple(caught)
+    return estimator, tuple(caught), saved
 
 
 def _task_of(estimator: Any, path: Path) -> tuple[Task, int]:

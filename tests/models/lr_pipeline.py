@@ -124,7 +124,10 @@ def _boosted(kind: Kind, x: pl.DataFrame, y: np.ndarray[Any, Any], path: Path) -
     import catboost
 
     rows = [
-        [*(np.nan if v is None else v for v in row[:4]), *("nan" if v is None else v for v in row[4:])]
+        [
+            *(np.nan if v is None else v for v in row[:4]),
+            *("nan" if v is None else v for v in row[4:]),
+        ]
         for row in x.rows()
     ]
     model = catboost.CatBoostClassifier(

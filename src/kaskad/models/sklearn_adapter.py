@@ -19,7 +19,24 @@ from sklearn.utils.validation import check_is_fitted
 
 from kaskad.errors import ModelLoadError
 from kaskad.models.base import ArrayModelAdapter, Task
-from kaskad.models.sklearn_exact import input_kinds, scoring_for
+from kaskad.models.sklearn_exact import input_kinds, scoring_for, selects_by_name
+
+# Emitted when an estimator fitted on a data frame is called with a numpy array; the
+# adapter passes columns in the artifact's order, so the warning is noise. A filter for it
+# is kept first in the process's warning filters (re-inserted when other code, such as a
+# test runner, has changed them): ``catch_warnings`` around each call swapped
+# process-wide state on Python 3.11, so threads deciding at the same time could restore
+# each other's filters and let the warning through, and it cost time on every call.
+_NAMES_WARNING = "X does not have valid feature names"
+
+
+def _silence_feature_names_warning() -> None:
+    first = warnings.filters[0] if warnings.filters else None
+    message = first[1] if first is not None else None
+    if first is None or first[0] != "ignore" or getattr(message, "pattern", None) != _NAMES_WARNING:
+        warnings.filterwarnings(
+            "ignore", message=_NAMES_WARNING, category=UserWarning, module=r"sklearn\."
+        )
 
 
 class SklearnAdapter(ArrayModelAdapter):
@@ -48,9 +65,14 @@ class SklearnAdapter(ArrayModelAdapter):
         )
         self.load_warnings = caught
         self.saved_with = (("scikit-learn", saved),) if saved else ()
-        self.takes_frame = input_names is not None
         if input_names is not None:
             self.input_kinds = input_kinds(estimator, len(input_names))
+        # a model that selects columns by name, or encodes text, gets a named frame; one
+        # that only takes numbers in order gets the (faster) array
+        self.takes_frame = input_names is not None and (
+            "text" in (self.input_kinds or ()) or selects_by_name(estimator)
+        )
+        self._quiet = input_names is not None and not self.takes_frame
         scoring = scoring_for(estimator, task)
         self.exact = scoring.exact
         self.inexact_reason = scoring.reason
@@ -59,6 +81,8 @@ class SklearnAdapter(ArrayModelAdapter):
         self._positive = task == "binary"
 
     def _raw(self, x: Any, single: bool) -> npt.NDArray[Any]:
+        if self._quiet:
+            _silence_feature_names_warning()
         out = np.asarray(self._predict(x))
         return out[:, 1] if self._positive else out
 

@@ -231,6 +231,19 @@ def softmax_columns(scores: list[FloatArray]) -> FloatArray:
     return np.column_stack([e / total for e in exps])
 
 
+def selects_by_name(estimator: Any) -> bool:
+    """Whether the model picks its columns by name somewhere (a ColumnTransformer), so it
+    must receive a data frame rather than a nameless array."""
+    name = _name(estimator)
+    if name == "ColumnTransformer":
+        return True
+    if name == "Pipeline":
+        return any(selects_by_name(step) for _, step in estimator.steps)
+    if name == "FeatureUnion":
+        return any(selects_by_name(part) for _, part in estimator.transformer_list)
+    return False
+
+
 def input_kinds(estimator: Any, n_inputs: int) -> tuple[InputKind, ...]:
     """Which of the model's input columns are text: those its own pipeline encodes from
     text categories (a OneHotEncoder/OrdinalEncoder fitted on strings); the rest are

@@ -131,7 +131,12 @@ def _boosted(kind: Kind, x: pl.DataFrame, y: np.ndarray[Any, Any], path: Path) -
         for row in x.rows()
     ]
     model = catboost.CatBoostClassifier(
-        iterations=30, depth=4, verbose=0, thread_count=1, random_seed=0
+        iterations=30,
+        depth=4,
+        verbose=0,
+        thread_count=1,
+        random_seed=0,
+        allow_writing_files=False,
     )
     model.fit(catboost.Pool(rows, y, cat_features=[4, 5], feature_names=CREDIT_INPUTS))
     model.save_model(str(path))

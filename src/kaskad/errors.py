@@ -89,6 +89,15 @@ class ModelLoadError(KaskadError):
         super().__init__(f"model artifact {self.path}: {message}")
 
 
+class ModelPredictionError(KaskadError):
+    """A loaded model failed to score its inputs (wrong width, a value it cannot take, an
+    error inside the model's library): a run-time failure, not a loading one."""
+
+    def __init__(self, path: Path | str, message: str) -> None:
+        self.path = str(path)
+        super().__init__(f"model {Path(self.path).name}: prediction failed: {message}")
+
+
 class ExecutionError(KaskadError):
     """A step failed while a plan was executing."""
 

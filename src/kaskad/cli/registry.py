@@ -171,10 +171,12 @@ def release_create(
     description: Annotated[str, typer.Option(help="What changed in this release.")] = "",
     store: StoreOpt = None,
     actor: ActorOpt = None,
+    allow_environment_mismatch: AllowEnvOpt = False,
 ) -> None:
     """Snapshot a pipeline, its components, model artifacts, environment and golden cases."""
     from kaskad.registry.releases import create_release
 
+    notes: list[str] = []
     with opened(store) as s:
         release = create_release(
             s,
@@ -183,12 +185,16 @@ def release_create(
             golden_input=golden,
             golden_count=golden_count,
             description=description,
+            allow_environment_mismatch=allow_environment_mismatch,
+            notes=notes,
         )
     out.print(
         f"created release [bold]{release.ref}[/]: plan {release.plan_hash[:12]}, "
         f"{len(release.manifest['files'])} files, {release.golden_count} golden cases",
         highlight=False,
     )
+    for note in notes:
+        out.print(f"  note: {escape(note)}", highlight=False)
 
 
 @release_app.command("list")
@@ -234,9 +240,11 @@ def release_show(
     )
     if r.description:
         out.print(escape(r.description))
-    table = Table("kind", "name", "source", "sha256")
+    table = Table("kind", "name", "source", "sha256", "outputs checked")
     for c in r.components:
-        table.add_row(c["kind"], c["name"], c["source"], c["sha256"][:12])
+        table.add_row(
+            c["kind"], c["name"], c["source"], c["sha256"][:12], c.get("outputs_checked", "")
+        )
     out.print(table)
     env = r.environment
     out.print(

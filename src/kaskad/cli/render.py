@@ -84,6 +84,17 @@ def print_decision(console: Console, plan: Plan, report: dict[str, Any]) -> None
         else:
             for name, value in step["outputs"].items():
                 console.print(f"  {name} = {escape(_fmt(value))}", highlight=False)
+        model = step.get("model")
+        if model is not None:
+            checked = model["outputs_checked"]
+            if "tolerance" in checked:
+                console.print(
+                    f"  [dim]tolerance-checked within {checked['tolerance']:g}: "
+                    f"{', '.join(checked['outputs'])}[/]",
+                    highlight=False,
+                )
+            for warning in model["warnings"]:
+                console.print(f"  [yellow]warning:[/] {escape(warning)}", highlight=False)
     shadow_cols = {k: v for k, v in result.items() if k.startswith(SHADOW_PREFIX)}
     if shadow_cols:
         console.print("\n[bold]shadows[/] (never change the decision)")

@@ -10,6 +10,7 @@ from kaskad.compile.expr import ast
 from kaskad.compile.expr import typed as t
 from kaskad.compile.expr.check import Scope, check_expression, suggest
 from kaskad.compile.expr.parser import ExprSyntaxError, parse
+from kaskad.compile.model_checks import check_invariance, check_model_outputs, model_inputs
 from kaskad.compile.naming import RULESET_SUMMARY, ruleset_column
 from kaskad.compile.plan import (
     Branch,
@@ -71,10 +72,14 @@ class Compiler:
     replacing it and the models it feeds report nothing more about it.
     """
 
-    def __init__(self, models: ModelCache | None = None) -> None:
+    def __init__(
+        self, models: ModelCache | None = None, *, allow_version_mismatch: bool = False
+    ) -> None:
         self.problems: list[Problem] = []
         self.failed: set[str] = set()  # ids of steps that failed, and the names they produce
         self.models = models or default_cache()
+        # models saved by another version of their library load (the warning is kept)
+        self.allow_version_mismatch = allow_version_mismatch
         self._digests: dict[Path, str] = {}  # artifact → sha256 of its bytes, read once
 
     # ---- expressions --------------------------------------------------------------------
@@ -391,62 +396,17 @@ class Compiler:
             )
             return None
         try:
-            digest, adapter = self.models.inspect(m.artifact, framework)
+            digest, adapter = self.models.inspect(
+                m.artifact, framework, allow_version_mismatch=self.allow_version_mismatch
+            )
         except KaskadError as exc:
             self.problems.append(Problem("K301", str(exc), loc))
             return None
         self._digests[m.artifact] = digest
-        inputs: list[tuple[str, t.TExpr]] = []
-        for (name, text), key in zip(m.inputs, [n for n, _ in m.inputs], strict=True):
-            node = parsed.get(key)
-            if node is None:
-                continue
-            expr = self.check(text, node, columns)
-            if expr is None:
-                continue
-            if not (expr.dtype.is_numeric or expr.dtype.kind in ("boolean", "any")):
-                self.problems.append(
-                    Problem(
-                        "K302",
-                        f"model input '{name}' is {expr.dtype}; models take numbers",
-                        text.location(1, 1, len(text.text)),
-                        "encode text with CASE, e.g. CASE WHEN channel = 'web' THEN 1 ELSE 0 END",
-                    )
-                )
-                continue
-            inputs.append((name, expr))
-        declared = [n for n, _ in m.inputs]
-        if adapter.input_names is not None and list(adapter.input_names) != declared:
-            self.problems.append(
-                Problem(
-                    "K302",
-                    f"model '{m.name}' expects inputs {list(adapter.input_names)} in this "
-                    f"order, but the pipeline gives {declared}",
-                    loc,
-                    "list the inputs in the order the model was trained with",
-                )
-            )
-        elif adapter.n_inputs is not None and adapter.n_inputs != len(declared):
-            self.problems.append(
-                Problem(
-                    "K302",
-                    f"model '{m.name}' expects {adapter.n_inputs} inputs, the pipeline "
-                    f"gives {len(declared)}",
-                    loc,
-                )
-            )
-        for _, source in m.outputs:
-            if source not in adapter.output_names:
-                self.problems.append(
-                    Problem(
-                        "K304",
-                        f"model '{m.name}' has no output '{source}' (it gives "
-                        f"{', '.join(adapter.output_names)})",
-                        loc,
-                        suggest(source, list(adapter.output_names)),
-                    )
-                )
-        if len(inputs) != len(m.inputs):
+        inputs = model_inputs(self, m, adapter, parsed, columns)
+        check_model_outputs(self.problems, m, adapter)
+        check_invariance(self.problems, m, adapter)
+        if inputs is None:
             return None
         return ModelNode(
             m.name,
@@ -456,6 +416,7 @@ class Compiler:
             tuple(inputs),
             m.outputs,
             self._model_ref(m),
+            m.tolerance,
         )
 
     def _decision(
@@ -537,12 +498,15 @@ def _unique(refs: list[ComponentRef]) -> list[ComponentRef]:
     return list(seen.values())
 
 
-def compile_pipeline(path: Path | str) -> Plan:
-    """Load, check and compile a pipeline file; raise :class:`SpecError` listing every problem."""
+def compile_pipeline(path: Path | str, *, allow_version_mismatch: bool = False) -> Plan:
+    """Load, check and compile a pipeline file; raise :class:`SpecError` listing every problem.
+
+    ``allow_version_mismatch`` lets models saved by another version of their library load
+    (their warnings stay on the loaded adapters); otherwise they are refused (K301)."""
     path = Path(path)
     problems: list[Problem] = []
     spec = load_pipeline_spec(path, problems, display=_shown(path))
-    compiler = Compiler()
+    compiler = Compiler(allow_version_mismatch=allow_version_mismatch)
     plan = compiler.compile(spec) if spec is not None else None
     problems.extend(compiler.problems)
     problems = list(dict.fromkeys(problems))  # a file read twice (step and shadow): once

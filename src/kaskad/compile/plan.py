@@ -9,7 +9,7 @@ hash of that form, without the places its files came from.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from kaskad.compile.expr.typed import TExpr
@@ -90,6 +90,9 @@ class ModelNode:
     inputs: tuple[tuple[str, TExpr], ...]
     outputs_map: tuple[tuple[str, str], ...]  # pipeline output name → model output
     component: ComponentRef
+    # absolute tolerance declared for a model not known to be batch-size invariant: its
+    # outputs are compared within it (golden replay, parity checks); None: exactly
+    tolerance: float | None = field(default=None, metadata={"omit_default": True})
 
     @property
     def id(self) -> str:
@@ -166,6 +169,18 @@ class Plan:
                 found.setdefault((node.framework, node.artifact_sha256), node)
         return list(found.values())
 
+    def tolerances(self) -> dict[str, float]:
+        """Result fields compared within a declared tolerance instead of exactly: the
+        outputs of model steps that declare one, the champion's and its challengers'."""
+        out = _node_tolerances(self.nodes)
+        for s in self.shadows:
+            inner = _node_tolerances(s.nodes)
+            if s.plan is not None:
+                inner.update(s.plan.tolerances())
+            reported = {n for n, _ in s.reported}
+            out.update({f"shadow.{s.name}.{n}": tol for n, tol in inner.items() if n in reported})
+        return out
+
     def node_outputs(self) -> list[tuple[str, DType]]:
         return [o for node in self.nodes for o in node.outputs()]
 
@@ -180,3 +195,12 @@ class Plan:
         ]
         shadow = [c for s in self.shadows for c in s.columns()]
         return keys + head + self.node_outputs() + shadow
+
+
+def _node_tolerances(nodes: tuple[Node, ...]) -> dict[str, float]:
+    return {
+        name: node.tolerance
+        for node in nodes
+        if isinstance(node, ModelNode) and node.tolerance is not None
+        for name, _ in node.outputs_map
+    }

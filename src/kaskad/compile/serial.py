@@ -71,6 +71,8 @@ _PLACES: dict[type[Any], frozenset[str]] = {
 }
 
 
+# fields added after format 1 was fixed: left out while None, so plans that do not use
+# them keep the form (and the hash) they had
 class PlanFormatError(KaskadError):
     """A serialised plan that this kaskad cannot read."""
 

@@ -33,7 +33,7 @@ def compile_shadows(
     by_id = {n.id: n for n in nodes}
     for s in spec.shadows:
         if s.pipeline is not None:
-            sub = type(c)(c.models)
+            sub = type(c)(c.models, allow_version_mismatch=c.allow_version_mismatch)
             plan = sub.compile(s.pipeline)
             c.problems.extend(sub.problems)
             if plan is None:

@@ -26,6 +26,8 @@ from kaskad.execute.semantics import (
 )
 from kaskad.models import ModelCache
 
+_MODEL_DTYPES = {"number": pl.Float64, "text": pl.String}
+
 
 class _Exprs:
     """Hoisted aggregates share one numbering per executor; ``prefix`` keeps a shadow's
@@ -61,8 +63,11 @@ class _NodeRunner:
             self.func = loaded.feature(node)
         else:
             assert isinstance(node, ModelNode)
-            self.args = [c.compile(e).cast(pl.Float64) for _, e in node.inputs]
             self.adapter = loaded.model(node)
+            self.args = [
+                c.compile(e).cast(_MODEL_DTYPES[self.adapter.kind_of(i)])
+                for i, (_, e) in enumerate(node.inputs)
+            ]
 
     def run(self, frame: pl.DataFrame) -> pl.DataFrame:
         node = self.node
@@ -90,14 +95,25 @@ class _NodeRunner:
             raise ExecutionError(f"feature {node.name}", f"{type(exc).__name__}: {exc}") from exc
 
     def _model(self, frame: pl.DataFrame, node: ModelNode) -> list[pl.Series]:
-        matrix = np.ascontiguousarray(
-            frame.select([a.alias(f"__in{i}") for i, a in enumerate(self.args)])
-            .to_numpy()
-            .astype(np.float64, copy=False)
-        )
+        batch: np.ndarray[Any, Any] | pl.DataFrame
+        if self.adapter.takes_frame:  # named columns; numbers missing as NaN, text as None
+            batch = frame.select(
+                [
+                    a.fill_null(float("nan")).alias(name)
+                    if self.adapter.kind_of(i) == "number"
+                    else a.alias(name)
+                    for i, (a, (name, _)) in enumerate(zip(self.args, node.inputs, strict=True))
+                ]
+            )
+        else:
+            batch = np.ascontiguousarray(
+                frame.select([a.alias(f"__in{i}") for i, a in enumerate(self.args)])
+                .to_numpy()
+                .astype(np.float64, copy=False)
+            )
         try:
             result = (
-                self.adapter.predict_batch(matrix)
+                self.adapter.predict_batch(batch)
                 if frame.height
                 else {source: np.empty(0) for _, source in node.outputs_map}
             )

@@ -81,9 +81,15 @@ def _to_str(v: Any) -> str | None:
     return str(v)
 
 
-def model_row(values: Sequence[Any]) -> list[float]:
-    """Model inputs of one record: floats, NaN for missing, booleans as 1.0/0.0."""
-    return [NAN if v is None else float(v) for v in values]
+def model_row(values: Sequence[Any], kinds: Sequence[str] | None = None) -> list[Any]:
+    """Model inputs of one record: floats, NaN for missing, booleans as 1.0/0.0; an input
+    the model takes as text (``kinds``) stays a string, None when missing."""
+    if kinds is None or "text" not in kinds:
+        return [NAN if v is None else float(v) for v in values]
+    return [
+        (None if v is None else str(v)) if kind == "text" else (NAN if v is None else float(v))
+        for v, kind in zip(values, kinds, strict=True)
+    ]
 
 
 def clean_float(v: float) -> float | None:

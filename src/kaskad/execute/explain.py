@@ -8,6 +8,25 @@ from typing import Any
 from kaskad.compile.plan import ModelNode, Plan, RuleSetNode
 from kaskad.execute.convert import json_value
 from kaskad.execute.record import Decision
+from kaskad.models import default_cache
+
+
+def _model_entry(node: ModelNode) -> dict[str, Any]:
+    """What the trace says of a model: its artifact, whether its outputs are exact or
+    tolerance-checked, and what its library warned about while loading it."""
+    adapter = default_cache().get(node.framework, node.artifact_sha256, node.component.path)
+    outputs = [name for name, _ in node.outputs_map]
+    return {
+        "framework": node.framework,
+        "artifact": node.component.source,
+        "artifact_sha256": node.artifact_sha256,
+        "outputs_checked": (
+            {"exact": outputs}
+            if node.tolerance is None
+            else {"tolerance": node.tolerance, "outputs": outputs}
+        ),
+        "warnings": list(adapter.load_warnings),
+    }
 
 
 def explain(plan: Plan, decision: Decision) -> dict[str, Any]:
@@ -41,7 +60,7 @@ def explain(plan: Plan, decision: Decision) -> dict[str, Any]:
                 for r in node.rules
             ]
         if isinstance(node, ModelNode):
-            entry["model"] = {"framework": node.framework, "artifact": node.component.source}
+            entry["model"] = _model_entry(node)
         steps.append(entry)
     matched = None
     if decision.branch is not None:

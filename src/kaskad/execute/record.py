@@ -85,9 +85,10 @@ def _model_step(node: ModelNode, loaded: Loaded) -> Step:
     inputs = [compile_python(e) for _, e in node.inputs]
     outputs = list(node.outputs_map)
     adapter = loaded.model(node)
+    kinds = [adapter.kind_of(i) for i in range(len(inputs))]
 
     def run(env: Env) -> dict[str, Any]:
-        row = model_row([fn(env, None) for fn in inputs])
+        row = model_row([fn(env, None) for fn in inputs], kinds)
         try:
             result = adapter.predict_one(row)
         except Exception as exc:

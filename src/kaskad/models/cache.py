@@ -19,7 +19,12 @@ from collections import OrderedDict
 from pathlib import Path
 
 from kaskad.errors import ModelLoadError
-from kaskad.models.base import ModelAdapter, load_bytes, read_artifact
+from kaskad.models.base import (
+    ModelAdapter,
+    load_bytes,
+    read_artifact,
+    refuse_version_warnings,
+)
 from kaskad.spec.common import sha256_bytes
 
 __all__ = ["ModelCache", "default_cache"]
@@ -36,11 +41,18 @@ class ModelCache:
         self._alive: weakref.WeakValueDictionary[Key, ModelAdapter] = weakref.WeakValueDictionary()
         self._lock = threading.RLock()
 
-    def inspect(self, path: Path, framework: str) -> tuple[str, ModelAdapter]:
-        """Read the artifact at ``path`` once: its sha256 and its loaded adapter."""
+    def inspect(
+        self, path: Path, framework: str, *, allow_version_mismatch: bool = False
+    ) -> tuple[str, ModelAdapter]:
+        """Read the artifact at ``path`` once: its sha256 and its loaded adapter. A model
+        its library warns was saved by another version of it is refused unless
+        ``allow_version_mismatch`` (the warnings stay in the adapter's ``load_warnings``)."""
         data = read_artifact(Path(path))
         digest = sha256_bytes(data)
-        return digest, self._load((framework, digest), data, Path(path))
+        adapter = self._load((framework, digest), data, Path(path))
+        if not allow_version_mismatch:
+            refuse_version_warnings(adapter, path)
+        return digest, adapter
 
     def get(self, framework: str, sha256: str, path: Path | str) -> ModelAdapter:
         """The adapter for the artifact with this content; loaded from ``path`` (and its

@@ -6,6 +6,11 @@ skl2onnx: convert with ``options={"zipmap": False}``); a regressor exposes one
 [N] or [N, 1] tensor. Sessions run on one thread: onnxruntime splits tree
 ensembles across threads and merges partial sums in no fixed order, which would
 make results differ between runs and between batch and single-row calls.
+
+A graph is row-wise exact only if every operator in it is on :data:`ROW_WISE_OPS`
+(element-wise arithmetic, imputers and scalers, tree ensembles, which add one tree after
+another per row). Matrix products (MatMul, Gemm, linear classifiers) and anything else are
+not known to be: a pipeline using such a graph declares a tolerance on its outputs.
 """
 
 from __future__ import annotations
@@ -21,6 +26,51 @@ from kaskad.errors import ModelLoadError
 from kaskad.models.base import ArrayModelAdapter, FloatArray, Task
 
 _FLOAT_TYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64}
+
+# Operators computed row by row in an order that does not depend on the batch.
+ROW_WISE_OPS = frozenset(
+    {
+        "TreeEnsembleClassifier",
+        "TreeEnsembleRegressor",
+        "TreeEnsemble",
+        "Imputer",
+        "Scaler",
+        "Binarizer",
+        "Normalizer",
+        "Cast",
+        "CastLike",
+        "Identity",
+        "Constant",
+        "Shape",
+        "Reshape",
+        "Flatten",
+        "Squeeze",
+        "Unsqueeze",
+        "Concat",
+        "Slice",
+        "Gather",
+        "ArgMax",
+        "Add",
+        "Sub",
+        "Mul",
+        "Div",
+        "Neg",
+        "Abs",
+        "Sigmoid",
+        "Exp",
+        "Log",
+        "Clip",
+        "Where",
+        "Less",
+        "Greater",
+        "Equal",
+        "Not",
+        "And",
+        "Or",
+        "IsNaN",
+        "LabelEncoder",
+    }
+)
 
 
 class OnnxAdapter(ArrayModelAdapter):
@@ -62,11 +112,29 @@ class OnnxAdapter(ArrayModelAdapter):
         self._outputs = [output]
         self._dtype = dtype
         self._positive = task == "binary"
+        other = _not_row_wise(data, path)
+        if other:
+            self.exact = False
+            self.inexact_reason = f"the graph uses {', '.join(other)}"
 
     def _raw(self, x: FloatArray, single: bool) -> npt.NDArray[Any]:
         feed = x.astype(self._dtype, order="C")
         out = np.asarray(self._session.run(self._outputs, {self._input: feed})[0])
         return out[:, 1] if self._positive else out
+
+
+def _not_row_wise(data: bytes, path: Path) -> list[str]:
+    """The graph's operators not known to be row-wise exact."""
+    try:
+        import onnx
+    except ImportError:  # onnx (the format library) is optional: assume the worst
+        return ["operators kaskad cannot inspect (install onnx)"]
+    try:
+        model = onnx.load_model_from_string(data)
+    except Exception as exc:
+        raise ModelLoadError(path, f"cannot read ONNX graph: {exc}") from exc
+    ops = {node.op_type for node in model.graph.node}
+    return sorted(ops - ROW_WISE_OPS)
 
 
 def _pick_output(outputs: list[Any], path: Path) -> tuple[str, Task, int]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,8 @@ from sklearn.exceptions import InconsistentVersionWarning, NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from kaskad.errors import ModelLoadError
-from kaskad.models.base import ArrayModelAdapter, FloatArray, Task
+from kaskad.models.base import ArrayModelAdapter, Task
+from kaskad.models.sklearn_exact import input_kinds, scoring_for, selects_by_name
 
 # Emitted when an estimator fitted on a data frame is called with a numpy array; the
 # adapter passes columns in the artifact's order, so the warning is noise. A filter for it
@@ -40,12 +40,18 @@ def _silence_feature_names_warning() -> None:
 
 
 class SklearnAdapter(ArrayModelAdapter):
-    """A fitted scikit-learn classifier or regressor (or a Pipeline ending in one)."""
+    """A fitted scikit-learn classifier or regressor (or a Pipeline ending in one).
+
+    A model fitted on a data frame (it has ``feature_names_in_``) receives a Polars
+    DataFrame with those names, text columns included where its own pipeline encodes them.
+    A linear final estimator is scored by kaskad's fixed-order kernel
+    (:mod:`kaskad.models.sklearn_exact`), so its scores do not depend on the batch size.
+    """
 
     framework = "sklearn"
 
     def __init__(self, data: bytes, path: Path) -> None:
-        estimator = _load_estimator(data, path)
+        estimator, caught, saved = _load_estimator(data, path)
         task, n_classes = _task_of(estimator, path)
         names = getattr(estimator, "feature_names_in_", None)
         n_inputs = getattr(estimator, "n_features_in_", None)
@@ -57,27 +63,55 @@ class SklearnAdapter(ArrayModelAdapter):
             input_names,
             None if n_inputs is None else int(n_inputs),
         )
-        method = "predict" if task == "regression" else "predict_proba"
-        self._method: Callable[[FloatArray], Any] = getattr(estimator, method)
-        self._quiet = input_names is not None
+        self.load_warnings = caught
+        self.saved_with = (("scikit-learn", saved),) if saved else ()
+        if input_names is not None:
+            self.input_kinds = input_kinds(estimator, len(input_names))
+        # a model that selects columns by name, or encodes text, gets a named frame; one
+        # that only takes numbers in order gets the (faster) array
+        self.takes_frame = input_names is not None and (
+            "text" in (self.input_kinds or ()) or selects_by_name(estimator)
+        )
+        self._quiet = input_names is not None and not self.takes_frame
+        scoring = scoring_for(estimator, task)
+        self.exact = scoring.exact
+        self.inexact_reason = scoring.reason
+        self.linear_kernel = scoring.kernel
+        self._predict = scoring.predict
         self._positive = task == "binary"
 
-    def _raw(self, x: FloatArray, single: bool) -> npt.NDArray[Any]:
+    def _raw(self, x: Any, single: bool) -> npt.NDArray[Any]:
         if self._quiet:
             _silence_feature_names_warning()
-        out = np.asarray(self._method(x))
+        out = np.asarray(self._predict(x))
         return out[:, 1] if self._positive else out
 
 
-def _load_estimator(data: bytes, path: Path) -> Any:
+def _load_estimator(data: bytes, path: Path) -> tuple[Any, tuple[str, ...], str | None]:
+    """The unpickled estimator and the version warnings scikit-learn gave while loading it
+    (a model pickled under another scikit-learn version). Whether such a model may be used
+    is decided by the caller (see :class:`kaskad.models.ModelCache`)."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", InconsistentVersionWarning)
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always", InconsistentVersionWarning)
             estimator = joblib.load(io.BytesIO(data))
-    except InconsistentVersionWarning as exc:
-        raise ModelLoadError(path, f"saved with another scikit-learn version: {exc}") from exc
     except Exception as exc:
         raise ModelLoadError(path, f"cannot read joblib file: {exc}") from exc
+    caught: list[str] = []
+    saved: str | None = None
+    for w in seen:
+        if issubclass(w.category, InconsistentVersionWarning):
+            message: Any = w.message
+            text = (
+                f"InconsistentVersionWarning: {message.estimator_name} was saved with "
+                f"scikit-learn {message.original_sklearn_version}, "
+                f"loaded with {message.current_sklearn_version}"
+            )
+            if text not in caught:
+                caught.append(text)
+            saved = str(message.original_sklearn_version)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     if not hasattr(estimator, "fit"):
         raise ModelLoadError(
             path, f"holds a {type(estimator).__name__}, not a scikit-learn estimator"
@@ -86,7 +120,7 @@ def _load_estimator(data: bytes, path: Path) -> Any:
         check_is_fitted(estimator)
     except (NotFittedError, TypeError) as exc:
         raise ModelLoadError(path, f"estimator is not fitted: {exc}") from exc
-    return estimator
+    return estimator, tuple(caught), saved
 
 
 def _task_of(estimator: Any, path: Path) -> tuple[Task, int]:

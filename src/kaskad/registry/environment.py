@@ -28,6 +28,9 @@ RESULT_PACKAGES = (
     "lightgbm",
     "onnxruntime",
     "threadpoolctl",
+    "xgboost-cpu",
+    "xgboost",
+    "catboost",
 )
 
 

@@ -27,8 +27,16 @@ FRAMEWORK_PACKAGES = {
     "sklearn": ("scikit-learn", "numpy", "scipy", "joblib", "threadpoolctl"),
     "lightgbm": ("lightgbm", "numpy", "scipy"),
     "onnx": ("onnxruntime", "numpy"),
+    "xgboost": ("xgboost-cpu", "xgboost", "numpy", "scipy"),
+    "catboost": ("catboost", "numpy", "scipy"),
 }
-_SUFFIX = {"sklearn": ".joblib", "lightgbm": ".txt", "onnx": ".onnx"}
+_SUFFIX = {
+    "sklearn": ".joblib",
+    "lightgbm": ".txt",
+    "onnx": ".onnx",
+    "xgboost": ".ubj",
+    "catboost": ".cbm",
+}
 
 
 def _framework_of(model: Any) -> str:
@@ -39,6 +47,8 @@ def _framework_of(model: Any) -> str:
         return "lightgbm"
     if module == "onnx":
         return "onnx"
+    if module in ("xgboost", "catboost"):
+        return module
     raise KaskadError(
         f"cannot tell the framework of a {type(model).__module__}.{type(model).__name__}; "
         f"pass framework= one of {', '.join(FRAMEWORKS)} with a saved artifact file"
@@ -55,6 +65,11 @@ def _save(model: Any, framework: str, folder: Path) -> Path:
     elif framework == "lightgbm":
         booster = getattr(model, "booster_", model)  # LGBMClassifier keeps a Booster
         booster.save_model(str(path))
+    elif framework == "xgboost":
+        booster = model.get_booster() if hasattr(model, "get_booster") else model
+        booster.save_model(str(path))
+    elif framework == "catboost":
+        model.save_model(str(path))
     else:
         path.write_bytes(model.SerializeToString())
     return path
@@ -104,7 +119,9 @@ def register_model(
             raise ModelLoadError(
                 path, f"unknown framework {framework!r}; known: {', '.join(FRAMEWORKS)}"
             )
-        adapter = load_model(path, framework)
+        # a model saved under another version of its library registers with that version
+        # in its environment; a release made with it is refused until overridden
+        adapter = load_model(path, framework, allow_version_mismatch=True)
         sha = store.artifacts.put_file(path)
     training: dict[str, Any] | None = None
     frame: pl.DataFrame | None = None
@@ -121,13 +138,23 @@ def register_model(
         artifact_sha256=sha,
         description=description,
         metrics=dict(metrics or {}),
-        environment=capture_environment(FRAMEWORK_PACKAGES[framework]),
+        environment=_environment(FRAMEWORK_PACKAGES[framework], adapter),
         inputs=inputs,
         outputs=list(adapter.output_names),
         sample=_sample(adapter, frame, names),
         training_data=training,
         actor=actor,
     )
+
+
+def _environment(packages: tuple[str, ...], adapter: Any) -> dict[str, Any]:
+    """The installed versions of a framework's packages, except those the artifact says
+    it was saved with (``saved_with``)."""
+    env = capture_environment(packages)
+    env["packages"] = dict(sorted({**env["packages"], **dict(adapter.saved_with)}.items()))
+    if adapter.load_warnings:
+        env["warnings"] = list(adapter.load_warnings)
+    return env
 
 
 def _input_type(frame: pl.DataFrame | None, name: str) -> str:

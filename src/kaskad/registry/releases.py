@@ -7,6 +7,13 @@ exact files into a cache folder (checking every hash), compiles them, checks tha
 plan hash is the recorded one, that the installed packages match the lock, and that
 the golden cases reproduce in both executors. Files changed on disk later do not
 affect a release: it always runs its own recorded version.
+
+The lock records the version each model artifact was saved with where it is not the
+installed one (a scikit-learn model pickled under another minor version), so such a
+release is refused with the expected-vs-installed table. An explicit override
+(``allow_environment_mismatch``) loads it: the model's library warnings are kept on the
+model (and in the decide trace) and written to the audit entry, which is written only once
+the release has loaded and verified; a failed load leaves no "loaded" entry.
 """
 
 from __future__ import annotations
@@ -14,11 +21,18 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from kaskad.compile.compiler import compile_pipeline
 from kaskad.compile.plan import Plan
+from kaskad.models import ModelAdapter, default_cache
 from kaskad.registry import golden
-from kaskad.registry.environment import Mismatch, capture_environment, compare_environment
+from kaskad.registry.environment import (
+    Mismatch,
+    capture_environment,
+    compare_environment,
+    python_version,
+)
 from kaskad.registry.errors import EnvironmentMismatchError, GoldenMismatchError, ReleaseError
 from kaskad.store.api import Release
 from kaskad.store.store import Store
@@ -42,6 +56,7 @@ class LoadedRelease:
     root: Path
     checks: list[Check] = field(default_factory=list)
     overridden: list[Mismatch] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # the models' library warnings
 
 
 def _files_of(plan: Plan, entry: Path) -> tuple[str, dict[str, Path]]:
@@ -61,9 +76,25 @@ def create_release(
     golden_input: Path | None = None,
     golden_count: int = 200,
     description: str = "",
+    allow_environment_mismatch: bool = False,
+    notes: list[str] | None = None,
 ) -> Release:
-    """Snapshot a pipeline into a new, numbered release."""
-    plan = compile_pipeline(pipeline)
+    """Snapshot a pipeline into a new, numbered release.
+
+    A model saved with another version of its library than the installed one refuses the
+    release (EnvironmentMismatchError, with the table) unless
+    ``allow_environment_mismatch``; the lock then records the version the model needs and
+    the override goes to the audit trail. Golden cases within a declared tolerance of a
+    decision threshold are appended to ``notes``."""
+    plan = compile_pipeline(pipeline, allow_version_mismatch=True)
+    environment = capture_environment()
+    adapters = model_adapters(plan)
+    saved = {p: v for a in adapters for p, v in a.saved_with}
+    installed = environment["packages"]
+    mismatches = [Mismatch(p, v, installed.get(p)) for p, v in sorted(saved.items())]
+    if mismatches and not allow_environment_mismatch:
+        raise EnvironmentMismatchError(f"{plan.name} (new release)", mismatches)
+    environment["packages"] = dict(sorted({**installed, **saved}.items()))
     entry, files = _files_of(plan, pipeline)
     manifest = {
         "entry": entry,
@@ -76,20 +107,74 @@ def create_release(
         cases = golden.record_cases(plan, inputs)
         golden_sha = store.artifacts.put_bytes(golden.to_jsonl(cases))
         count = len(cases)
-    components = [
-        {"kind": c.kind, "name": c.name, "source": c.source, "sha256": c.sha256}
-        for c in plan.all_components()
-    ]
-    return store.add_release(
+        if notes is not None:
+            notes.extend(golden.near_thresholds(plan, cases))
+    release = store.add_release(
         pipeline=plan.name,
         plan_hash=plan.hash,
         manifest=manifest,
-        components=components,
-        environment=capture_environment(),
+        components=components_of(plan),
+        environment=environment,
         golden_sha256=golden_sha,
         golden_count=count,
         description=description,
         actor=actor,
+    )
+    if mismatches:
+        _audit_override(store, actor, release.ref, mismatches, adapters, "created")
+    return release
+
+
+def components_of(plan: Plan) -> list[dict[str, Any]]:
+    """The plan's components as a release records them; a model says how its outputs are
+    checked: ``exact``, or within its declared tolerance (and which outputs)."""
+    checks: dict[tuple[str, str], str] = {}
+    for node in plan.model_nodes():
+        if node.tolerance is None:
+            checks[(node.name, node.component.sha256)] = "exact"
+        else:
+            names = ", ".join(name for name, _ in node.outputs_map)
+            checks[(node.name, node.component.sha256)] = f"within {node.tolerance:g}: {names}"
+    out: list[dict[str, Any]] = []
+    for c in plan.all_components():
+        entry: dict[str, Any] = {
+            "kind": c.kind,
+            "name": c.name,
+            "source": c.source,
+            "sha256": c.sha256,
+        }
+        if c.kind == "model" and (c.name, c.sha256) in checks:
+            entry["outputs_checked"] = checks[(c.name, c.sha256)]
+        out.append(entry)
+    return out
+
+
+def model_adapters(plan: Plan) -> list[ModelAdapter]:
+    """The loaded models of a compiled plan (from the shared cache)."""
+    cache = default_cache()
+    return [cache.get(n.framework, n.artifact_sha256, n.component.path) for n in plan.model_nodes()]
+
+
+def _audit_override(
+    store: Store,
+    actor: str,
+    ref: str,
+    mismatches: list[Mismatch],
+    adapters: list[ModelAdapter],
+    what: str,
+) -> None:
+    warnings = [w for a in adapters for w in a.load_warnings]
+    store.record_audit(
+        actor,
+        "environment.override",
+        ref,
+        before={m.package: m.expected for m in mismatches},
+        after={m.package: m.installed for m in mismatches},
+        detail={
+            "reason": f"{what} with --allow-environment-mismatch",
+            "python": python_version(),
+            "warnings": warnings,
+        },
     )
 
 
@@ -125,14 +210,6 @@ def load_release(
     if mismatches and not allow_environment_mismatch:
         raise EnvironmentMismatchError(release.ref, mismatches)
     if mismatches:
-        store.record_audit(
-            actor,
-            "environment.override",
-            release.ref,
-            before={m.package: m.expected for m in mismatches},
-            after={m.package: m.installed for m in mismatches},
-            detail={"reason": "loaded with --allow-environment-mismatch"},
-        )
         checks.append(
             Check(
                 "environment",
@@ -144,7 +221,9 @@ def load_release(
     else:
         packages = len(release.environment.get("packages", {}))
         checks.append(Check("environment", True, f"{packages} packages match the lock"))
-    plan = compile_pipeline(entry)
+    plan = compile_pipeline(entry, allow_version_mismatch=bool(mismatches))
+    adapters = model_adapters(plan)
+    warnings = [w for a in adapters for w in a.load_warnings]
     if plan.hash != release.plan_hash:
         raise ReleaseError(
             f"release {release.ref}: its files compile to plan {plan.hash[:12]}, "
@@ -158,9 +237,20 @@ def load_release(
         diffs = golden.replay(plan, cases)
         if diffs:
             raise GoldenMismatchError(release.ref, diffs, len(cases))
+        tolerances = plan.tolerances()
+        how = (
+            f" ({', '.join(sorted(tolerances))} within their declared tolerance)"
+            if tolerances
+            else ""
+        )
+        near = golden.near_thresholds(plan, cases)
+        if near:
+            how += f"; {len(near)} within tolerance of a threshold: " + "; ".join(near[:5])
         checks.append(
-            Check("golden", True, f"{len(cases)} golden cases reproduce in both executors")
+            Check("golden", True, f"{len(cases)} golden cases reproduce in both executors{how}")
         )
     elif not release.golden_sha256:
         checks.append(Check("golden", True, "no golden cases recorded"))
-    return LoadedRelease(release, plan, entry.parent, checks, mismatches)
+    if mismatches:  # only now: the release loaded and verified
+        _audit_override(store, actor, release.ref, mismatches, adapters, "loaded")
+    return LoadedRelease(release, plan, entry.parent, checks, mismatches, warnings)

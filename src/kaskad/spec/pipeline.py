@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,15 @@ from kaskad.spec.schema import Schema, load_schema
 from kaskad.spec.yamlfile import PathKey, YamlDoc, load_yaml
 
 _PIPELINE_KEYS = ("pipeline", "description", "version", "input", "steps", "decision", "shadow")
-_MODEL_KEYS = ("model", "description", "artifact", "framework", "inputs", "outputs")
+_MODEL_KEYS = (
+    "model",
+    "description",
+    "artifact",
+    "framework",
+    "inputs",
+    "outputs",
+    "tolerance",
+)
 _SHADOW_KEYS = ("name", "replaces", "rules", "pipeline", *_MODEL_KEYS)
 _BRANCH_KEYS = ("when", "otherwise", "outcome", "reason", "reasons", "description")
 _SIMPLE_PATH = re.compile(r"^\s*[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\s*$")
@@ -32,6 +41,8 @@ class ModelSpec:
     outputs: tuple[tuple[str, str], ...]
     location: Location
     config_hash: str
+    # absolute tolerance declared on the model's outputs (None: they must be exact)
+    tolerance: float | None = None
 
 
 @dataclass(frozen=True)
@@ -140,6 +151,7 @@ def _model(
             "'outputs' must map output names to what the model gives, e.g. {fraud_score: score}",
             (*path, "outputs"),
         )
+    tolerance = _tolerance(r, entry, (*path, "tolerance"), name)
     r.component = previous
     if artifact is None:
         if failed is not None:
@@ -157,7 +169,27 @@ def _model(
         tuple(outputs),
         r.loc(path),
         sha256_text(canonical_json(config)),
+        tolerance,
     )
+
+
+def _tolerance(r: Reader, entry: dict[str, object], path: PathKey, name: str) -> float | None:
+    """The declared absolute tolerance of a model's outputs: a number >= 0."""
+    if "tolerance" not in entry:
+        return None
+    value = entry["tolerance"]
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            value = float(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        r.problem(
+            "K104",
+            f"model '{name}': 'tolerance' must be a number >= 0 (an absolute difference "
+            f"allowed on its outputs, e.g. 1e-12), got {value!r}",
+            path,
+        )
+        return None
+    return float(value)
 
 
 def _decision(r: Reader) -> list[BranchSpec]:

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from typing import Literal, TypeGuard
 
 # model frameworks kaskad can load (kaskad.models has an adapter for each)
-Framework = Literal["sklearn", "lightgbm", "onnx"]
-FRAMEWORKS: tuple[Framework, ...] = ("sklearn", "lightgbm", "onnx")
+Framework = Literal["sklearn", "lightgbm", "onnx", "xgboost", "catboost"]
+FRAMEWORKS: tuple[Framework, ...] = ("sklearn", "lightgbm", "onnx", "xgboost", "catboost")
 
 
 def is_framework(name: str) -> TypeGuard[Framework]:

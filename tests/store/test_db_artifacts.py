@@ -103,7 +103,7 @@ def test_missing_artifact(store: Store, tmp_path: Path) -> None:
     assert not artifacts.exists(sha)
     with pytest.raises(
         ArtifactMissingError,
-        match=r"golden cases: artifact sha256 \w+ is missing .* artifacts table",
+        match=r"golden cases: artifact sha256 \w+ is missing .* artifacts",
     ) as info:
         artifacts.get_bytes(sha, name="golden cases")
     assert info.value.code == "K602"

@@ -28,6 +28,7 @@ from kaskad.cli.decisions import decisions_app
 from kaskad.cli.registry import audit, load, model_app, release_app
 from kaskad.cli.runs import runs
 from kaskad.cli.serve import serve
+from kaskad.cli.store import store_app
 from kaskad.errors import InputError, KaskadError, SpecError
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ app = typer.Typer(
 app.add_typer(model_app, name="model")
 app.add_typer(release_app, name="release")
 app.add_typer(decisions_app, name="decisions")
+app.add_typer(store_app, name="store")
 app.command("audit")(audit)
 app.command("backtest")(backtest)
 app.command("serve")(serve)

@@ -25,6 +25,7 @@ from kaskad.cli.common import (
     progress_bar,
 )
 from kaskad.cli.decisions import decisions_app
+from kaskad.cli.passport import passport
 from kaskad.cli.registry import audit, load, model_app, release_app
 from kaskad.cli.runs import runs
 from kaskad.cli.serve import serve
@@ -55,6 +56,7 @@ app.command("audit")(audit)
 app.command("backtest")(backtest)
 app.command("serve")(serve)
 app.command("runs")(runs)
+app.command("passport")(passport)
 
 PipelineArg = Annotated[
     str,

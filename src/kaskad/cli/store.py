@@ -47,8 +47,7 @@ def migrate_artifacts(
         )
         into = repr(s.artifacts)
     out.print(
-        f"{len(report.copied)} artifact(s) copied, {len(report.present)} already present"
-        f" in {into}",
+        f"{len(report.copied)} artifact(s) copied, {len(report.present)} already present in {into}",
         highlight=False,
     )
     if report.damaged:

@@ -14,7 +14,17 @@ from kaskad.spec.rules import RuleSetSpec, check_identifier, load_ruleset
 from kaskad.spec.schema import Schema, load_schema
 from kaskad.spec.yamlfile import PathKey, YamlDoc, load_yaml
 
-_PIPELINE_KEYS = ("pipeline", "description", "version", "input", "steps", "decision", "shadow")
+_PIPELINE_KEYS = (
+    "pipeline",
+    "description",
+    "version",
+    "owner",
+    "purpose",
+    "input",
+    "steps",
+    "decision",
+    "shadow",
+)
 _MODEL_KEYS = ("model", "description", "artifact", "framework", "inputs", "outputs")
 _SHADOW_KEYS = ("name", "replaces", "rules", "pipeline", *_MODEL_KEYS)
 _BRANCH_KEYS = ("when", "otherwise", "outcome", "reason", "reasons", "description")
@@ -72,6 +82,9 @@ class PipelineSpec:
     # model's name and outputs, a rule's field, a feature's name): problems were reported
     # for it already, so the compiler reports nothing more about what reads them
     failed: tuple[str, ...] = ()
+    # who answers for the pipeline and what it is for (the model passport's first section)
+    owner: str = ""
+    purpose: str = ""
 
 
 def _display(base: Path, display_base: str, rel: str) -> tuple[Path, str]:
@@ -296,6 +309,8 @@ def _pipeline(
         ref,
         r.loc(()),
         tuple(failed),
+        owner=r.string(("owner",), "'owner' (who answers for the pipeline)", False) or "",
+        purpose=r.string(("purpose",), "'purpose' (what the pipeline decides)", False) or "",
     )
 
 

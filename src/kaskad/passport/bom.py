@@ -57,13 +57,14 @@ def cyclonedx_json(passport: Passport) -> str:
             }
         ),
     )
-    models = {m["artifact_sha256"]: m for m in p.models}
+    models = {m["name"]: m for m in p.models}
     components: list[Component] = []
     for c in p.components:
-        model = models.get(c["sha256"]) if c["kind"] == "model" else None
+        model = models.get(c["name"]) if c["kind"] == "model" else None
         extra: dict[str, Any] = {"kind": c["kind"], "file": c["source"]}
         if model is not None:
             extra |= {
+                "artifact_sha256": model["artifact_sha256"],
                 "framework": model["framework"],
                 "role": model["role"],
                 "inputs": model["inputs"],

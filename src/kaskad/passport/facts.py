@@ -30,6 +30,7 @@ from kaskad.registry import golden
 from kaskad.registry.environment import compare_environment
 from kaskad.registry.releases import materialize
 from kaskad.spec.pipeline import load_pipeline_spec
+from kaskad.spec.types import Field
 from kaskad.store import AuditEntry, Release, Store
 
 __all__ = ["Passport", "PassportError", "gather"]
@@ -118,17 +119,7 @@ def gather(store: Store, ref: str, cache_root: Path, backtests: tuple[Path, ...]
         },
         components=[dict(c) for c in release.components],
         files=[{"path": p, "sha256": s} for p, s in sorted(release.manifest["files"].items())],
-        inputs=[
-            {
-                "name": f.name,
-                "type": str(f.dtype),
-                "required": f.required,
-                "sensitive": f.sensitive,
-                "key": f.key,
-                "description": f.description,
-            }
-            for f in plan.schema.fields
-        ],
+        inputs=_fields(plan.schema.fields),
         features=[
             {
                 "name": n.name,
@@ -167,6 +158,33 @@ def gather(store: Store, ref: str, cache_root: Path, backtests: tuple[Path, ...]
         limitations=_limitations(plan, models, golden_facts, environment),
         history=_history(store, release),
     )
+
+
+def _fields(fields: tuple[Field, ...], prefix: str = "") -> list[dict[str, Any]]:
+    """Every input field, nested ones as ``applicant.income`` and ``loans[].amount``;
+    a category's allowed values in its type."""
+    out: list[dict[str, Any]] = []
+    for f in fields:
+        name = f"{prefix}{f.name}"
+        dtype = f.dtype
+        shown = str(dtype)
+        if dtype.kind == "category" and dtype.values:
+            shown = f"category: {', '.join(dtype.values)}"
+        out.append(
+            {
+                "name": name,
+                "type": shown,
+                "required": f.required,
+                "sensitive": f.sensitive,
+                "key": f.key,
+                "description": f.description,
+            }
+        )
+        if dtype.kind == "object":
+            out += _fields(dtype.fields, f"{name}.")
+        elif dtype.kind == "list" and dtype.item is not None and dtype.item.kind == "object":
+            out += _fields(dtype.item.fields, f"{name}[].")
+    return out
 
 
 def _relative(path: str, root: Path) -> str:

@@ -110,7 +110,7 @@ def test_migrate_artifacts_from_a_folder(
     moved = kaskad("store", "migrate-artifacts", "--from", str(folder), "--store", pg_database)
     assert moved.returncode == 0, moved.stderr
     files = len(release.manifest["files"])
-    assert f"{files} artifact(s) copied, 0 already present" in moved.stdout
+    assert f"{files} artifact(s) copied, 0 already present in the database" in moved.stdout
     again = kaskad("store", "migrate-artifacts", "--from", str(folder), "--store", pg_database)
     assert f"0 artifact(s) copied, {files} already present" in again.stdout
 

@@ -28,27 +28,29 @@ def migrate_artifacts(
 ) -> None:
     """Copy every artifact of a folder into the store's artifact store (its database for a
     store given by URL), verifying each; safe to run again. The folder is left as it was."""
-    from kaskad.store import LocalArtifactStore, copy_artifacts
+    from kaskad.store import DatabaseArtifactStore, LocalArtifactStore, copy_artifacts
 
     if not source.is_dir():
         raise fail(f"{source} is not an artifact folder", 2)
     with opened(store) as s:
+        in_database = isinstance(s.artifacts, DatabaseArtifactStore)
+        into = f"the database {s.url}" if in_database else repr(s.artifacts)
         report = copy_artifacts(LocalArtifactStore(source), s.artifacts)
         s.record_audit(
             actor_name(actor),
             "artifacts.migrate",
             str(source.absolute()),
             detail={
-                "into": repr(s.artifacts),
+                "into": into,
                 "copied": len(report.copied),
                 "present": len(report.present),
                 "damaged": report.damaged,
             },
         )
-        into = repr(s.artifacts)
     out.print(
         f"{len(report.copied)} artifact(s) copied, {len(report.present)} already present in {into}",
         highlight=False,
+        soft_wrap=True,
     )
     if report.damaged:
         for digest in report.damaged:

@@ -197,3 +197,26 @@ def test_bad_requests_are_refused_clearly(made: Made, tmp_path: Path) -> None:
     )  # fmt: skip
     assert wrong.returncode == 1 and "cannot use it as backtest evidence" in wrong.stderr
     assert not (tmp_path / "p.html").exists()
+
+
+def test_owner_and_purpose_are_optional_text(project: Path) -> None:
+    from kaskad.errors import Problem
+    from kaskad.spec.pipeline import load_pipeline_spec
+
+    pipeline = project / "pipeline.yaml"
+    problems: list[Problem] = []
+    spec = load_pipeline_spec(pipeline, problems)
+    assert spec is not None and problems == []
+    assert spec.owner.startswith("Retail credit risk")
+    assert spec.purpose.startswith("Decide consumer loan applications")
+
+    text = pipeline.read_text()
+    start, end = text.index("owner:"), text.index("input:")
+    pipeline.write_text(text[:start] + "owner: [a, b]\n" + text[end:])
+    problems = []
+    spec = load_pipeline_spec(pipeline, problems)
+    assert [p.code for p in problems] == ["K104"] and "owner" in problems[0].message
+    pipeline.write_text(text[:start] + text[end:])  # neither: the passport says so
+    problems = []
+    spec = load_pipeline_spec(pipeline, problems)
+    assert spec is not None and problems == [] and (spec.owner, spec.purpose) == ("", "")

@@ -30,3 +30,19 @@ ensure_services() {
     esac
   done
 }
+
+# Debian packages the test suite needs besides Python's: Pango for WeasyPrint (passport
+# PDFs) and poppler-utils (pdftotext, pdftoppm) to read those PDFs back in tests.
+KASKAD_DEBIAN_PACKAGES=(libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core poppler-utils)
+
+ensure_debian_packages() {
+  local missing=()
+  for package in "${KASKAD_DEBIAN_PACKAGES[@]}"; do
+    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing ${missing[*]}"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" \
+      || echo "warning: could not install ${missing[*]}" >&2
+  fi
+}

@@ -137,6 +137,7 @@ ALLOWED: dict[str, set[str]] = {
     "registry": {"compile", "execute", "io", "models", "spec", "store"},
     "batch": {"compile", "execute", "io", "models", "spec", "store"},
     "backtest": {"batch", "compile", "execute", "io", "registry", "spec", "store"},
+    "passport": {"backtest", "compile", "registry", "spec", "store"},
     "serve": {
         "backtest",
         "batch",
@@ -155,6 +156,7 @@ ALLOWED: dict[str, set[str]] = {
         "execute",
         "io",
         "models",
+        "passport",
         "registry",
         "serve",
         "spec",

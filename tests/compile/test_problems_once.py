@@ -78,7 +78,7 @@ def test_each_problem_exactly_once_with_shadows(credit: Path) -> None:
     found = _problems(pipeline)
     assert _where(found) == Counter(
         [
-            "pipeline.yaml:39:11 K202",
+            "pipeline.yaml:44:11 K202",
             f"{Path('rules/aml_mandatory_control.yaml')}:8:57 K202",
             f"{Path('features/credit.yaml')}:7:41 K202",
         ]

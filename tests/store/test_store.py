@@ -15,6 +15,7 @@ from sqlalchemy import create_engine, text
 
 from kaskad.store import (
     ArtifactMissingError,
+    DatabaseArtifactStore,
     NotFoundError,
     Release,
     Store,
@@ -332,7 +333,7 @@ def test_migrations_are_idempotent(open_store: OpenStore) -> None:
     try:
         with engine.connect() as conn:
             versions = conn.execute(text("SELECT version_num FROM kaskad_alembic_version"))
-            assert versions.scalars().all() == ["0005"]
+            assert versions.scalars().all() == ["0006"]
             context = MigrationContext.configure(
                 conn, opts={"version_table": "kaskad_alembic_version"}
             )
@@ -368,7 +369,10 @@ def test_open_url_and_bad_locations(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     with Store.open(f"sqlite:///{tmp_path / 'db' / 'registry.db'}") as store:
         add_release(store)
     assert (tmp_path / "db" / "registry.db").is_file()
-    assert (tmp_path / ".kaskad" / "artifacts").is_dir()
+    assert not (tmp_path / ".kaskad").exists()  # a store given by URL keeps its artifacts inside
+    with Store.open(f"sqlite:///{tmp_path / 'db' / 'registry.db'}") as store:
+        assert store.resolve("loan_decision@1").golden_count == 1
+        assert isinstance(store.artifacts, DatabaseArtifactStore)
     (tmp_path / "file.db").write_bytes(b"")
     with pytest.raises(StoreError, match="is a file, not a folder"):
         Store.open(tmp_path / "file.db")

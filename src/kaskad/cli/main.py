@@ -25,9 +25,11 @@ from kaskad.cli.common import (
     progress_bar,
 )
 from kaskad.cli.decisions import decisions_app
+from kaskad.cli.passport import passport
 from kaskad.cli.registry import audit, load, model_app, release_app
 from kaskad.cli.runs import runs
 from kaskad.cli.serve import serve
+from kaskad.cli.store import store_app
 from kaskad.errors import InputError, KaskadError, SpecError
 
 if TYPE_CHECKING:
@@ -49,10 +51,12 @@ app = typer.Typer(
 app.add_typer(model_app, name="model")
 app.add_typer(release_app, name="release")
 app.add_typer(decisions_app, name="decisions")
+app.add_typer(store_app, name="store")
 app.command("audit")(audit)
 app.command("backtest")(backtest)
 app.command("serve")(serve)
 app.command("runs")(runs)
+app.command("passport")(passport)
 
 PipelineArg = Annotated[
     str,

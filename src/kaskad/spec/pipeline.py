@@ -15,7 +15,17 @@ from kaskad.spec.rules import RuleSetSpec, check_identifier, load_ruleset
 from kaskad.spec.schema import Schema, load_schema
 from kaskad.spec.yamlfile import PathKey, YamlDoc, load_yaml
 
-_PIPELINE_KEYS = ("pipeline", "description", "version", "input", "steps", "decision", "shadow")
+_PIPELINE_KEYS = (
+    "pipeline",
+    "description",
+    "version",
+    "owner",
+    "purpose",
+    "input",
+    "steps",
+    "decision",
+    "shadow",
+)
 _MODEL_KEYS = (
     "model",
     "description",
@@ -83,6 +93,9 @@ class PipelineSpec:
     # model's name and outputs, a rule's field, a feature's name): problems were reported
     # for it already, so the compiler reports nothing more about what reads them
     failed: tuple[str, ...] = ()
+    # who answers for the pipeline and what it is for (the model passport's first section)
+    owner: str = ""
+    purpose: str = ""
 
 
 def _display(base: Path, display_base: str, rel: str) -> tuple[Path, str]:
@@ -328,6 +341,8 @@ def _pipeline(
         ref,
         r.loc(()),
         tuple(failed),
+        owner=r.string(("owner",), "'owner' (who answers for the pipeline)", False) or "",
+        purpose=r.string(("purpose",), "'purpose' (what the pipeline decides)", False) or "",
     )
 
 

@@ -2,7 +2,8 @@
 store, and the decision log (its writers and readers).
 
 Open the registry with :meth:`Store.open`: SQLite in ``./.kaskad`` by default, or any
-SQLite or PostgreSQL URL; artifacts live in a content-addressed :class:`ArtifactStore`.
+SQLite or PostgreSQL URL; artifacts live in a content-addressed :class:`ArtifactStore`
+(the folder's ``artifacts/``, or the database itself for a store given by URL).
 The decision log of a store is written by :class:`DecisionLog` (group commit) or
 :class:`JournaledLog` (a local journal first, shipped to the store), both opened by
 :func:`open_decision_log`, and read back by :func:`read_decisions`,
@@ -22,7 +23,13 @@ from kaskad.lazy import lazy_names
 
 if TYPE_CHECKING:
     from kaskad.store.api import AuditEntry, ModelVersion, Release, RunRecord, StageChange
-    from kaskad.store.artifacts import ArtifactStore, LocalArtifactStore
+    from kaskad.store.artifacts import (
+        ArtifactStore,
+        CopyReport,
+        LocalArtifactStore,
+        copy_artifacts,
+    )
+    from kaskad.store.db_artifacts import DatabaseArtifactStore
     from kaskad.store.decision_reads import (
         RejectionShape,
         decision_detail,
@@ -54,6 +61,8 @@ __all__ = [
     "ArtifactMissingError",
     "ArtifactStore",
     "AuditEntry",
+    "CopyReport",
+    "DatabaseArtifactStore",
     "DecisionLog",
     "DecisionRecord",
     "DecisionSink",
@@ -73,6 +82,7 @@ __all__ = [
     "StageChange",
     "Store",
     "StoreError",
+    "copy_artifacts",
     "decision_detail",
     "default_journal_folder",
     "open_decision_log",
@@ -90,6 +100,9 @@ _HOMES = {
     "StageChange": "kaskad.store.api",
     "ArtifactStore": "kaskad.store.artifacts",
     "LocalArtifactStore": "kaskad.store.artifacts",
+    "CopyReport": "kaskad.store.artifacts",
+    "copy_artifacts": "kaskad.store.artifacts",
+    "DatabaseArtifactStore": "kaskad.store.db_artifacts",
     "RejectionShape": "kaskad.store.decision_reads",
     "decision_detail": "kaskad.store.decision_reads",
     "read_decision_plans": "kaskad.store.decision_reads",

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from kaskad.errors import StoreError
 from kaskad.store import _engine
 from kaskad.store.artifacts import ArtifactStore
+from kaskad.store.db_artifacts import DatabaseArtifactStore
 
 T = TypeVar("T")
 
@@ -51,7 +52,8 @@ class StoreBase:
 
         ``None`` is the folder ``./.kaskad``; a folder holds ``kaskad.db`` and
         ``artifacts/``; a URL (``sqlite:///…``, ``postgresql://…``) names the database,
-        and artifacts then default to ``./.kaskad/artifacts``.
+        and artifacts then live in that database (:class:`DatabaseArtifactStore`), so
+        that every process on it sees them. ``artifacts`` replaces either default.
         """
         where = _engine.locate(location, artifacts)
         engine = _engine.open_engine(where.url)
@@ -60,7 +62,7 @@ class StoreBase:
         except BaseException:
             engine.dispose()
             raise
-        return cls(engine, where.artifacts)
+        return cls(engine, where.artifacts or DatabaseArtifactStore(engine))
 
     @property
     def url(self) -> str:

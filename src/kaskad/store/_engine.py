@@ -38,7 +38,7 @@ WRITE_OPTION = "kaskad_write"
 @dataclass(frozen=True)
 class Location:
     url: URL
-    artifacts: ArtifactStore
+    artifacts: ArtifactStore | None  # None: in the store's own database
 
 
 def shown(url: URL) -> str:
@@ -47,11 +47,13 @@ def shown(url: URL) -> str:
 
 
 def locate(location: str | Path | None, artifacts: ArtifactStore | None) -> Location:
-    """Resolve ``Store.open``'s arguments into a database URL and an artifact store."""
+    """Resolve ``Store.open``'s arguments into a database URL and an artifact store.
+
+    A store given by URL keeps its artifacts in its database (``artifacts`` None) unless
+    an artifact store is passed; a folder keeps them in its ``artifacts/`` folder.
+    """
     if isinstance(location, str) and "://" in location:
-        url = database_url(location)
-        store = artifacts or LocalArtifactStore((DEFAULT_FOLDER / ARTIFACTS_FOLDER).absolute())
-        return Location(url, store)
+        return Location(database_url(location), artifacts)
     folder = Path(location if location is not None else DEFAULT_FOLDER).absolute()
     if folder.exists() and not folder.is_dir():
         raise StoreError(

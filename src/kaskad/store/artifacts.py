@@ -2,7 +2,9 @@
 
 Every read verifies the content against its address, so a damaged or edited file is
 refused instead of silently served. :class:`LocalArtifactStore` keeps files in a local
-folder; other backends (an S3-compatible bucket) implement :class:`ArtifactStore`.
+folder; :class:`kaskad.store.db_artifacts.DatabaseArtifactStore` keeps them in the
+store's database; both implement :class:`ArtifactStore`. :func:`copy_artifacts` moves
+content from one to another.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import re
 import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -61,6 +64,10 @@ class ArtifactStore(ABC):
     @abstractmethod
     def exists(self, sha256: str) -> bool:
         """Whether content is stored under ``sha256`` (without verifying it)."""
+
+    @abstractmethod
+    def digests(self) -> Iterator[str]:
+        """The sha256 of every stored artifact, in order (without verifying them)."""
 
 
 def _label(name: str | None, sha256: str) -> str:
@@ -181,3 +188,52 @@ class LocalArtifactStore(ArtifactStore):
 
     def exists(self, sha256: str) -> bool:
         return self.path_of(sha256).is_file()
+
+    def digests(self) -> Iterator[str]:
+        if not self.root.is_dir():
+            return
+        for shard in sorted(self.root.iterdir()):
+            if len(shard.name) != 2 or not shard.is_dir():
+                continue  # .tmp and anything else that is not a shard
+            for path in sorted(shard.iterdir()):
+                if _SHA256.fullmatch(path.name) and path.name.startswith(shard.name):
+                    yield path.name
+
+
+@dataclass(frozen=True)
+class CopyReport:
+    """What :func:`copy_artifacts` did: digests copied, already present, and damaged
+    (their content no longer matches their name; not copied)."""
+
+    copied: list[str]
+    present: list[str]
+    damaged: list[str]
+
+
+def copy_artifacts(source: LocalArtifactStore, dest: ArtifactStore) -> CopyReport:
+    """Copy every artifact of a folder into ``dest`` (e.g. a store's database), verifying
+    each: a file whose content does not match its name is reported, not copied.
+
+    Idempotent: run it again after an interruption and it copies what is left.
+    """
+    copied: list[str] = []
+    present: list[str] = []
+    damaged: list[str] = []
+    for digest in source.digests():
+        if dest.exists(digest):
+            present.append(digest)
+            continue
+        path = source.path_of(digest)
+        hasher = hashlib.sha256()
+        with path.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(CHUNK_SIZE), b""):
+                hasher.update(chunk)
+        if hasher.hexdigest() != digest:
+            damaged.append(digest)
+            continue
+        stored = dest.put_file(path)
+        if stored != digest:  # changed between the check and the copy
+            damaged.append(digest)
+            continue
+        copied.append(digest)
+    return CopyReport(copied, present, damaged)

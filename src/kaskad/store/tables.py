@@ -18,6 +18,8 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
+    PrimaryKeyConstraint,
     String,
     Text,
     TypeDecorator,
@@ -233,3 +235,28 @@ class DecisionPlanRow(Base):
     pipeline: Mapped[str] = mapped_column(String(NAME), nullable=False)
     release: Mapped[str | None] = mapped_column(String(400), nullable=True)  # first served as
     components: Mapped[list[dict[str, str]]] = mapped_column(JSONValue, nullable=False)
+
+
+class ArtifactRow(Base):
+    """One artifact kept in the database (a store given by URL): its address and size.
+
+    Written in the same transaction as its chunks, so a row means complete content.
+    """
+
+    __tablename__ = "artifacts"
+
+    sha256: Mapped[str] = mapped_column(String(SHA256), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    chunks: Mapped[int] = mapped_column(Integer, nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
+class ArtifactChunkRow(Base):
+    """The content of an artifact, in order, in pieces small enough to stream."""
+
+    __tablename__ = "artifact_chunks"
+    __table_args__ = (PrimaryKeyConstraint("sha256", "seq", name="pk_artifact_chunks"),)
+
+    sha256: Mapped[str] = mapped_column(String(SHA256), nullable=False)
+    seq: Mapped[int] = mapped_column(Integer, nullable=False)
+    data: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)

@@ -21,7 +21,14 @@ from typing import TYPE_CHECKING, Any
 from kaskad.errors import ArtifactIntegrityError, ArtifactMissingError, NotFoundError, StoreError
 
 if TYPE_CHECKING:
-    from kaskad.store.api import AuditEntry, ModelVersion, Release, RunRecord, StageChange
+    from kaskad.store.api import (
+        AuditEntry,
+        ImportedRelease,
+        ModelVersion,
+        Release,
+        RunRecord,
+        StageChange,
+    )
     from kaskad.store.artifacts import ArtifactStore, LocalArtifactStore
     from kaskad.store.decision_reads import (
         RejectionShape,
@@ -57,6 +64,7 @@ __all__ = [
     "DecisionLog",
     "DecisionRecord",
     "DecisionSink",
+    "ImportedRelease",
     "JournalError",
     "JournalSettings",
     "JournaledLog",
@@ -84,6 +92,7 @@ __all__ = [
 
 _HOMES = {
     "AuditEntry": "kaskad.store.api",
+    "ImportedRelease": "kaskad.store.api",
     "ModelVersion": "kaskad.store.api",
     "Release": "kaskad.store.api",
     "RunRecord": "kaskad.store.api",

@@ -8,7 +8,7 @@ from pathlib import Path
 from kaskad.deliver.errors import BundleError
 
 # The files a bundle carries to build its container image (Dockerfile's build context).
-CONTAINER_FILES = ("Dockerfile", "entrypoint.sh")
+CONTAINER_FILES = ("Dockerfile", "entrypoint.sh", "docker-compose.yml", ".dockerignore")
 _PACKAGED = Path(__file__).resolve().parent / "deploy"
 _SOURCE = Path(__file__).resolve().parents[3] / "deploy"
 

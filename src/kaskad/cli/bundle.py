@@ -38,11 +38,15 @@ bundle_app = typer.Typer(
 
 def _summary(checked: CheckedBundle) -> str:
     m = checked.manifest
+    wheels = (
+        f"kaskad {m.kaskad_version} and {len(checked.wheels)} wheels for"
+        f" {'/'.join(m.target.platforms)}, Python {m.target.python_version}"
+        if checked.wheels
+        else f"no wheels (releases only, made with kaskad {m.kaskad_version})"
+    )
     return (
         f"{len(m.files) + 1} files, sha256 of every one matches the manifest"
-        f" ({checked.sha256[:12]}): releases {', '.join(m.releases)}; kaskad"
-        f" {m.kaskad_version} and {len(checked.wheels)} wheels for"
-        f" {'/'.join(m.target.platforms)}, Python {m.target.python_version}"
+        f" ({checked.sha256[:12]}): releases {', '.join(m.releases)}; {wheels}"
     )
 
 
@@ -87,6 +91,14 @@ def bundle_create(
         str | None,
         typer.Option(help="Package index to download from (default: pip's).", show_default=False),
     ] = None,
+    no_wheels: Annotated[
+        bool,
+        typer.Option(
+            "--no-wheels",
+            help="Releases only (no wheelhouse, no container files): for a machine that has"
+            " this kaskad already.",
+        ),
+    ] = False,
     store: StoreOpt = None,
     actor: ActorOpt = None,
 ) -> None:
@@ -102,7 +114,8 @@ def bundle_create(
     pip_options = [arg for link in find_links or [] for arg in ("--find-links", link)]
     if index_url:
         pip_options += ["--index-url", index_url]
-    err.print(f"bundling {', '.join(releases)} (downloading wheels may take a while)")
+    if not no_wheels:
+        err.print(f"bundling {', '.join(releases)} (downloading wheels may take a while)")
     with opened(store) as s:
         checked = build_bundle(
             s,
@@ -113,6 +126,7 @@ def bundle_create(
             project=project or find_project(),
             kaskad_wheel=kaskad_wheel,
             pip_options=pip_options,
+            wheels=not no_wheels,
         )
     size = output.stat().st_size / 2**20
     out.print(f"wrote {output} ({size:,.0f} MiB): {escape(_summary(checked))}", highlight=False)

@@ -63,10 +63,14 @@ def build_bundle(
     project: Path | None = None,
     kaskad_wheel: Path | None = None,
     pip_options: Sequence[str] = (),
+    wheels: bool = True,
     work: Path | None = None,
 ) -> CheckedBundle:
     """Write ``output``: the releases ``refs`` name, a wheelhouse for ``target``, the
-    container files and the manifest; then check what was written."""
+    container files and the manifest; then check what was written.
+
+    ``wheels=False`` makes a releases-only bundle (a few megabytes) for a machine where
+    this kaskad is installed already: no wheelhouse, no container files."""
     from kaskad import __version__
 
     if not refs:
@@ -76,16 +80,17 @@ def build_bundle(
         folder = Path(tmp) / "kaskad-bundle"
         folder.mkdir()
         releases = [export_release(store, ref, folder).ref for ref in refs]
-        build_wheelhouse(
-            folder,
-            target=target,
-            project=project,
-            kaskad_wheel=kaskad_wheel,
-            pip_options=pip_options,
-        )
-        for name in CONTAINER_FILES:
-            shutil.copyfile(deploy_file(name), folder / name)
-        (folder / "entrypoint.sh").chmod(0o755)
+        if wheels:
+            build_wheelhouse(
+                folder,
+                target=target,
+                project=project,
+                kaskad_wheel=kaskad_wheel,
+                pip_options=pip_options,
+            )
+            for name in CONTAINER_FILES:
+                shutil.copyfile(deploy_file(name), folder / name)
+            (folder / "entrypoint.sh").chmod(0o755)
         manifest = Manifest(
             created_at=now_text(),
             created_by=actor,
@@ -131,6 +136,8 @@ def install_bundle(
         folder = path if path.is_dir() else unpack(path, Path(tmp))
         checked = verify_bundle(folder, wheels_optional=venv is None and path.is_dir())
         if venv is not None:
+            if not checked.wheels:
+                raise BundleInstallError(f"{path} holds no wheels (a releases-only bundle)")
             install_wheels(folder, venv)
         detail = {"bundle_sha256": checked.sha256, "bundle": path.name}
         imported = import_releases(store, folder, actor=actor, detail=detail)

@@ -67,16 +67,22 @@ def test_install_keeps_numbers_stages_history_and_audit(source: Store, tmp_path:
         original = source.get_release("loan_decision", 2)
         assert release == original  # number, plan, files, lock, golden, who and when
         assert target.stages("loan_decision") == {"shadow": 2}
-        assert [(h.action, h.to_release, h.actor) for h in target.stage_history("loan_decision")] == [
-            (h.action, h.to_release, h.actor) for h in source.stage_history("loan_decision", "shadow")
-        ]
+
+        def moves(store: Store) -> list[tuple[str, int | None, str]]:
+            return [
+                (h.action, h.to_release, h.actor)
+                for h in store.stage_history("loan_decision", "shadow")
+            ]
+
+        assert moves(target) == moves(source)
         actions = [(a.action, a.actor) for a in reversed(target.audit_log(target="loan_decision"))]
         assert actions[:2] == [("release.create", ACTOR), ("release.promote", ACTOR)]
         assert actions[-1] == ("release.import", "ops")
         entry = target.audit_log(action="release.import")[0]
         assert entry.detail["bundle_sha256"] == checked.sha256
         # The release runs here: its files, lock and golden cases verified at load.
-        loaded = load_release(target, "loan_decision@shadow", actor="ops", cache_root=tmp_path / "c")
+        cache = tmp_path / "cache"
+        loaded = load_release(target, "loan_decision@shadow", actor="ops", cache_root=cache)
         assert loaded.plan.hash == original.plan_hash
         assert all(c.ok for c in loaded.checks)
         # Installing again changes nothing.

@@ -1,0 +1,133 @@
+"""Done when: a bundle of the credit example, carried into a network namespace with no
+network (``unshare -n``), installs into a fresh virtual environment from its own wheels
+(``pip install --no-index``), restores its release into a new store, and runs it on the
+example data with output identical to the source machine's.
+
+Slow (a few minutes): the wheelhouse is about 220 MB. pip's download cache makes the
+second build fast; the offline install unpacks every wheel."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from kaskad.deliver import build_bundle, verify_bundle
+from kaskad.deliver.wheelhouse import find_project
+from kaskad.registry.releases import create_release
+from kaskad.store import Store
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def can_unshare() -> bool:
+    if shutil.which("unshare") is None:
+        return False
+    done = subprocess.run(["unshare", "-n", "true"], capture_output=True, check=False)
+    return done.returncode == 0
+
+
+def offline_env(tmp: Path) -> dict[str, str]:
+    """No PYTHONPATH into the source tree, no pip configuration, index or find-links of
+    this machine: only what the bundle brings."""
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR")
+    env = {k: v for k, v in os.environ.items() if k in keep}
+    env.update(PIP_CONFIG_FILE=os.devnull, PIP_NO_INDEX="1", PIP_NO_CACHE_DIR="1")
+    env["HOME"] = str(tmp / "home")
+    return env
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory, example_dir: Path) -> Iterator[Path]:
+    """The source machine: a store with the credit example released to production, its
+    output on the example data, and the bundle."""
+    tmp = tmp_path_factory.mktemp("source")
+    with Store.open(tmp / "store") as store:
+        create_release(
+            store,
+            example_dir / "pipeline.yaml",
+            actor="ds",
+            golden_input=example_dir / "data" / "applications.jsonl",
+            golden_count=100,
+        )
+        store.set_stage("loan_decision", "production", 1, "ds")
+        build_bundle(
+            store,
+            ["loan_decision@production"],
+            tmp / "bundle.tar",
+            actor="ds",
+            project=find_project(),
+            work=tmp,
+        )
+    run = [sys.executable, "-m", "kaskad.cli.main", "run", "loan_decision@production"]
+    run += ["--input", str(example_dir / "data" / "applications.jsonl")]
+    run += ["--output", str(tmp / "expected.parquet"), "--store", str(tmp / "store"), "-q"]
+    subprocess.run(run, check=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    yield tmp
+
+
+def test_bundle_wheelhouse_holds_kaskad_every_locked_package_and_the_backend(
+    source: Path,
+) -> None:
+    checked = verify_bundle(source / "bundle.tar")
+    names = {w.split("-")[0].lower().replace("_", "-") for w in checked.wheels}
+    assert {"kaskad", "hatchling", "polars", "scikit-learn", "lightgbm", "psycopg"} <= names
+    for lock in ("requirements.lock", "requirements-build.lock"):
+        for line in (ROOT / lock).read_text().splitlines():
+            if line and not line.startswith((" ", "#")) and "win32" not in line:
+                assert line.split("==")[0].lower() in names, f"{line} of {lock} is missing"
+    assert {"Dockerfile", "entrypoint.sh", "docker-compose.yml"} <= set(checked.manifest.files)
+
+
+@pytest.mark.skipif(not can_unshare(), reason="needs `unshare -n` (root or user namespaces)")
+def test_offline_install_runs_the_release_with_identical_output(
+    source: Path, example_dir: Path, tmp_path: Path
+) -> None:
+    bundle = source / "bundle.tar"
+    data = example_dir / "data" / "applications.jsonl"
+    script = f"""
+set -eu
+cd {tmp_path}
+! python3 -c "import socket; socket.create_connection(('pypi.org', 443), timeout=3)" 2>/dev/null
+tar -xf {bundle}
+{sys.executable} -m venv --without-pip venv0 >/dev/null 2>&1 || true
+python3 -m venv venv
+venv/bin/pip install --quiet --no-index --find-links kaskad-bundle/wheelhouse \\
+    --require-hashes -r kaskad-bundle/wheelhouse/requirements.txt
+venv/bin/kaskad bundle verify {bundle}
+venv/bin/kaskad bundle install {bundle} --store store --actor ops
+venv/bin/kaskad run loan_decision@production --input {data} --output out.parquet \\
+    --store store -q
+venv/bin/kaskad release history loan_decision --store store
+"""
+    done = subprocess.run(
+        ["unshare", "-n", "bash", "-c", script],
+        env=offline_env(tmp_path),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=1500,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "loan_decision@1: installed; stages production restored" in done.stdout
+    expected = pl.read_parquet(source / "expected.parquet")
+    got = pl.read_parquet(tmp_path / "out.parquet")
+    assert got.height == expected.height == 20_000
+    assert got.equals(expected), "the offline machine decided differently"
+    # The installed kaskad is the bundle's wheel, not this source tree.
+    where = subprocess.run(
+        [str(tmp_path / "venv/bin/python"), "-c", "import kaskad; print(kaskad.__file__)"],
+        env=offline_env(tmp_path),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "site-packages" in where and str(ROOT) not in where

@@ -54,7 +54,8 @@ def test_development_commands_use_only_tools_the_locks_install() -> None:
 
 
 def test_offline_recipe_is_the_bundle() -> None:
-    from kaskad.deliver.layout import REQUIREMENTS, ROOT as BUNDLE, WHEELHOUSE
+    from kaskad.deliver.layout import REQUIREMENTS, WHEELHOUSE
+    from kaskad.deliver.layout import ROOT as BUNDLE
 
     text = (ROOT / "README.md").read_text()
     assert "kaskad bundle loan_decision@production -o bundle.tar" in text

@@ -9,6 +9,7 @@ second build fast; the offline install unpacks every wheel."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -131,3 +132,71 @@ venv/bin/kaskad release history loan_decision --store store
         check=True,
     ).stdout
     assert "site-packages" in where and str(ROOT) not in where
+
+
+def gitlab_ci_local() -> str | None:
+    """gitlab-ci-local as `.ci/services.sh` installs it (npm), if it is there."""
+    default = Path.home() / ".cache/kaskad-tools/gitlab-ci-local-4.60.0/node_modules/.bin"
+    tool = Path(os.environ.get("KASKAD_GITLAB_CI_LOCAL", default / "gitlab-ci-local"))
+    if tool.exists():
+        return str(tool)
+    if os.environ.get("KASKAD_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"gitlab-ci-local is not installed at {tool} (.ci/services.sh installs it)")
+    return None
+
+
+def test_gitlab_ci_template_runs_its_jobs_locally(
+    source: Path, example_dir: Path, tmp_path: Path
+) -> None:
+    """The template's five jobs, run by gitlab-ci-local's shell executor in a project
+    holding the credit example and the bundle, against an internal registry (a store)
+    whose production stage is release 1: the pipeline ends with release 2 in production,
+    promoted by the approver."""
+    tool = gitlab_ci_local()
+    if tool is None:
+        pytest.skip("gitlab-ci-local is not installed (.ci/services.sh installs it)")
+    project = tmp_path / "project"
+    shutil.copytree(example_dir, project, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copyfile(source / "bundle.tar", project / "bundle.tar")
+    shutil.copyfile(ROOT / "deploy" / "gitlab-ci.yml", project / ".gitlab-ci.yml")
+    registry = tmp_path / "registry"
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    kaskad = [sys.executable, "-m", "kaskad.cli.main"]
+    subprocess.run(
+        [*kaskad, "release", "create", str(project / "pipeline.yaml"), "--store", str(registry)],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
+    subprocess.run(
+        [*kaskad, "release", "promote", "loan_decision@1", "--to", "production"]
+        + ["--store", str(registry)],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
+    git = ["git", "-c", "user.name=ci", "-c", "user.email=ci@example.invalid"]
+    for step in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "pipeline"]):
+        subprocess.run([*git, *step], cwd=project, check=True, capture_output=True)
+    run_env = offline_env(tmp_path)
+    run_env["HOME"] = os.environ.get("HOME", str(tmp_path))
+    command = [tool, "--force-shell-executor", "--manual", "approval"]
+    for name, value in {
+        "KASKAD_STORE": str(registry),
+        "KASKAD_HISTORY": "data/applications.jsonl",
+        "KASKAD_GOLDEN": "data/applications.jsonl",
+        "GITLAB_USER_LOGIN": "risk-committee",
+    }.items():
+        command += ["--variable", f"{name}={value}"]
+    done = subprocess.run(
+        command, cwd=project, env=run_env, capture_output=True, text=True, timeout=1200
+    )
+    log = done.stdout + done.stderr
+    assert done.returncode == 0, log[-4000:]
+    for job in ("validate", "backtest", "release:create", "approval", "promote"):
+        assert re.search(rf"PASS\s+{re.escape(job)}\b", log), f"{job} did not pass:\n{log[-3000:]}"
+    assert "0 of 20,000 decisions (0.00%) flip" in log
+    with Store.open(registry) as store:
+        assert store.stages("loan_decision") == {"production": 2}
+        promoted = store.stage_history("loan_decision", "production")[-1]
+        assert (promoted.to_release, promoted.actor) == (2, "gitlab:risk-committee")

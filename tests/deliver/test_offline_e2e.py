@@ -162,19 +162,13 @@ def test_gitlab_ci_template_runs_its_jobs_locally(
     registry = tmp_path / "registry"
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     kaskad = [sys.executable, "-m", "kaskad.cli.main"]
-    subprocess.run(
-        [*kaskad, "release", "create", str(project / "pipeline.yaml"), "--store", str(registry)],
-        check=True,
-        env=env,
-        capture_output=True,
-    )
-    subprocess.run(
-        [*kaskad, "release", "promote", "loan_decision@1", "--to", "production"]
-        + ["--store", str(registry)],
-        check=True,
-        env=env,
-        capture_output=True,
-    )
+    for args in (
+        ["release", "create", str(project / "pipeline.yaml")],
+        ["release", "promote", "loan_decision@1", "--to", "production"],
+    ):
+        subprocess.run(
+            [*kaskad, *args, "--store", str(registry)], check=True, env=env, capture_output=True
+        )
     git = ["git", "-c", "user.name=ci", "-c", "user.email=ci@example.invalid"]
     for step in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "pipeline"]):
         subprocess.run([*git, *step], cwd=project, check=True, capture_output=True)

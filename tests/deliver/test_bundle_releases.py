@@ -176,3 +176,23 @@ def test_cli_bundle_verify_and_install(source: Store, tmp_path: Path) -> None:
         app, ["bundle", "nothing@1", "-o", str(tmp_path / "n.tar"), "--no-wheels", "--store", store]
     )
     assert missing.exit_code == 1 and "nothing" in missing.output
+
+
+def test_inside_the_image_only_build_inputs_may_be_missing() -> None:
+    from kaskad.deliver.layout import Manifest, Target, compare
+
+    files = {
+        "wheelhouse/kaskad-0.1.0-py3-none-any.whl": "a" * 64,
+        "wheelhouse/requirements.txt": "b" * 64,
+        "Dockerfile": "c" * 64,
+        "releases/loan_decision/1.json": "d" * 64,
+        "artifacts/ee/" + "e" * 64: "e" * 64,
+    }
+    manifest = Manifest("now", "ci", "0.1.0", Target(), ["loan_decision@1"], files)
+    in_image = {k: v for k, v in files.items() if k.startswith(("releases/", "artifacts/"))}
+    compare(manifest, in_image, "image", releases_only=True)
+    with pytest.raises(BundleIntegrityError, match="missing: Dockerfile"):
+        compare(manifest, in_image, "image")
+    del in_image["releases/loan_decision/1.json"]
+    with pytest.raises(BundleIntegrityError, match=r"missing: releases/loan_decision/1.json"):
+        compare(manifest, in_image, "image", releases_only=True)

@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kaskad.deliver.errors import BundleError, BundleInstallError, BundleIntegrityError
-from kaskad.deliver.files import CONTAINER_FILES, deploy_file
+from kaskad.deliver.files import deploy_file
 from kaskad.deliver.layout import (
+    CONTAINER_FILES,
     MANIFEST,
     REQUIREMENTS,
     WHEELHOUSE,
@@ -105,12 +106,12 @@ def build_bundle(
     return verify_bundle(output)
 
 
-def verify_bundle(path: Path, *, wheels_optional: bool = False) -> CheckedBundle:
+def verify_bundle(path: Path, *, releases_only: bool = False) -> CheckedBundle:
     """Check every file of a bundle (a ``.tar`` or an unpacked folder) against its
     manifest; raise :class:`BundleIntegrityError` naming each difference.
 
-    ``wheels_optional`` accepts a folder without its wheels (inside the container image,
-    where they were installed when it was built); every file present is still checked."""
+    ``releases_only`` accepts a folder without its wheelhouse and container files (inside
+    the container image, built from them); every file present is still checked."""
     if path.is_dir():
         raw = (path / MANIFEST).read_bytes() if (path / MANIFEST).is_file() else None
         if raw is None:
@@ -119,7 +120,7 @@ def verify_bundle(path: Path, *, wheels_optional: bool = False) -> CheckedBundle
     else:
         raw, found = tar_files(path)
     manifest = Manifest.from_json(raw, str(path))
-    compare(manifest, found, str(path), wheels_optional=wheels_optional)
+    compare(manifest, found, str(path), releases_only=releases_only)
     return CheckedBundle(path, manifest, hashlib.sha256(raw).hexdigest())
 
 
@@ -134,7 +135,7 @@ def install_bundle(
     virtual environment ``venv``, created if missing, when given)."""
     with tempfile.TemporaryDirectory(prefix="kaskad-install-") as tmp:
         folder = path if path.is_dir() else unpack(path, Path(tmp))
-        checked = verify_bundle(folder, wheels_optional=venv is None and path.is_dir())
+        checked = verify_bundle(folder, releases_only=venv is None and path.is_dir())
         if venv is not None:
             if not checked.wheels:
                 raise BundleInstallError(f"{path} holds no wheels (a releases-only bundle)")

@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from kaskad.deliver.errors import BundleError
+from kaskad.deliver.layout import CONTAINER_FILES
 
-# The files a bundle carries to build its container image (Dockerfile's build context).
-CONTAINER_FILES = ("Dockerfile", "entrypoint.sh", "docker-compose.yml", ".dockerignore")
+__all__ = ["CONTAINER_FILES", "deploy_file", "deploy_folder"]
 _PACKAGED = Path(__file__).resolve().parent / "deploy"
 _SOURCE = Path(__file__).resolve().parents[3] / "deploy"
 

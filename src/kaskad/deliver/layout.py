@@ -36,6 +36,8 @@ REQUIREMENTS = "wheelhouse/requirements.txt"
 RELEASES = "releases"
 ARTIFACTS = "artifacts"
 CHUNK = 1 << 20
+# The files a bundle carries to build its container image (the Dockerfile's build context).
+CONTAINER_FILES = ("Dockerfile", "entrypoint.sh", "docker-compose.yml", ".dockerignore")
 
 
 @dataclass(frozen=True)
@@ -166,15 +168,21 @@ def is_wheel(rel: str) -> bool:
     return rel.startswith(WHEELHOUSE + "/") and rel.endswith(".whl")
 
 
+def is_build_input(rel: str) -> bool:
+    """A file used to install kaskad or build its image, not to install releases."""
+    return rel.startswith(WHEELHOUSE + "/") or rel in CONTAINER_FILES
+
+
 def compare(
-    manifest: Manifest, found: dict[str, str], where: str, *, wheels_optional: bool = False
+    manifest: Manifest, found: dict[str, str], where: str, *, releases_only: bool = False
 ) -> None:
-    """Raise naming every file that is missing, extra or changed (the wheels may be
-    missing when ``wheels_optional``: a folder whose wheels were installed already)."""
+    """Raise naming every file that is missing, extra or changed. With ``releases_only``
+    the wheelhouse and container files may be missing (inside the image built from the
+    bundle, which keeps only what installs the releases); those present are checked."""
     problems = []
     for rel, sha in sorted(manifest.files.items()):
         if rel not in found:
-            if not (wheels_optional and is_wheel(rel)):
+            if not (releases_only and is_build_input(rel)):
                 problems.append(f"missing: {rel}")
         elif found[rel] != sha:
             problems.append(f"changed: {rel} (sha256 {found[rel][:12]}, manifest {sha[:12]})")

@@ -107,6 +107,8 @@ venv/bin/kaskad bundle install {bundle} --store store --actor ops
 venv/bin/kaskad run loan_decision@production --input {data} --output out.parquet \\
     --store store -q
 venv/bin/kaskad release history loan_decision --store store
+venv/bin/kaskad bundle install {bundle} --venv venv2 --store store2 --actor ops
+venv2/bin/kaskad release verify loan_decision@production --store store2
 """
     done = subprocess.run(
         ["unshare", "-n", "bash", "-c", script],
@@ -118,6 +120,7 @@ venv/bin/kaskad release history loan_decision --store store
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "loan_decision@1: installed; stages production restored" in done.stdout
+    assert "wheels into venv2" in done.stdout and "loan_decision@1 verified" in done.stdout
     expected = pl.read_parquet(source / "expected.parquet")
     got = pl.read_parquet(tmp_path / "out.parquet")
     assert got.height == expected.height == 20_000

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -36,7 +35,7 @@ from kaskad.deliver.layout import (
     unpack,
 )
 from kaskad.deliver.releases import export_release, import_releases
-from kaskad.deliver.wheelhouse import build_wheelhouse
+from kaskad.deliver.wheelhouse import build_wheelhouse, run_tool
 from kaskad.store.api import ImportedRelease
 from kaskad.store.store import Store
 
@@ -149,18 +148,9 @@ def install_wheels(folder: Path, venv: Path) -> None:
     """``pip install --no-index --require-hashes`` of the bundle's wheelhouse into ``venv``."""
     python = venv / "bin" / "python"
     if not python.exists():
-        _run([sys.executable, "-m", "venv", str(venv)], f"creating the environment {venv}")
+        command = [sys.executable, "-m", "venv", str(venv)]
+        run_tool(command, f"creating the environment {venv}", BundleInstallError)
     command = [str(python), "-m", "pip", "install", "--quiet", "--no-index"]
     command += ["--find-links", str(folder / WHEELHOUSE), "--require-hashes"]
     command += ["-r", str(folder / REQUIREMENTS)]
-    _run(
-        command,
-        f"installing the wheelhouse into {venv}",
-    )
-
-
-def _run(command: list[str], what: str) -> None:
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-15:])
-        raise BundleInstallError(f"{what} failed (exit {done.returncode}):\n{tail}")
+    run_tool(command, f"installing the wheelhouse into {venv}", BundleInstallError)

@@ -37,12 +37,16 @@ def find_project(start: Path | None = None) -> Path | None:
     return None
 
 
-def _pip(args: Sequence[str], what: str) -> None:
-    command = [sys.executable, "-m", "pip", *args]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+def run_tool(command: Sequence[str], what: str, error: type[BundleError] = BundleError) -> None:
+    """Run ``command`` (pip, venv); on failure raise ``error`` with its last lines."""
+    done = subprocess.run(list(command), capture_output=True, text=True, check=False)
     if done.returncode != 0:
         tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-15:])
-        raise BundleError(f"{what} failed (pip exit {done.returncode}):\n{tail}")
+        raise error(f"{what} failed (exit {done.returncode}):\n{tail}")
+
+
+def _pip(args: Sequence[str], what: str) -> None:
+    run_tool([sys.executable, "-m", "pip", *args], what)
 
 
 def download(

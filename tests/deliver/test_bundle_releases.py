@@ -22,7 +22,7 @@ from kaskad.deliver import (
 )
 from kaskad.deliver.layout import ROOT, unpack
 from kaskad.registry.releases import create_release, load_release
-from kaskad.store import Store
+from kaskad.store import LocalArtifactStore, Store
 
 ACTOR = "release manager"
 
@@ -196,3 +196,14 @@ def test_inside_the_image_only_build_inputs_may_be_missing() -> None:
     del in_image["releases/loan_decision/1.json"]
     with pytest.raises(BundleIntegrityError, match=r"missing: releases/loan_decision/1.json"):
         compare(manifest, in_image, "image", releases_only=True)
+
+
+def test_install_into_postgresql(source: Store, tmp_path: Path, pg_database: str) -> None:
+    """Stages point at releases by foreign key on PostgreSQL: release rows go in first."""
+    bundle = bundle_of(source, tmp_path, "loan_decision@1", "loan_decision@2")
+    artifacts = LocalArtifactStore(tmp_path / "pg-artifacts")
+    with Store.open(pg_database, artifacts=artifacts) as target:
+        _, imported = install_bundle(bundle, target, actor="ops")
+        assert [i.ref for i in imported] == ["loan_decision@1", "loan_decision@2"]
+        assert target.stages("loan_decision") == {"production": 1, "shadow": 2}
+        assert target.get_release("loan_decision", 2) == source.get_release("loan_decision", 2)

@@ -20,13 +20,30 @@ start_if_down() {
   echo "warning: $name is still not listening on $port" >&2
 }
 
-# The services the test suite needs: the store's tests run on SQLite and on PostgreSQL.
-KASKAD_SERVICES=(postgresql)
+# The services the test suite needs: the store's tests run on SQLite and on PostgreSQL;
+# gitlab-ci-local (npm) runs the GitLab CI template's shell jobs in a slow test.
+KASKAD_SERVICES=(postgresql gitlab-ci-local)
+
+# 4.60 is the last gitlab-ci-local that runs on Node 20 (later ones need Node 22).
+GITLAB_CI_LOCAL_VERSION=4.60.0
+
+ensure_gitlab_ci_local() {
+  local prefix="${KASKAD_TOOLS:-$HOME/.cache/kaskad-tools}/gitlab-ci-local-$GITLAB_CI_LOCAL_VERSION"
+  local tool="$prefix/node_modules/.bin/gitlab-ci-local"
+  if [ ! -x "$tool" ]; then
+    echo "installing gitlab-ci-local $GITLAB_CI_LOCAL_VERSION (npm)"
+    npm install --prefix "$prefix" --no-audit --no-fund --loglevel=error \
+      "gitlab-ci-local@$GITLAB_CI_LOCAL_VERSION" >/dev/null \
+      || echo "warning: could not install gitlab-ci-local" >&2
+  fi
+  export KASKAD_GITLAB_CI_LOCAL="$tool"
+}
 
 ensure_services() {
   for service in "${KASKAD_SERVICES[@]}"; do
     case $service in
       postgresql) start_if_down PostgreSQL 5432 bash -c 'pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start' ;;
+      gitlab-ci-local) ensure_gitlab_ci_local ;;
     esac
   done
 }

@@ -149,10 +149,12 @@ ALLOWED: dict[str, set[str]] = {
         "spec",
         "store",
     },
+    "deliver": {"compile", "registry", "spec", "store"},
     "cli": {
         "backtest",
         "batch",
         "compile",
+        "deliver",
         "execute",
         "io",
         "models",

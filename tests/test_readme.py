@@ -37,3 +37,27 @@ def test_ci_runs_every_test_and_fails_when_none_ran() -> None:
     assert "set -euo pipefail" in ci
     assert not re.search(r"pytest[^&|;]*\s(-m|-k)\s", test)
     assert "|| true" not in ci and "|| :" not in ci
+
+
+def test_development_commands_use_only_tools_the_locks_install() -> None:
+    """Every ``.venv/bin/TOOL`` the README calls is pip, python, kaskad itself or a package
+    pinned in the development lock (``uv`` was once called without being installed)."""
+    text = (ROOT / "README.md").read_text()
+    dev_lock = (ROOT / "requirements-dev.lock").read_text()
+    pinned = {line.split("==")[0].lower() for line in dev_lock.splitlines() if "==" in line}
+    for tool in sorted(set(re.findall(r"\.venv/bin/([\w-]+)", text))):
+        assert tool in {"pip", "python", "kaskad"} or tool in pinned, f".venv/bin/{tool}"
+    for lock in ("requirements.lock", "requirements-dev.lock", "requirements-build.lock"):
+        assert f"-o {lock}" in text
+        first = (ROOT / lock).read_text().splitlines()[1]  # uv's record of its command
+        assert first.removeprefix("#    ").replace("uv pip", ".venv/bin/uv pip") in text
+
+
+def test_offline_recipe_is_the_bundle() -> None:
+    from kaskad.deliver.layout import REQUIREMENTS, WHEELHOUSE
+    from kaskad.deliver.layout import ROOT as BUNDLE
+
+    text = (ROOT / "README.md").read_text()
+    assert "kaskad bundle loan_decision@production -o bundle.tar" in text
+    assert f"--find-links {BUNDLE}/{WHEELHOUSE} --require-hashes -r {BUNDLE}/{REQUIREMENTS}" in text
+    assert "pip download" not in text

@@ -14,6 +14,7 @@ from rich.markup import escape
 
 from kaskad import __version__
 from kaskad.cli.backtest import backtest
+from kaskad.cli.bundle import bundle_app
 from kaskad.cli.common import (
     ActorOpt,
     AllowEnvOpt,
@@ -52,6 +53,7 @@ app.add_typer(model_app, name="model")
 app.add_typer(release_app, name="release")
 app.add_typer(decisions_app, name="decisions")
 app.add_typer(store_app, name="store")
+app.add_typer(bundle_app, name="bundle")
 app.command("audit")(audit)
 app.command("backtest")(backtest)
 app.command("serve")(serve)

@@ -22,7 +22,14 @@ from kaskad.errors import ArtifactIntegrityError, ArtifactMissingError, NotFound
 from kaskad.lazy import lazy_names
 
 if TYPE_CHECKING:
-    from kaskad.store.api import AuditEntry, ModelVersion, Release, RunRecord, StageChange
+    from kaskad.store.api import (
+        AuditEntry,
+        ImportedRelease,
+        ModelVersion,
+        Release,
+        RunRecord,
+        StageChange,
+    )
     from kaskad.store.artifacts import (
         ArtifactStore,
         CopyReport,
@@ -66,6 +73,7 @@ __all__ = [
     "DecisionLog",
     "DecisionRecord",
     "DecisionSink",
+    "ImportedRelease",
     "JournalError",
     "JournalSettings",
     "JournaledLog",
@@ -94,6 +102,7 @@ __all__ = [
 
 _HOMES = {
     "AuditEntry": "kaskad.store.api",
+    "ImportedRelease": "kaskad.store.api",
     "ModelVersion": "kaskad.store.api",
     "Release": "kaskad.store.api",
     "RunRecord": "kaskad.store.api",

@@ -66,6 +66,18 @@ class StageChange:
 
 
 @dataclass(frozen=True)
+class ImportedRelease:
+    """What importing one release did: ``created`` (False: it was there already, same
+    plan), the stages restored, and the stages left alone because they already point
+    elsewhere here."""
+
+    ref: str
+    created: bool
+    stages: list[str]
+    stages_kept: list[str]
+
+
+@dataclass(frozen=True)
 class AuditEntry:
     id: int
     at: dt.datetime

@@ -7,7 +7,8 @@ entry in the same transaction as the change it records (a run is a log entry of 
 not a registry change).
 
 Its parts live in private modules, one concern each: ``_base`` (engine, opening,
-transactions), ``_models``, ``_releases``, ``_stages``, ``_runs`` and ``_audit``.
+transactions), ``_models``, ``_releases``, ``_stages``, ``_runs``, ``_audit`` and
+``_transfer`` (releases carried in from another store).
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from kaskad.store._models import ModelMethods
 from kaskad.store._releases import ReleaseMethods
 from kaskad.store._runs import RunMethods
 from kaskad.store._stages import StageMethods, rollback_target
+from kaskad.store._transfer import TransferMethods
 
 __all__ = ["Store", "rollback_target"]
 
 
-class Store(ModelMethods, ReleaseMethods, StageMethods, RunMethods, AuditMethods):
+class Store(ModelMethods, ReleaseMethods, StageMethods, RunMethods, AuditMethods, TransferMethods):
     """Registry of model versions and releases, over SQLite or PostgreSQL.
 
     Use :meth:`open`; the constructor takes an engine whose schema is already current.

@@ -74,7 +74,7 @@ def test_environment_mismatch_from_the_shell(
 ) -> None:
     real = environment.capture_environment()
     locked = {**real, "packages": {**real["packages"], "scikit-learn": "1.2.2"}}
-    monkeypatch.setattr("kaskad.registry.releases.capture_environment", lambda: locked)
+    monkeypatch.setattr("kaskad.registry.releases.capture_environment", lambda *_: locked)
     with Store.open(tmp_path / "store") as store:
         create_release(store, project / "pipeline.yaml", actor="a data scientist")
     args = ["--store", str(tmp_path / "store"), "--actor", "an operator"]

@@ -53,7 +53,7 @@ def test_environment_mismatch_is_refused_with_a_table_and_override_is_audited(
 ) -> None:
     real = environment.capture_environment()
     locked = {**real, "packages": {**real["packages"], "scikit-learn": "1.2.2"}}
-    monkeypatch.setattr("kaskad.registry.releases.capture_environment", lambda: locked)
+    monkeypatch.setattr("kaskad.registry.releases.capture_environment", lambda *_: locked)
     make_release(local_store, project)
     with pytest.raises(EnvironmentMismatchError) as info:
         load_release(local_store, "loan_decision@1", actor=ACTOR, cache_root=tmp_path / "c")

@@ -34,6 +34,28 @@ RESULT_PACKAGES = (
 )
 
 
+# The packages each model framework's results depend on.
+FRAMEWORK_PACKAGES: dict[str, tuple[str, ...]] = {
+    "sklearn": ("scikit-learn", "numpy", "scipy", "joblib", "threadpoolctl"),
+    "lightgbm": ("lightgbm", "numpy", "scipy"),
+    "onnx": ("onnxruntime", "numpy"),
+    "xgboost": ("xgboost-cpu", "xgboost", "numpy", "scipy"),
+    "catboost": ("catboost", "numpy", "scipy"),
+}
+# What every plan's results depend on, whatever its models.
+CORE_PACKAGES = ("kaskad", "numpy", "polars", "pyarrow")
+
+
+def packages_for(frameworks: set[str]) -> tuple[str, ...]:
+    """The result-affecting packages of a plan using these model frameworks: a release's
+    lock names only these, so an installed library it does not use (XGBoost beside a
+    LightGBM pipeline) neither enters its lock nor blocks loading it elsewhere."""
+    wanted = set(CORE_PACKAGES)
+    for framework in frameworks:
+        wanted.update(FRAMEWORK_PACKAGES.get(framework, ()))
+    return tuple(p for p in RESULT_PACKAGES if p in wanted)
+
+
 @dataclass(frozen=True)
 class Mismatch:
     """One package whose installed version is not the one in the lock."""

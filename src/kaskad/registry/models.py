@@ -16,20 +16,13 @@ import polars as pl
 
 from kaskad.errors import KaskadError, ModelLoadError
 from kaskad.models import FRAMEWORKS, load_model
-from kaskad.registry.environment import capture_environment, default_actor
+from kaskad.registry.environment import FRAMEWORK_PACKAGES, capture_environment, default_actor
 from kaskad.registry.profile import fingerprint
 from kaskad.store.api import ModelVersion
 from kaskad.store.store import Store
 
 SAMPLE_ROWS = 20
 
-FRAMEWORK_PACKAGES = {
-    "sklearn": ("scikit-learn", "numpy", "scipy", "joblib", "threadpoolctl"),
-    "lightgbm": ("lightgbm", "numpy", "scipy"),
-    "onnx": ("onnxruntime", "numpy"),
-    "xgboost": ("xgboost-cpu", "xgboost", "numpy", "scipy"),
-    "catboost": ("catboost", "numpy", "scipy"),
-}
 _SUFFIX = {
     "sklearn": ".joblib",
     "lightgbm": ".txt",

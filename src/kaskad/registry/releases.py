@@ -31,6 +31,7 @@ from kaskad.registry.environment import (
     Mismatch,
     capture_environment,
     compare_environment,
+    packages_for,
     python_version,
 )
 from kaskad.registry.errors import EnvironmentMismatchError, GoldenMismatchError, ReleaseError
@@ -87,7 +88,7 @@ def create_release(
     the override goes to the audit trail. Golden cases within a declared tolerance of a
     decision threshold are appended to ``notes``."""
     plan = compile_pipeline(pipeline, allow_version_mismatch=True)
-    environment = capture_environment()
+    environment = capture_environment(packages_for({m.framework for m in plan.model_nodes()}))
     adapters = model_adapters(plan)
     saved = {p: v for a in adapters for p, v in a.saved_with}
     installed = environment["packages"]

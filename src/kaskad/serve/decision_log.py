@@ -5,9 +5,10 @@ The log itself (writer, journal, readers) belongs to the store (:mod:`kaskad.sto
 module builds it from the server's configuration, turning the store's
 :class:`~kaskad.store.journal.JournalError` into :class:`ServeConfigError` (same message),
 and prepares records: inputs are stored with the schema's ``sensitive: true`` fields
-(nested ones too) replaced by ``sha256:<hex>`` of their value (:func:`mask`); rejections
-also keep the request's content type and a fingerprint of the body's shape
-(:func:`shape_fingerprint`).
+(nested ones too) replaced by ``sha256:<hex>`` of their value (:func:`mask`); every
+record keeps the request's content type and a fingerprint of its shape: of the body for
+refusals (:func:`shape_fingerprint`), of the parsed record otherwise
+(:func:`item_fingerprint`, no second parse).
 """
 
 from __future__ import annotations

@@ -179,7 +179,13 @@ class ServeService:
     ) -> tuple[Result, list[Future[None]]]:
         record = parse_record(body.data, body.fmt, pipeline.plan.schema)
         result = pipeline.decide(record, self.shadows is None)
-        fingerprint = shape_fingerprint(body.data, body.fmt) if result.rejected else None
+        # every request's shape: the body's own when refused, the parsed record's otherwise
+        # (no second parse; for JSON the two are the same)
+        fingerprint = (
+            shape_fingerprint(body.data, body.fmt)
+            if result.rejected
+            else item_fingerprint(record, body.fmt)
+        )
         logged = self.submit(
             pipeline,
             [recording.for_result(pipeline, result, record, body.content_type, fingerprint)],
@@ -208,7 +214,7 @@ class ServeService:
                     r,
                     record,
                     body.content_type,
-                    item_fingerprint(record, body.fmt) if r.rejected else None,
+                    item_fingerprint(record, body.fmt),
                 )
                 for r, record in zip(results, records, strict=True)
             ],

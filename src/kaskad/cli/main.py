@@ -25,6 +25,7 @@ from kaskad.cli.common import (
     progress_bar,
 )
 from kaskad.cli.decisions import decisions_app
+from kaskad.cli.monitor import labels_app, monitor, release_reference
 from kaskad.cli.registry import audit, load, model_app, release_app
 from kaskad.cli.runs import runs
 from kaskad.cli.serve import serve
@@ -49,6 +50,9 @@ app = typer.Typer(
 app.add_typer(model_app, name="model")
 app.add_typer(release_app, name="release")
 app.add_typer(decisions_app, name="decisions")
+app.add_typer(labels_app, name="labels")
+release_app.command("reference")(release_reference)
+app.command("monitor")(monitor)
 app.command("audit")(audit)
 app.command("backtest")(backtest)
 app.command("serve")(serve)

@@ -164,4 +164,3 @@ def _score_names(pairs: Sequence[tuple[Row, float]]) -> list[str]:
         for k, v in sample.items()
         if isinstance(v, float) and 0.0 <= v <= 1.0 and k not in ("duration_ms",)
     )
-

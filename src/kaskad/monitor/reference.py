@@ -27,7 +27,7 @@ from kaskad.execute.convert import json_value
 from kaskad.io.files import read_input
 from kaskad.monitor.profile import Row, freeze, media_type, tally
 from kaskad.registry import golden
-from kaskad.serve.decision_log import mask
+from kaskad.execute.masking import mask
 from kaskad.store.monitoring import load_reference, save_reference
 from kaskad.store.store import Store
 

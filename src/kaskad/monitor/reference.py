@@ -24,10 +24,10 @@ from kaskad.compile.plan import Plan
 from kaskad.errors import InputError
 from kaskad.execute.batch import BatchExecutor
 from kaskad.execute.convert import json_value
+from kaskad.execute.masking import mask
 from kaskad.io.files import read_input
 from kaskad.monitor.profile import Row, freeze, media_type, tally
 from kaskad.registry import golden
-from kaskad.execute.masking import mask
 from kaskad.store.monitoring import load_reference, save_reference
 from kaskad.store.store import Store
 

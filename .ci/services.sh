@@ -23,6 +23,17 @@ start_if_down() {
 # The services the test suite needs: the store's tests run on SQLite and on PostgreSQL.
 KASKAD_SERVICES=(postgresql)
 
+# Tools the test suite runs: promtool (Debian package prometheus) checks and unit-tests
+# the shipped alert rules (deploy/prometheus/).
+ensure_tools() {
+  if ! command -v promtool >/dev/null 2>&1; then
+    echo "installing promtool (Debian package prometheus)"
+    if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq prometheus >/dev/null \
+      || echo "warning: could not install promtool" >&2
+  fi
+}
+
 ensure_services() {
   for service in "${KASKAD_SERVICES[@]}"; do
     case $service in

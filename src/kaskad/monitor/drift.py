@@ -24,6 +24,7 @@ at most ``alpha`` of the time.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -51,7 +52,7 @@ class DriftTest:
     alpha: float
     alarm: bool
 
-    def to_dict(self) -> dict[str, float | int | bool]:
+    def to_dict(self) -> dict[str, float | int | bool | None]:
         return {
             "reference_n": self.reference_n,
             "window_n": self.window_n,
@@ -59,7 +60,9 @@ class DriftTest:
             "statistic": round(self.statistic, 6),
             "p_value": self.p_value,
             "psi": round(self.psi, 6),
-            "psi_threshold": round(self.psi_threshold, 6),
+            "psi_threshold": (  # None: one bin left, nothing to compare
+                round(self.psi_threshold, 6) if math.isfinite(self.psi_threshold) else None
+            ),
             "alpha": self.alpha,
             "alarm": self.alarm,
         }

@@ -9,14 +9,15 @@ A *series* is one monitored quantity of decided records, named ``SECTION:NAME``:
 
 Each series has a kind, inferred from the values (:func:`infer_layout`): ``numeric``
 (numbers, binned at the reference's deciles, right-closed bins), ``category`` (at most
-:data:`TOP_VALUES` values, the rest as ``(other)``) or ``presence`` (identifiers, dates,
-lists, hashes of sensitive fields: only whether the value is there). Every series counts
+:data:`TOP_VALUES` values, the rest as ``(other)``) or ``presence`` (identifiers, dates
+and times, lists, hashes of sensitive fields: only whether the value is there). Every series counts
 missing values. :func:`freeze` makes the bins from reference rows; :func:`count` counts
 other rows in those same bins, so the two compare bin by bin.
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -31,6 +32,7 @@ DECILES = np.linspace(0.0, 1.0, 11)[1:-1]
 OUTCOMES = (HIT, PASS, UNKNOWN)
 # result fields that describe the request, not the decision
 _META = {"decision_id", "pipeline", "release", "plan_hash", "duration_ms", "status", "errors"}
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 _MAX_DISTINCT = 50  # more distinct strings than this (and mostly unique): an identifier
 
 Row = Mapping[str, Any]
@@ -97,7 +99,8 @@ def _kind(values: list[Any]) -> str:
     if values and all(isinstance(v, str | bool) for v in values):
         distinct = len(set(values))
         hashed = all(isinstance(v, str) and v.startswith("sha256:") for v in values)
-        if (distinct <= _MAX_DISTINCT or distinct < 0.5 * len(values)) and not hashed:
+        dated = all(isinstance(v, str) and _DATE.match(v) for v in values)  # time moves on
+        if (distinct <= _MAX_DISTINCT or distinct < 0.5 * len(values)) and not (hashed or dated):
             return "category"
     return "presence"
 

@@ -39,6 +39,17 @@ ensure_gitlab_ci_local() {
   export KASKAD_GITLAB_CI_LOCAL="$tool"
 }
 
+# Tools the test suite runs: promtool (Debian package prometheus) checks and unit-tests
+# the shipped alert rules (deploy/prometheus/).
+ensure_tools() {
+  if ! command -v promtool >/dev/null 2>&1; then
+    echo "installing promtool (Debian package prometheus)"
+    if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq prometheus >/dev/null \
+      || echo "warning: could not install promtool" >&2
+  fi
+}
+
 ensure_services() {
   for service in "${KASKAD_SERVICES[@]}"; do
     case $service in

@@ -43,7 +43,10 @@ def test_credit_decision_is_logged_with_sensitive_fields_masked(
     assert row["output"]["decision"] == body["decision"]
     assert row["output"] == body
     assert row["timings"] and all(v >= 0 for v in row["timings"].values())
-    assert row["errors"] == [] and row["fingerprint"] is None
+    assert row["errors"] == []
+    # accepted requests keep their content type and shape too (the format sentinel)
+    assert row["content_type"] == "application/json"
+    assert row["fingerprint"] == shape_fingerprint(json.dumps(record).encode(), "json")
     # the plan hash leads to every component's content hash, the models' included
     plan = compile_pipeline(example_dir / "pipeline.yaml")
     components = read_decision_plans(str(tmp_path / "store"))[row["plan_hash"]]["components"]

@@ -26,6 +26,7 @@ from kaskad.cli.common import (
     progress_bar,
 )
 from kaskad.cli.decisions import decisions_app
+from kaskad.cli.monitor import labels_app, monitor, release_reference
 from kaskad.cli.passport import passport
 from kaskad.cli.registry import audit, load, model_app, release_app
 from kaskad.cli.runs import runs
@@ -54,6 +55,9 @@ app.add_typer(release_app, name="release")
 app.add_typer(decisions_app, name="decisions")
 app.add_typer(store_app, name="store")
 app.add_typer(bundle_app, name="bundle")
+app.add_typer(labels_app, name="labels")
+release_app.command("reference")(release_reference)
+app.command("monitor")(monitor)
 app.command("audit")(audit)
 app.command("backtest")(backtest)
 app.command("serve")(serve)

@@ -21,6 +21,7 @@ from kaskad.cli.common import (
     err,
     fail,
     out,
+    store_location,
 )
 from kaskad.errors import KaskadError
 from kaskad.store.refs import LATEST, ReleaseSelector
@@ -188,6 +189,11 @@ def release_create(
             allow_environment_mismatch=allow_environment_mismatch,
             notes=notes,
         )
+        if golden is not None:  # the monitoring reference, frozen from the golden cases
+            from kaskad.compile.compiler import compile_pipeline
+            from kaskad.monitor.reference import freeze_golden
+
+            freeze_golden(s, store_location(store), release.ref, compile_pipeline(pipeline))
     out.print(
         f"created release [bold]{release.ref}[/]: plan {release.plan_hash[:12]}, "
         f"{len(release.manifest['files'])} files, {release.golden_count} golden cases",

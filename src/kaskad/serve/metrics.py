@@ -10,7 +10,18 @@
 - ``kaskad_score{pipeline,output}``: the distribution of every model output (0..1 buckets);
 - ``kaskad_decisions_total``, ``kaskad_rule_hits_total``, ``kaskad_rule_unknowns_total``
   and ``kaskad_shadow_skipped_total``;
-- ``kaskad_journal_backlog_bytes``: in journal mode, what waits to be shipped to the store.
+- ``kaskad_journal_backlog_bytes``: in journal mode, what waits to be shipped to the store;
+- the monitoring series (docs/monitoring.md; alert rules in deploy/prometheus/):
+  ``kaskad_inputs_total{pipeline,content_type,shape}`` every request or batch item by
+  media kind (``json``, ``xml``, ``other``) and body-shape fingerprint (12 hex digits; the
+  first :data:`MAX_SHAPES` shapes of a pipeline, later ones as ``other``),
+  ``kaskad_field_missing_total{pipeline,field}`` accepted records missing a top-level
+  input field, ``kaskad_step_failures_total{pipeline}``,
+  ``kaskad_shadow_compared_total`` and ``kaskad_shadow_flips_total{pipeline,shadow}``
+  (a challenger deciding otherwise than the champion), and the live drift gauges
+  ``kaskad_drift_psi``, ``kaskad_drift_p_value``, ``kaskad_drift_alarm{pipeline,series}``.
+  Counters of a served pipeline's fields, rules and media kinds start at 0 (:meth:`prepare`)
+  so that rate rules see a series before its first event.
 
 Labelled children are looked up once and kept: ``labels()`` costs more than ``observe``.
 """
@@ -26,6 +37,9 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from kaskad.compile.naming import HIT, UNKNOWN
 from kaskad.errors import FieldProblem
+
+MAX_SHAPES = 20
+MEDIA_KINDS = ("json", "xml", "other")
 
 
 class Metrics:
@@ -92,6 +106,98 @@ class Metrics:
             registry=r,
         )
 
+        self.inputs = Counter(
+            "kaskad_inputs",
+            "Requests (and batch items), accepted or not, by media kind and body shape",
+            ["pipeline", "content_type", "shape"],
+            registry=r,
+        )
+        self.field_missing = Counter(
+            "kaskad_field_missing",
+            "Accepted records in which a top-level input field is missing",
+            ["pipeline", "field"],
+            registry=r,
+        )
+        self.step_failures = Counter(
+            "kaskad_step_failures",
+            "Decided records with a failed step",
+            ["pipeline"],
+            registry=r,
+        )
+        self.shadow_compared = Counter(
+            "kaskad_shadow_compared",
+            "Challenger runs compared with the champion's decision",
+            ["pipeline", "shadow"],
+            registry=r,
+        )
+        self.shadow_flips = Counter(
+            "kaskad_shadow_flips",
+            "Challenger runs whose decision differs from the champion's",
+            ["pipeline", "shadow"],
+            registry=r,
+        )
+        drift_labels = ["pipeline", "series"]
+        self.drift_psi = Gauge(
+            "kaskad_drift_psi",
+            "PSI of the last complete live window against the release's reference",
+            drift_labels,
+            registry=r,
+            multiprocess_mode="max",
+        )
+        self.drift_p_value = Gauge(
+            "kaskad_drift_p_value",
+            "p-value of the chi-square drift test of the last complete live window",
+            drift_labels,
+            registry=r,
+            multiprocess_mode="min",
+        )
+        self.drift_alarm = Gauge(
+            "kaskad_drift_alarm",
+            "1 when the last live window drifted (threshold calibrated to its size)",
+            drift_labels,
+            registry=r,
+            multiprocess_mode="max",
+        )
+        self._shapes: dict[str, set[str]] = {}
+
+    def prepare(self, pipeline: str, fields: Iterable[str], rules: Iterable[str]) -> None:
+        """Create a served pipeline's series at 0: its fields, rules and media kinds."""
+        for field in fields:
+            self._child(self.field_missing, pipeline, field)
+        for rule in rules:
+            self._child(self.rule_unknowns, pipeline, rule)
+            self._child(self.rule_hits, pipeline, rule)
+        self._child(self.step_failures, pipeline)
+        for kind in MEDIA_KINDS:
+            self.inputs.labels(pipeline, kind, "none")
+
+    def input_seen(self, pipeline: str, content_type: str | None, fingerprint: str | None) -> None:
+        """One request (or batch item) at the door, accepted or not."""
+        shape = fingerprint[:12] if fingerprint else "none"
+        known = self._shapes.setdefault(pipeline, set())
+        if shape not in known:
+            if len(known) >= MAX_SHAPES:
+                shape = "other"
+            else:
+                known.add(shape)
+        self._child(self.inputs, pipeline, media_kind(content_type), shape).inc()
+
+    def missing(self, pipeline: str, fields: Iterable[str]) -> None:
+        for field in fields:
+            self._child(self.field_missing, pipeline, field).inc()
+
+    def shadow_outcome(self, pipeline: str, shadow: str, flipped: bool) -> None:
+        self._child(self.shadow_compared, pipeline, shadow).inc()
+        if flipped:
+            self._child(self.shadow_flips, pipeline, shadow).inc()
+
+    def drift(self, pipeline: str, results: Iterable[Any]) -> None:
+        """Set the drift gauges from :class:`kaskad.monitor.live.LiveResult` values."""
+        for result in results:
+            self._child(self.drift_psi, pipeline, result.series).set(result.psi)
+            self._child(self.drift_p_value, pipeline, result.series).set(result.p_value)
+            self._child(self.drift_alarm, pipeline, result.series).set(float(result.alarm))
+
     def request(self, pipeline: str, endpoint: str, status: int, seconds: float) -> None:
         self._child(self.requests, pipeline, endpoint, str(status)).inc()
         self._child(self.latency, pipeline, endpoint).observe(seconds)
@@ -110,8 +216,11 @@ class Metrics:
         rules: Mapping[str, str | None],
         timings_ms: Mapping[str, float] = {},
         scores: Mapping[str, Any] = {},
+        failed: bool = False,
     ) -> None:
         self._child(self.decisions, pipeline, decision or "(none)").inc()
+        if failed:
+            self._child(self.step_failures, pipeline).inc()
         for rule, outcome in rules.items():
             if outcome == HIT:
                 self._child(self.rule_hits, pipeline, rule).inc()
@@ -138,3 +247,13 @@ class Metrics:
             MultiProcessCollector(merged)  # type: ignore[no-untyped-call]
             return generate_latest(merged)
         return generate_latest(self.registry)
+
+
+def media_kind(content_type: str | None) -> str:
+    """``json``, ``xml`` or ``other``: a bounded label for a Content-Type header."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if media.endswith("json"):
+        return "json"
+    if media.endswith("xml"):
+        return "xml"
+    return "other"

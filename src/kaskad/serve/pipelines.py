@@ -66,6 +66,11 @@ class ServedPipeline:
             for rule in node.rules
         ]
 
+    @property
+    def rule_columns(self) -> list[str]:
+        """The result field of every rule (``RULESET.RULE``)."""
+        return list(self._rules)
+
     @classmethod
     def load(cls, name: str, source: PipelineFile | ReleaseRef) -> ServedPipeline:
         if isinstance(source, PipelineFile):

@@ -18,7 +18,9 @@ def for_result(
     content_type: str | None,
     fingerprint: str | None,
 ) -> DecisionRecord:
-    """The record of one executor result (decided, or rejected by the schema)."""
+    """The record of one executor result (decided, or rejected by the schema), with the
+    request's content type and shape fingerprint either way (the format sentinel reads
+    accepted traffic too)."""
     rejected = result.rejected
     return DecisionRecord(
         decision_id=str(result.body["decision_id"]),
@@ -30,8 +32,8 @@ def for_result(
         output=result.body,
         timings=result.timings,
         errors=[problem_json(p) for p in result.problems],
-        content_type=content_type if rejected else None,
-        fingerprint=fingerprint if rejected else None,
+        content_type=content_type,
+        fingerprint=fingerprint,
     )
 
 

@@ -56,6 +56,6 @@ def operations_router(service: ServeService) -> APIRouter:
     @router.get("/metrics")
     async def metrics_text(request: Request) -> Response:
         service.auth.check(request.headers, "admin")
-        return Response(service.metrics.render(), media_type=METRICS_MEDIA_TYPE)
+        return Response(service.metrics_text(), media_type=METRICS_MEDIA_TYPE)
 
     return router

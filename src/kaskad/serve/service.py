@@ -20,6 +20,8 @@ from fastapi import Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from kaskad.monitor.live import LiveDrift
+from kaskad.monitor.reference import reference_for
 from kaskad.serve import gctune, recording
 from kaskad.serve.auth import Authenticator
 from kaskad.serve.config import ReleaseRef, ServeConfig
@@ -108,6 +110,11 @@ class ServeService:
         self._planned: set[str] = set()  # plan hashes whose components are in the log
         self._documents: dict[tuple[str, ...], dict[str, Any]] = {}  # by the plans served
         self._collector: gctune.Previous | None = None
+        self._live: dict[str, LiveDrift | None] = {}  # by release, once its reference is read
+        self._live_lock = threading.Lock()
+        for name, served in self.pipelines.items():
+            fields = [f.name for f in served.plan.schema.fields]
+            self.metrics.prepare(name, fields, served.rule_columns)
 
     # ---- lifespan ---------------------------------------------------------------------
 
@@ -166,7 +173,8 @@ class ServeService:
     def _run_shadows_later(self, pipeline: ServedPipeline, result: Result) -> None:
         """Queue the challengers of a logged decision for the shadow worker."""
         if self.shadows is not None and result.shadow_job is not None:
-            self.shadows.submit(pipeline.name, str(result.body["decision_id"]), result.shadow_job)
+            decision_id = str(result.body["decision_id"])
+            self.shadows.submit(pipeline.name, decision_id, result.shadow_job, result.decision)
 
     async def off_loop(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` on the decide threads (CPU work stays off the event loop)."""
@@ -179,7 +187,14 @@ class ServeService:
     ) -> tuple[Result, list[Future[None]]]:
         record = parse_record(body.data, body.fmt, pipeline.plan.schema)
         result = pipeline.decide(record, self.shadows is None)
-        fingerprint = shape_fingerprint(body.data, body.fmt) if result.rejected else None
+        # every request's shape: the body's own when refused, the parsed record's otherwise
+        # (no second parse; for JSON the two are the same)
+        fingerprint = (
+            shape_fingerprint(body.data, body.fmt)
+            if result.rejected
+            else item_fingerprint(record, body.fmt)
+        )
+        self._observe(pipeline, body, record, result, fingerprint)
         logged = self.submit(
             pipeline,
             [recording.for_result(pipeline, result, record, body.content_type, fingerprint)],
@@ -200,17 +215,14 @@ class ServeService:
     ) -> tuple[list[Result], list[Future[None]]]:
         records = parse_records(body.data, body.fmt, pipeline.plan.schema)
         results = pipeline.decide_many(records, self.config.batch_threshold, self.shadows is None)
+        fingerprints = [item_fingerprint(record, body.fmt) for record in records]
+        for r, record, fingerprint in zip(results, records, fingerprints, strict=True):
+            self._observe(pipeline, body, record, r, fingerprint)
         logged = self.submit(
             pipeline,
             [
-                recording.for_result(
-                    pipeline,
-                    r,
-                    record,
-                    body.content_type,
-                    item_fingerprint(record, body.fmt) if r.rejected else None,
-                )
-                for r, record in zip(results, records, strict=True)
+                recording.for_result(pipeline, r, record, body.content_type, fingerprint)
+                for r, record, fingerprint in zip(results, records, fingerprints, strict=True)
             ],
         )
         return results, logged
@@ -247,6 +259,8 @@ class ServeService:
             except ServeError as exc:
                 if exc.status in LOGGED_REFUSALS:
                     self.metrics.rejected(name, exc.problems, refusal_reason(exc))
+                    shape = shape_fingerprint(data, fmt) if data is not None else None
+                    self.metrics.input_seen(name, content_type, shape)
                 if exc.status not in LOGGED_REFUSALS or self.log is None:
                     raise
                 refused = recording.for_refused_body(pipeline, exc, data, fmt, content_type)
@@ -279,7 +293,50 @@ class ServeService:
                 self.metrics.rejected(name, r.problems)
             else:
                 scores = {f: r.body.get(f) for f in pipeline.score_fields}
-                self.metrics.decided(name, r.decision, r.rules, r.timings, scores)
+                failed = bool(r.body.get("errors"))
+                self.metrics.decided(name, r.decision, r.rules, r.timings, scores, failed)
+
+    # ---- monitoring ---------------------------------------------------------------------
+
+    def _observe(
+        self, pipeline: ServedPipeline, body: _Body, record: Any, result: Result, shape: str
+    ) -> None:
+        """The monitoring series of one record: its media kind and shape; for an accepted
+        record, its missing input fields and the live drift window of its release."""
+        self.metrics.input_seen(pipeline.name, body.content_type, shape)
+        if result.rejected or not isinstance(record, dict):
+            return
+        missing = [f.name for f in pipeline.plan.schema.fields if record.get(f.name) is None]
+        if missing:
+            self.metrics.missing(pipeline.name, missing)
+        live = self._live_drift(pipeline)
+        if live is not None:
+            live.observe(record, result.body)
+
+    def _live_drift(self, pipeline: ServedPipeline) -> LiveDrift | None:
+        """The live drift window of the release ``pipeline`` serves (None: no release, or
+        no reference frozen for it); the reference is read from the store once."""
+        release = pipeline.release
+        if release is None:
+            return None
+        if release in self._live:
+            return self._live[release]
+        source = self.config.pipelines.get(pipeline.name)
+        with self._live_lock:
+            if release not in self._live:
+                reference = (
+                    reference_for(source.store, release) if isinstance(source, ReleaseRef) else None
+                )
+                self._live[release] = LiveDrift(reference) if reference else None
+        return self._live[release]
+
+    def metrics_text(self) -> bytes:
+        """The Prometheus exposition, the live drift gauges brought up to date first."""
+        for name, served in list(self.pipelines.items()):
+            live = self._live.get(served.release or "")
+            if live is not None:
+                self.metrics.drift(name, live.results)
+        return self.metrics.render()
 
     # ---- health and description -------------------------------------------------------
 

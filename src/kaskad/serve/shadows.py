@@ -34,10 +34,13 @@ class ShadowWorker:
         self._thread = threading.Thread(target=self._run, name="kaskad-shadows", daemon=True)
         self._thread.start()
 
-    def submit(self, pipeline: str, decision_id: str, job: ShadowJob) -> bool:
-        """Queue a shadow run; False (and counted as skipped) when the queue is full."""
+    def submit(
+        self, pipeline: str, decision_id: str, job: ShadowJob, champion: str | None = None
+    ) -> bool:
+        """Queue a shadow run; False (and counted as skipped) when the queue is full.
+        Each challenger's decision is compared with ``champion`` (the metrics' flips)."""
         try:
-            self._queue.put_nowait((pipeline, decision_id, job))
+            self._queue.put_nowait((pipeline, decision_id, job, champion))
         except queue.Full:
             self._metrics.shadow_skipped.labels(pipeline, "queue_full").inc()
             return False
@@ -57,13 +60,15 @@ class ShadowWorker:
             pipeline: str
             decision_id: str
             job: ShadowJob
-            pipeline, decision_id, job = item  # type: ignore[misc]
+            champion: str | None
+            pipeline, decision_id, job, champion = item  # type: ignore[misc]
             try:
                 outputs = job()
             except Exception:  # run_shadows catches challenger errors; this is a bug guard
                 self._metrics.shadow_skipped.labels(pipeline, "failed").inc()
                 continue
             for name, fields in outputs.items():
+                self._metrics.shadow_outcome(pipeline, name, fields.get("decision") != champion)
                 try:
                     self._log.submit(ShadowRecord(decision_id, pipeline, name, fields))
                 except LogFull:

@@ -184,8 +184,9 @@ class RunRow(Base):
 class DecisionRow(Base):
     """One served decision or rejection (``kaskad serve``'s durable decision log).
 
-    ``input`` has the schema's sensitive fields replaced by ``sha256:<hex>``; rejections
-    also keep the request's content type and a fingerprint of the body's shape.
+    ``input`` has the schema's sensitive fields replaced by ``sha256:<hex>``; every row
+    keeps the request's content type and a fingerprint of the body's shape (accepted
+    records: of the record as parsed).
     """
 
     __tablename__ = "decisions"
@@ -260,3 +261,30 @@ class ArtifactChunkRow(Base):
     sha256: Mapped[str] = mapped_column(String(SHA256), nullable=False)
     seq: Mapped[int] = mapped_column(Integer, nullable=False)
     data: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+
+
+class ReleaseReferenceRow(Base):
+    """The monitoring reference frozen for a release: bins, quantiles and rates of every
+    input field, feature, rule outcome, score and decision (:mod:`kaskad.monitor`)."""
+
+    __tablename__ = "release_references"
+
+    pipeline: Mapped[str] = mapped_column(String(NAME), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    source: Mapped[str] = mapped_column(Text, nullable=False)  # what it was computed from
+    reference: Mapped[dict[str, Any]] = mapped_column(JSONValue, nullable=False)
+
+
+class DecisionLabelRow(Base):
+    """An outcome that arrived after a decision (``kaskad labels load``), by decision id
+    (``key_kind`` ``decision_id``) or by a business key (``input:FIELD``)."""
+
+    __tablename__ = "decision_labels"
+
+    pipeline: Mapped[str] = mapped_column(String(NAME), primary_key=True)
+    key_kind: Mapped[str] = mapped_column(String(NAME), primary_key=True)
+    key: Mapped[str] = mapped_column(String(400), primary_key=True)
+    label: Mapped[float] = mapped_column(Float, nullable=False)
+    labelled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    loaded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)

@@ -23,6 +23,15 @@ from kaskad.errors import ArtifactIntegrityError, ArtifactMissingError, NotFound
 if TYPE_CHECKING:
     from kaskad.store.api import AuditEntry, ModelVersion, Release, RunRecord, StageChange
     from kaskad.store.artifacts import ArtifactStore, LocalArtifactStore
+    from kaskad.store.decision_hashes import verify
+    from kaskad.store.decision_keeping import (
+        EraseResult,
+        PruneResult,
+        decisions_by_key,
+        erase,
+        iter_decisions,
+        prune,
+    )
     from kaskad.store.decision_reads import (
         RejectionShape,
         decision_detail,
@@ -57,6 +66,7 @@ __all__ = [
     "DecisionLog",
     "DecisionRecord",
     "DecisionSink",
+    "EraseResult",
     "JournalError",
     "JournalSettings",
     "JournaledLog",
@@ -65,6 +75,7 @@ __all__ = [
     "ModelVersion",
     "NotFoundError",
     "PlanRecord",
+    "PruneResult",
     "Record",
     "RejectionShape",
     "Release",
@@ -74,12 +85,17 @@ __all__ = [
     "Store",
     "StoreError",
     "decision_detail",
+    "decisions_by_key",
     "default_journal_folder",
+    "erase",
+    "iter_decisions",
     "open_decision_log",
+    "prune",
     "read_decision_plans",
     "read_decisions",
     "read_shadow_decisions",
     "rejection_shapes",
+    "verify",
 ]
 
 _HOMES = {
@@ -96,6 +112,13 @@ _HOMES = {
     "read_decisions": "kaskad.store.decision_reads",
     "read_shadow_decisions": "kaskad.store.decision_reads",
     "rejection_shapes": "kaskad.store.decision_reads",
+    "EraseResult": "kaskad.store.decision_keeping",
+    "PruneResult": "kaskad.store.decision_keeping",
+    "decisions_by_key": "kaskad.store.decision_keeping",
+    "erase": "kaskad.store.decision_keeping",
+    "iter_decisions": "kaskad.store.decision_keeping",
+    "prune": "kaskad.store.decision_keeping",
+    "verify": "kaskad.store.decision_hashes",
     "DecisionLog": "kaskad.store.decisions",
     "DecisionRecord": "kaskad.store.decisions",
     "DecisionSink": "kaskad.store.decisions",

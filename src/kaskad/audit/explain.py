@@ -144,9 +144,7 @@ def _branches(
                 "outcome": branch.outcome,
                 "reasons": list(branch.reasons),
                 "matched": matched,
-                "values": {}
-                if branch.when is None
-                else _values(branch.when, record, output, inputs),
+                "values": read,
             }
         )
         if matched:

@@ -42,6 +42,7 @@ __all__ = [
     "decisions_by_key",
     "erase",
     "iter_decisions",
+    "prepare_months",
     "prune",
 ]
 
@@ -220,3 +221,13 @@ def erase(
         }
         entry = _audit(conn, actor, "decisions.erase", pipeline or "decisions", detail)
     return EraseResult(digest, fresh, len(found) - len(fresh), entry)
+
+
+def prepare_months(location: str, first: dt.datetime, last: dt.datetime) -> list[str]:
+    """On PostgreSQL, make the monthly partitions from ``first``'s month to ``last``'s
+    (e.g. before loading an archive); the names created (none on SQLite)."""
+    with _writing(location) as conn:
+        if not _partitions.is_partitioned(conn):
+            return []
+        months = _partitions.months_between(_partitions.month_of(first), _partitions.month_of(last))
+        return _partitions.ensure_months(conn, months)

@@ -67,4 +67,6 @@ def released(example_dir: Path, tmp_path: Path) -> Iterator[tuple[Store, str, Pa
 def served_200(example_dir: Path, released: tuple[Store, str, Path]) -> Served:
     store, location, cache = released
     records = applications(example_dir, 200)
-    return Served(store, location, cache, serve_and_decide(store, location, cache, records), records)
+    return Served(
+        store, location, cache, serve_and_decide(store, location, cache, records), records
+    )

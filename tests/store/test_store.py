@@ -334,7 +334,8 @@ def test_migrations_are_idempotent(open_store: OpenStore) -> None:
             versions = conn.execute(text("SELECT version_num FROM kaskad_alembic_version"))
             assert versions.scalars().all() == ["audit_0001"]
             context = MigrationContext.configure(
-                conn, opts={"version_table": "kaskad_alembic_version", "include_object": include_object}
+                conn,
+                opts={"version_table": "kaskad_alembic_version", "include_object": include_object},
             )
             diffs = compare_metadata(context, Base.metadata)
         assert diffs == [], "tables.py and the migrations disagree"

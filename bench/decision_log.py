@@ -149,7 +149,8 @@ def fill(url: str, pool: list[DecisionRecord], rows: int, months: int, batch: in
                 "INSERT INTO decisions (decision_id, at, pipeline, release, plan_hash, status,"
                 " input, output, timings, errors, business_key, input_sha256, record_sha256)"
                 " SELECT md5(i::text)::uuid::text,"
-                " %(start)s::timestamptz + make_interval(secs => (i::bigint * %(seconds)s) / %(rows)s),"
+                " %(start)s::timestamptz"
+                " + make_interval(secs => (i::bigint * %(seconds)s) / %(rows)s),"
                 " 'credit', 'loan_decision@1', 'x', 'decided', t.input, t.output, '{}', '[]',"
                 " 'A' || i, t.input_sha256, t.record_sha256"
                 " FROM generate_series(%(lo)s, %(hi)s) AS i JOIN t ON t.k = i %% %(n)s",
@@ -223,7 +224,8 @@ def main() -> None:
     filled = fill(url, pool, args.rows, args.months, args.batch)
     end_rate = measure_inserts(url, pool, args.measure, args.measure)
     print(
-        f"insert, at {args.rows:,}: {end_rate:,.0f} decisions/s ({args.measure:,} through DecisionLog)"
+        f"insert, at {args.rows:,}: {end_rate:,.0f} decisions/s"
+        f" ({args.measure:,} through DecisionLog)"
     )
     by_id, by_key = lookups(url, filled, args.lookups)
     by_id.sort()

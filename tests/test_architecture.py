@@ -150,6 +150,7 @@ ALLOWED: dict[str, set[str]] = {
         "store",
     },
     "cli": {
+        "audit",
         "backtest",
         "batch",
         "compile",

@@ -134,6 +134,7 @@ ALLOWED: dict[str, set[str]] = {
     "execute": {"compile", "models", "spec"},
     "io": {"compile", "execute", "spec"},
     "store": {"compile", "spec"},
+    "audit": {"compile", "execute", "io", "models", "registry", "spec", "store"},
     "registry": {"compile", "execute", "io", "models", "spec", "store"},
     "batch": {"compile", "execute", "io", "models", "spec", "store"},
     "backtest": {"batch", "compile", "execute", "io", "registry", "spec", "store"},
@@ -153,6 +154,7 @@ ALLOWED: dict[str, set[str]] = {
     "deliver": {"compile", "registry", "spec", "store"},
     "monitor": {"backtest", "compile", "execute", "io", "registry", "spec", "store"},
     "cli": {
+        "audit",
         "backtest",
         "batch",
         "compile",

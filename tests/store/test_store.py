@@ -22,7 +22,7 @@ from kaskad.store import (
     StoreError,
 )
 from kaskad.store.store import rollback_target
-from kaskad.store.tables import Base
+from kaskad.store.tables import Base, include_object
 
 OpenStore = Callable[[], Store]
 
@@ -333,9 +333,10 @@ def test_migrations_are_idempotent(open_store: OpenStore) -> None:
     try:
         with engine.connect() as conn:
             versions = conn.execute(text("SELECT version_num FROM kaskad_alembic_version"))
-            assert versions.scalars().all() == ["0007"]
+            assert versions.scalars().all() == ["0008"]
             context = MigrationContext.configure(
-                conn, opts={"version_table": "kaskad_alembic_version"}
+                conn,
+                opts={"version_table": "kaskad_alembic_version", "include_object": include_object},
             )
             diffs = compare_metadata(context, Base.metadata)
         assert diffs == [], "tables.py and the migrations disagree"

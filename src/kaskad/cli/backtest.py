@@ -11,7 +11,17 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from kaskad.cli.common import ActorOpt, AllowEnvOpt, StoreOpt, err, fail, out, progress_bar
+from kaskad.cli.common import (
+    ActorOpt,
+    AllowEnvOpt,
+    StoreOpt,
+    err,
+    fail,
+    out,
+    progress_bar,
+    store_location,
+)
+from kaskad.cli.decisions_audit import SinceOpt, UntilOpt
 from kaskad.errors import InputError, KaskadError, SpecError, StoreError
 from kaskad.store.refs import ReleaseSelector
 
@@ -68,6 +78,12 @@ def _reading_schema(baseline: Schema, candidate: Schema, label: str | None) -> S
     return Schema(baseline.name, tuple(fields), baseline.description, baseline.source)
 
 
+def reading_types(schema: Schema) -> dict[str, pl.DataType]:
+    from kaskad.compile.expr.polars_dtypes import to_polars_dtype
+
+    return {f.name: to_polars_dtype(f.dtype) for f in schema.fields}
+
+
 def _with_progress(
     frame: pl.DataFrame, size: int, progress: Progress, name: str
 ) -> Iterator[pl.DataFrame]:
@@ -96,9 +112,13 @@ def backtest(
         typer.Option("--candidate", help="The proposed release: " + _REF_HELP, show_default=False),
     ],
     input: Annotated[
-        Path,
+        str,
         typer.Option(
-            "--input", "-i", help="History to replay: .csv, .parquet or .jsonl.", show_default=False
+            "--input",
+            "-i",
+            help="History to replay: .csv, .parquet or .jsonl, or decisions:PIPELINE for the"
+            " inputs logged by a served pipeline (with --since/--until; rejected excluded).",
+            show_default=False,
         ),
     ],
     label: Annotated[
@@ -113,11 +133,17 @@ def backtest(
     actor: ActorOpt = None,
     allow_environment_mismatch: AllowEnvOpt = False,
     chunk_size: Annotated[int, typer.Option(help="Rows per batch.", min=1)] = 50_000,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
 ) -> None:
     """Replay history through two releases: decision flips, rule rates, score shift, AUC."""
+    import polars as pl
+
+    from kaskad.audit.traffic import decided_only, logged_frames, parse_decisions_input
     from kaskad.backtest.report import write_report, write_summary
     from kaskad.backtest.run import LabelError
     from kaskad.backtest.run import backtest as run_backtest
+    from kaskad.cli.decisions_audit import parse_time
     from kaskad.io.files import read_input
 
     base, base_ref = _plan(pipeline, baseline, store, actor, allow_environment_mismatch)
@@ -127,8 +153,21 @@ def backtest(
             f"[yellow]warning:[/] comparing two different pipelines: {escape(base.name)} and "
             f"{escape(cand.name)}"
         )
+    reading = _reading_schema(base.schema, cand.schema, label)
     try:
-        frame = read_input(input, _reading_schema(base.schema, cand.schema, label))
+        logged = parse_decisions_input(input)
+        if logged is not None:
+            start, end = parse_time(since, "--since"), parse_time(until, "--until")
+            frames = list(
+                logged_frames(
+                    store_location(store), reading, pipeline=logged, since=start, until=end
+                )
+            )
+            frame = pl.concat(frames) if frames else pl.DataFrame(schema=reading_types(reading))
+        else:
+            frame = decided_only(read_input(Path(input), reading))
+        if frame.height == 0:
+            raise InputError(f"{input}: no records to replay")
         if label is not None and (
             label not in frame.columns or frame[label].null_count() == frame.height
         ):

@@ -102,3 +102,12 @@ def show(
 
 def _text(value: Any) -> str:
     return value.isoformat() if isinstance(value, dt.datetime) else str(value)
+
+
+def _register() -> None:
+    from kaskad.cli.decisions_audit import register
+
+    register(decisions_app)
+
+
+_register()

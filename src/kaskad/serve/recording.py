@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kaskad.serve.decision_log import mask, shape_fingerprint
@@ -22,19 +23,32 @@ def for_result(
     request's content type and shape fingerprint either way (the format sentinel reads
     accepted traffic too)."""
     rejected = result.rejected
+    logged = mask(record, pipeline.plan.schema)
     return DecisionRecord(
         decision_id=str(result.body["decision_id"]),
         pipeline=pipeline.name,
         release=pipeline.release,
         plan_hash=pipeline.plan.hash,
         status="rejected" if rejected else "decided",
-        input=mask(record, pipeline.plan.schema),
+        input=logged,
         output=result.body,
         timings=result.timings,
         errors=[problem_json(p) for p in result.problems],
         content_type=content_type,
         fingerprint=fingerprint,
+        business_key=business_key(logged, pipeline.plan.schema.keys),
     )
+
+
+def business_key(record: Any, keys: Sequence[str]) -> str | None:
+    """The schema's key fields of a logged record as text (``/`` between them), for lookup
+    and erasure by business key; None when the record has no key or misses a part."""
+    if not keys or not isinstance(record, Mapping):
+        return None
+    parts = [record.get(k) for k in keys]
+    if any(p is None or isinstance(p, dict | list) for p in parts):
+        return None
+    return "/".join(str(p) for p in parts)[:400]
 
 
 def for_refused_body(

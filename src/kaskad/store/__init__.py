@@ -37,6 +37,15 @@ if TYPE_CHECKING:
         copy_artifacts,
     )
     from kaskad.store.db_artifacts import DatabaseArtifactStore
+    from kaskad.store.decision_hashes import verify
+    from kaskad.store.decision_keeping import (
+        EraseResult,
+        PruneResult,
+        decisions_by_key,
+        erase,
+        iter_decisions,
+        prune,
+    )
     from kaskad.store.decision_reads import (
         RejectionShape,
         decision_detail,
@@ -73,6 +82,7 @@ __all__ = [
     "DecisionLog",
     "DecisionRecord",
     "DecisionSink",
+    "EraseResult",
     "ImportedRelease",
     "JournalError",
     "JournalSettings",
@@ -82,6 +92,7 @@ __all__ = [
     "ModelVersion",
     "NotFoundError",
     "PlanRecord",
+    "PruneResult",
     "Record",
     "RejectionShape",
     "Release",
@@ -92,12 +103,17 @@ __all__ = [
     "StoreError",
     "copy_artifacts",
     "decision_detail",
+    "decisions_by_key",
     "default_journal_folder",
+    "erase",
+    "iter_decisions",
     "open_decision_log",
+    "prune",
     "read_decision_plans",
     "read_decisions",
     "read_shadow_decisions",
     "rejection_shapes",
+    "verify",
 ]
 
 _HOMES = {
@@ -118,6 +134,13 @@ _HOMES = {
     "read_decisions": "kaskad.store.decision_reads",
     "read_shadow_decisions": "kaskad.store.decision_reads",
     "rejection_shapes": "kaskad.store.decision_reads",
+    "EraseResult": "kaskad.store.decision_keeping",
+    "PruneResult": "kaskad.store.decision_keeping",
+    "decisions_by_key": "kaskad.store.decision_keeping",
+    "erase": "kaskad.store.decision_keeping",
+    "iter_decisions": "kaskad.store.decision_keeping",
+    "prune": "kaskad.store.decision_keeping",
+    "verify": "kaskad.store.decision_hashes",
     "DecisionLog": "kaskad.store.decisions",
     "DecisionRecord": "kaskad.store.decisions",
     "DecisionSink": "kaskad.store.decisions",

@@ -15,8 +15,10 @@ fingerprints (see :mod:`kaskad.serve.decision_log`). Readers are in
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import queue
 import threading
+import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -26,9 +28,13 @@ from sqlalchemy import insert, select
 from kaskad.errors import StoreError
 from kaskad.jsonio import dumps_text
 from kaskad.spec.common import ComponentRef
-from kaskad.store import _engine
+from kaskad.store import _engine, _partitions
+from kaskad.store.decision_hashes import input_digest, record_digest
 from kaskad.store.defaults import DEFAULT_QUEUE_SIZE as DEFAULT_QUEUE_SIZE
 from kaskad.store.tables import DecisionPlanRow, DecisionRow, ShadowDecisionRow
+
+LOG = logging.getLogger(__name__)
+PARTITION_CHECK_S = 24 * 3600  # how often a running writer makes the next months' partitions
 
 
 class LogFull(StoreError):
@@ -64,9 +70,12 @@ class DecisionRecord:
     content_type: str | None = None
     fingerprint: str | None = None
     at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    business_key: str | None = None  # the schema's key fields of the input, as text
 
     def row(self) -> dict[str, Any]:
-        return {
+        """The row to insert, with its content hashes (:mod:`kaskad.store.decision_hashes`);
+        computed in the writer thread, off the request path."""
+        row = {
             "decision_id": self.decision_id,
             "at": self.at,
             "pipeline": self.pipeline,
@@ -79,7 +88,11 @@ class DecisionRecord:
             "errors": self.errors,
             "content_type": self.content_type,
             "fingerprint": self.fingerprint,
+            "business_key": self.business_key,
+            "input_sha256": input_digest(self.input),
         }
+        row["record_sha256"] = record_digest(row)
+        return row
 
 
 @dataclass(frozen=True)
@@ -192,6 +205,8 @@ class DecisionLog:
             self._engine.dispose()
             raise
         self._writer = _engine.writer(self._engine)
+        self._partitions_checked = 0.0
+        self._check_partitions()
         self._problem: str | None = None  # why the last commit failed
         self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_size)
         self._thread = threading.Thread(target=self._run, name="kaskad-decision-log", daemon=True)
@@ -240,6 +255,20 @@ class DecisionLog:
             group, stop = take_group(self._queue, _STOP)
             if group:
                 self._commit(group)
+                if time.monotonic() - self._partitions_checked > PARTITION_CHECK_S:
+                    self._check_partitions()
+
+    def _check_partitions(self) -> None:
+        """On PostgreSQL, this month's partition of the log and the next ones exist (a
+        failure is left to the next check: rows go to the default partition meanwhile)."""
+        self._partitions_checked = time.monotonic()
+        if self._engine.dialect.name != "postgresql":
+            return
+        try:
+            with self._writer.begin() as conn:
+                _partitions.ensure_ahead(conn)
+        except Exception as exc:
+            LOG.warning("could not create the decision log's next partitions: %s", exc)
 
     def _commit(self, group: list[Any]) -> None:
         futures: list[Future[None]] = [done for _, done in group]

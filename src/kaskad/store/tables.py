@@ -8,6 +8,7 @@ The schema itself is created and changed only by the Alembic migrations in
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 from sqlalchemy import (
@@ -190,7 +191,10 @@ class DecisionRow(Base):
     """
 
     __tablename__ = "decisions"
-    __table_args__ = (Index("ix_decisions_pipeline_at", "pipeline", "at"),)
+    __table_args__ = (
+        Index("ix_decisions_pipeline_at", "pipeline", "at"),
+        Index("ix_decisions_business_key", "business_key"),
+    )
 
     decision_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
@@ -204,6 +208,13 @@ class DecisionRow(Base):
     errors: Mapped[list[dict[str, Any]]] = mapped_column(JSONValue, nullable=False)
     content_type: Mapped[str | None] = mapped_column(String(200), nullable=True)
     fingerprint: Mapped[str | None] = mapped_column(String(SHA256), nullable=True)
+    # keeping the log (migration 0008, docs/audit.md): the schema's key fields as
+    # text, the sha256 of the input as logged and of the whole record (both kept when a
+    # person's input is erased), and when it was erased
+    business_key: Mapped[str | None] = mapped_column(String(400), nullable=True)
+    input_sha256: Mapped[str | None] = mapped_column(String(SHA256), nullable=True)
+    record_sha256: Mapped[str | None] = mapped_column(String(SHA256), nullable=True)
+    erased_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class ShadowDecisionRow(Base):
@@ -288,3 +299,17 @@ class DecisionLabelRow(Base):
     label: Mapped[float] = mapped_column(Float, nullable=False)
     labelled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     loaded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
+_PARTITION = re.compile(r"^decisions_(y\d{4}m\d{2}|default)$")
+
+
+def include_object(
+    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+) -> bool:
+    """Alembic's schema comparison filter: the decision log's monthly partitions on
+    PostgreSQL (``decisions_yYYYYmMM``, ``decisions_default``) and their indexes are the
+    ``decisions`` table, not tables of their own."""
+    table = getattr(obj, "table", obj) if type_ in ("index", "unique_constraint") else obj
+    table_name = getattr(table, "name", name) if type_ != "table" else name
+    return not (isinstance(table_name, str) and _PARTITION.match(table_name))

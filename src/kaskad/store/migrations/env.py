@@ -10,7 +10,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from kaskad.store.tables import Base
+from kaskad.store.tables import Base, include_object
 
 VERSION_TABLE = "kaskad_alembic_version"
 
@@ -28,6 +28,7 @@ def run_migrations() -> None:
         version_table=VERSION_TABLE,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=include_object,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -141,6 +141,7 @@ class Compiler:
             components=tuple(components),
             hash="",
             modules=_modules(spec),
+            fallbacks=spec.on_error,
         )
         return replace(plan, hash=plan_hash(plan))
 

@@ -222,6 +222,22 @@ def run(
         typer.Option(help="Table to write, replaced (PostgreSQL output).", show_default=False),
     ] = None,
     chunk_size: Annotated[int, typer.Option(help="Rows per batch.", min=1)] = 50_000,
+    rejects: Annotated[
+        str | None,
+        typer.Option(
+            help="Write rejected records (unreadable or invalid) to this .jsonl, .csv or "
+            ".parquet file instead of the output.",
+            show_default=False,
+        ),
+    ] = None,
+    max_rejected: Annotated[
+        str | None,
+        typer.Option(
+            help="Fail the run, writing nothing, when more records than this are rejected: "
+            "a count (10) or a share of the records read (0.5%). Exit code 3.",
+            show_default=False,
+        ),
+    ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")
     ] = False,
@@ -239,7 +255,10 @@ def run(
     allow_environment_mismatch: AllowEnvOpt = False,
 ) -> None:
     """Decide every record of a file, folder or table, chunk by chunk; write one result
-    row per record; print the run summary and keep it in the store (`kaskad runs`)."""
+    row per record; print the run summary and keep it in the store (`kaskad runs`).
+    Exit codes: 0 done; 1 the run failed; 2 the input, output or options are wrong;
+    3 more records rejected than --max-rejected allows (nothing written)."""
+    from kaskad.batch.rejects import RejectLimit, TooManyRejectedError, rejects_schema
     from kaskad.batch.summary import SummaryBuilder, run_batch
     from kaskad.cli.runs import print_run_summary
     from kaskad.execute.batch import BatchExecutor
@@ -262,11 +281,17 @@ def run(
         return
     executor = BatchExecutor(plan)
     try:
+        limit = RejectLimit.parse(max_rejected) if max_rejected is not None else None
         source = open_source(
             input, plan.schema, chunk_size=chunk_size, table=input_table, query=input_query
         )
         total = source.count_rows() if not quiet else None
         sink = open_sink(output, executor.output_schema, table=output_table)
+        reject_sink = (
+            open_sink(rejects, rejects_schema(executor.output_schema))
+            if rejects is not None
+            else None
+        )
     except KaskadError as exc:
         err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from None
@@ -280,13 +305,24 @@ def run(
 
     try:
         with progress:
-            result = run_batch(executor, source, sink, summary, on_chunk=advance)
+            result = run_batch(
+                executor,
+                source,
+                sink,
+                summary,
+                on_chunk=advance,
+                rejects=reject_sink,
+                max_rejected=limit,
+            )
     except KaskadError as exc:
         failed = summary.finish(error=str(exc))
         err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
         if not no_record:
             _record(store, failed, actor)
-        raise typer.Exit(2 if isinstance(exc, InputError) else 1) from None
+        code = (
+            3 if isinstance(exc, TooManyRejectedError) else 2 if isinstance(exc, InputError) else 1
+        )
+        raise typer.Exit(code) from None
     if not quiet:
         print_run_summary(err, result)
     if not no_record:

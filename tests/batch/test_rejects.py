@@ -1,0 +1,115 @@
+"""A batch run rejects records, not runs: unreadable and invalid records become rejected
+rows with their line, the run goes on, and ``--max-rejected`` fails it writing nothing."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from kaskad.batch.rejects import RejectLimit, TooManyRejectedError
+from kaskad.errors import InputError
+from tests.cli.test_cli import kaskad
+from tests.execute.failing_pipeline import build
+
+ROWS = 100_000
+BAD = [  # (line text, the problem in the rejected row's errors)
+    ('{"id": "%s", "amount": "a lot", "income": 5}', "amount: expected float"),
+    ('{"id": "%s", "amount": 1e309, "income": 5}', "amount: "),
+    ('{"id": "%s", "amount": ', "not valid JSON"),
+    ('["%s"]', "expected a JSON object, got a list"),
+    ('{"id": "%s", "income": 5}', "amount: required field is missing"),
+    ('{"id": "%s", "amount": 10, "income": "many"}', "income: expected float"),
+]
+
+
+def _input(path: Path, rows: int = ROWS, bad: int = 37) -> dict[int, str]:
+    """JSON Lines with ``bad`` bad records scattered through it: their line → problem."""
+    rng = random.Random(11)
+    lines = sorted(rng.sample(range(1, rows + 1), bad))
+    wrong = {line: BAD[i % len(BAD)] for i, line in enumerate(lines)}
+    with path.open("w") as file:
+        for line in range(1, rows + 1):
+            if line in wrong:
+                file.write(wrong[line][0].replace("%s", f"r{line}") + "\n")
+            else:
+                record = {"id": f"r{line}", "amount": line % 3000, "income": 1 + line % 7}
+                file.write(json.dumps(record) + "\n")
+    return {line: problem for line, (_, problem) in wrong.items()}
+
+
+def _check(rejected: pl.DataFrame, wrong: dict[int, str]) -> None:
+    assert rejected.height == len(wrong)
+    for errors, (line, problem) in zip(rejected["errors"].to_list(), sorted(wrong.items())):
+        assert errors[0].startswith(f"line {line}: "), (errors, line)
+        assert problem in errors[0], (errors, problem)
+
+
+@pytest.mark.slow
+def test_100000_records_with_37_bad_ones(tmp_path: Path) -> None:
+    pipeline = build(tmp_path / "p")
+    data = tmp_path / "in.jsonl"
+    wrong = _input(data)
+    out = tmp_path / "out.parquet"
+    done = kaskad("run", str(pipeline), "-i", str(data), "-o", str(out), "--no-record")
+    assert done.returncode == 0, done.stderr
+    result = pl.read_parquet(out)
+    assert result.height == ROWS
+    assert (result["status"] == "decided").sum() == ROWS - 37
+    _check(result.filter(pl.col("status") == "rejected"), wrong)
+    assert "(rejected)" in done.stderr and "amount" in done.stderr
+
+    # to a rejects file instead, with the record's index
+    out2, rejects = tmp_path / "out2.parquet", tmp_path / "rejects.jsonl"
+    args = ["-i", str(data), "-o", str(out2), "--rejects", str(rejects), "--no-record", "-q"]
+    assert kaskad("run", str(pipeline), *args).returncode == 0
+    assert pl.read_parquet(out2).height == ROWS - 37
+    kept = pl.read_ndjson(rejects)
+    _check(kept, wrong)
+    assert kept["record"].to_list() == [line - 1 for line in sorted(wrong)]
+
+    # past the limit: nothing written at all
+    out3, rejects3 = tmp_path / "out3.parquet", tmp_path / "rejects3.jsonl"
+    args = ["-i", str(data), "-o", str(out3), "--rejects", str(rejects3), "--no-record", "-q"]
+    failed = kaskad("run", str(pipeline), *args, "--max-rejected", "10")
+    assert failed.returncode == 3, failed.stderr
+    assert "more than --max-rejected 10 allows; nothing was written" in failed.stderr
+    assert not out3.exists() and not rejects3.exists()
+    assert not [p for p in tmp_path.iterdir() if "partial" in p.name]
+
+
+def test_a_small_run_with_a_percentage_limit(tmp_path: Path) -> None:
+    pipeline = build(tmp_path / "p")
+    data = tmp_path / "in.csv"
+    data.write_text("id,amount,income\na,10,1\nb,lots,2\nc,30,3\nd,,4\n")
+    out = tmp_path / "out.jsonl"
+    done = kaskad("run", str(pipeline), "-i", str(data), "-o", str(out), "--no-record", "-q")
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["status"] for r in rows] == ["decided", "rejected", "decided", "rejected"]
+    assert rows[1]["errors"][0].startswith("line 3: amount: ")
+    assert rows[3]["errors"] == ["row 3: amount: required field is missing"]
+    args = ["-i", str(data), "-o", str(tmp_path / "o2.jsonl"), "--no-record", "-q"]
+    assert kaskad("run", str(pipeline), *args, "--max-rejected", "50%").returncode == 0
+    assert (tmp_path / "o2.jsonl").exists()
+    args = ["-i", str(data), "-o", str(tmp_path / "o3.jsonl"), "--no-record", "-q"]
+    over = kaskad("run", str(pipeline), *args, "--max-rejected", "49.9%")
+    assert over.returncode == 3 and not (tmp_path / "o3.jsonl").exists()
+    assert kaskad("run", str(pipeline), *args, "--max-rejected", "ten").returncode == 2
+
+
+def test_reject_limits() -> None:
+    assert RejectLimit.parse("10") == RejectLimit(count=10)
+    assert RejectLimit.parse("2.5%") == RejectLimit(percent=2.5)
+    for text in ("x", "1.5", "101%", "-1"):
+        with pytest.raises(InputError):
+            RejectLimit.parse(text)
+    RejectLimit(count=2).check(2, 10, final=False)
+    with pytest.raises(TooManyRejectedError):
+        RejectLimit(count=2).check(3, 10, final=False)
+    RejectLimit(percent=10).check(5, 10, final=False)  # a share is judged at the end
+    with pytest.raises(TooManyRejectedError):
+        RejectLimit(percent=10).check(2, 10, final=True)

@@ -43,7 +43,8 @@ def _input(path: Path, rows: int = ROWS, bad: int = 37) -> dict[int, str]:
 
 def _check(rejected: pl.DataFrame, wrong: dict[int, str]) -> None:
     assert rejected.height == len(wrong)
-    for errors, (line, problem) in zip(rejected["errors"].to_list(), sorted(wrong.items())):
+    pairs = zip(rejected["errors"].to_list(), sorted(wrong.items()), strict=True)
+    for errors, (line, problem) in pairs:
         assert errors[0].startswith(f"line {line}: "), (errors, line)
         assert problem in errors[0], (errors, problem)
 

@@ -90,13 +90,20 @@ def with_unread(
         return result
     at = {u.position for u in chunk.unread}
     order = [i for i in range(chunk.records) if i not in at]
+    keys = sorted({k for u in chunk.unread for k, _ in u.keys})
     rejected = pl.DataFrame(
         {
             "status": [REJECTED] * len(chunk.unread),
             "errors": [u.messages() for u in chunk.unread],
             "__pos": [u.position for u in chunk.unread],
+            **{k: [dict(u.keys).get(k) for u in chunk.unread] for k in keys},
         },
-        schema={"status": pl.String, "errors": pl.List(pl.String), "__pos": pl.Int64},
+        schema={
+            "status": pl.String,
+            "errors": pl.List(pl.String),
+            "__pos": pl.Int64,
+            **{k: output_schema[k] for k in keys},
+        },
     )
     rejected = rejected.select(
         pl.col("__pos"),

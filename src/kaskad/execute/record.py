@@ -138,6 +138,8 @@ class _Shadow:
         try:
             if self.sub is not None:
                 result = self.sub.decide(record).output
+                if result["status"] == FAILED:  # a step of the challenger failed for it
+                    return self.fields.failed(str(result["errors"][0]))
                 values = {n: result.get(n) for n in self.fields.reported}
                 decision: str | None = result.get("decision")
                 reasons: list[str] | None = result.get("reasons")

@@ -91,6 +91,7 @@ class Unread:
     problems: tuple[FieldProblem, ...]
     line: int | None = None
     row: int | None = None
+    keys: tuple[tuple[str, Any], ...] = ()  # the schema's key fields that could be read
 
     @property
     def place(self) -> str:
@@ -226,10 +227,12 @@ def _set_aside(
             if found is None:  # the column reader and the value reader disagree: say so
                 found = FieldProblem(name, "wrong_type", str(f.dtype), repr(raw[name][at]))
             problems.setdefault(at, []).append(found)
+    keys = [f.name for f in schema.fields if f.key and f.name in read.frame.columns]
     for at in sorted(problems):
         line = line_of(offset + at) if line_of is not None else None
         row = None if line is not None else offset + at
-        unread.append(Unread(at, tuple(problems[at]), line, row))
+        known = tuple((k, read.frame[k][at]) for k in keys if k not in read.unread)
+        unread.append(Unread(at, tuple(problems[at]), line, row, known))
     keep = pl.Series([i not in problems for i in range(raw.height)])
     return conform(read.frame.filter(keep), schema, source, offset)
 
@@ -268,13 +271,21 @@ def json_lines_frame(
             pass
     rows: list[dict[str, Any]] = []
 
-    def set_aside(at: int, problems: list[FieldProblem]) -> None:
+    keys = [f for f in schema.fields if f.key]
+
+    def set_aside(at: int, problems: list[FieldProblem], record: Any = None) -> None:
         assert unread is not None
-        cleaned = [
+        cleaned = tuple(
             FieldProblem((p.path or "").lstrip(".") or None, p.problem, p.expected, p.got, p.note)
             for p in problems
-        ]
-        unread.append(Unread(len(rows) + len(unread) - base, tuple(cleaned), first_line + at))
+        )
+        known: list[tuple[str, Any]] = []
+        for f in keys if isinstance(record, dict) else []:
+            value, problem = read_value(record.get(f.name), f.dtype, f.name)
+            if problem is None and value is not None:
+                known.append((f.name, value))
+        place = len(rows) + len(unread) - base
+        unread.append(Unread(place, cleaned, first_line + at, keys=tuple(known)))
 
     base = len(unread) if unread is not None else 0
     for i, line in enumerate(lines):
@@ -298,7 +309,7 @@ def json_lines_frame(
             raise MalformedInputError(source, problem, line=first_line + i)
         values, problems = read_nested(record, schema.dtype, "")
         if problems and unread is not None:
-            set_aside(i, problems)
+            set_aside(i, problems, record)
             continue
         if problems:
             found = problems[0]

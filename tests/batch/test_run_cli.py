@@ -39,7 +39,8 @@ def test_run_records_its_summary_and_runs_lists_it(tmp_path: Path) -> None:
     kept = kaskad("run", PIPELINE, *args, "--no-record", "-q")  # the bad record is rejected
     assert kept.returncode == 0, kept.stderr
     errors = pl.read_csv(tmp_path / "f.csv").filter(pl.col("id") == "x")["errors"].to_list()
-    assert errors == ["[\"line 5: day: expected a date as YYYY-MM-DD, got text 'tomorrow'\"]"], errors
+    expected = "line 5: day: expected a date as YYYY-MM-DD, got text 'tomorrow'"
+    assert [json.loads(e) for e in errors] == [[expected]]
 
     listed = kaskad("runs", "--store", store, "--json")
     assert listed.returncode == 0, listed.stderr

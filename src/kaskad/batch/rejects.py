@@ -34,7 +34,7 @@ _LIMIT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(%?)\s*$")
 class TooManyRejectedError(InputError):
     """More records were rejected than ``--max-rejected`` allows; the run wrote nothing."""
 
-    code = "K701"
+    code = "K710"
 
 
 @dataclass(frozen=True)

@@ -20,16 +20,20 @@ def for_result(
 ) -> DecisionRecord:
     """The record of one executor result (decided, or rejected by the schema)."""
     rejected = result.rejected
+    errors = [problem_json(p) for p in result.problems]
+    if result.failed:  # the step and its error; the body holds the outputs before it
+        errors = [{"field": None, "problem": "step_failed", "step": result.failed_step,
+                   "message": str(e)} for e in result.body.get("errors") or []]  # fmt: skip
     return DecisionRecord(
         decision_id=str(result.body["decision_id"]),
         pipeline=pipeline.name,
         release=pipeline.release,
         plan_hash=pipeline.plan.hash,
-        status="rejected" if rejected else "decided",
+        status="rejected" if rejected else "failed" if result.failed else "decided",
         input=mask(record, pipeline.plan.schema),
         output=result.body,
         timings=result.timings,
-        errors=[problem_json(p) for p in result.problems],
+        errors=errors,
         content_type=content_type if rejected else None,
         fingerprint=fingerprint if rejected else None,
     )

@@ -33,6 +33,8 @@ from kaskad.errors import InputError, KaskadError, SpecError
 if TYPE_CHECKING:
     from kaskad.batch.summary import RunSummary
     from kaskad.compile.plan import Plan
+    from kaskad.errors import Problem
+    from kaskad.spec.pipeline import PipelineSpec
 
 # The commands' modules import only Typer, Rich and small kaskad modules; each command
 # imports the library parts it uses (compiler, executors, store, server) when it runs, so
@@ -89,11 +91,16 @@ def _load(
 ) -> Plan:
     if is_release_ref(pipeline):
         return load(store, pipeline, actor, allow_env).plan
+    return _compiled(pipeline, as_json)[1]
+
+
+def _compiled(pipeline: str, as_json: bool) -> tuple[PipelineSpec, Plan]:
+    """The pipeline file's spec and plan; its problems printed (exit 1) when it has any."""
     from kaskad.cli.render import print_problems
-    from kaskad.compile.compiler import compile_pipeline
+    from kaskad.compile.compiler import compile_with_spec
 
     try:
-        return compile_pipeline(Path(pipeline))
+        return compile_with_spec(Path(pipeline))
     except SpecError as exc:
         if as_json:
             out.print_json(data={"valid": False, "problems": [p.to_dict() for p in exc.problems]})
@@ -106,15 +113,26 @@ def _load(
 def validate(
     pipeline: PipelineArg,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            "--warnings-as-errors",
+            help="Treat lint warnings (K801-K804) as errors: exit 1 when there are any.",
+        ),
+    ] = False,
 ) -> None:
-    """Check a pipeline and every component it uses; report every problem at once."""
-    from kaskad.cli.render import print_plan
+    """Check a pipeline and every component it uses; report every problem at once, then
+    the lint warnings (codes K8xx; with --strict they fail the check)."""
+    from kaskad.cli.render import print_plan, print_warnings
 
-    plan = _load(pipeline, as_json)
+    plan, warnings = _load_linted(pipeline, as_json)
+    failing = strict and bool(warnings)
     if as_json:
         out.print_json(
             data={
-                "valid": True,
+                "valid": not failing,
+                "warnings": [w.to_dict() for w in warnings],
                 "pipeline": plan.name,
                 "plan_hash": plan.hash,
                 "components": [
@@ -124,8 +142,24 @@ def validate(
                 "outputs": [name for name, _ in plan.output_fields()],
             }
         )
+        if failing:
+            raise typer.Exit(1)
         return
+    if warnings:
+        print_warnings(err, warnings, as_errors=strict)
+        if failing:
+            raise typer.Exit(1)
     print_plan(out, plan)
+
+
+def _load_linted(pipeline: str, as_json: bool) -> tuple[Plan, list[Problem]]:
+    """The plan and its lint warnings (none for a release: it was checked when made)."""
+    if is_release_ref(pipeline):
+        return _load(pipeline, as_json), []
+    from kaskad.compile.lint import lint
+
+    spec, plan = _compiled(pipeline, as_json)
+    return plan, lint(spec, plan)
 
 
 def _read_record(source: Path | None) -> Any:

@@ -114,3 +114,24 @@ def test_reject_limits() -> None:
     RejectLimit(percent=10).check(5, 10, final=False)  # a share is judged at the end
     with pytest.raises(TooManyRejectedError):
         RejectLimit(percent=10).check(2, 10, final=True)
+
+
+@pytest.mark.slow
+def test_spark_rejects_the_same_37_records_with_their_lines(tmp_path: Path) -> None:
+    from kaskad import compile_pipeline
+    from kaskad.batch.spark import run_spark, session
+
+    plan = compile_pipeline(build(tmp_path / "p"))
+    data = tmp_path / "in.jsonl"
+    wrong = _input(data)
+    out = tmp_path / "out.parquet"
+    spark = session("local[2]", app_name="kaskad-rejects")
+    try:
+        assert run_spark(spark, plan, str(data), str(out)) == ROWS
+    finally:
+        spark.stop()
+    result = pl.read_parquet(out / "*.parquet")
+    assert (result["status"] == "decided").sum() == ROWS - 37
+    rejected = result.filter(pl.col("status") == "rejected")
+    lines = [int(e[0].split(":")[0].removeprefix("line ")) for e in rejected["errors"].to_list()]
+    _check(rejected.with_columns(pl.Series("n", lines)).sort("n"), wrong)

@@ -135,3 +135,50 @@ def test_spark_rejects_the_same_37_records_with_their_lines(tmp_path: Path) -> N
     rejected = result.filter(pl.col("status") == "rejected")
     lines = [int(e[0].split(":")[0].removeprefix("line ")) for e in rejected["errors"].to_list()]
     _check(rejected.with_columns(pl.Series("n", lines)).sort("n"), wrong)
+
+
+def test_the_summary_counts_rejections_by_reason_and_failures_by_step(tmp_path: Path) -> None:
+    from kaskad import BatchExecutor, compile_pipeline
+    from kaskad.batch.summary import run_batch
+    from kaskad.io.sinks import open_sink
+    from kaskad.io.sources import open_source
+
+    plan = compile_pipeline(build(tmp_path / "p"))
+    data = tmp_path / "in.jsonl"
+    data.write_text(
+        '{"id": "a", "amount": 1, "income": 2}\n'
+        '{"id": "b", "amount": "x", "income": 2}\n'
+        '{"id": "c", "amount": "y", "income": 2}\n'
+        '{"id": "d", "income": 2}\n'
+        '{"id": "e", "amount": 3}\n'
+    )
+    executor = BatchExecutor(plan)
+    source = open_source(data, plan.schema, chunk_size=2)
+    summary = run_batch(executor, source, open_sink(tmp_path / "o.jsonl", executor.output_schema))
+    assert (summary.rows_in, summary.decided, summary.rejected, summary.failed) == (5, 1, 3, 1)
+    assert summary.rejections == {"amount": {"expected float": 2, "required field is missing": 1}}
+    assert summary.failures == {"feature log_income": 1}
+    assert summary.to_dict()["failure_rate"] == 0.2
+    rows = [json.loads(line) for line in (tmp_path / "o.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in rows] == ["a", "b", "c", "d", "e"]  # keys read where they can be
+
+
+def test_a_postgres_source_rejects_rows_with_their_index(tmp_path: Path, pg_database: str) -> None:
+    import psycopg
+
+    from kaskad import BatchExecutor, compile_pipeline
+    from kaskad.batch.summary import run_batch
+    from kaskad.io.sinks import open_sink
+    from kaskad.io.sources import open_source
+
+    plan = compile_pipeline(build(tmp_path / "p"))
+    with psycopg.connect(pg_database, autocommit=True) as conn:
+        conn.execute("CREATE TABLE payments (id text, amount text, income float8)")
+        conn.execute("INSERT INTO payments VALUES ('a', '1', 2), ('b', 'lots', 2), ('c', '3', 4)")
+    executor = BatchExecutor(plan)
+    source = open_source(pg_database, plan.schema, table="payments", chunk_size=2)
+    out = tmp_path / "o.jsonl"
+    summary = run_batch(executor, source, open_sink(out, executor.output_schema))
+    assert (summary.decided, summary.rejected) == (2, 1)
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert rows[1]["id"] == "b" and rows[1]["errors"][0].startswith("row 1: amount: ")

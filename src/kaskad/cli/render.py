@@ -68,6 +68,9 @@ def print_decision(console: Console, plan: Plan, report: dict[str, Any]) -> None
         for e in result["errors"]:
             console.print(f"  • {escape(e)}")
         return
+    if result["status"] == "failed":  # a step raised: the fallback decided, if any
+        for e in result["errors"]:
+            console.print(f"[bold red]failed:[/] {escape(e)}", highlight=False)
     reasons = ", ".join(result["reasons"] or []) or "-"
     console.print(
         f"[bold]decision:[/] [bold cyan]{result['decision']}[/]  reasons: {reasons}"

@@ -182,3 +182,20 @@ def test_a_postgres_source_rejects_rows_with_their_index(tmp_path: Path, pg_data
     assert (summary.decided, summary.rejected) == (2, 1)
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert rows[1]["id"] == "b" and rows[1]["errors"][0].startswith("row 1: amount: ")
+
+
+def test_a_folder_names_the_file_of_a_rejected_line(tmp_path: Path) -> None:
+    pipeline = build(tmp_path / "p")
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.jsonl").write_text('{"id": "a", "amount": 1, "income": 2}\n')
+    (folder / "b.jsonl").write_text(
+        '{"id": "b", "amount": 1, "income": 2}\n{"id": "c", "amount": "x", "income": 2}\n'
+        '{"id": "d", "income": 2}\n'
+    )
+    out = tmp_path / "out.jsonl"
+    done = kaskad("run", str(pipeline), "-i", str(folder), "-o", str(out), "--no-record", "-q")
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert rows[2]["errors"][0].startswith("line 2 of b.jsonl: amount: ")
+    assert rows[3]["errors"] == ["line 3 of b.jsonl: amount: required field is missing"]

@@ -94,7 +94,7 @@ def with_unread(
     rejected = pl.DataFrame(
         {
             "status": [REJECTED] * len(chunk.unread),
-            "errors": [u.messages() for u in chunk.unread],
+            "errors": [u.messages(chunk.origin) for u in chunk.unread],
             "__pos": [u.position for u in chunk.unread],
             **{k: [dict(u.keys).get(k) for u in chunk.unread] for k in keys},
         },

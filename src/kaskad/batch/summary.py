@@ -38,7 +38,7 @@ OUTCOMES = (HIT, PASS, UNKNOWN)
 # "channel: 'fax' is not an allowed value" counts as "channel: not an allowed value",
 # "line 17: amount: expected float, got text 'x'" as "amount: expected float"
 _QUOTED_VALUE = r"^'.*' is (not an allowed value)$"
-_PLACE = r"^(?:line|row) \d+: "
+_PLACE = r"^(?:line|row) \d+(?: of [^:]*)?: "
 _GOT = r"^(expected .*?), got .*$"
 
 

@@ -93,13 +93,14 @@ class Unread:
     row: int | None = None
     keys: tuple[tuple[str, Any], ...] = ()  # the schema's key fields that could be read
 
-    @property
-    def place(self) -> str:
-        return f"line {self.line}" if self.line is not None else f"row {self.row}"
+    def place(self, origin: str | None = None) -> str:
+        """``line 17`` (``line 17 of part-2.jsonl`` with the file it is in)."""
+        where = f"line {self.line}" if self.line is not None else f"row {self.row}"
+        return f"{where} of {origin}" if origin else where
 
-    def messages(self) -> list[str]:
+    def messages(self, origin: str | None = None) -> list[str]:
         """The problems as a result row's ``errors``: ``line 17: amount: expected ...``."""
-        return [f"{self.place}: {p.message}" for p in self.problems]
+        return [f"{self.place(origin)}: {p.message}" for p in self.problems]
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,7 @@ class Chunk:
     frame: pl.DataFrame
     unread: tuple[Unread, ...] = ()
     lines: tuple[int, ...] | None = None  # each record's line in a text file, when known
+    origin: str | None = None  # the file the chunk is from, when the input is a folder
 
     @property
     def records(self) -> int:
@@ -118,9 +120,10 @@ class Chunk:
     def place(self, position: int, first: int) -> str:
         """Where the chunk's record at ``position`` is: its line, else its row index
         (``first`` is the index of the chunk's first record in the input)."""
-        if self.lines is not None:
-            return f"line {self.lines[position]}"
-        return f"row {first + position}"
+        if self.lines is None:
+            return f"row {first + position}"  # in the whole input
+        where = f"line {self.lines[position]}"
+        return f"{where} of {self.origin}" if self.origin else where
 
 
 class Source(ABC):

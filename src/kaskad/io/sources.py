@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from itertools import islice
 from pathlib import Path
 from typing import cast
@@ -321,8 +322,12 @@ class FolderSource(Source):
             yield from source.chunks()
 
     def read_chunks(self) -> Iterator[Chunk]:
+        """Each file's chunks, whose lines (and unreadable records' rows) are in their
+        file: ``line 17 of part-2.jsonl``."""
         for source in self.sources:
-            yield from source.read_chunks()
+            name = Path(source.name).name
+            for chunk in source.read_chunks():
+                yield replace(chunk, origin=name)
 
 
 # ---- shared -----------------------------------------------------------------------------

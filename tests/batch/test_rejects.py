@@ -199,3 +199,10 @@ def test_a_folder_names_the_file_of_a_rejected_line(tmp_path: Path) -> None:
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert rows[2]["errors"][0].startswith("line 2 of b.jsonl: amount: ")
     assert rows[3]["errors"] == ["line 3 of b.jsonl: amount: required field is missing"]
+
+
+def test_spark_refuses_the_local_only_options(tmp_path: Path) -> None:
+    pipeline = build(tmp_path / "p")
+    args = ["-i", str(tmp_path / "x.jsonl"), "-o", str(tmp_path / "o.jsonl"), "--engine", "spark"]
+    refused = kaskad("run", str(pipeline), *args, "--max-rejected", "1")
+    assert refused.returncode == 2 and "--engine local only" in refused.stderr

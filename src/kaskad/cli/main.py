@@ -311,6 +311,12 @@ def run(
         err.print(f"[red]error:[/] unknown engine {engine!r}; use local or spark")
         raise typer.Exit(2)
     if engine == "spark":
+        if rejects is not None or max_rejected is not None:
+            err.print(
+                "[red]error:[/] --rejects and --max-rejected work with --engine local only; "
+                "on Spark rejected records are rows of the output (status 'rejected')"
+            )
+            raise typer.Exit(2)
         _run_spark(entry, plan, input, output, master, chunk_size)
         return
     executor = BatchExecutor(plan)

@@ -31,18 +31,22 @@ def test_run_records_its_summary_and_runs_lists_it(tmp_path: Path) -> None:
 
     bad = tmp_path / "bad.jsonl"
     bad.write_text("\n".join([*lines[:4], '{"id": "x", "day": "tomorrow"}', *lines[4:]]) + "\n")
-    failed = kaskad(
-        "run", PIPELINE, "-i", str(bad), "-o", str(tmp_path / "f.csv"), "--store", store
-    )
-    assert failed.returncode == 2
-    assert "bad.jsonl: line 5, column day: cannot read 'tomorrow' as date" in failed.stderr
+    args = ["-i", str(bad), "-o", str(tmp_path / "f.csv"), "--store", store]
+    failed = kaskad("run", PIPELINE, *args, "--max-rejected", "1")
+    assert failed.returncode == 3, failed.stderr
+    assert "2 of 9 records so far were rejected, more than --max-rejected 1 allows" in failed.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.jsonl", "in", "out.parquet", "store"]
+    kept = kaskad("run", PIPELINE, *args, "--no-record", "-q")  # the bad record is rejected
+    assert kept.returncode == 0, kept.stderr
+    errors = pl.read_csv(tmp_path / "f.csv").filter(pl.col("id") == "x")["errors"].to_list()
+    expected = "line 5: day: expected a date as YYYY-MM-DD, got text 'tomorrow'"
+    assert [json.loads(e) for e in errors] == [[expected]]
 
     listed = kaskad("runs", "--store", store, "--json")
     assert listed.returncode == 0, listed.stderr
     runs = json.loads(listed.stdout)
     assert [r["status"] for r in runs] == ["failed", "completed"]
-    assert "line 5" in runs[0]["error"] and runs[0]["rows_in"] == 0
+    assert "--max-rejected 1" in runs[0]["error"] and runs[0]["rows_in"] == 9
     done = runs[1]
     assert (done["rows_in"], done["decided"], done["rejected"]) == (8, 7, 1)
     assert done["input"] == str(folder) and done["output"] == str(out)

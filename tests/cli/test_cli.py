@@ -156,9 +156,10 @@ def test_run_bad_input_leaves_no_output(tmp_path: Path) -> None:
     bad.write_text("\n".join(lines))
     out = tmp_path / "out.parquet"
     result = kaskad(
-        "run", str(GOLDEN / "pipeline.yaml"), "-i", str(bad), "-o", str(out), "--no-record"
-    )
-    assert result.returncode == 2
-    assert "bad.jsonl" in result.stderr and "Traceback" not in result.stderr
+        "run", str(GOLDEN / "pipeline.yaml"), "-i", str(bad), "-o", str(out), "--no-record",
+        "--max-rejected", "0",
+    )  # fmt: skip
+    assert result.returncode == 3
+    assert "more than --max-rejected 0" in result.stderr and "Traceback" not in result.stderr
     assert not out.exists()
     assert not list(tmp_path.glob("*.partial"))

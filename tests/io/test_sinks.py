@@ -13,10 +13,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from kaskad import BatchExecutor, compile_pipeline
+from kaskad.batch.rejects import RejectLimit, TooManyRejectedError
 from kaskad.batch.summary import SummaryBuilder, run_batch
 from kaskad.io.files import read_input
 from kaskad.io.sinks import CsvSink, OutputError, csv_ready, open_sink
-from kaskad.io.sources import MalformedInputError, open_source
+from kaskad.io.sources import open_source
 
 GOLDEN = Path(__file__).resolve().parent.parent / "execute" / "golden" / "aml_unknowns"
 PLAN = compile_pipeline(GOLDEN / "pipeline.yaml")
@@ -112,12 +113,12 @@ def test_run_failing_in_its_third_chunk_leaves_nothing(tmp_path: Path, fmt: str)
     source = open_source(source_path, PLAN.schema, chunk_size=3)
     sink = open_sink(path, EXECUTOR.output_schema)
     summary = SummaryBuilder(PLAN, source.name, sink.name)
-    with pytest.raises(MalformedInputError) as info:
-        run_batch(EXECUTOR, source, sink, summary)
-    assert info.value.line == 8
+    with pytest.raises(TooManyRejectedError) as info:
+        run_batch(EXECUTOR, source, sink, summary, max_rejected=RejectLimit(count=0))
+    assert "1 of 9 records so far were rejected" in str(info.value)
     assert leftovers(out) == []
     failed = summary.finish(error=str(info.value))
-    assert (failed.status, failed.rows_in, failed.error) == ("failed", 6, str(info.value))
+    assert (failed.status, failed.rows_in, failed.error) == ("failed", 9, str(info.value))
 
 
 def test_csv_sink_is_a_file_sink(tmp_path: Path) -> None:

@@ -96,34 +96,49 @@ def _executor(shipped: Shipment) -> Any:
 
 def read_batch(plan: Plan, batch: pa.RecordBatch, raw: str) -> Any:
     """A partition's Arrow batch as a frame in the plan's schema, read by the reading
-    contract: ``raw`` is ``'lines'`` (a ``value`` column of JSON Lines text) or ``'table'``
-    (columns of text or of stored types). Raises
+    contract: ``raw`` is ``'lines'`` (a ``value`` column of JSON Lines text, and the
+    ``line`` of each) or ``'table'`` (columns of text or of stored types). Raises
     :class:`~kaskad.io.reading.MalformedInputError` as ``kaskad run`` does."""
+    return read_chunk(plan, batch, raw, tolerant=False).frame
+
+
+def read_chunk(plan: Plan, batch: pa.RecordBatch, raw: str, tolerant: bool = True) -> Any:
+    """:func:`read_batch` as a :class:`~kaskad.io.reading.Chunk`: records that cannot be
+    read are set aside with their problems and lines (``kaskad run``'s rejected rows)."""
     import polars as pl
 
-    from kaskad.io.reading import conform, json_lines_frame
+    from kaskad.io.reading import Chunk, Unread, conform, json_lines_frame
 
     source = "spark partition"
+    unread: list[Unread] | None = [] if tolerant else None
     if raw == "lines":
         lines = [(v or "").encode() + b"\n" for v in batch.column("value").to_pylist()]
-        return json_lines_frame(lines, plan.schema, source)
-    frame = pl.from_arrow(batch)
-    assert isinstance(frame, pl.DataFrame)
-    return conform(frame, plan.schema, source)
+        names = batch.schema.names
+        first = int(batch.column("line")[0].as_py()) if "line" in names and len(lines) else 1
+        frame = json_lines_frame(lines, plan.schema, source, first, unread)
+        numbers = tuple(first + i for i, line in enumerate(lines) if line.strip())
+        return Chunk(frame, tuple(unread or ()), numbers if "line" in names else None)
+    table = pl.from_arrow(batch)
+    assert isinstance(table, pl.DataFrame)
+    return Chunk(conform(table, plan.schema, source, unread=unread), tuple(unread or ()))
 
 
 def decide_batches(
     shipped: Shipment, batches: Iterator[pa.RecordBatch], schema: pa.Schema, raw: str = "table"
 ) -> Iterator[pa.RecordBatch]:
     """Run the shipped plan over a partition's Arrow batches (this runs on the Spark
-    executors), each read by :func:`read_batch`; results are cast to the Arrow types Spark
-    expects (Polars writes large lists)."""
+    executors), each read by :func:`read_chunk`: a record that cannot be read is a
+    rejected row, as in ``kaskad run``. Results are cast to the Arrow types Spark expects
+    (Polars writes large lists)."""
+    from kaskad.batch.rejects import with_unread
+
     executor = _executor(shipped)
     for batch in batches:
         if batch.num_rows == 0:
             continue
-        frame = read_batch(executor.plan, batch, raw)
-        result = executor.run(frame, source="spark partition")
+        chunk = read_chunk(executor.plan, batch, raw)
+        result = executor.run(chunk.frame, source="spark partition")
+        result = with_unread(result, chunk, executor.output_schema, 0)
         yield from result.to_arrow().cast(schema).to_batches()
 
 
@@ -176,10 +191,13 @@ def _format(path: str, given: str | None) -> str:
 
 def read_raw(spark: SparkSession, plan: Plan, input: str, fmt: str) -> tuple[Any, str]:
     """The input as Spark reads it before kaskad's reading contract: JSON Lines as lines
-    of text (``'lines'``), CSV cells as text by header name and Parquet as stored
-    (``'table'``), with only the schema's columns."""
-    if fmt == "json":
-        return spark.read.text(input), "lines"
+    of text with their numbers (``'lines'``; counted across the files of a folder), CSV
+    cells as text by header name and Parquet as stored (``'table'``), with only the
+    schema's columns."""
+    if fmt == "json":  # each line with its number, for rejected records' places
+        numbered = spark.sparkContext.textFile(input).zipWithIndex()
+        rows = numbered.map(lambda pair: (pair[0], pair[1] + 1))
+        return spark.createDataFrame(rows, "value string, line long"), "lines"
     reader = spark.read
     if fmt == "csv":  # every cell as text; kaskad reads it, not Spark
         reader = reader.option("header", "true").option("inferSchema", "false")

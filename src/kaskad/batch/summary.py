@@ -20,9 +20,12 @@ from typing import Any
 
 import polars as pl
 
+from kaskad.batch.rejects import RejectLimit, rejects_schema, split_rejected, with_unread
 from kaskad.compile.naming import HIT, PASS, UNKNOWN
 from kaskad.compile.plan import Plan
 from kaskad.execute.batch import BatchExecutor
+from kaskad.execute.failures import FAILED as FAILED_RECORD
+from kaskad.io.reading import Chunk
 from kaskad.io.sinks import Sink
 from kaskad.io.sources import Source
 from kaskad.spec.types import OUTCOME
@@ -32,8 +35,11 @@ from kaskad.store.api import RunRecord
 COMPLETED = "completed"
 FAILED = "failed"
 OUTCOMES = (HIT, PASS, UNKNOWN)
-# "channel: 'fax' is not an allowed value" counts as "channel: not an allowed value".
+# "channel: 'fax' is not an allowed value" counts as "channel: not an allowed value",
+# "line 17: amount: expected float, got text 'x'" as "amount: expected float"
 _QUOTED_VALUE = r"^'.*' is (not an allowed value)$"
+_PLACE = r"^(?:line|row) \d+(?: of [^:]*)?: "
+_GOT = r"^(expected .*?), got .*$"
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,12 @@ class RunSummary:
     duration_s: float
     release: str | None = None
     error: str | None = None
+    failed: int = 0  # records a step failed for (status 'failed')
+    failures: dict[str, int] = field(default_factory=dict)  # per failing step
+
+    @property
+    def failure_rate(self) -> float:
+        return self.failed / self.rows_in if self.rows_in else 0.0
 
     @property
     def rows_per_s(self) -> float:
@@ -78,6 +90,9 @@ class RunSummary:
             "rejected": self.rejected,
             "decisions": self.decisions,
             "rejections": self.rejections,
+            "failed": self.failed,
+            "failure_rate": self.failure_rate,
+            "failures": self.failures,
             "rules": self.rules,
             "started_at": self.started_at.isoformat(),
             "finished_at": self.finished_at.isoformat(),
@@ -98,6 +113,8 @@ class SummaryBuilder:
     decided: int = 0
     decisions: Counter[str] = field(default_factory=Counter)
     rejections: Counter[tuple[str, str]] = field(default_factory=Counter)
+    failed: int = 0
+    failures: Counter[str] = field(default_factory=Counter)
     started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     _clock: float = field(default_factory=time.perf_counter)
 
@@ -128,14 +145,30 @@ class SummaryBuilder:
                 self._rule_counts[column][outcome] += n
         if decided.height < result.height:
             self._add_rejections(result.filter(pl.col("status") == "rejected"))
+            self._add_failures(result.filter(pl.col("status") == FAILED_RECORD))
+
+    @property
+    def rejected(self) -> int:
+        return self.rows_in - self.decided - self.failed
+
+    def _add_failures(self, failed: pl.DataFrame) -> None:
+        self.failed += failed.height
+        steps = failed.select(pl.col("errors").list.first().str.splitn(": ", 2)).unnest("errors")
+        for step, n in steps.group_by("field_0").len().iter_rows():
+            self.failures[str(step)] += n
 
     def _add_rejections(self, rejected: pl.DataFrame) -> None:
+        text = pl.col("errors").explode().drop_nulls().str.replace(_PLACE, "")
         parts = (
-            rejected.select(pl.col("errors").explode().drop_nulls().str.splitn(": ", 2))
+            rejected.select(text.str.splitn(": ", 2))
             .unnest("errors")
             .select(
                 pl.col("field_0").alias("field"),
-                pl.col("field_1").fill_null("").str.replace(_QUOTED_VALUE, "$1").alias("problem"),
+                pl.col("field_1")
+                .fill_null("")
+                .str.replace(_QUOTED_VALUE, "$1")
+                .str.replace(_GOT, "$1")
+                .alias("problem"),
             )
         )
         for name, problem, n in parts.group_by("field", "problem").len().iter_rows():
@@ -154,7 +187,7 @@ class SummaryBuilder:
             status=FAILED if error is not None else COMPLETED,
             rows_in=self.rows_in,
             decided=self.decided,
-            rejected=self.rows_in - self.decided,
+            rejected=self.rejected,
             decisions=dict(self.decisions.most_common()),
             rejections=rejections,
             rules={c: dict(v) for c, v in self._rule_counts.items()},
@@ -163,6 +196,8 @@ class SummaryBuilder:
             duration_s=self.elapsed_s,
             release=self.release,
             error=error,
+            failed=self.failed,
+            failures=dict(self.failures.most_common()),
         )
 
 
@@ -173,30 +208,49 @@ def run_batch(
     summary: SummaryBuilder | None = None,
     on_chunk: Callable[[int], None] | None = None,
     read_ahead: bool = True,
+    *,
+    rejects: Sink | None = None,
+    max_rejected: RejectLimit | None = None,
 ) -> RunSummary:
     """Decide every chunk of ``source`` into ``sink`` and commit it; on any failure abort
-    the sink (nothing appears under the output's name) and re-raise. ``summary`` (made
-    here when not given) holds the counts so far even when the run fails; ``on_chunk``
-    is called with each chunk's row count (for a progress bar). With ``read_ahead`` a
-    thread reads the next chunk while this one is decided (one chunk more in memory)."""
+    the sink (nothing appears under the output's name) and re-raise. A record that cannot
+    be read or is invalid is a ``rejected`` row (in ``rejects`` when given, else in the
+    output) and the run goes on; past ``max_rejected`` the run fails
+    (:class:`~kaskad.batch.rejects.TooManyRejectedError`) and writes nothing. ``summary``
+    (made here when not given) holds the counts so far even when the run fails;
+    ``on_chunk`` is called with each chunk's record count (for a progress bar). With
+    ``read_ahead`` a thread reads the next chunk while this one is decided (one chunk
+    more in memory)."""
     builder = summary or SummaryBuilder(executor.plan, source.name, sink.name)
-    chunks = _read_ahead(source.chunks()) if read_ahead else source.chunks()
+    chunks = _read_ahead(source.read_chunks()) if read_ahead else source.read_chunks()
+    schema = executor.output_schema
     try:
-        with sink:
+        with sink, rejects or contextlib.nullcontext():
             for chunk in chunks:
-                result = executor.run(chunk, source.name)
-                sink.write(result)
+                first = builder.rows_in
+                decided = executor.run(chunk.frame, source.name)
+                result = with_unread(decided, chunk, schema, first)
                 builder.add(result)
+                if max_rejected is not None:
+                    max_rejected.check(builder.rejected, builder.rows_in, final=False)
+                if rejects is not None:
+                    result, rejected = split_rejected(result, first, rejects_schema(schema))
+                    rejects.write(rejected)
+                sink.write(result)
                 if on_chunk is not None:
-                    on_chunk(chunk.height)
+                    on_chunk(chunk.records)
+            if max_rejected is not None:
+                max_rejected.check(builder.rejected, builder.rows_in, final=True)
             sink.commit()
+            if rejects is not None:
+                rejects.commit()
     finally:
         if isinstance(chunks, Generator):  # the source's files or connection, now
             chunks.close()
     return builder.finish()
 
 
-def _read_ahead(chunks: Iterator[pl.DataFrame]) -> Generator[pl.DataFrame, None, None]:
+def _read_ahead(chunks: Iterator[Chunk]) -> Generator[Chunk, None, None]:
     """``chunks`` in order, each read by a thread while the caller works on the one before.
     The source's errors are raised here; when the caller stops early the thread stops too
     and closes ``chunks`` (its files or connection) itself."""

@@ -37,6 +37,8 @@ from kaskad.errors import InputError, KaskadError, SpecError
 if TYPE_CHECKING:
     from kaskad.batch.summary import RunSummary
     from kaskad.compile.plan import Plan
+    from kaskad.errors import Problem
+    from kaskad.spec.pipeline import PipelineSpec
 
 # The commands' modules import only Typer, Rich and small kaskad modules; each command
 # imports the library parts it uses (compiler, executors, store, server) when it runs, so
@@ -99,11 +101,16 @@ def _load(
 ) -> Plan:
     if is_release_ref(pipeline):
         return load(store, pipeline, actor, allow_env).plan
+    return _compiled(pipeline, as_json)[1]
+
+
+def _compiled(pipeline: str, as_json: bool) -> tuple[PipelineSpec, Plan]:
+    """The pipeline file's spec and plan; its problems printed (exit 1) when it has any."""
     from kaskad.cli.render import print_problems
-    from kaskad.compile.compiler import compile_pipeline
+    from kaskad.compile.compiler import compile_with_spec
 
     try:
-        return compile_pipeline(Path(pipeline))
+        return compile_with_spec(Path(pipeline))
     except SpecError as exc:
         if as_json:
             out.print_json(data={"valid": False, "problems": [p.to_dict() for p in exc.problems]})
@@ -116,15 +123,26 @@ def _load(
 def validate(
     pipeline: PipelineArg,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            "--warnings-as-errors",
+            help="Treat lint warnings (K901-K904) as errors: exit 1 when there are any.",
+        ),
+    ] = False,
 ) -> None:
-    """Check a pipeline and every component it uses; report every problem at once."""
-    from kaskad.cli.render import print_plan
+    """Check a pipeline and every component it uses; report every problem at once, then
+    the lint warnings (codes K8xx; with --strict they fail the check)."""
+    from kaskad.cli.render import print_plan, print_warnings
 
-    plan = _load(pipeline, as_json)
+    plan, warnings = _load_linted(pipeline, as_json)
+    failing = strict and bool(warnings)
     if as_json:
         out.print_json(
             data={
-                "valid": True,
+                "valid": not failing,
+                "warnings": [w.to_dict() for w in warnings],
                 "pipeline": plan.name,
                 "plan_hash": plan.hash,
                 "components": [
@@ -134,8 +152,24 @@ def validate(
                 "outputs": [name for name, _ in plan.output_fields()],
             }
         )
+        if failing:
+            raise typer.Exit(1)
         return
+    if warnings:
+        print_warnings(err, warnings, as_errors=strict)
+        if failing:
+            raise typer.Exit(1)
     print_plan(out, plan)
+
+
+def _load_linted(pipeline: str, as_json: bool) -> tuple[Plan, list[Problem]]:
+    """The plan and its lint warnings (none for a release: it was checked when made)."""
+    if is_release_ref(pipeline):
+        return _load(pipeline, as_json), []
+    from kaskad.compile.lint import lint
+
+    spec, plan = _compiled(pipeline, as_json)
+    return plan, lint(spec, plan)
 
 
 def _read_record(source: Path | None) -> Any:
@@ -232,6 +266,22 @@ def run(
         typer.Option(help="Table to write, replaced (PostgreSQL output).", show_default=False),
     ] = None,
     chunk_size: Annotated[int, typer.Option(help="Rows per batch.", min=1)] = 50_000,
+    rejects: Annotated[
+        str | None,
+        typer.Option(
+            help="Write rejected records (unreadable or invalid) to this .jsonl, .csv or "
+            ".parquet file instead of the output.",
+            show_default=False,
+        ),
+    ] = None,
+    max_rejected: Annotated[
+        str | None,
+        typer.Option(
+            help="Fail the run, writing nothing, when more records than this are rejected: "
+            "a count (10) or a share of the records read (0.5%). Exit code 3.",
+            show_default=False,
+        ),
+    ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")
     ] = False,
@@ -249,7 +299,10 @@ def run(
     allow_environment_mismatch: AllowEnvOpt = False,
 ) -> None:
     """Decide every record of a file, folder or table, chunk by chunk; write one result
-    row per record; print the run summary and keep it in the store (`kaskad runs`)."""
+    row per record; print the run summary and keep it in the store (`kaskad runs`).
+    Exit codes: 0 done; 1 the run failed; 2 the input, output or options are wrong;
+    3 more records rejected than --max-rejected allows (nothing written)."""
+    from kaskad.batch.rejects import RejectLimit, TooManyRejectedError, rejects_schema
     from kaskad.batch.summary import SummaryBuilder, run_batch
     from kaskad.cli.runs import print_run_summary
     from kaskad.execute.batch import BatchExecutor
@@ -268,15 +321,27 @@ def run(
         err.print(f"[red]error:[/] unknown engine {engine!r}; use local or spark")
         raise typer.Exit(2)
     if engine == "spark":
+        if rejects is not None or max_rejected is not None:
+            err.print(
+                "[red]error:[/] --rejects and --max-rejected work with --engine local only; "
+                "on Spark rejected records are rows of the output (status 'rejected')"
+            )
+            raise typer.Exit(2)
         _run_spark(entry, plan, input, output, master, chunk_size)
         return
     executor = BatchExecutor(plan)
     try:
+        limit = RejectLimit.parse(max_rejected) if max_rejected is not None else None
         source = open_source(
             input, plan.schema, chunk_size=chunk_size, table=input_table, query=input_query
         )
         total = source.count_rows() if not quiet else None
         sink = open_sink(output, executor.output_schema, table=output_table)
+        reject_sink = (
+            open_sink(rejects, rejects_schema(executor.output_schema))
+            if rejects is not None
+            else None
+        )
     except KaskadError as exc:
         err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from None
@@ -290,13 +355,24 @@ def run(
 
     try:
         with progress:
-            result = run_batch(executor, source, sink, summary, on_chunk=advance)
+            result = run_batch(
+                executor,
+                source,
+                sink,
+                summary,
+                on_chunk=advance,
+                rejects=reject_sink,
+                max_rejected=limit,
+            )
     except KaskadError as exc:
         failed = summary.finish(error=str(exc))
         err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
         if not no_record:
             _record(store, failed, actor)
-        raise typer.Exit(2 if isinstance(exc, InputError) else 1) from None
+        code = (
+            3 if isinstance(exc, TooManyRejectedError) else 2 if isinstance(exc, InputError) else 1
+        )
+        raise typer.Exit(code) from None
     if not quiet:
         print_run_summary(err, result)
     if not no_record:

@@ -25,6 +25,15 @@ def print_problems(console: Console, problems: list[Problem]) -> None:
         console.print(escape(p.render()), highlight=False, soft_wrap=True)
 
 
+def print_warnings(console: Console, warnings: list[Problem], as_errors: bool = False) -> None:
+    count = len(warnings)
+    colour = "red" if as_errors else "yellow"
+    what = f"warning{'s' if count != 1 else ''}" + (" (treated as errors)" if as_errors else "")
+    console.print(f"[bold {colour}]{count} {what}[/]")
+    for p in warnings:
+        console.print(escape("warning: " + p.render()), highlight=False, soft_wrap=True)
+
+
 def print_plan(console: Console, plan: Plan) -> None:
     console.print(
         f"[bold green]ok[/] pipeline [bold]{plan.name}[/] plan {plan.hash[:12]}", highlight=False
@@ -59,6 +68,9 @@ def print_decision(console: Console, plan: Plan, report: dict[str, Any]) -> None
         for e in result["errors"]:
             console.print(f"  • {escape(e)}")
         return
+    if result["status"] == "failed":  # a step raised: the fallback decided, if any
+        for e in result["errors"]:
+            console.print(f"[bold red]failed:[/] {escape(e)}", highlight=False)
     reasons = ", ".join(result["reasons"] or []) or "-"
     console.print(
         f"[bold]decision:[/] [bold cyan]{result['decision']}[/]  reasons: {reasons}"

@@ -95,7 +95,12 @@ def print_run_summary(console: Console, s: RunSummary | RunRecord) -> None:
     table = Table("decision", "records", "share")
     for column in table.columns[1:]:
         column.justify = "right"
-    counts = [*s.decisions.items(), *([("(rejected)", s.rejected)] if s.rejected else [])]
+    failed = s.rows_in - s.decided - s.rejected  # a step failed for them
+    counts = [
+        *s.decisions.items(),
+        *([("(rejected)", s.rejected)] if s.rejected else []),
+        *([("(failed)", failed)] if failed else []),
+    ]
     for decision, n in counts:
         table.add_row(escape(decision), f"{n:,}", f"{n / max(s.rows_in, 1):.1%}")
     console.print(table)
@@ -106,6 +111,14 @@ def print_run_summary(console: Console, s: RunSummary | RunRecord) -> None:
             for problem, n in problems.items():
                 rejected.add_row(escape(field), escape(problem), f"{n:,}")
         console.print(rejected)
+    failures: dict[str, int] = getattr(s, "failures", {})  # a stored run keeps the count only
+    if failures:
+        steps = Table("failed: step", "records", "share")
+        for column in steps.columns[1:]:
+            column.justify = "right"
+        for step, n in failures.items():
+            steps.add_row(escape(step), f"{n:,}", f"{n / max(s.rows_in, 1):.1%}")
+        console.print(steps)
     if s.rules:
         rules = Table("rule", "hit", "unknown")
         for column in rules.columns[1:]:

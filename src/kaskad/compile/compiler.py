@@ -141,6 +141,7 @@ class Compiler:
             components=tuple(components),
             hash="",
             modules=_modules(spec),
+            fallbacks=spec.on_error,
         )
         return replace(plan, hash=plan_hash(plan))
 
@@ -503,6 +504,14 @@ def compile_pipeline(path: Path | str, *, allow_version_mismatch: bool = False) 
 
     ``allow_version_mismatch`` lets models saved by another version of their library load
     (their warnings stay on the loaded adapters); otherwise they are refused (K301)."""
+    return compile_with_spec(path, allow_version_mismatch=allow_version_mismatch)[1]
+
+
+def compile_with_spec(
+    path: Path | str, *, allow_version_mismatch: bool = False
+) -> tuple[PipelineSpec, Plan]:
+    """:func:`compile_pipeline`, also giving the spec the plan was compiled from (whose
+    texts keep their places in the files, for :func:`kaskad.compile.lint.lint`)."""
     path = Path(path)
     problems: list[Problem] = []
     spec = load_pipeline_spec(path, problems, display=_shown(path))
@@ -510,11 +519,11 @@ def compile_pipeline(path: Path | str, *, allow_version_mismatch: bool = False) 
     plan = compiler.compile(spec) if spec is not None else None
     problems.extend(compiler.problems)
     problems = list(dict.fromkeys(problems))  # a file read twice (step and shadow): once
-    if problems or plan is None:
+    if problems or plan is None or spec is None:
         raise SpecError(
             problems or [Problem("K100", "pipeline could not be compiled", Location(str(path)))]
         )
-    return plan
+    return spec, plan
 
 
 def _shown(path: Path) -> str:

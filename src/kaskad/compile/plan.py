@@ -16,6 +16,7 @@ from kaskad.compile.expr.typed import TExpr
 from kaskad.compile.naming import SUMMARY_FIELDS, ruleset_column, shadow_fields
 from kaskad.features import FeatureCall, PythonModule
 from kaskad.spec.common import ComponentRef
+from kaskad.spec.on_error import Fallback
 from kaskad.spec.schema import Schema
 from kaskad.spec.types import OUTCOME, STRING_LIST, DType, Framework
 
@@ -149,6 +150,14 @@ class Plan:
     components: tuple[ComponentRef, ...]
     hash: str
     modules: tuple[PythonModule, ...] = ()  # source of the Python feature modules
+    # what a record gets when a step fails for it: per step, and the pipeline's (no steps)
+    fallbacks: tuple[Fallback, ...] = field(default=(), metadata={"omit_default": True})
+
+    def fallback(self, node_id: str) -> Fallback | None:
+        """The fallback of a record the node ``node_id`` failed for: its step's, else the
+        pipeline's, else None."""
+        own = next((f for f in self.fallbacks if node_id in f.steps), None)
+        return own or next((f for f in self.fallbacks if not f.steps), None)
 
     def all_components(self) -> list[ComponentRef]:
         """The champion's components and every shadow's, each once."""

@@ -24,6 +24,7 @@ from kaskad.compile.plan import Branch, FeatureNode, ModelNode, Plan, Rule, Rule
 from kaskad.errors import KaskadError
 from kaskad.features import FeatureCall, PythonModule
 from kaskad.spec.common import ComponentRef, sha256_text
+from kaskad.spec.on_error import Fallback
 from kaskad.spec.schema import Schema
 from kaskad.spec.types import Constraints, DType, Field
 
@@ -48,6 +49,7 @@ _TYPES: dict[str, type[Any]] = {
         DType,
         FeatureCall,
         PythonModule,
+        Fallback,
         t.TLit,
         t.TCol,
         t.TElem,

@@ -14,6 +14,7 @@ from kaskad.compile.expr.to_polars import PolarsCompiler, compute_hoisted, hoist
 from kaskad.compile.plan import Branch, FeatureNode, ModelNode, Node, Plan, RuleSetNode, ShadowPlan
 from kaskad.errors import ExecutionError
 from kaskad.execute.convert import array_to_series, series_to_array
+from kaskad.execute.failures import FAILED, failure_text, fallback_fields
 from kaskad.execute.inputs import prepare_frame, validation_errors, validation_failed
 from kaskad.execute.loaded import Loaded
 from kaskad.execute.semantics import (
@@ -226,7 +227,8 @@ class BatchExecutor:
     def _champion(
         self, frame: pl.DataFrame, source: str
     ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-        """The decided valid rows (with ``__row``), their inputs, and the rejected rows."""
+        """The decided valid rows (with ``__row``), their inputs, and the rows not decided:
+        rejected, and failed (a step raised for them)."""
         inputs = prepare_frame(self.plan.schema, frame, source)
         checked = inputs.with_row_index("__row").with_columns(self._failed.alias("__failed"))
         valid = (
@@ -240,24 +242,61 @@ class BatchExecutor:
             .with_columns(self._errors.alias("errors"))
         )
         work = valid
+        failed: list[pl.DataFrame] = []
         for runner in self._nodes:
-            work = runner.run(work)
+            work = self._guarded(runner, work, failed)
         work = self._decision.run(work)
         work = work.with_columns(pl.lit("decided").alias("status"))
+        rejected = rejected.with_columns(pl.lit("rejected").alias("status"))
+        if failed:  # the challengers see the decided rows' inputs only
+            valid = valid.filter(pl.col("__row").is_in(work.get_column("__row").implode()))
+            parts = [rejected, *failed]
+            rejected = pl.concat([p.select(self._out_columns(p, "__row")) for p in parts])
         return work, valid.drop("__row", "errors"), rejected
 
+    def _guarded(
+        self, runner: _NodeRunner, work: pl.DataFrame, failed: list[pl.DataFrame]
+    ) -> pl.DataFrame:
+        """``runner`` over ``work``; when it raises, over each row alone: the rows it fails
+        for go to ``failed`` (status 'failed', the error, the fallback), the rest go on."""
+        try:
+            return runner.run(work)
+        except Exception:
+            pass
+        done: list[pl.DataFrame] = []
+        node = runner.node
+        decision, reasons = fallback_fields(self.plan, node)
+        for i in range(work.height):
+            row = work.slice(i, 1)
+            try:
+                done.append(runner.run(row))
+            except Exception as exc:
+                failed.append(
+                    row.with_columns(
+                        pl.lit(FAILED).alias("status"),
+                        pl.lit([failure_text(node, exc)], dtype=STRING_LIST).alias("errors"),
+                        pl.lit(decision, dtype=pl.String).alias("decision"),
+                        pl.lit(reasons, dtype=STRING_LIST).alias("reasons"),
+                    )
+                )
+        if done:
+            return pl.concat(done, how="vertical_relaxed")
+        empty = work.clear()
+        return empty.with_columns(
+            [pl.lit(None, dtype=to_polars_dtype(d)).alias(n) for n, d in node.outputs()]
+        )
+
     def _assemble(self, work: pl.DataFrame, rejected: pl.DataFrame) -> pl.DataFrame:
-        decided = work.select([pl.col("__row"), *self._out_columns(work)])
-        rejected = rejected.with_columns(pl.lit("rejected").alias("status"))
-        rejected_out = rejected.select([pl.col("__row"), *self._out_columns(rejected)])
+        decided = work.select(self._out_columns(work, "__row"))
+        rejected_out = rejected.select(self._out_columns(rejected, "__row"))
         out = pl.concat([decided, rejected_out], how="vertical")
         if rejected.height:
             out = out.sort("__row")
         return out.drop("__row")
 
-    def _out_columns(self, frame: pl.DataFrame) -> list[pl.Expr]:
+    def _out_columns(self, frame: pl.DataFrame, *first: str) -> list[pl.Expr]:
         present = set(frame.columns)
-        return [
+        return [pl.col(c) for c in first] + [
             (pl.col(name).cast(dtype) if name in present else pl.lit(None, dtype=dtype)).alias(name)
             for name, dtype in self.output_schema.items()
         ]

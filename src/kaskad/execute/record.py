@@ -16,6 +16,7 @@ from kaskad.compile.expr.to_python import compile_python
 from kaskad.compile.plan import Branch, FeatureNode, ModelNode, Node, Plan, RuleSetNode, ShadowPlan
 from kaskad.errors import ExecutionError, FieldProblem
 from kaskad.execute.convert import array_to_value, clean_float, model_row, value_to_array
+from kaskad.execute.failures import FAILED, failure_text, fallback_fields
 from kaskad.execute.inputs import coerce_record
 from kaskad.execute.loaded import Loaded
 from kaskad.execute.semantics import ShadowFields, decision_step, ruleset_step
@@ -50,6 +51,7 @@ class Decision:
     values: dict[str, Any] | None = field(default=None, repr=False, compare=False)
     # why the record was rejected, as values (``output["errors"]`` holds their messages)
     problems: tuple[FieldProblem, ...] = ()
+    failed_step: str | None = None  # the node that failed for the record (status 'failed')
 
     @property
     def outcome(self) -> str | None:
@@ -136,6 +138,8 @@ class _Shadow:
         try:
             if self.sub is not None:
                 result = self.sub.decide(record).output
+                if result["status"] == FAILED:  # a step of the challenger failed for it
+                    return self.fields.failed(str(result["errors"][0]))
                 values = {n: result.get(n) for n in self.fields.reported}
                 decision: str | None = result.get("decision")
                 reasons: list[str] | None = result.get("reasons")
@@ -197,7 +201,13 @@ class RecordExecutor:
             return Decision(out, steps, duration, self.plan.hash, problems=tuple(errors))
         for node, step, kind, sha in self._steps:
             t0 = time.perf_counter()
-            values = step(env)
+            try:
+                values = step(env)
+            except Exception as exc:  # the record fails, not the run or the request
+                error = failure_text(node, exc)
+                took = (time.perf_counter() - t0) * 1000
+                steps.append(StepTrace(node.id, kind, took, {"error": error}, sha))
+                return self._failed(out, env, steps, error, node, start, shadows)
             env.update(values)
             steps.append(StepTrace(node.id, kind, (time.perf_counter() - t0) * 1000, values, sha))
         out["status"] = "decided"
@@ -213,3 +223,27 @@ class RecordExecutor:
         for shadow in self._shadows:
             out.update(shadow.run(env, record))
         return Decision(out, steps, (time.perf_counter() - start) * 1000, self.plan.hash, branch)
+
+    def _failed(
+        self,
+        out: dict[str, Any],
+        env: Env,
+        steps: list[StepTrace],
+        error: str,
+        node: Node,
+        start: float,
+        shadows: bool,
+    ) -> Decision:
+        """A record ``node`` failed for: the outputs of the steps before it, the error, and
+        the fallback decision if there is one (no challengers)."""
+        out["status"] = FAILED
+        out["errors"] = [error]
+        out["decision"], out["reasons"] = fallback_fields(self.plan, node)
+        for name in self._node_outputs:
+            out[name] = env.get(name)
+        if not shadows:
+            for shadow in self._shadows:
+                for column in shadow.columns:
+                    out.pop(column, None)
+        duration = (time.perf_counter() - start) * 1000
+        return Decision(out, steps, duration, self.plan.hash, failed_step=node.id)

@@ -195,17 +195,23 @@ class ShadowFields:
             out[self.prefix + name] = value
         return out
 
-    def failed(self, exc: BaseException) -> dict[str, Any]:
-        """A challenger that failed on one record: every field NULL but ``error``."""
+    def failed(self, exc: BaseException | str) -> dict[str, Any]:
+        """A challenger that failed on one record: every field NULL but ``error`` (the
+        exception, or the error a challenger pipeline's failed record carries)."""
         out: dict[str, Any] = dict.fromkeys(self.columns)
-        out[self.error] = error_text(exc)
+        out[self.error] = exc if isinstance(exc, str) else error_text(exc)
         return out
 
     def ran_frame(self, result: pl.DataFrame) -> pl.DataFrame:
         """A challenger that ran on a frame (``result``: its decision, reasons, outputs)."""
         names = [SHADOW_DECISION, SHADOW_REASONS, *self.reported]
         out = result.select([pl.col(n).alias(self.prefix + n) for n in names])
-        return out.with_columns(pl.lit(None, dtype=pl.String).alias(self.error))
+        if "status" not in result.columns:
+            return out.with_columns(pl.lit(None, dtype=pl.String).alias(self.error))
+        # a challenger pipeline whose step failed for a record: its error (kaskad.execute.failures)
+        failed = pl.col("status") == "failed"
+        error = pl.when(failed).then(pl.col("errors").list.first()).otherwise(None)
+        return out.with_columns(result.select(error.cast(pl.String).alias(self.error)))
 
     def failed_frame(self, exc: BaseException, height: int) -> pl.DataFrame:
         """A challenger that failed on a frame: every field NULL but ``error``."""

@@ -14,7 +14,7 @@ from typing import Any, cast
 import polars as pl
 
 from kaskad.compile.expr.polars_dtypes import to_polars_dtype
-from kaskad.errors import InputError
+from kaskad.errors import FieldProblem, InputError
 from kaskad.extras import missing_extra
 
 try:  # imported only for PostgreSQL inputs and outputs (kaskad.io.sources, .sinks)
@@ -27,8 +27,10 @@ from kaskad.execute.contract import read_value
 from kaskad.io.reading import (
     DEFAULT_CHUNK_SIZE,
     NESTED,
+    Chunk,
     MalformedInputError,
     Source,
+    Unread,
     cannot_read,
     check_columns,
     conform,
@@ -74,6 +76,12 @@ class PostgresSource(Source):
         return None if count is None else int(cast(int, count[0]))
 
     def chunks(self) -> Iterator[pl.DataFrame]:
+        return (chunk.frame for chunk in self._read(tolerant=False))
+
+    def read_chunks(self) -> Iterator[Chunk]:
+        return self._read(tolerant=True)
+
+    def _read(self, tolerant: bool) -> Iterator[Chunk]:
         with self._errors(), connect(self.url) as conn:
             for loader in ("json", "jsonb"):  # JSON as text; Polars parses it with the types
                 conn.adapters.register_loader(loader, TextLoader)
@@ -86,8 +94,10 @@ class PostgresSource(Source):
                 offset = 0
                 while rows := cur.fetchmany(self.chunk_size):
                     columns = list(zip(*rows, strict=True))
-                    series = [self._series(f, columns[i], offset) for f, i in fields]
-                    yield conform(pl.DataFrame(series), self.schema, self.name, offset)
+                    bad: dict[int, list[FieldProblem]] | None = {} if tolerant else None
+                    series = [self._series(f, columns[i], offset, bad) for f, i in fields]
+                    frame, unread = _set_aside(pl.DataFrame(series), self.schema, offset, bad)
+                    yield Chunk(conform(frame, self.schema, self.name, offset), unread)
                     offset += len(rows)
 
     def _statement(self, conn: psycopg.Connection[Any]) -> sql.SQL | sql.Composed:
@@ -102,11 +112,19 @@ class PostgresSource(Source):
             return sql.SQL("SELECT * FROM {}").format(name)
         return sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(wanted), name)
 
-    def _series(self, f: Field, values: Sequence[Any], offset: int) -> pl.Series:
-        """A column in the field's type; text (JSON for nested fields) is parsed."""
+    def _series(
+        self,
+        f: Field,
+        values: Sequence[Any],
+        offset: int,
+        bad: dict[int, list[FieldProblem]] | None = None,
+    ) -> pl.Series:
+        """A column in the field's type; text (JSON for nested fields) is parsed. Given
+        ``bad``, a scalar value that cannot be read is null and its problem is added there
+        (by row in ``values``) instead of raising."""
         target = to_polars_dtype(f.dtype)
         if f.dtype.kind not in NESTED:  # each value read by the reading contract
-            return self._scalars(f, values, offset)
+            return self._scalars(f, values, offset, bad)
         text = any(isinstance(v, str) for v in values)
 
         def build(part: Sequence[Any]) -> pl.Series:
@@ -134,7 +152,13 @@ class PostgresSource(Source):
                     path, problem = found[0], cannot_read(found[2], found[1])
             raise MalformedInputError(self.name, problem, row=offset + i, column=path) from exc
 
-    def _scalars(self, f: Field, values: Sequence[Any], offset: int) -> pl.Series:
+    def _scalars(
+        self,
+        f: Field,
+        values: Sequence[Any],
+        offset: int,
+        bad: dict[int, list[FieldProblem]] | None = None,
+    ) -> pl.Series:
         """A scalar column read value by value (numeric columns as their text, so
         ``numeric`` 11.0 is refused for an integer field as the text '11.0' is; anything
         else, such as a uuid or an enum, is text for a text field)."""
@@ -144,7 +168,9 @@ class PostgresSource(Source):
             if textual and raw is not None and not isinstance(raw, str):
                 raw = str(raw)
             value, problem = read_value(raw, f.dtype, f.name)
-            if problem is not None:
+            if problem is not None and bad is not None:
+                bad.setdefault(i, []).append(problem)
+            elif problem is not None:
                 raise MalformedInputError(
                     self.name,
                     problem_text(raw, f.dtype, problem),
@@ -157,6 +183,26 @@ class PostgresSource(Source):
 
     def _errors(self) -> AbstractContextManager[None]:
         return wrapped(self.name, "PostgreSQL", psycopg.Error)
+
+
+def _set_aside(
+    frame: pl.DataFrame, schema: Schema, offset: int, bad: dict[int, list[FieldProblem]] | None
+) -> tuple[pl.DataFrame, tuple[Unread, ...]]:
+    """``frame`` without the rows ``bad`` names, and those rows as unread records."""
+    if not bad:
+        return frame, ()
+    keys = [f.name for f in schema.fields if f.key and f.name in frame.columns]
+    unread = tuple(
+        Unread(
+            at,
+            tuple(bad[at]),
+            row=offset + at,
+            keys=tuple((k, frame[k][at]) for k in keys if frame[k][at] is not None),
+        )
+        for at in sorted(bad)
+    )
+    keep = pl.Series([i not in bad for i in range(frame.height)])
+    return frame.filter(keep), unread
 
 
 def conninfo(url: str) -> str:

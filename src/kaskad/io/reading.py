@@ -15,6 +15,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
@@ -22,7 +23,7 @@ import polars as pl
 from kaskad.compile.expr.polars_dtypes import to_polars_dtype
 from kaskad.errors import FieldProblem, InputError
 from kaskad.execute.contract import DATETIME_TEXT, TEXT_READ, loads, read_nested, read_value
-from kaskad.execute.contract_frame import read_columns
+from kaskad.execute.contract_frame import Read, read_columns
 from kaskad.execute.inputs import prepare_frame
 from kaskad.spec.schema import Schema
 from kaskad.spec.types import DType
@@ -31,8 +32,10 @@ __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "FROM_TEXT",
     "NESTED",
+    "Chunk",
     "MalformedInputError",
     "Source",
+    "Unread",
     "cannot_read",
     "check_columns",
     "conform",
@@ -79,6 +82,50 @@ class MalformedInputError(InputError):
         super().__init__(f"{source}: {place + ': ' if place else ''}{problem}")
 
 
+@dataclass(frozen=True)
+class Unread:
+    """A record that could not be read: its ``position`` among its chunk's records, where
+    it is in the source (``line`` of a text file, else ``row``, 0-based), and why."""
+
+    position: int
+    problems: tuple[FieldProblem, ...]
+    line: int | None = None
+    row: int | None = None
+    keys: tuple[tuple[str, Any], ...] = ()  # the schema's key fields that could be read
+
+    def place(self, origin: str | None = None) -> str:
+        """``line 17`` (``line 17 of part-2.jsonl`` with the file it is in)."""
+        where = f"line {self.line}" if self.line is not None else f"row {self.row}"
+        return f"{where} of {origin}" if origin else where
+
+    def messages(self, origin: str | None = None) -> list[str]:
+        """The problems as a result row's ``errors``: ``line 17: amount: expected ...``."""
+        return [f"{self.place(origin)}: {p.message}" for p in self.problems]
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A chunk of a source read without stopping at unreadable records: ``frame`` holds
+    the records that could be read, ``unread`` the others (in order)."""
+
+    frame: pl.DataFrame
+    unread: tuple[Unread, ...] = ()
+    lines: tuple[int, ...] | None = None  # each record's line in a text file, when known
+    origin: str | None = None  # the file the chunk is from, when the input is a folder
+
+    @property
+    def records(self) -> int:
+        return self.frame.height + len(self.unread)
+
+    def place(self, position: int, first: int) -> str:
+        """Where the chunk's record at ``position`` is: its line, else its row index
+        (``first`` is the index of the chunk's first record in the input)."""
+        if self.lines is None:
+            return f"row {first + position}"  # in the whole input
+        where = f"line {self.lines[position]}"
+        return f"{where} of {self.origin}" if self.origin else where
+
+
 class Source(ABC):
     """An input read as typed chunks of at most ``chunk_size`` rows."""
 
@@ -96,6 +143,13 @@ class Source(ABC):
         exact for Parquet and tables, the number of lines for text files (a value that
         spans lines makes it an overestimate), ``None`` for queries."""
 
+    def read_chunks(self) -> Iterator[Chunk]:
+        """The input's records as :class:`Chunk` values: records that cannot be read are
+        set aside with their problems instead of stopping the read. Sources that cannot
+        set a record aside raise :class:`MalformedInputError` as :meth:`chunks` does."""
+        for frame in self.chunks():
+            yield Chunk(frame)
+
     def __iter__(self) -> Iterator[pl.DataFrame]:
         return self.chunks()
 
@@ -112,12 +166,14 @@ def conform(
     source: str,
     offset: int = 0,
     line_of: Callable[[int], int | None] | None = None,
+    unread: list[Unread] | None = None,
 ) -> pl.DataFrame:
     """``frame`` in the schema's types: scalar columns read by the reading contract
     (:func:`kaskad.execute.contract_frame.read_columns`: text by its grammar, empty text
     missing), others cast. A value that cannot be read is reported at its row index
     (``offset`` + its row in ``frame``), or at its line when ``line_of`` maps row indexes
-    to lines, with the contract's field problem."""
+    to lines, with the contract's field problem; given ``unread``, its record is left
+    out and added there instead."""
 
     def malformed(
         row: int, path: str, problem: str, field: FieldProblem | None = None
@@ -131,6 +187,8 @@ def conform(
         )
 
     read = read_columns(frame, schema)
+    if unread is not None and read.unread:
+        return _set_aside(frame, read, schema, offset, line_of, unread, source)
     first = read.first()
     if first is not None:
         at, name = first
@@ -153,6 +211,35 @@ def conform(
         raise
 
 
+def _set_aside(
+    raw: pl.DataFrame,
+    read: Read,
+    schema: Schema,
+    offset: int,
+    line_of: Callable[[int], int | None] | None,
+    unread: list[Unread],
+    source: str,
+) -> pl.DataFrame:
+    """The readable records of ``raw`` in the schema's types; the others go to ``unread``."""
+    problems: dict[int, list[FieldProblem]] = {}
+    for name, mask in read.unread.items():
+        f = schema.field(name)
+        assert f is not None
+        for at in mask.arg_true().to_list():
+            _, found = read_value(raw[name][at], f.dtype, name)
+            if found is None:  # the column reader and the value reader disagree: say so
+                found = FieldProblem(name, "wrong_type", str(f.dtype), repr(raw[name][at]))
+            problems.setdefault(at, []).append(found)
+    keys = [f.name for f in schema.fields if f.key and f.name in read.frame.columns]
+    for at in sorted(problems):
+        line = line_of(offset + at) if line_of is not None else None
+        row = None if line is not None else offset + at
+        known = tuple((k, read.frame[k][at]) for k in keys if k not in read.unread)
+        unread.append(Unread(at, tuple(problems[at]), line, row, known))
+    keep = pl.Series([i not in problems for i in range(raw.height)])
+    return conform(read.frame.filter(keep), schema, source, offset)
+
+
 def problem_text(raw: Any, dtype: DType, found: FieldProblem | None) -> str:
     """A batch error's text for a value the contract refuses: ``cannot read 'x' as float``,
     and what is wrong when that says more (``1e309 is out of the float range``)."""
@@ -166,13 +253,18 @@ def problem_text(raw: Any, dtype: DType, found: FieldProblem | None) -> str:
 
 
 def json_lines_frame(
-    lines: Sequence[bytes], schema: Schema, source: str, first_line: int = 1
+    lines: Sequence[bytes],
+    schema: Schema,
+    source: str,
+    first_line: int = 1,
+    unread: list[Unread] | None = None,
 ) -> pl.DataFrame:
     """JSON Lines (one record per line, blank lines skipped) as a frame in the schema's
     types, read by the reading contract. Polars reads clean input at full speed; input that
     might read differently (empty text, a value that is not text in a text field, a
     datetime outside the contract's grammar, anything Polars refuses) is read record by
-    record with :func:`kaskad.execute.contract.read_nested`."""
+    record with :func:`kaskad.execute.contract.read_nested`. Given ``unread``, a line
+    that cannot be read is added there instead of raising."""
     types = {f.name: to_polars_dtype(f.dtype) for f in schema.fields}
     data = b"".join(lines)
     if not _suspect(schema).search(data):
@@ -181,6 +273,24 @@ def json_lines_frame(
         except pl.exceptions.PolarsError:
             pass
     rows: list[dict[str, Any]] = []
+
+    keys = [f for f in schema.fields if f.key]
+
+    def set_aside(at: int, problems: list[FieldProblem], record: Any = None) -> None:
+        assert unread is not None
+        cleaned = tuple(
+            FieldProblem((p.path or "").lstrip(".") or None, p.problem, p.expected, p.got, p.note)
+            for p in problems
+        )
+        known: list[tuple[str, Any]] = []
+        for f in keys if isinstance(record, dict) else []:
+            value, problem = read_value(record.get(f.name), f.dtype, f.name)
+            if problem is None and value is not None:
+                known.append((f.name, value))
+        place = len(rows) + len(unread) - base
+        unread.append(Unread(place, cleaned, first_line + at, keys=tuple(known)))
+
+    base = len(unread) if unread is not None else 0
     for i, line in enumerate(lines):
         text = line.strip()
         if not text:
@@ -189,14 +299,21 @@ def json_lines_frame(
             record = loads(text)
         except (json.JSONDecodeError, UnicodeDecodeError) as bad:
             where = f" at character {bad.colno}" if isinstance(bad, json.JSONDecodeError) else ""
-            raise MalformedInputError(
-                source, f"not valid JSON{where} ({reason(bad)})", line=first_line + i
-            ) from None
+            problem = f"not valid JSON{where} ({reason(bad)})"
+            if unread is not None:
+                set_aside(i, [FieldProblem(None, "not_json", note=problem)])
+                continue
+            raise MalformedInputError(source, problem, line=first_line + i) from None
         if not isinstance(record, dict):
-            raise MalformedInputError(
-                source, f"expected a JSON object, got {_json_kind(record)}", line=first_line + i
-            )
+            problem = f"expected a JSON object, got {_json_kind(record)}"
+            if unread is not None:
+                set_aside(i, [FieldProblem(None, "not_an_object", note=problem)])
+                continue
+            raise MalformedInputError(source, problem, line=first_line + i)
         values, problems = read_nested(record, schema.dtype, "")
+        if problems and unread is not None:
+            set_aside(i, problems, record)
+            continue
         if problems:
             found = problems[0]
             path = (found.path or "").lstrip(".")

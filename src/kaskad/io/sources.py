@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from itertools import islice
 from pathlib import Path
 from typing import cast
@@ -36,8 +37,10 @@ from kaskad.execute.inputs import prepare_frame
 from kaskad.io.reading import (
     DEFAULT_CHUNK_SIZE,
     NESTED,
+    Chunk,
     MalformedInputError,
     Source,
+    Unread,
     check_columns,
     conform,
     first_failure,
@@ -146,6 +149,12 @@ class ParquetSource(Source):
             return int(file.metadata.num_rows)
 
     def chunks(self) -> Iterator[pl.DataFrame]:
+        return (chunk.frame for chunk in self._read(tolerant=False))
+
+    def read_chunks(self) -> Iterator[Chunk]:
+        return self._read(tolerant=True)
+
+    def _read(self, tolerant: bool) -> Iterator[Chunk]:
         offset = 0
         with (
             _arrow_errors(self.name),
@@ -153,7 +162,9 @@ class ParquetSource(Source):
         ):
             for batch in file.iter_batches(batch_size=self.chunk_size, columns=self.columns):
                 frame = cast(pl.DataFrame, pl.from_arrow(batch))
-                yield conform(frame, self.schema, self.name, offset)
+                unread: list[Unread] | None = [] if tolerant else None
+                typed = conform(frame, self.schema, self.name, offset, unread=unread)
+                yield Chunk(typed, tuple(unread or ()))
                 offset += frame.height
 
 
@@ -171,12 +182,21 @@ class JsonLinesSource(Source):
         return _count_lines(self.path)
 
     def chunks(self) -> Iterator[pl.DataFrame]:
+        return (chunk.frame for chunk in self._read(tolerant=False))
+
+    def read_chunks(self) -> Iterator[Chunk]:
+        return self._read(tolerant=True)
+
+    def _read(self, tolerant: bool) -> Iterator[Chunk]:
         first_line = 1
         with self.path.open("rb") as file:
             while lines := list(islice(file, self.chunk_size)):
-                frame = json_lines_frame(lines, self.schema, self.name, first_line)
-                if frame.height:
-                    yield prepare_frame(self.schema, frame, self.name)
+                unread: list[Unread] | None = [] if tolerant else None
+                frame = json_lines_frame(lines, self.schema, self.name, first_line, unread)
+                if frame.height or unread:
+                    typed = prepare_frame(self.schema, frame, self.name)
+                    numbers = tuple(first_line + i for i, line in enumerate(lines) if line.strip())
+                    yield Chunk(typed, tuple(unread or ()), numbers if tolerant else None)
                 first_line += len(lines)
 
 
@@ -209,9 +229,17 @@ class CsvSource(Source):
         return max(_count_lines(self.path) - 1, 0)
 
     def chunks(self) -> Iterator[pl.DataFrame]:
+        return (chunk.frame for chunk in self._read(tolerant=False))
+
+    def read_chunks(self) -> Iterator[Chunk]:
+        return self._read(tolerant=True)
+
+    def _read(self, tolerant: bool) -> Iterator[Chunk]:
         offset = 0
         for frame in rebatch(self._text_batches(), self.chunk_size):
-            yield conform(frame, self.schema, self.name, offset, self._line_of)
+            unread: list[Unread] | None = [] if tolerant else None
+            typed = conform(frame, self.schema, self.name, offset, self._line_of, unread)
+            yield Chunk(typed, tuple(unread or ()))
             offset += frame.height
 
     def _text_batches(self) -> Iterator[pl.DataFrame]:
@@ -292,6 +320,14 @@ class FolderSource(Source):
     def chunks(self) -> Iterator[pl.DataFrame]:
         for source in self.sources:
             yield from source.chunks()
+
+    def read_chunks(self) -> Iterator[Chunk]:
+        """Each file's chunks, whose lines (and unreadable records' rows) are in their
+        file: ``line 17 of part-2.jsonl``."""
+        for source in self.sources:
+            name = Path(source.name).name
+            for chunk in source.read_chunks():
+                yield replace(chunk, origin=name)
 
 
 # ---- shared -----------------------------------------------------------------------------

@@ -76,6 +76,12 @@ def create_app(config: ServeConfig) -> FastAPI:
     async def _serve_error(request: Request, exc: ServeError) -> JSONResponse:
         return JSONResponse(exc.to_dict(), status_code=exc.status, headers=exc.headers or None)
 
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # a defect, not a record's fault: still a problem body, never a bare 500
+        message = f"internal error: {type(exc).__name__}; see the server's log"
+        return JSONResponse({"code": "S500", "message": message}, status_code=500)
+
     app.include_router(decide_router(service))
     app.include_router(operations_router(service))
     app.include_router(  # promote and rollback: see admin.py

@@ -98,7 +98,12 @@ class Metrics:
             ["pipeline", "rule"],
             registry=r,
         )
-
+        self.failures = Counter(
+            "kaskad_step_failures",
+            "Records a step failed for (status 'failed'; decided by the fallback if any)",
+            ["pipeline", "step", "fallback"],
+            registry=r,
+        )
         self.shadow_skipped = Counter(
             "kaskad_shadow_skipped",
             "Shadow runs skipped (queue full, log full or failed); the champion is unaffected",
@@ -208,6 +213,10 @@ class Metrics:
         fields = sorted({p.path or "(record)" for p in problems}) or ["(record)"]
         for field in fields:
             self.rejections.labels(pipeline, reason, field).inc()
+
+    def failed(self, pipeline: str, step: str, fallback: bool) -> None:
+        """A record ``step`` failed for; ``fallback``: the pipeline decided it anyway."""
+        self._child(self.failures, pipeline, step, "yes" if fallback else "no").inc()
 
     def decided(
         self,

@@ -60,6 +60,8 @@ _ERRORS = {
     413: "The request body is larger than the limit (S413)",
     415: "The content type is neither JSON nor XML (S415)",
     422: "The body cannot be parsed, or the record does not match the schema (S422)",
+    500: "A step failed for the record and the pipeline declares no fallback (S510); "
+    "the body holds the decision_id and the failed result",
 }
 _SECURITY_SCHEMES = {
     "bearerAuth": {"type": "http", "scheme": "bearer", "description": "Authorization: Bearer KEY"},
@@ -171,8 +173,9 @@ def _result_fields(plan: Plan) -> FieldSchemas:
             out[name] = ({"type": "array", "items": {"type": "string"}}, False)
         else:
             out[name] = (_dtype(dtype, nullable=name not in keys), name in keys)
-    out["status"] = ({"type": "string", "enum": ["decided"]}, True)
-    out["decision"] = ({"type": "string"}, True)
+    # "failed": a step failed for the record; the decision is the fallback's (or null)
+    out["status"] = ({"type": "string", "enum": ["decided", "failed"]}, True)
+    out["decision"] = ({"type": ["string", "null"]}, True)
     return out
 
 

@@ -43,6 +43,18 @@ class Result:
     def rejected(self) -> bool:
         return bool(self.problems)
 
+    @property
+    def failed(self) -> bool:
+        """A step failed for the record (its error is in ``body["errors"]``; the decision
+        is the pipeline's fallback, or None without one)."""
+        return self.body.get("status") == "failed"
+
+    @property
+    def failed_step(self) -> str:
+        """``model credit_pd`` for a failed record: the start of its error."""
+        errors = self.body.get("errors") or [""]
+        return str(errors[0]).split(": ", 1)[0]
+
 
 class ServedPipeline:
     """Decides records for one URL name."""

@@ -24,16 +24,20 @@ def for_result(
     accepted traffic too)."""
     rejected = result.rejected
     logged = mask(record, pipeline.plan.schema)
+    errors = [problem_json(p) for p in result.problems]
+    if result.failed:  # the step and its error; the body holds the outputs before it
+        errors = [{"field": None, "problem": "step_failed", "step": result.failed_step,
+                   "message": str(e)} for e in result.body.get("errors") or []]  # fmt: skip
     return DecisionRecord(
         decision_id=str(result.body["decision_id"]),
         pipeline=pipeline.name,
         release=pipeline.release,
         plan_hash=pipeline.plan.hash,
-        status="rejected" if rejected else "decided",
+        status="rejected" if rejected else "failed" if result.failed else "decided",
         input=logged,
         output=result.body,
         timings=result.timings,
-        errors=[problem_json(p) for p in result.problems],
+        errors=errors,
         content_type=content_type,
         fingerprint=fingerprint,
         business_key=business_key(logged, pipeline.plan.schema.keys),

@@ -208,6 +208,13 @@ class ServeService:
         if result.rejected:
             rejected = {"code": "S422", "message": "the record does not match the schema"}
             return Answer(422, {**rejected, **result.body}, [result])
+        if result.failed and result.decision is None:  # no fallback: a problem, not a bare 500
+            failed = {
+                "code": "S510",
+                "message": f"{result.failed_step} failed for the record and the pipeline "
+                "declares no fallback (on_error); the failure is in the decision log",
+            }
+            return Answer(500, {**failed, **result.body}, [result])
         return Answer(200, result.body, [result])
 
     def _decide_list_and_log(
@@ -291,6 +298,8 @@ class ServeService:
         for r in results:
             if r.rejected:
                 self.metrics.rejected(name, r.problems)
+            elif r.failed:
+                self.metrics.failed(name, r.failed_step, r.decision is not None)
             else:
                 scores = {f: r.body.get(f) for f in pipeline.score_fields}
                 failed = bool(r.body.get("errors"))

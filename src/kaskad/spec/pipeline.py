@@ -10,6 +10,7 @@ from pathlib import Path
 from kaskad.errors import Location, Problem
 from kaskad.spec.common import ComponentRef, canonical_json, sha256_text
 from kaskad.spec.featureset import FeatureSetSpec, load_featureset
+from kaskad.spec.on_error import Fallback, read_on_error
 from kaskad.spec.reader import Reader, Text
 from kaskad.spec.rules import RuleSetSpec, check_identifier, load_ruleset
 from kaskad.spec.schema import Schema, load_schema
@@ -25,6 +26,7 @@ _PIPELINE_KEYS = (
     "steps",
     "decision",
     "shadow",
+    "on_error",
 )
 _MODEL_KEYS = (
     "model",
@@ -93,6 +95,8 @@ class PipelineSpec:
     # model's name and outputs, a rule's field, a feature's name): problems were reported
     # for it already, so the compiler reports nothing more about what reads them
     failed: tuple[str, ...] = ()
+    # what a record gets when a step fails for it (kaskad.spec.on_error)
+    on_error: tuple[Fallback, ...] = ()
     # who answers for the pipeline and what it is for (the model passport's first section)
     owner: str = ""
     purpose: str = ""
@@ -285,6 +289,7 @@ def _pipeline(
     rulesets: list[RuleSetSpec] = []
     models: list[ModelSpec] = []
     failed: list[str] = []
+    fallbacks: list[Fallback] = []
     for i, step in enumerate(r.sequence(("steps",), "'steps'")):
         spath: PathKey = ("steps", i)
         if not isinstance(step, dict):
@@ -296,12 +301,13 @@ def _pipeline(
             continue
         kind = kinds[0]
         if kind == "model":
-            r.mapping(spath, _MODEL_KEYS, (), "a model step")
+            r.mapping(spath, (*_MODEL_KEYS, "on_error"), (), "a model step")
             model = _model(r, spath, base, shown_base, failed=failed)
             if model is not None:
                 models.append(model)
+                fallbacks.extend(_step_on_error(r, spath, (model.name,)))
             continue
-        r.mapping(spath, (kind,), (), f"a {kind} step")
+        r.mapping(spath, (kind, "on_error"), (), f"a {kind} step")
         rel = r.string((*spath, kind), f"the {kind} file")
         if rel is None:
             continue
@@ -310,15 +316,20 @@ def _pipeline(
             fs = load_featureset(cpath, cshown, problems, failed)
             if fs is not None:
                 featuresets.append(fs)
+                fallbacks.extend(_step_on_error(r, spath, tuple(f.name for f in fs.features)))
         else:
             rs = load_ruleset(cpath, cshown, problems)
             if rs is None:
                 failed.append(cpath.stem)  # its name is most likely its file's
             else:
                 rulesets.append(rs)
+                fallbacks.extend(_step_on_error(r, spath, (rs.name,)))
                 failed.extend(f"{rs.name}.{rule_id}" for rule_id in rs.failed)
     decision = _decision(r)
     r.component = f"pipeline {name}"
+    whole = read_on_error(r, ("on_error",))
+    if whole is not None:
+        fallbacks.append(whole)
     shadows = _shadows(r, base, shown_base, problems) if with_shadows else []
     if schema is None or schema_ref is None:
         return None
@@ -341,9 +352,15 @@ def _pipeline(
         ref,
         r.loc(()),
         tuple(failed),
+        tuple(fallbacks),
         owner=r.string(("owner",), "'owner' (who answers for the pipeline)", False) or "",
         purpose=r.string(("purpose",), "'purpose' (what the pipeline decides)", False) or "",
     )
+
+
+def _step_on_error(r: Reader, path: PathKey, nodes: tuple[str, ...]) -> list[Fallback]:
+    found = read_on_error(r, (*path, "on_error"), nodes) if nodes else None
+    return [found] if found is not None else []
 
 
 def _shadows(

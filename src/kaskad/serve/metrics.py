@@ -16,7 +16,7 @@
   media kind (``json``, ``xml``, ``other``) and body-shape fingerprint (12 hex digits; the
   first :data:`MAX_SHAPES` shapes of a pipeline, later ones as ``other``),
   ``kaskad_field_missing_total{pipeline,field}`` accepted records missing a top-level
-  input field, ``kaskad_step_failures_total{pipeline}``,
+  input field, ``kaskad_step_failures_total{pipeline,step,fallback}``,
   ``kaskad_shadow_compared_total`` and ``kaskad_shadow_flips_total{pipeline,shadow}``
   (a challenger deciding otherwise than the champion), and the live drift gauges
   ``kaskad_drift_psi``, ``kaskad_drift_p_value``, ``kaskad_drift_alarm{pipeline,series}``.
@@ -123,12 +123,6 @@ class Metrics:
             ["pipeline", "field"],
             registry=r,
         )
-        self.step_failures = Counter(
-            "kaskad_step_failures",
-            "Decided records with a failed step",
-            ["pipeline"],
-            registry=r,
-        )
         self.shadow_compared = Counter(
             "kaskad_shadow_compared",
             "Challenger runs compared with the champion's decision",
@@ -172,7 +166,6 @@ class Metrics:
         for rule in rules:
             self._child(self.rule_unknowns, pipeline, rule)
             self._child(self.rule_hits, pipeline, rule)
-        self._child(self.step_failures, pipeline)
         for kind in MEDIA_KINDS:
             self.inputs.labels(pipeline, kind, "none")
 
@@ -225,11 +218,8 @@ class Metrics:
         rules: Mapping[str, str | None],
         timings_ms: Mapping[str, float] = {},
         scores: Mapping[str, Any] = {},
-        failed: bool = False,
     ) -> None:
         self._child(self.decisions, pipeline, decision or "(none)").inc()
-        if failed:
-            self._child(self.step_failures, pipeline).inc()
         for rule, outcome in rules.items():
             if outcome == HIT:
                 self._child(self.rule_hits, pipeline, rule).inc()

@@ -302,8 +302,7 @@ class ServeService:
                 self.metrics.failed(name, r.failed_step, r.decision is not None)
             else:
                 scores = {f: r.body.get(f) for f in pipeline.score_fields}
-                failed = bool(r.body.get("errors"))
-                self.metrics.decided(name, r.decision, r.rules, r.timings, scores, failed)
+                self.metrics.decided(name, r.decision, r.rules, r.timings, scores)
 
     # ---- monitoring ---------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from kaskad.spec.featureset import FeatureSetSpec, load_featureset
 from kaskad.spec.reader import Reader, Text
 from kaskad.spec.rules import RuleSetSpec, check_identifier, load_ruleset
 from kaskad.spec.schema import Schema, load_schema
+from kaskad.spec.scorecard import ScorecardSpec, load_scorecard
 from kaskad.spec.yamlfile import PathKey, YamlDoc, load_yaml
 
 _PIPELINE_KEYS = ("pipeline", "description", "version", "input", "steps", "decision", "shadow")
@@ -26,6 +27,8 @@ _MODEL_KEYS = (
     "tolerance",
 )
 _SHADOW_KEYS = ("name", "replaces", "rules", "pipeline", *_MODEL_KEYS)
+_STEP_KINDS = ("features", "rules", "model", "scorecard")
+_STEP_KINDS_TEXT = "'features', 'rules', 'model' or 'scorecard'"
 _BRANCH_KEYS = ("when", "otherwise", "outcome", "reason", "reasons", "description")
 _SIMPLE_PATH = re.compile(r"^\s*[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\s*$")
 
@@ -83,6 +86,7 @@ class PipelineSpec:
     # model's name and outputs, a rule's field, a feature's name): problems were reported
     # for it already, so the compiler reports nothing more about what reads them
     failed: tuple[str, ...] = ()
+    scorecards: tuple[ScorecardSpec, ...] = ()
 
 
 def _display(base: Path, display_base: str, rel: str) -> tuple[Path, str]:
@@ -271,15 +275,16 @@ def _pipeline(
     featuresets: list[FeatureSetSpec] = []
     rulesets: list[RuleSetSpec] = []
     models: list[ModelSpec] = []
+    scorecards: list[ScorecardSpec] = []
     failed: list[str] = []
     for i, step in enumerate(r.sequence(("steps",), "'steps'")):
         spath: PathKey = ("steps", i)
         if not isinstance(step, dict):
             r.problem("K104", "a step must be a mapping such as '- rules: rules/aml.yaml'", spath)
             continue
-        kinds = [k for k in ("features", "rules", "model") if k in step]
+        kinds = [k for k in _STEP_KINDS if k in step]
         if len(kinds) != 1:
-            r.problem("K104", "each step is exactly one of 'features', 'rules' or 'model'", spath)
+            r.problem("K104", f"each step is exactly one of {_STEP_KINDS_TEXT}", spath)
             continue
         kind = kinds[0]
         if kind == "model":
@@ -293,7 +298,13 @@ def _pipeline(
         if rel is None:
             continue
         cpath, cshown = _display(base, shown_base, rel)
-        if kind == "features":
+        if kind == "scorecard":
+            sc = load_scorecard(cpath, cshown, problems)
+            if sc is None:
+                failed.append(cpath.stem)
+            else:
+                scorecards.append(sc)
+        elif kind == "features":
             fs = load_featureset(cpath, cshown, problems, failed)
             if fs is not None:
                 featuresets.append(fs)
@@ -328,6 +339,7 @@ def _pipeline(
         ref,
         r.loc(()),
         tuple(failed),
+        tuple(scorecards),
     )
 
 

@@ -27,6 +27,7 @@ from kaskad.cli.common import (
 from kaskad.cli.decisions import decisions_app
 from kaskad.cli.registry import audit, load, model_app, release_app
 from kaskad.cli.runs import runs
+from kaskad.cli.scorecard import scorecard_app
 from kaskad.cli.serve import serve
 from kaskad.errors import InputError, KaskadError, SpecError
 
@@ -49,6 +50,7 @@ app = typer.Typer(
 app.add_typer(model_app, name="model")
 app.add_typer(release_app, name="release")
 app.add_typer(decisions_app, name="decisions")
+app.add_typer(scorecard_app, name="scorecard")
 app.command("audit")(audit)
 app.command("backtest")(backtest)
 app.command("serve")(serve)

@@ -30,6 +30,7 @@ from kaskad.cli.monitor import labels_app, monitor, release_reference
 from kaskad.cli.passport import passport
 from kaskad.cli.registry import audit, load, model_app, release_app
 from kaskad.cli.runs import runs
+from kaskad.cli.scorecard import scorecard_app
 from kaskad.cli.serve import serve
 from kaskad.cli.store import store_app
 from kaskad.errors import InputError, KaskadError, SpecError
@@ -60,6 +61,7 @@ app.add_typer(bundle_app, name="bundle")
 app.add_typer(labels_app, name="labels")
 release_app.command("reference")(release_reference)
 app.command("monitor")(monitor)
+app.add_typer(scorecard_app, name="scorecard")
 app.command("audit")(audit)
 app.command("backtest")(backtest)
 app.command("serve")(serve)

@@ -21,6 +21,7 @@ from kaskad.compile.plan import (
     Rule,
     RuleSetNode,
 )
+from kaskad.compile.scorecard import compile_scorecard, scorecard_outputs
 from kaskad.compile.serial import plan_hash
 from kaskad.compile.shadows import compile_shadows
 from kaskad.errors import KaskadError, Location, Problem, SpecError
@@ -36,6 +37,7 @@ from kaskad.spec.pipeline import (
 )
 from kaskad.spec.reader import Text
 from kaskad.spec.rules import RuleSetSpec
+from kaskad.spec.scorecard import ScorecardSpec
 from kaskad.spec.types import (
     ANY,
     BOOLEAN,
@@ -56,7 +58,7 @@ class _Pending:
 
     id: str
     kind: str
-    spec: FeatureSpec | RuleSetSpec | ModelSpec
+    spec: FeatureSpec | RuleSetSpec | ModelSpec | ScorecardSpec
     outputs: list[str]
     parsed: dict[str, ast.Node] = field(default_factory=dict)
     deps: set[str] = field(default_factory=set)
@@ -194,6 +196,12 @@ class Compiler:
             for out, _ in m.outputs:
                 claim(out, f"model {m.name}", m.location)
             pending.append(_Pending(m.name, "model", m, [o for o, _ in m.outputs]))
+        for sc in spec.scorecards:
+            claim(sc.name, f"scorecard {sc.name}", sc.location)
+            outs = scorecard_outputs(sc)
+            for out in outs:
+                claim(out, f"scorecard {sc.name}", sc.location)
+            pending.append(_Pending(sc.name, "scorecard", sc, outs))
         for i, p in enumerate(pending):
             p.order = i
         return pending
@@ -210,6 +218,8 @@ class Compiler:
                         p.deps.add(dep.id)
         elif isinstance(p.spec, RuleSetSpec):
             texts.extend((r.id, r.when) for r in p.spec.rules)
+        elif isinstance(p.spec, ScorecardSpec):
+            texts.extend((c.name, c.input) for c in p.spec.characteristics)
         else:
             texts.extend((name, text) for name, text in p.spec.inputs)
         for key, text in texts:
@@ -254,14 +264,15 @@ class Compiler:
         columns.update((name, ANY) for name in self.failed)
         nodes: list[Node] = []
         for p in ordered:
-            node = self._check_node(p, columns, spec)
-            if node is None:
+            checked = self._check_node(p, columns, spec)
+            if checked is None:
                 self.failed.update([p.id, *p.outputs])
                 for out in p.outputs:  # keep checking later nodes without cascading errors
                     columns[out] = ANY
                 continue
-            nodes.append(node)
-            columns.update(dict(node.outputs()))
+            for node in checked if isinstance(checked, list) else [checked]:
+                nodes.append(node)
+                columns.update(dict(node.outputs()))
         return nodes, columns
 
     def _check_node(
@@ -269,9 +280,11 @@ class Compiler:
         p: _Pending,
         columns: Mapping[str, DType],
         spec: PipelineSpec,
-    ) -> Node | None:
+    ) -> Node | list[FeatureNode] | None:
         if isinstance(p.spec, FeatureSpec):
             return self._feature(p, p.spec, columns)
+        if isinstance(p.spec, ScorecardSpec):
+            return self._scorecard(p, p.spec, columns)
         if isinstance(p.spec, RuleSetSpec):
             return self._ruleset(p.spec, p.parsed, columns, p.spec.name)
         return self._model_node(p.spec, p.parsed, columns)
@@ -292,6 +305,19 @@ class Compiler:
             return FeatureNode(f.name, expr.dtype, f.description, f.component, expr=expr)
         assert f.func is not None
         return self._python_feature(f, f.func, columns)
+
+    def _scorecard(
+        self, p: _Pending, sc: ScorecardSpec, columns: Mapping[str, DType]
+    ) -> list[FeatureNode] | None:
+        typed: dict[str, t.TExpr] = {}
+        for c in sc.characteristics:
+            parsed = p.parsed.get(c.name)
+            expr = None if parsed is None else self.check(c.input, parsed, columns)
+            if expr is not None:
+                typed[c.name] = expr
+        if len(typed) != len(sc.characteristics):
+            return None
+        return compile_scorecard(sc, typed, self.problems)
 
     def _python_feature(
         self, f: FeatureSpec, func: FeatureFunction, columns: Mapping[str, DType]
@@ -443,6 +469,7 @@ class Compiler:
         for fs in spec.featuresets:
             refs.extend(fs.refs)
         refs.extend(rs.ref for rs in spec.rulesets)
+        refs.extend(sc.ref for sc in spec.scorecards)
         return _unique(refs + [self._model_ref(m) for m in spec.models])
 
     def _model_ref(self, m: ModelSpec) -> ComponentRef:

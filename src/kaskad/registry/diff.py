@@ -18,7 +18,7 @@ from kaskad.store.store import Store
 class Change:
     """One item that was added, removed or changed; ``before``/``after`` are readable text."""
 
-    kind: str  # rule, feature, model, decision, shadow, package
+    kind: str  # rule, feature, scorecard, model, decision, shadow, package
     name: str
     status: str  # added, removed, changed
     before: str | None
@@ -79,6 +79,16 @@ def _features(spec: PipelineSpec) -> dict[str, str]:
     return out
 
 
+def _scorecards(spec: PipelineSpec) -> dict[str, str]:
+    """One line per characteristic (its bins and points), and the intercept and link."""
+    out: dict[str, str] = {}
+    for sc in spec.scorecards:
+        out[sc.name] = f"intercept {sc.intercept!r} link {sc.link} reasons {sc.reasons}"
+        for c in sc.characteristics:
+            out[f"{sc.name}.{c.name}"] = c.describe()
+    return out
+
+
 def _models(spec: PipelineSpec, files: dict[str, str], folder: Path) -> dict[str, str]:
     out: dict[str, str] = {}
     for m in spec.models:
@@ -120,6 +130,7 @@ def diff_releases(store: Store, a_ref: str, b_ref: str, cache_root: Path) -> Rel
     changes += _compare(
         "model", _models(sa, a.manifest["files"], da), _models(sb, b.manifest["files"], db)
     )
+    changes += _compare("scorecard", _scorecards(sa), _scorecards(sb))
     changes += _compare("decision", _decision(sa), _decision(sb))
     changes += _compare("shadow", _shadows(sa), _shadows(sb))
     changes += _compare("package", _packages(a.environment), _packages(b.environment))

@@ -14,6 +14,7 @@ from kaskad.spec.on_error import Fallback, read_on_error
 from kaskad.spec.reader import Reader, Text
 from kaskad.spec.rules import RuleSetSpec, check_identifier, load_ruleset
 from kaskad.spec.schema import Schema, load_schema
+from kaskad.spec.scorecard import ScorecardSpec, load_scorecard
 from kaskad.spec.yamlfile import PathKey, YamlDoc, load_yaml
 
 _PIPELINE_KEYS = (
@@ -38,6 +39,8 @@ _MODEL_KEYS = (
     "tolerance",
 )
 _SHADOW_KEYS = ("name", "replaces", "rules", "pipeline", *_MODEL_KEYS)
+_STEP_KINDS = ("features", "rules", "model", "scorecard")
+_STEP_KINDS_TEXT = "'features', 'rules', 'model' or 'scorecard'"
 _BRANCH_KEYS = ("when", "otherwise", "outcome", "reason", "reasons", "description")
 _SIMPLE_PATH = re.compile(r"^\s*[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\s*$")
 
@@ -100,6 +103,7 @@ class PipelineSpec:
     # who answers for the pipeline and what it is for (the model passport's first section)
     owner: str = ""
     purpose: str = ""
+    scorecards: tuple[ScorecardSpec, ...] = ()
 
 
 def _display(base: Path, display_base: str, rel: str) -> tuple[Path, str]:
@@ -288,6 +292,7 @@ def _pipeline(
     featuresets: list[FeatureSetSpec] = []
     rulesets: list[RuleSetSpec] = []
     models: list[ModelSpec] = []
+    scorecards: list[ScorecardSpec] = []
     failed: list[str] = []
     fallbacks: list[Fallback] = []
     for i, step in enumerate(r.sequence(("steps",), "'steps'")):
@@ -295,9 +300,9 @@ def _pipeline(
         if not isinstance(step, dict):
             r.problem("K104", "a step must be a mapping such as '- rules: rules/aml.yaml'", spath)
             continue
-        kinds = [k for k in ("features", "rules", "model") if k in step]
+        kinds = [k for k in _STEP_KINDS if k in step]
         if len(kinds) != 1:
-            r.problem("K104", "each step is exactly one of 'features', 'rules' or 'model'", spath)
+            r.problem("K104", f"each step is exactly one of {_STEP_KINDS_TEXT}", spath)
             continue
         kind = kinds[0]
         if kind == "model":
@@ -312,7 +317,13 @@ def _pipeline(
         if rel is None:
             continue
         cpath, cshown = _display(base, shown_base, rel)
-        if kind == "features":
+        if kind == "scorecard":
+            sc = load_scorecard(cpath, cshown, problems)
+            if sc is None:
+                failed.append(cpath.stem)
+            else:
+                scorecards.append(sc)
+        elif kind == "features":
             fs = load_featureset(cpath, cshown, problems, failed)
             if fs is not None:
                 featuresets.append(fs)
@@ -353,6 +364,7 @@ def _pipeline(
         r.loc(()),
         tuple(failed),
         tuple(fallbacks),
+        scorecards=tuple(scorecards),
         owner=r.string(("owner",), "'owner' (who answers for the pipeline)", False) or "",
         purpose=r.string(("purpose",), "'purpose' (what the pipeline decides)", False) or "",
     )

@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from kaskad.compile.expr import scoring as sc
 from kaskad.compile.expr import typed as t
 from kaskad.spec.types import BOOLEAN, DATE, FLOAT, INTEGER, STRING, DType
 
@@ -383,6 +384,15 @@ _TABLE: tuple[Function, ...] = (
         _strict(lambda a, b: (_as_date(b) - _as_date(a)).days),
     ),
     Function("to_date", 1, 1, _returns(DATE, _date(0)), _to_date_polars, _strict(_as_date)),
+    Function("logistic", 1, 1, sc.logistic_typing, sc.logistic_polars, sc.logistic_python),
+    Function(
+        "top_reasons",
+        3,
+        VARIADIC,
+        sc.top_reasons_typing,
+        sc.top_reasons_polars,
+        sc.top_reasons_python,
+    ),
 )
 
 FUNCTION_TABLE: dict[str, Function] = {f.name: f for f in _TABLE}

@@ -59,6 +59,7 @@ _TYPES: dict[str, type[Any]] = {
         t.TCase,
         t.TFunc,
         t.TAgg,
+        t.TShift,
     )
 }
 

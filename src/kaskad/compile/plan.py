@@ -13,7 +13,13 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from kaskad.compile.expr.typed import TExpr
-from kaskad.compile.naming import SUMMARY_FIELDS, ruleset_column, shadow_fields
+from kaskad.compile.naming import (
+    DECISION_TIME,
+    DECISION_TIME_TYPE,
+    SUMMARY_FIELDS,
+    ruleset_column,
+    shadow_fields,
+)
 from kaskad.features import FeatureCall, PythonModule
 from kaskad.spec.common import ComponentRef
 from kaskad.spec.schema import Schema
@@ -149,6 +155,9 @@ class Plan:
     components: tuple[ComponentRef, ...]
     hash: str
     modules: tuple[PythonModule, ...] = ()  # source of the Python feature modules
+    # the pipeline reads ``decision_time`` without declaring it: the executors fill it from
+    # the clock when the record has none, and report it in every result
+    clock: bool = field(default=False, metadata={"omit_default": True})
 
     def all_components(self) -> list[ComponentRef]:
         """The champion's components and every shadow's, each once."""
@@ -187,6 +196,8 @@ class Plan:
     def output_fields(self) -> list[tuple[str, DType]]:
         """Every field of a result row, in order: the same for batch and single decisions."""
         keys = [(f.name, f.dtype) for f in self.schema.fields if f.key]
+        if self.clock:
+            keys.append((DECISION_TIME, DECISION_TIME_TYPE))
         head = [
             ("status", DType("string")),
             ("errors", STRING_LIST),

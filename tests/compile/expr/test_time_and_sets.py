@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -101,7 +102,8 @@ features:
     expr: >-
       count(transactions WHERE amount BETWEEN 900000 AND 999999.99
             AND ts >= operation_ts - INTERVAL '24 hours')
-  - {name: payees_today, expr: "count_distinct(transactions.payee WHERE to_date(ts) = to_date(operation_ts))"}
+  - name: payees_today
+    expr: "count_distinct(transactions.payee WHERE to_date(ts) = to_date(operation_ts))"
   - {name: operation_ts, expr: "ts"}
   - {name: cash_1m, expr: "amount >= 1000000"}
 """
@@ -149,3 +151,47 @@ def test_boundaries_exactly_n_hours_and_one_second_more(tmp_path: Path) -> None:
     assert [r["near_threshold_24h"] for r in out] == [3, 0, None]
     assert [r["payees_today"] for r in out] == [2, 0, None]
     assert [r["cash_1m"] for r in out] == [False, True, None]
+
+
+CLOCK_FEATURES = """\
+featureset: clock
+features:
+  - {name: night, expr: "hour(decision_time) < 6"}
+  - {name: age_hours, expr: "hours_between(ts, decision_time)"}
+"""
+
+
+def test_decision_time_comes_from_the_record_or_the_clock_and_is_reported(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "schema.yaml").write_text(SCHEMA)
+    (tmp_path / "features.yaml").write_text(CLOCK_FEATURES)
+    (tmp_path / "pipeline.yaml").write_text(PIPELINE)
+    plan = compile_pipeline(tmp_path / "pipeline.yaml")
+    assert plan.clock and plan.schema.field("decision_time") is not None
+    given = {"id": "1", "ts": "2025-03-02T01:00:00", "decision_time": "2025-03-02T03:30:00"}
+    clocked = {"id": "2", "ts": "2025-03-02T01:00:00"}
+    before = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    batch = BatchExecutor(plan).run(frame_of([given, clocked], plan.schema)).to_dicts()
+    one = [RecordExecutor(plan).decide(r).output for r in (given, clocked)]
+    after = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    for rows in (batch, one):
+        assert rows[0]["decision_time"] == dt.datetime(2025, 3, 2, 3, 30)
+        assert rows[0]["night"] is True and rows[0]["age_hours"] == 2.5
+        assert before <= rows[1]["decision_time"] <= after
+    # replaying a result's decision time gives the same decision
+    replay = {**clocked, "decision_time": one[1]["decision_time"].isoformat()}
+    assert RecordExecutor(plan).decide(replay).output == one[1]
+    assert list(batch[0]) == list(one[0])  # same fields, same order
+
+
+def test_a_declared_decision_time_is_an_ordinary_input(tmp_path: Path) -> None:
+    (tmp_path / "schema.yaml").write_text(
+        SCHEMA + "  decision_time: {type: datetime, required: true}\n"
+    )
+    (tmp_path / "features.yaml").write_text(CLOCK_FEATURES)
+    (tmp_path / "pipeline.yaml").write_text(PIPELINE)
+    plan = compile_pipeline(tmp_path / "pipeline.yaml")
+    assert not plan.clock and "decision_time" not in dict(plan.output_fields())
+    result = RecordExecutor(plan).decide({"id": "1"})
+    assert result.output["status"] == "rejected"

@@ -318,16 +318,6 @@ class Compiler:
                     )
                 )
                 continue
-            if expr.dtype.kind in ("object", "list"):
-                ok = False
-                self.problems.append(
-                    Problem(
-                        "K402",
-                        f"feature '{func.name}': parameter '{param}' is {expr.dtype}; "
-                        "feature functions take scalar fields",
-                        f.location,
-                    )
-                )
             args.append(expr)
         if not ok:
             return None

@@ -13,6 +13,7 @@ from kaskad import BatchExecutor, RecordExecutor, compile_pipeline
 from kaskad.compile.expr import typed as t
 from kaskad.compile.expr.check import Scope, check_expression
 from kaskad.compile.expr.parser import ExprSyntaxError, parse
+from kaskad.compile.serial import plan_from_json, plan_to_json
 from kaskad.spec.types import BOOLEAN, DATE, DATETIME, FLOAT, INTEGER, STRING, DType, Field
 from tests.conftest import frame_of
 
@@ -169,6 +170,7 @@ def test_decision_time_comes_from_the_record_or_the_clock_and_is_reported(
     (tmp_path / "pipeline.yaml").write_text(PIPELINE)
     plan = compile_pipeline(tmp_path / "pipeline.yaml")
     assert plan.clock and plan.schema.field("decision_time") is not None
+    assert plan_from_json(plan_to_json(plan)) == plan
     given = {"id": "1", "ts": "2025-03-02T01:00:00", "decision_time": "2025-03-02T03:30:00"}
     clocked = {"id": "2", "ts": "2025-03-02T01:00:00"}
     before = dt.datetime.now(dt.UTC).replace(tzinfo=None)

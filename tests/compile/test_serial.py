@@ -99,3 +99,11 @@ BatchExecutor(plan).run(pl.read_parquet("input.parquet")).write_parquet("out.par
 """
     subprocess.run([sys.executable, "-c", script], cwd=tmp_path, check=True)
     assert pl.read_parquet(tmp_path / "out.parquet").equals(expected)
+
+
+def test_every_expression_construct_round_trips() -> None:
+    """The parity pipeline uses every construct (intervals, count_distinct, IN a list field)."""
+    parity = Path(__file__).resolve().parents[1] / "execute" / "parity" / "pipeline.yaml"
+    plan = compile_pipeline(parity)
+    again = plan_from_json(plan_to_json(plan))
+    assert again == plan and plan_hash(again) == plan.hash

@@ -40,7 +40,7 @@ dates = st.one_of(
 )
 datetimes = st.one_of(
     st.none(),
-    st.just(dt.datetime(2024, 1, 1, 12, 0, 0)),
+    st.sampled_from([dt.datetime(2024, 1, 1, 12, 0, 0), dt.datetime(2024, 1, 1, 11, 0, 0)]),
     st.datetimes(dt.datetime(1950, 1, 1), dt.datetime(2090, 1, 1)).map(
         lambda d: d.replace(microsecond=0)
     ),
@@ -51,7 +51,16 @@ def iso(v: Any) -> Any:
     return v.isoformat() if isinstance(v, (dt.date, dt.datetime)) else v
 
 
-items = st.fixed_dictionaries({"i": ints, "x": floats, "s": texts, "d": dates.map(iso), "c": cats})
+items = st.fixed_dictionaries(
+    {
+        "i": ints,
+        "x": floats,
+        "s": texts,
+        "d": dates.map(iso),
+        "ts": datetimes.map(iso),
+        "c": cats,
+    }
+)
 records = st.fixed_dictionaries(
     {
         "id": st.text(min_size=1, max_size=4),
@@ -66,6 +75,8 @@ records = st.fixed_dictionaries(
         "d": dates.map(iso),
         "e": dates.map(iso),
         "ts": datetimes.map(iso),
+        "u": datetimes.map(iso),
+        "tags": st.one_of(st.none(), st.lists(texts, max_size=4)),
         "o": st.one_of(
             st.none(), st.fixed_dictionaries({"i": ints, "x": floats, "s": texts, "c": cats})
         ),
@@ -108,6 +119,20 @@ def test_agree_on_edge_records() -> None:
             "o": {"x": 5.0},
             "items": [{"i": 3, "x": 1.5, "s": "a", "c": "a", "d": "2024-02-29"}] * 3,
         },
+        {
+            "id": "time",
+            "ts": "2024-01-01T11:00:00",
+            "u": "2024-01-01T12:00:00",
+            "d": "2024-03-31",
+            "s": "a",
+            "tags": ["a", None],
+            "items": [
+                {"ts": "2024-01-01T11:00:00", "x": -0.0, "i": 1, "s": "a"},
+                {"ts": "2024-01-01T10:59:59", "x": 0.0, "i": 1, "s": "a"},
+                {"ts": "2024-01-01T12:00:00.000001", "x": None, "i": 1, "s": None},
+            ],
+        },
+        {"id": "null-tag", "s": "b", "tags": ["a", None]},
     ]
     batch = BATCH.run(frame_of(recs, PLAN.schema)).to_dicts()
     check_same(batch, recs)

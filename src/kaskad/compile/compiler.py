@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from kaskad.compile.clock import add_clock, with_decision_time
 from kaskad.compile.expr import ast
 from kaskad.compile.expr import typed as t
 from kaskad.compile.expr.check import Scope, check_expression, suggest
@@ -118,7 +119,7 @@ class Compiler:
     # ---- whole pipeline -----------------------------------------------------------------
 
     def compile(self, spec: PipelineSpec) -> Plan | None:
-        inputs: dict[str, DType] = {f.name: f.dtype for f in spec.schema.fields}
+        inputs = with_decision_time({f.name: f.dtype for f in spec.schema.fields})
         pending = self._pending(spec, inputs)
         produced = {out: p for p in pending for out in p.outputs}
         self.failed.update(n for n in spec.failed if n not in produced and n not in inputs)
@@ -145,6 +146,7 @@ class Compiler:
             modules=_modules(spec),
             fallbacks=spec.on_error,
         )
+        plan = add_clock(plan)
         return replace(plan, hash=plan_hash(plan))
 
     def _pending(self, spec: PipelineSpec, inputs: Mapping[str, DType]) -> list[_Pending]:
@@ -343,16 +345,6 @@ class Compiler:
                     )
                 )
                 continue
-            if expr.dtype.kind in ("object", "list"):
-                ok = False
-                self.problems.append(
-                    Problem(
-                        "K402",
-                        f"feature '{func.name}': parameter '{param}' is {expr.dtype}; "
-                        "feature functions take scalar fields",
-                        f.location,
-                    )
-                )
             args.append(expr)
         if not ok:
             return None

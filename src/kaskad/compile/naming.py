@@ -10,7 +10,7 @@ the plan and both executors read these names from here (what the values are is i
 
 from __future__ import annotations
 
-from kaskad.spec.types import BOOLEAN, INTEGER, STRING, STRING_LIST, DType
+from kaskad.spec.types import BOOLEAN, DATETIME, INTEGER, STRING, STRING_LIST, DType
 
 # ---- rule outcomes ----------------------------------------------------------------------
 
@@ -30,6 +30,7 @@ SUMMARY_FIELDS: tuple[tuple[str, DType], ...] = (
     (HITS, STRING_LIST),
     (UNKNOWN_COUNT, INTEGER),
 )
+DECISION_TIME_TYPE = DATETIME
 RULESET_SUMMARY = tuple(name for name, _ in SUMMARY_FIELDS)  # reserved rule ids
 
 
@@ -37,6 +38,12 @@ def ruleset_column(ruleset: str, field: str) -> str:
     """The result field of a rule (by id) or a summary field of rule set ``ruleset``."""
     return f"{ruleset}.{field}"
 
+
+# ---- decision time ---------------------------------------------------------------------
+
+# the moment a decision is taken: from the record when it gives one, else the clock; a
+# pipeline that reads it and does not declare it as an input reports it in every result
+DECISION_TIME = "decision_time"
 
 # ---- shadows ----------------------------------------------------------------------------
 
@@ -66,6 +73,7 @@ def shadow_fields(shadow: str, reported: list[tuple[str, DType]]) -> list[tuple[
 
 __all__ = [
     "ANY_HIT",
+    "DECISION_TIME",
     "HIT",
     "HITS",
     "HIT_COUNT",

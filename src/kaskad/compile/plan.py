@@ -13,7 +13,13 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from kaskad.compile.expr.typed import TExpr
-from kaskad.compile.naming import SUMMARY_FIELDS, ruleset_column, shadow_fields
+from kaskad.compile.naming import (
+    DECISION_TIME,
+    DECISION_TIME_TYPE,
+    SUMMARY_FIELDS,
+    ruleset_column,
+    shadow_fields,
+)
 from kaskad.features import FeatureCall, PythonModule
 from kaskad.spec.common import ComponentRef
 from kaskad.spec.on_error import Fallback
@@ -152,6 +158,9 @@ class Plan:
     modules: tuple[PythonModule, ...] = ()  # source of the Python feature modules
     # what a record gets when a step fails for it: per step, and the pipeline's (no steps)
     fallbacks: tuple[Fallback, ...] = field(default=(), metadata={"omit_default": True})
+    # the pipeline reads ``decision_time`` without declaring it: the executors fill it from
+    # the clock when the record has none, and report it in every result
+    clock: bool = field(default=False, metadata={"omit_default": True})
 
     def fallback(self, node_id: str) -> Fallback | None:
         """The fallback of a record the node ``node_id`` failed for: its step's, else the
@@ -196,6 +205,8 @@ class Plan:
     def output_fields(self) -> list[tuple[str, DType]]:
         """Every field of a result row, in order: the same for batch and single decisions."""
         keys = [(f.name, f.dtype) for f in self.schema.fields if f.key]
+        if self.clock:
+            keys.append((DECISION_TIME, DECISION_TIME_TYPE))
         head = [
             ("status", DType("string")),
             ("errors", STRING_LIST),

@@ -61,6 +61,7 @@ _TYPES: dict[str, type[Any]] = {
         t.TCase,
         t.TFunc,
         t.TAgg,
+        t.TShift,
     )
 }
 

@@ -22,6 +22,8 @@ from kaskad.execute.semantics import (
     ShadowFields,
     branch_index_expr,
     branch_table,
+    clock_now,
+    decision_time_filled,
     ruleset_exprs,
     summary_exprs,
 )
@@ -230,6 +232,8 @@ class BatchExecutor:
         """The decided valid rows (with ``__row``), their inputs, and the rows not decided:
         rejected, and failed (a step raised for them)."""
         inputs = prepare_frame(self.plan.schema, frame, source)
+        if self.plan.clock:
+            inputs = decision_time_filled(inputs, clock_now())
         checked = inputs.with_row_index("__row").with_columns(self._failed.alias("__failed"))
         valid = (
             checked.filter(~pl.col("__failed"))

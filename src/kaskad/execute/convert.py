@@ -24,7 +24,7 @@ def series_to_array(series: pl.Series, dtype: DType) -> np.ndarray[Any, Any]:
         return series.to_numpy().astype("datetime64[D]")
     if dtype.kind == "datetime":
         return series.to_numpy().astype("datetime64[us]")
-    return np.array(series.to_list(), dtype=object)
+    return _objects(series.to_list(), dtype)
 
 
 def value_to_array(value: Any, dtype: DType) -> np.ndarray[Any, Any]:
@@ -35,7 +35,18 @@ def value_to_array(value: Any, dtype: DType) -> np.ndarray[Any, Any]:
         return np.array([value if value is not None else "NaT"], dtype="datetime64[D]")
     if dtype.kind == "datetime":
         return np.array([value if value is not None else "NaT"], dtype="datetime64[us]")
-    return np.array([value], dtype=object)
+    return _objects([value], dtype)
+
+
+def _objects(values: list[Any], dtype: DType) -> np.ndarray[Any, Any]:
+    """A one-dimensional array of Python values: text, or for a list or object field a list
+    of dicts or a dict per row (NumPy would make a list of lists two-dimensional)."""
+    if dtype.kind not in ("list", "object"):
+        return np.array(values, dtype=object)
+    out = np.empty(len(values), dtype=object)
+    for i, v in enumerate(values):
+        out[i] = v
+    return out
 
 
 def array_to_series(name: str, values: Any, dtype: DType, length: int) -> pl.Series:

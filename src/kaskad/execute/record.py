@@ -13,13 +13,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kaskad.compile.expr.to_python import compile_python
+from kaskad.compile.naming import DECISION_TIME
 from kaskad.compile.plan import Branch, FeatureNode, ModelNode, Node, Plan, RuleSetNode, ShadowPlan
 from kaskad.errors import ExecutionError, FieldProblem
 from kaskad.execute.convert import array_to_value, clean_float, model_row, value_to_array
 from kaskad.execute.failures import FAILED, failure_text, fallback_fields
 from kaskad.execute.inputs import coerce_record
 from kaskad.execute.loaded import Loaded
-from kaskad.execute.semantics import ShadowFields, decision_step, ruleset_step
+from kaskad.execute.semantics import (
+    ShadowFields,
+    clock_now,
+    decision_step,
+    fill_decision_time,
+    ruleset_step,
+)
 from kaskad.models import ModelCache
 
 Env = dict[str, Any]
@@ -193,6 +200,8 @@ class RecordExecutor:
         out: dict[str, Any] = dict.fromkeys(self._fields)
         for key in self._keys:
             out[key] = env.get(key)
+        if self.plan.clock:
+            out[DECISION_TIME] = fill_decision_time(env, clock_now())
         out["errors"] = [p.message for p in errors]
         steps: list[StepTrace] = []
         if errors:

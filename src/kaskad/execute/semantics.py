@@ -9,6 +9,7 @@ checks that they agree. Field names come from :mod:`kaskad.compile.naming`.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -18,6 +19,7 @@ from kaskad.compile.expr.functions import Env, Fn
 from kaskad.compile.expr.polars_dtypes import to_polars_dtype
 from kaskad.compile.naming import (
     ANY_HIT,
+    DECISION_TIME,
     HIT,
     HIT_COUNT,
     HITS,
@@ -32,6 +34,25 @@ from kaskad.compile.naming import (
 from kaskad.compile.plan import Branch, RuleSetNode, ShadowPlan
 
 STRING_LIST = pl.List(pl.String)
+
+
+def clock_now() -> dt.datetime:
+    """The clock's reading for ``decision_time``: UTC, without a zone, to the microsecond."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def fill_decision_time(env: Env, now: dt.datetime) -> dt.datetime:
+    """The record's ``decision_time`` or, when it has none, ``now`` (set in ``env``)."""
+    value = env.get(DECISION_TIME)
+    if not isinstance(value, dt.datetime):
+        value = env[DECISION_TIME] = now
+    return value
+
+
+def decision_time_filled(frame: pl.DataFrame, now: dt.datetime) -> pl.DataFrame:
+    """``frame`` with ``decision_time`` filled with ``now`` where a row has none."""
+    fill = pl.lit(now, dtype=pl.Datetime("us"))
+    return frame.with_columns(pl.col(DECISION_TIME).fill_null(fill))
 
 
 def error_text(exc: BaseException) -> str:
@@ -232,8 +253,11 @@ __all__ = [
     "ShadowFields",
     "branch_index_expr",
     "branch_table",
+    "clock_now",
     "decision_step",
+    "decision_time_filled",
     "error_text",
+    "fill_decision_time",
     "outcome",
     "outcome_expr",
     "ruleset_exprs",

@@ -29,6 +29,14 @@ class Literal(Node):
 
 
 @dataclass(frozen=True)
+class Interval(Node):
+    """``INTERVAL '1 hour'``: a length of time, only added to or taken from a date/datetime."""
+
+    micros: int
+    whole_days: bool
+
+
+@dataclass(frozen=True)
 class Path(Node):
     parts: tuple[str, ...]
 
@@ -54,6 +62,15 @@ class Binary(Node):
 class InList(Node):
     operand: Node
     items: tuple[Node, ...]
+    negated: bool
+
+
+@dataclass(frozen=True)
+class InField(Node):
+    """``x IN list_field``: whether a list field holds the value."""
+
+    operand: Node
+    source: Path
     negated: bool
 
 

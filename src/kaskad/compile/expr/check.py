@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from kaskad.compile.expr import ast
 from kaskad.compile.expr import typed as t
 from kaskad.compile.expr.functions import AGGREGATES, FUNCTION_TABLE, FUNCTIONS
-from kaskad.spec.types import ANY, BOOLEAN, FLOAT, INTEGER, NULL, STRING, DType
+from kaskad.spec.types import ANY, BOOLEAN, DATE, DATETIME, FLOAT, INTEGER, NULL, STRING, DType
 
 
 @dataclass(frozen=True)
@@ -201,8 +201,79 @@ class Checker:
             return self.fail("K203", f"cannot negate {operand.dtype}", node.span)
         return t.TUnary(operand.dtype if operand.dtype.kind != "null" else INTEGER, "-", operand)
 
+    def _interval(self, node: ast.Interval) -> t.TExpr:
+        return self.fail(
+            "K203",
+            "an interval can only be added to or subtracted from a date or datetime",
+            node.span,
+            "write ts - INTERVAL '1 hour' or d + INTERVAL '7 days'",
+        )
+
+    def _shift(self, node: ast.Binary) -> t.TExpr:
+        """``date/datetime ± INTERVAL '...'`` (and ``INTERVAL '...' + date/datetime``)."""
+        left, right = node.left, node.right
+        if isinstance(left, ast.Interval):
+            if node.op == "-" or isinstance(right, ast.Interval):
+                return self.fail(
+                    "K203", "an interval can only be subtracted from a date or datetime", node.span
+                )
+            left, right = right, left
+        assert isinstance(right, ast.Interval)
+        if isinstance(left, ast.Interval):
+            return self._interval(left)
+        operand = self.check(left)
+        kind = operand.dtype.kind
+        if kind == "any":
+            return operand
+        if kind not in ("date", "datetime", "null"):
+            return self.fail(
+                "K203",
+                f"an interval moves a date or datetime, but this is {operand.dtype}",
+                left.span,
+            )
+        dtype = DATE if kind == "date" and right.whole_days else DATETIME
+        micros = -right.micros if node.op == "-" else right.micros
+        return t.TShift(dtype, operand, micros)
+
+    def _infield(self, node: ast.InField) -> t.TExpr:
+        """``x IN list_field``: true when an element equals x (SQL ``= ANY``)."""
+        if self.scope.element is not None:
+            return self.fail(
+                "K208", "IN a list field cannot be used inside an aggregate", node.span
+            )
+        operand = self.check(node.operand)
+        source, rest = self._list_source(node.source)
+        if source is None:
+            return t.TLit(ANY, None)
+        item = source.dtype.item or ANY
+        if rest or item.kind in ("object", "list"):
+            return self.fail(
+                "K203",
+                f"IN needs a list of values, but '{node.source.dotted}' is {source.dtype}",
+                node.source.span,
+                "for lists of objects use any(LIST WHERE field = value)",
+            )
+        if any(isinstance(n, t.TAgg) for n in t.walk(operand)):
+            return self.fail(
+                "K208", "the value before IN a list field cannot hold an aggregate", node.span
+            )
+        if "any" in (operand.dtype.kind, item.kind):
+            return t.TLit(ANY, None)
+        if operand.dtype.kind in ("object", "list", "boolean", "null"):
+            return self.fail("K203", f"IN does not apply to {operand.dtype}", node.operand.span)
+        if operand.dtype.family() != item.family():
+            return self.fail("K203", f"cannot compare {operand.dtype} with {item}", node.span)
+        cond = t.TBinary(BOOLEAN, "=", operand, t.TElem(item, ()))
+        outer = bool(t.columns_used(operand))
+        found = t.TAgg(BOOLEAN, "any", source, cond, None, outer)
+        return t.TUnary(BOOLEAN, "NOT", found) if node.negated else found
+
     def _binary(self, node: ast.Binary) -> t.TExpr:
         op = node.op
+        if op in ("+", "-") and (
+            isinstance(node.left, ast.Interval) or isinstance(node.right, ast.Interval)
+        ):
+            return self._shift(node)
         if op in ("AND", "OR"):
             left = self.check_boolean(node.left, f"each side of {op}")
             right = self.check_boolean(node.right, f"each side of {op}")
@@ -280,6 +351,8 @@ class Checker:
             )
 
     def _inlist(self, node: ast.InList) -> t.TExpr:
+        if not all(isinstance(item, ast.Literal) for item in node.items):
+            return self._in_computed(node)
         operand = self.check(node.operand)
         values: list[object] = []
         has_null = False
@@ -309,6 +382,21 @@ class Checker:
         ):
             values = [float(v) for v in values]  # type: ignore[arg-type]
         return t.TIn(BOOLEAN, operand, tuple(values), has_null, node.negated)
+
+    def _in_computed(self, node: ast.InList) -> t.TExpr:
+        """``x IN (a, field, ...)`` with fields or expressions: ``x = a OR x = field ...``,
+        which is SQL's meaning, missing values included."""
+
+        def equals(item: ast.Node) -> ast.Node:
+            if isinstance(item, ast.Literal) and item.kind == "null":
+                return item  # x = NULL is unknown
+            return ast.Binary(item.span, "=", node.operand, item)
+
+        test = equals(node.items[0])
+        for item in node.items[1:]:
+            test = ast.Binary(node.span, "OR", test, equals(item))
+        found = self.check_boolean(test, "IN")
+        return t.TUnary(BOOLEAN, "NOT", found) if node.negated else found
 
     def _between(self, node: ast.Between) -> t.TExpr:
         low = ast.Binary(node.span, ">=", node.operand, node.low)
@@ -453,6 +541,12 @@ class Checker:
             )
         if value.dtype.kind == "any":
             return t.TLit(ANY, None)
+        if func == "count_distinct":
+            if value.dtype.kind in ("object", "list"):
+                return self.fail(
+                    "K203", f"count_distinct() cannot compare {value.dtype}", node.span
+                )
+            return t.TAgg(INTEGER, func, source, value, where, outer)
         if func in ("sum", "avg") and not value.dtype.is_numeric:
             return self.fail(
                 "K203", f"{func}() needs numbers, but the value is {value.dtype}", node.span
@@ -510,6 +604,9 @@ class _ArgTypes:
 
     def date(self, i: int) -> bool:
         return self._need(i, self.args[i].dtype.kind in ("date", "datetime", "null"), "a date")
+
+    def datetime(self, i: int) -> bool:
+        return self._need(i, self.args[i].dtype.kind in ("datetime", "null"), "a datetime")
 
     def common(self) -> DType | None:
         result: DType | None = NULL

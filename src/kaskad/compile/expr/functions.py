@@ -35,12 +35,12 @@ Fn = Callable[[Env, Any], Any]  # a Python form: (record's values, current list 
 
 VARIADIC = 99  # max_args of functions taking any number of arguments
 TRIM_CHARS = " \t\n\r"
-AGGREGATES = ("count", "sum", "avg", "min", "max", "any", "all")
+AGGREGATES = ("count", "count_distinct", "sum", "avg", "min", "max", "any", "all")
 
 
 def empty_value(node: t.TAgg) -> object:
     """An aggregate's value over an empty list."""
-    return {"count": 0, "sum": 0, "any": False, "all": True}.get(node.func)
+    return {"count": 0, "count_distinct": 0, "sum": 0, "any": False, "all": True}.get(node.func)
 
 
 class ArgTypes(Protocol):
@@ -55,6 +55,8 @@ class ArgTypes(Protocol):
     def text(self, i: int) -> bool: ...
 
     def date(self, i: int) -> bool: ...
+
+    def datetime(self, i: int) -> bool: ...
 
     def common(self) -> DType | None:
         """The type all arguments unify to (a problem is reported when they do not)."""
@@ -101,6 +103,12 @@ def per_row(divisor: pl.Expr, like: pl.Expr) -> pl.Expr:
     import polars as pl
 
     return divisor + pl.lit(0.0) * like.is_null().cast(pl.Float64)
+
+
+def pl_int64() -> pl.DataType:
+    import polars as pl
+
+    return pl.Int64()
 
 
 def _target(node: t.TFunc) -> pl.DataType:
@@ -159,6 +167,10 @@ def _text(i: int) -> Callable[[ArgTypes], bool]:
 
 def _date(i: int) -> Callable[[ArgTypes], bool]:
     return lambda a: a.date(i)
+
+
+def _datetime(i: int) -> Callable[[ArgTypes], bool]:
+    return lambda a: a.datetime(i)
 
 
 def _unified(a: ArgTypes) -> DType | None:
@@ -297,6 +309,47 @@ def _to_date_polars(args: Sequence[pl.Expr], node: t.TFunc) -> pl.Expr:
     return args[0].cast(pl.Date)
 
 
+DAY_MICROS = 86_400_000_000
+MICROS = {"seconds": 1_000_000, "minutes": 60_000_000, "hours": 3_600_000_000}
+
+
+def as_datetime(v: Any) -> dt.datetime:
+    """A date as the datetime of its midnight; a datetime as it is."""
+    if isinstance(v, dt.datetime):
+        return v
+    assert isinstance(v, dt.date)
+    return dt.datetime(v.year, v.month, v.day)
+
+
+def _micros_between(a: Any, b: Any) -> int:
+    return (as_datetime(b) - as_datetime(a)) // dt.timedelta(microseconds=1)
+
+
+def _between_polars(unit: str) -> PolarsForm:
+    """Time from ``a`` to ``b`` in ``unit``: whole microseconds divided once, as a float."""
+
+    def form(args: Sequence[pl.Expr], node: t.TFunc) -> pl.Expr:
+        import polars as pl
+
+        us = pl.Datetime("us")
+        micros = (args[1].cast(us) - args[0].cast(us)).dt.total_microseconds().cast(pl.Float64)
+        return micros / per_row(pl.lit(float(MICROS[unit])), micros)
+
+    return form
+
+
+def _between(unit: str) -> Function:
+    divisor = float(MICROS[unit])
+    return Function(
+        f"{unit}_between",
+        2,
+        2,
+        _returns(FLOAT, _date(0), _date(1)),
+        _between_polars(unit),
+        _strict(lambda a, b: float(_micros_between(a, b)) / divisor),
+    )
+
+
 def _date_part(name: str) -> Function:
     return Function(
         name,
@@ -383,6 +436,25 @@ _TABLE: tuple[Function, ...] = (
         _days_between_polars,
         _strict(lambda a, b: (_as_date(b) - _as_date(a)).days),
     ),
+    _between("seconds"),
+    _between("minutes"),
+    _between("hours"),
+    Function(
+        "hour",
+        1,
+        1,
+        _returns(INTEGER, _datetime(0)),
+        lambda args, node: args[0].dt.hour().cast(pl_int64()),
+        _strict(lambda ts: ts.hour),
+    ),
+    Function(
+        "weekday",
+        1,
+        1,
+        _returns(INTEGER, _date(0)),
+        lambda args, node: args[0].dt.weekday().cast(pl_int64()),
+        _strict(lambda d: d.isoweekday()),
+    ),
     Function("to_date", 1, 1, _returns(DATE, _date(0)), _to_date_polars, _strict(_as_date)),
     Function("logistic", 1, 1, sc.logistic_typing, sc.logistic_polars, sc.logistic_python),
     Function(
@@ -401,6 +473,7 @@ FUNCTIONS = tuple(sorted((*FUNCTION_TABLE, *AGGREGATES)))  # every name a call m
 
 __all__ = [
     "AGGREGATES",
+    "DAY_MICROS",
     "FUNCTIONS",
     "FUNCTION_TABLE",
     "TRIM_CHARS",
@@ -408,6 +481,7 @@ __all__ = [
     "Env",
     "Fn",
     "Function",
+    "as_datetime",
     "empty_value",
     "per_row",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -19,6 +20,26 @@ from lark.exceptions import (
 from kaskad.compile.expr import ast
 
 _COMP = {"<>": "!=", "==": "="}
+_UNITS = {
+    "second": 1_000_000,
+    "minute": 60_000_000,
+    "hour": 3_600_000_000,
+    "day": 86_400_000_000,
+    "week": 7 * 86_400_000_000,
+}
+_INTERVAL_PART = re.compile(r"\s*(\d+)\s*(second|minute|hour|day|week)s?\s*", re.IGNORECASE)
+
+
+def parse_interval(text: str) -> int | None:
+    """``'2 days 3 hours'`` → microseconds, or None when it is not an interval."""
+    pos, total = 0, 0
+    while pos < len(text):
+        m = _INTERVAL_PART.match(text, pos)
+        if m is None or m.end() == pos:
+            return None
+        total += int(m.group(1)) * _UNITS[m.group(2).lower()]
+        pos = m.end()
+    return total if pos > 0 else None
 
 
 class ExprSyntaxError(Exception):
@@ -111,6 +132,21 @@ class _Build(Transformer[Token, ast.Node]):
             ) from None
         return ast.Literal(span, value.replace(tzinfo=None), "datetime")
 
+    def interval(self, items: list[Token]) -> ast.Node:
+        span = _join(_span_of(items[0]), _span_of(items[1]))
+        text = str(items[1])[1:-1]
+        micros = parse_interval(text)
+        if micros is None:
+            raise ExprSyntaxError(
+                f"invalid interval '{text}'",
+                span.line,
+                span.column,
+                span.length,
+                "write intervals as INTERVAL '1 hour', INTERVAL '90 minutes', "
+                "INTERVAL '2 days 12 hours' (units: week, day, hour, minute, second)",
+            )
+        return ast.Interval(span, micros, micros % _UNITS["day"] == 0)
+
     @v_args(tree=True)
     def path(self, tree: Tree[Any]) -> ast.Node:
         return ast.Path(_span_of(tree), tuple(str(t) for t in _kids(tree)))
@@ -150,6 +186,11 @@ class _Build(Transformer[Token, ast.Node]):
     def in_(self, tree: Tree[Any]) -> ast.Node:
         operand, neg, _, *items = _kids(tree)
         return ast.InList(_span_of(tree), operand, tuple(items), neg is not None)
+
+    @v_args(tree=True)
+    def in_field(self, tree: Tree[Any]) -> ast.Node:
+        operand, neg, _, source = _kids(tree)
+        return ast.InField(_span_of(tree), operand, source, neg is not None)
 
     @v_args(tree=True)
     def between(self, tree: Tree[Any]) -> ast.Node:

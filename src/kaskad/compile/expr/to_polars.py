@@ -16,7 +16,7 @@ from typing import Any
 import polars as pl
 
 from kaskad.compile.expr import typed as t
-from kaskad.compile.expr.functions import FUNCTION_TABLE, empty_value, per_row
+from kaskad.compile.expr.functions import DAY_MICROS, FUNCTION_TABLE, empty_value, per_row
 from kaskad.compile.expr.polars_dtypes import to_polars_dtype
 
 
@@ -75,6 +75,11 @@ class PolarsCompiler:
                 .otherwise(pl.lit(miss, dtype=pl.Boolean))
             )
             return ~out if node.negated else out
+        if isinstance(node, t.TShift):
+            x = c(node.operand, elem)
+            if node.dtype.kind == "date":
+                return x + pl.duration(days=node.micros // DAY_MICROS)
+            return x.cast(pl.Datetime("us")) + pl.duration(microseconds=node.micros)
         if isinstance(node, t.TIsNull):
             x = c(node.operand, elem)
             return x.is_not_null() if node.negated else x.is_null()
@@ -160,6 +165,11 @@ class PolarsCompiler:
         func = node.func
         if func == "count":
             return values.sum().cast(pl.Int64)
+        if func == "count_distinct":
+            present = values.drop_nulls()
+            if node.value is not None and node.value.dtype.kind == "float":
+                present = present + 0.0  # -0.0 and 0.0 are one value, as in Python
+            return present.n_unique().cast(pl.Int64)
         if func == "any":
             return values.any(ignore_nulls=False)
         if func == "all":

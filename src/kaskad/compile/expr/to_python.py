@@ -9,13 +9,21 @@ division by zero, mixed integer/float comparisons done in float, sequential sums
 
 from __future__ import annotations
 
+import datetime as dt
 import operator
 import re
 from collections.abc import Callable
 from typing import Any
 
 from kaskad.compile.expr import typed as t
-from kaskad.compile.expr.functions import FUNCTION_TABLE, Env, Fn, empty_value
+from kaskad.compile.expr.functions import (
+    DAY_MICROS,
+    FUNCTION_TABLE,
+    Env,
+    Fn,
+    as_datetime,
+    empty_value,
+)
 
 _CMP: dict[str, Callable[[Any, Any], bool]] = {
     "=": operator.eq,
@@ -75,6 +83,8 @@ def compile_python(node: t.TExpr) -> Fn:
         return _binary(node)
     if isinstance(node, t.TIn):
         return _in(node)
+    if isinstance(node, t.TShift):
+        return _shift(node)
     if isinstance(node, t.TIsNull):
         inner = compile_python(node.operand)
         if node.negated:
@@ -178,6 +188,25 @@ def _binary(node: t.TBinary) -> Fn:
     return plain
 
 
+def _shift(node: t.TShift) -> Fn:
+    inner = compile_python(node.operand)
+    if node.dtype.kind == "date":
+        days = dt.timedelta(days=node.micros // DAY_MICROS)
+
+        def shift_date(env: Env, el: Any) -> Any:
+            v = inner(env, el)
+            return None if v is None else v + days
+
+        return shift_date
+    delta = dt.timedelta(microseconds=node.micros)
+
+    def shift(env: Env, el: Any) -> Any:
+        v = inner(env, el)
+        return None if v is None else as_datetime(v) + delta
+
+    return shift
+
+
 def _in(node: t.TIn) -> Fn:
     inner = compile_python(node.operand)
     values = frozenset(node.values)
@@ -277,6 +306,16 @@ def _aggregate(node: t.TAgg) -> Fn:
                 out.append(float(v) if as_float else v)
         return out
 
+    if func == "count_distinct":
+
+        def distinct(env: Env, el: Any) -> Any:
+            items = source(env, el)
+            if items is None:
+                return None
+            # -0.0 + 0.0 is 0.0: both zeros are one value, as in the batch executor
+            return len({v + 0.0 if as_float else v for v in values(env, items)})
+
+        return distinct
     if func in ("sum", "avg"):
 
         def total(env: Env, el: Any) -> Any:

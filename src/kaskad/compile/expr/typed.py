@@ -55,6 +55,16 @@ class TIn(TExpr):
 
 
 @dataclass(frozen=True)
+class TShift(TExpr):
+    """A date or datetime moved by a fixed length of time (``ts - INTERVAL '1 hour'``).
+
+    The result is a date when a date moves by whole days, else a datetime."""
+
+    operand: TExpr
+    micros: int  # negative moves back
+
+
+@dataclass(frozen=True)
 class TIsNull(TExpr):
     operand: TExpr
     negated: bool
@@ -104,7 +114,7 @@ def children(expr: TExpr) -> list[TExpr]:
         return [expr.operand]
     if isinstance(expr, TBinary):
         return [expr.left, expr.right]
-    if isinstance(expr, (TIn, TIsNull, TLike)):
+    if isinstance(expr, (TIn, TIsNull, TLike, TShift)):
         return [expr.operand]
     if isinstance(expr, TCase):
         out = [x for pair in expr.whens for x in pair]

@@ -89,3 +89,32 @@ def test_a_bad_on_error_is_a_problem(tmp_path: Path) -> None:
     with pytest.raises(SpecError) as caught:
         compile_pipeline(path)
     assert "K105" in str(caught.value) and "on_error" in str(caught.value)
+
+
+def test_a_model_that_raises_on_some_records_fails_only_those(tmp_path: Path) -> None:
+    """A scikit-learn GradientBoostingClassifier refuses NaN inputs: the records whose
+    optional income is missing fail at the model step, with its error; the pipeline's
+    fallback decides them; the others are decided, identically in both executors."""
+    import joblib
+    import numpy as np
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    folder = tmp_path / "p"
+    path = build(folder)
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(300, 2))
+    model = GradientBoostingClassifier(n_estimators=5, random_state=0)
+    joblib.dump(model.fit(x, (x[:, 0] > 0).astype(int)), folder / "gbc.joblib")
+    text = path.read_text()
+    text = text.replace("artifact: risk.joblib", "artifact: gbc.joblib")
+    text = text.replace("inputs: [share, log_income]", "inputs: [amount, income]")
+    text = text.replace("  - features: ratios.yaml\n", "")
+    path.write_text(text)
+    batch, single = _both(path)
+    assert batch == single
+    assert [r["status"] for r in batch] == ["decided", "failed", "decided", "failed", "decided"]
+    failed = [r for r in batch if r["status"] == "failed"]
+    assert all(r["decision"] == "refer" for r in failed)
+    errors = [str(e) for r in failed for e in r["errors"]]  # type: ignore[union-attr]
+    assert errors and all(e.startswith("model risk:") and "NaN" in e for e in errors), errors
+    assert all(r["score"] is not None for r in batch if r["status"] == "decided")

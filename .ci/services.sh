@@ -39,17 +39,6 @@ ensure_gitlab_ci_local() {
   export KASKAD_GITLAB_CI_LOCAL="$tool"
 }
 
-# Tools the test suite runs: promtool (Debian package prometheus) checks and unit-tests
-# the shipped alert rules (deploy/prometheus/).
-ensure_tools() {
-  if ! command -v promtool >/dev/null 2>&1; then
-    echo "installing promtool (Debian package prometheus)"
-    if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
-    $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq prometheus >/dev/null \
-      || echo "warning: could not install promtool" >&2
-  fi
-}
-
 ensure_services() {
   for service in "${KASKAD_SERVICES[@]}"; do
     case $service in
@@ -60,8 +49,9 @@ ensure_services() {
 }
 
 # Debian packages the test suite needs besides Python's: Pango for WeasyPrint (passport
-# PDFs) and poppler-utils (pdftotext, pdftoppm) to read those PDFs back in tests.
-KASKAD_DEBIAN_PACKAGES=(libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core poppler-utils)
+# PDFs), poppler-utils (pdftotext, pdftoppm) to read those PDFs back in tests, and
+# prometheus for promtool, which checks and unit-tests the shipped alert rules.
+KASKAD_DEBIAN_PACKAGES=(libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core poppler-utils prometheus)
 
 ensure_debian_packages() {
   local missing=()

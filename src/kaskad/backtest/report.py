@@ -29,7 +29,15 @@ from kaskad.backtest.result import (
 )
 from kaskad.errors import InputError
 
-__all__ = ["FORMAT", "read_summary", "render_html", "summary", "write_report", "write_summary"]
+__all__ = [
+    "FORMAT",
+    "read_summary",
+    "render_html",
+    "summary",
+    "write_atomic",
+    "write_report",
+    "write_summary",
+]
 
 FORMAT = "kaskad.backtest/1"
 STABILITY_TEXT = {
@@ -48,7 +56,7 @@ def summary(result: BacktestResult) -> dict[str, Any]:
 
 def write_summary(path: Path, result: BacktestResult) -> None:
     text = json.dumps(summary(result), indent=2, ensure_ascii=False, allow_nan=False)
-    _write_atomic(path, text + "\n")
+    write_atomic(path, text + "\n")
 
 
 def read_summary(path: Path) -> BacktestResult:
@@ -63,16 +71,17 @@ def read_summary(path: Path) -> BacktestResult:
 
 
 def write_report(path: Path, result: BacktestResult) -> None:
-    _write_atomic(path, render_html(result))
+    write_atomic(path, render_html(result))
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Write beside the target, then move into place: never a half-written file. (Not
-    ``mkstemp``: its files are private to the owner, and reports are meant to be shared.)"""
+def write_atomic(path: Path, content: str | bytes) -> None:
+    """Write a report beside the target, then move it into place: never a half-written
+    file. (Not ``mkstemp``: its files are private to the owner, and reports are meant to
+    be shared.) Text is written as UTF-8."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.partial")
     try:
-        tmp.write_text(text, encoding="utf-8")
+        tmp.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -10,7 +10,7 @@ from typing import Any
 import jinja2
 
 from kaskad.backtest import formats
-from kaskad.backtest.report import _write_atomic
+from kaskad.backtest.report import write_atomic
 
 WIDTH, HEIGHT = 640.0, 160.0
 PAD = 28.0
@@ -60,7 +60,7 @@ def render_html(report: dict[str, Any]) -> str:
 
 
 def write_html(path: Path, report: dict[str, Any]) -> None:
-    _write_atomic(path, render_html(report))
+    write_atomic(path, render_html(report))
 
 
 @cache

@@ -11,6 +11,7 @@ from pathlib import Path
 import jinja2
 
 from kaskad.backtest import formats
+from kaskad.backtest.report import write_atomic
 from kaskad.extras import has_module, missing_extra
 from kaskad.passport.bom import cyclonedx_json
 from kaskad.passport.facts import Passport, PassportError
@@ -83,15 +84,4 @@ def write_outputs(passport: Passport, outputs: list[Path]) -> None:
         else:
             text = json.dumps(passport.to_dict(), indent=2, ensure_ascii=False, default=str)
             data = (text + "\n").encode("utf-8")
-        _write_atomic(path, data)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
-    try:
-        tmp.write_bytes(data)
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        write_atomic(path, data)

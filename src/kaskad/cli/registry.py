@@ -121,7 +121,29 @@ def model_register(
         )
     out.print(
         f"registered [bold]{version.name}[/] version {version.version} "
-        f"({version.framework}, sha256 {version.artifact_sha256[:12]})",
+        f"({version.framework}, artifact sha256 {version.artifact_sha256[:12]})",
+        highlight=False,
+    )
+
+
+@model_app.command("promote")
+def model_promote(
+    ref: Annotated[str, typer.Argument(help="NAME@VERSION, e.g. fraud@2.")],
+    stage: Annotated[str, typer.Option(help="The stage to point at it.")] = "production",
+    store: StoreOpt = None,
+    actor: ActorOpt = None,
+) -> None:
+    """Point a stage of a model (``fraud@production`` in pipelines) at one of its versions.
+
+    Releases already made keep the version they pinned."""
+    model = ReleaseSelector.parse(ref)
+    if model.number is None:
+        raise fail(f"give a version number to promote: {model.name}@2")
+    with opened(store) as s:
+        version = s.set_model_stage(model.name, stage, model.number, actor_name(actor))
+    out.print(
+        f"model [bold]{version.name}@{stage}[/] → version {version.version} "
+        f"(artifact sha256 {version.artifact_sha256[:12]})",
         highlight=False,
     )
 
@@ -133,7 +155,7 @@ def model_list(
     """Registered models, newest versions last."""
     with opened(store) as s:
         versions = s.list_models(name)
-    table = Table("name", "version", "framework", "sha256", "inputs", "created", "by")
+    table = Table("name", "version", "framework", "artifact sha256", "inputs", "created", "by")
     for v in versions:
         table.add_row(
             v.name,
@@ -149,13 +171,17 @@ def model_list(
 
 @model_app.command("show")
 def model_show(
-    ref: Annotated[str, typer.Argument(help="NAME or NAME@VERSION.")], store: StoreOpt = None
+    ref: Annotated[str, typer.Argument(help="NAME, NAME@VERSION or NAME@STAGE.")],
+    store: StoreOpt = None,
 ) -> None:
-    """Everything recorded about a model version, as JSON."""
+    """Everything recorded about a model version, as JSON (``artifact_sha256``: the sha256
+    of the artifact file's bytes, what ``model register`` prints)."""
     with opened(store) as s:
         model = ReleaseSelector.parse(ref, default=LATEST)  # NAME: its latest version
-        v = s.get_model(model.name, model.number)
+        v = s.resolve_model(str(model))
+        stages = [st for st, n in s.model_stages(v.name).items() if n == v.version]
     data = {k: getattr(v, k) for k in v.__dataclass_fields__}
+    data["stages"] = stages
     out.print_json(data=json.loads(json.dumps(data, default=str)))
 
 

@@ -214,17 +214,24 @@ def release_create(
             description=description,
             allow_environment_mismatch=allow_environment_mismatch,
             notes=notes,
+            cache_root=cache_root(store),
         )
         if golden is not None:  # the monitoring reference, frozen from the golden cases
             from kaskad.compile.compiler import compile_pipeline
             from kaskad.monitor.reference import freeze_golden
+            from kaskad.registry.references import StoreResolver
 
-            freeze_golden(s, store_location(store), release.ref, compile_pipeline(pipeline))
+            pins = release.manifest.get("registered", {})
+            resolver = StoreResolver(s, cache_root(store), pins)
+            plan = compile_pipeline(pipeline, resolver=resolver)
+            freeze_golden(s, store_location(store), release.ref, plan)
     out.print(
         f"created release [bold]{release.ref}[/]: plan {release.plan_hash[:12]}, "
         f"{len(release.manifest['files'])} files, {release.golden_count} golden cases",
         highlight=False,
     )
+    for ref, pinned in release.manifest.get("registered", {}).items():
+        out.print(f"  model {escape(ref)} pinned to {escape(pinned)}", highlight=False)
     for note in notes:
         out.print(f"  note: {escape(note)}", highlight=False)
 

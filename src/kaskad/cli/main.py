@@ -147,16 +147,16 @@ def validate(
     plan, warnings = _load_linted(pipeline, as_json, store)
     failing = strict and bool(warnings)
     if as_json:
+        from kaskad.execute.explain import component_entries
+
         out.print_json(
             data={
                 "valid": not failing,
                 "warnings": [w.to_dict() for w in warnings],
                 "pipeline": plan.name,
                 "plan_hash": plan.hash,
-                "components": [
-                    {"kind": c.kind, "name": c.name, "source": c.source, "sha256": c.sha256}
-                    for c in plan.components
-                ],
+                # sha256: the component hash; artifact_sha256 (models): the file's bytes
+                "components": component_entries(plan),
                 "outputs": [name for name, _ in plan.output_fields()],
             }
         )

@@ -279,11 +279,18 @@ def release_show(
     )
     if r.description:
         out.print(escape(r.description))
-    table = Table("kind", "name", "source", "sha256", "outputs checked")
+    table = Table("kind", "name", "source", "component hash", "artifact sha256", "outputs checked")
     for c in r.components:
         table.add_row(
-            c["kind"], c["name"], c["source"], c["sha256"][:12], c.get("outputs_checked", "")
+            c["kind"],
+            c["name"],
+            c["source"],
+            c["sha256"][:12],
+            c.get("artifact_sha256", "")[:12],
+            c.get("outputs_checked", ""),
         )
+    for ref, pinned in r.manifest.get("registered", {}).items():
+        out.print(f"registered model {escape(ref)}: pinned to {escape(pinned)}", highlight=False)
     out.print(table)
     env = r.environment
     out.print(

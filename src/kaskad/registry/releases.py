@@ -150,6 +150,7 @@ def components_of(plan: Plan) -> list[dict[str, Any]]:
         else:
             names = ", ".join(name for name, _ in node.outputs_map)
             checks[(node.name, node.component.sha256)] = f"within {node.tolerance:g}: {names}"
+    artifacts = plan.artifact_hashes()
     out: list[dict[str, Any]] = []
     for c in plan.all_components():
         entry: dict[str, Any] = {
@@ -160,6 +161,8 @@ def components_of(plan: Plan) -> list[dict[str, Any]]:
         }
         if c.kind == "model" and (c.name, c.sha256) in checks:
             entry["outputs_checked"] = checks[(c.name, c.sha256)]
+        if c.sha256 in artifacts:  # sha256 above is the component hash
+            entry["artifact_sha256"] = artifacts[c.sha256]
         out.append(entry)
     return out
 

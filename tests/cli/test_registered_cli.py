@@ -44,7 +44,7 @@ def test_registered_models_from_the_shell(project: Path, tmp_path: Path) -> None
     assert code == 1
     assert "K307" in err and "stage production of model fraud points at no version" in err
 
-    code, out, _ = kaskad("model", "promote", "fraud@1", "--stage", "production", "--store", store)
+    code, out, _ = kaskad("model", "promote", "fraud@1", "--to", "production", "--store", store)
     assert code == 0 and "fraud@production" in out and "version 1" in out
     assert json.loads(kaskad("model", "show", "fraud@production", "--store", store)[1])[
         "stages"

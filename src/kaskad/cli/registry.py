@@ -129,7 +129,9 @@ def model_register(
 @model_app.command("promote")
 def model_promote(
     ref: Annotated[str, typer.Argument(help="NAME@VERSION, e.g. fraud@2.")],
-    stage: Annotated[str, typer.Option(help="The stage to point at it.")] = "production",
+    to: Annotated[
+        str, typer.Option("--to", help="The stage to point at it (e.g. production).")
+    ] = "production",
     store: StoreOpt = None,
     actor: ActorOpt = None,
 ) -> None:
@@ -140,9 +142,9 @@ def model_promote(
     if model.number is None:
         raise fail(f"give a version number to promote: {model.name}@2")
     with opened(store) as s:
-        version = s.set_model_stage(model.name, stage, model.number, actor_name(actor))
+        version = s.set_model_stage(model.name, to, model.number, actor_name(actor))
     out.print(
-        f"model [bold]{version.name}@{stage}[/] → version {version.version} "
+        f"model [bold]{version.name}@{to}[/] → version {version.version} "
         f"(artifact sha256 {version.artifact_sha256[:12]})",
         highlight=False,
     )

@@ -20,6 +20,7 @@ ACTOR = "a model owner"
 
 FRAUD = "    artifact: models/fraud.txt\n    framework: lightgbm\n"
 CREDIT = "    artifact: models/credit_pd.joblib\n    framework: sklearn\n"
+CHALLENGER = "    artifact: models/credit_pd_v2.onnx\n    framework: onnx\n"
 
 
 def referencing(
@@ -28,9 +29,10 @@ def referencing(
     """The credit example's pipeline with its two models named in the registry."""
     pipeline = project / "pipeline.yaml"
     text = pipeline.read_text()
-    assert FRAUD in text and CREDIT in text
+    assert FRAUD in text and CREDIT in text and CHALLENGER in text
     text = text.replace(FRAUD, f"    registered: {fraud}\n")
     text = text.replace(CREDIT, f"    registered: {credit}\n")
+    text = text.replace(CHALLENGER, "    registered: challenger@latest\n")  # a shadow's model
     target = project / "registered.yaml"
     target.write_text(text)
     return target
@@ -52,6 +54,13 @@ def register_both(store: Store, project: Path) -> None:
         actor=ACTOR,
     )
     store.set_model_stage("credit_pd", "production", 1, ACTOR)
+    register_model(
+        project / "models" / "credit_pd_v2.onnx",
+        name="challenger",
+        framework="onnx",
+        store=store,
+        actor=ACTOR,
+    )
 
 
 def newer_credit_model(project: Path) -> Path:
@@ -78,8 +87,9 @@ def test_release_pins_registered_versions_and_diff_shows_the_change(
     assert first.manifest["registered"] == {
         "fraud@1": "fraud@1",
         "credit_pd@production": "credit_pd@1",
+        "challenger@latest": "challenger@1",
     }
-    assert not any(rel.startswith("models/fraud") for rel in first.manifest["files"])
+    assert not any(rel.startswith("models/") for rel in first.manifest["files"])
     sources = {c["name"]: c["source"] for c in first.components if c["kind"] == "model"}
     assert sources["fraud"] == "registry fraud@1"
     assert sources["credit_pd"] == "registry credit_pd@1"

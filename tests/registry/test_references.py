@@ -159,3 +159,12 @@ def test_a_registered_model_without_a_store_is_reported(project: Path) -> None:
         compile_pipeline(referencing(project))
     assert {p.code for p in info.value.problems} == {"K307"}
     assert "give --store" in info.value.problems[0].message
+
+
+def test_a_missing_store_is_reported_not_created(project: Path, tmp_path: Path) -> None:
+    missing = tmp_path / "no-store"
+    with pytest.raises(SpecError) as info:
+        compile_pipeline(referencing(project), resolver=StoreResolver(str(missing), tmp_path))
+    assert {p.code for p in info.value.problems} == {"K307"}
+    assert f"no store at {missing}" in info.value.problems[0].message
+    assert not missing.exists()

@@ -13,7 +13,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from kaskad.compile.registered import ResolvedModel
+from kaskad.errors import KaskadError
 from kaskad.registry.models import artifact_suffix
+from kaskad.store.defaults import DEFAULT_FOLDER
 from kaskad.store.store import Store
 
 __all__ = ["StoreResolver"]
@@ -41,7 +43,11 @@ class StoreResolver:
         if isinstance(self._store, Store):
             got = self._resolve(self._store, wanted)
         else:
-            with Store.open(self._store) as store:
+            location = self._store or str(DEFAULT_FOLDER)
+            if "://" not in location and not Path(location).exists():
+                # validate does not make a store as a side effect
+                raise KaskadError(f"no store at {location}: give --store (or KASKAD_STORE)")
+            with Store.open(location) as store:
                 got = self._resolve(store, wanted)
         self.resolved[reference] = got
         return got

@@ -15,6 +15,7 @@ from kaskad.cli.common import (
     ActorOpt,
     AllowEnvOpt,
     StoreOpt,
+    cache_root,
     err,
     fail,
     out,
@@ -48,9 +49,11 @@ def _plan(
     if ref == WORKING:
         from kaskad.cli.render import print_problems
         from kaskad.compile.compiler import compile_pipeline
+        from kaskad.registry.references import StoreResolver
 
+        resolver = StoreResolver(store_location(store), cache_root(store))
         try:
-            return compile_pipeline(pipeline), None
+            return compile_pipeline(pipeline, resolver=resolver), None
         except SpecError as exc:
             print_problems(err, exc.problems)
             raise typer.Exit(1) from None

@@ -20,10 +20,12 @@ from kaskad.cli.common import (
     AllowEnvOpt,
     StoreOpt,
     actor_name,
+    cache_root,
     err,
     is_release_ref,
     out,
     progress_bar,
+    store_location,
 )
 from kaskad.cli.decisions import decisions_app
 from kaskad.cli.monitor import labels_app, monitor, release_reference
@@ -103,16 +105,19 @@ def _load(
 ) -> Plan:
     if is_release_ref(pipeline):
         return load(store, pipeline, actor, allow_env).plan
-    return _compiled(pipeline, as_json)[1]
+    return _compiled(pipeline, as_json, store)[1]
 
 
-def _compiled(pipeline: str, as_json: bool) -> tuple[PipelineSpec, Plan]:
-    """The pipeline file's spec and plan; its problems printed (exit 1) when it has any."""
+def _compiled(pipeline: str, as_json: bool, store: str | None = None) -> tuple[PipelineSpec, Plan]:
+    """The pipeline file's spec and plan; its problems printed (exit 1) when it has any.
+    Registered models (``registered: fraud@production``) resolve through ``store``."""
     from kaskad.cli.render import print_problems
     from kaskad.compile.compiler import compile_with_spec
+    from kaskad.registry.references import StoreResolver
 
+    resolver = StoreResolver(store_location(store), cache_root(store))
     try:
-        return compile_with_spec(Path(pipeline))
+        return compile_with_spec(Path(pipeline), resolver=resolver)
     except SpecError as exc:
         if as_json:
             out.print_json(data={"valid": False, "problems": [p.to_dict() for p in exc.problems]})
@@ -133,24 +138,25 @@ def validate(
             help="Treat lint warnings (K901-K904) as errors: exit 1 when there are any.",
         ),
     ] = False,
+    store: StoreOpt = None,
 ) -> None:
     """Check a pipeline and every component it uses; report every problem at once, then
     the lint warnings (codes K8xx; with --strict they fail the check)."""
     from kaskad.cli.render import print_plan, print_warnings
 
-    plan, warnings = _load_linted(pipeline, as_json)
+    plan, warnings = _load_linted(pipeline, as_json, store)
     failing = strict and bool(warnings)
     if as_json:
+        from kaskad.execute.explain import component_entries
+
         out.print_json(
             data={
                 "valid": not failing,
                 "warnings": [w.to_dict() for w in warnings],
                 "pipeline": plan.name,
                 "plan_hash": plan.hash,
-                "components": [
-                    {"kind": c.kind, "name": c.name, "source": c.source, "sha256": c.sha256}
-                    for c in plan.components
-                ],
+                # sha256: the component hash; artifact_sha256 (models): the file's bytes
+                "components": component_entries(plan),
                 "outputs": [name for name, _ in plan.output_fields()],
             }
         )
@@ -164,13 +170,15 @@ def validate(
     print_plan(out, plan)
 
 
-def _load_linted(pipeline: str, as_json: bool) -> tuple[Plan, list[Problem]]:
+def _load_linted(
+    pipeline: str, as_json: bool, store: str | None = None
+) -> tuple[Plan, list[Problem]]:
     """The plan and its lint warnings (none for a release: it was checked when made)."""
     if is_release_ref(pipeline):
-        return _load(pipeline, as_json), []
+        return _load(pipeline, as_json, store), []
     from kaskad.compile.lint import lint
 
-    spec, plan = _compiled(pipeline, as_json)
+    spec, plan = _compiled(pipeline, as_json, store)
     return plan, lint(spec, plan)
 
 
@@ -318,7 +326,7 @@ def run(
         plan, release = loaded.plan, loaded.release.ref
         entry = loaded.root / Path(str(loaded.release.manifest["entry"])).name
     else:
-        plan = _load(pipeline)
+        plan = _load(pipeline, store=store)
     if engine not in ("local", "spark"):
         err.print(f"[red]error:[/] unknown engine {engine!r}; use local or spark")
         raise typer.Exit(2)

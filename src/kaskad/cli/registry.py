@@ -121,7 +121,31 @@ def model_register(
         )
     out.print(
         f"registered [bold]{version.name}[/] version {version.version} "
-        f"({version.framework}, sha256 {version.artifact_sha256[:12]})",
+        f"({version.framework}, artifact sha256 {version.artifact_sha256[:12]})",
+        highlight=False,
+    )
+
+
+@model_app.command("promote")
+def model_promote(
+    ref: Annotated[str, typer.Argument(help="NAME@VERSION, e.g. fraud@2.")],
+    to: Annotated[
+        str, typer.Option("--to", help="The stage to point at it (e.g. production).")
+    ] = "production",
+    store: StoreOpt = None,
+    actor: ActorOpt = None,
+) -> None:
+    """Point a stage of a model (``fraud@production`` in pipelines) at one of its versions.
+
+    Releases already made keep the version they pinned."""
+    model = ReleaseSelector.parse(ref)
+    if model.number is None:
+        raise fail(f"give a version number to promote: {model.name}@2")
+    with opened(store) as s:
+        version = s.set_model_stage(model.name, to, model.number, actor_name(actor))
+    out.print(
+        f"model [bold]{version.name}@{to}[/] → version {version.version} "
+        f"(artifact sha256 {version.artifact_sha256[:12]})",
         highlight=False,
     )
 
@@ -133,7 +157,7 @@ def model_list(
     """Registered models, newest versions last."""
     with opened(store) as s:
         versions = s.list_models(name)
-    table = Table("name", "version", "framework", "sha256", "inputs", "created", "by")
+    table = Table("name", "version", "framework", "artifact sha256", "inputs", "created", "by")
     for v in versions:
         table.add_row(
             v.name,
@@ -149,13 +173,17 @@ def model_list(
 
 @model_app.command("show")
 def model_show(
-    ref: Annotated[str, typer.Argument(help="NAME or NAME@VERSION.")], store: StoreOpt = None
+    ref: Annotated[str, typer.Argument(help="NAME, NAME@VERSION or NAME@STAGE.")],
+    store: StoreOpt = None,
 ) -> None:
-    """Everything recorded about a model version, as JSON."""
+    """Everything recorded about a model version, as JSON (``artifact_sha256``: the sha256
+    of the artifact file's bytes, what ``model register`` prints)."""
     with opened(store) as s:
         model = ReleaseSelector.parse(ref, default=LATEST)  # NAME: its latest version
-        v = s.get_model(model.name, model.number)
+        v = s.resolve_model(str(model))
+        stages = [st for st, n in s.model_stages(v.name).items() if n == v.version]
     data = {k: getattr(v, k) for k in v.__dataclass_fields__}
+    data["stages"] = stages
     out.print_json(data=json.loads(json.dumps(data, default=str)))
 
 
@@ -188,17 +216,24 @@ def release_create(
             description=description,
             allow_environment_mismatch=allow_environment_mismatch,
             notes=notes,
+            cache_root=cache_root(store),
         )
         if golden is not None:  # the monitoring reference, frozen from the golden cases
             from kaskad.compile.compiler import compile_pipeline
             from kaskad.monitor.reference import freeze_golden
+            from kaskad.registry.references import StoreResolver
 
-            freeze_golden(s, store_location(store), release.ref, compile_pipeline(pipeline))
+            pins = release.manifest.get("registered", {})
+            resolver = StoreResolver(s, cache_root(store), pins)
+            plan = compile_pipeline(pipeline, resolver=resolver)
+            freeze_golden(s, store_location(store), release.ref, plan)
     out.print(
         f"created release [bold]{release.ref}[/]: plan {release.plan_hash[:12]}, "
         f"{len(release.manifest['files'])} files, {release.golden_count} golden cases",
         highlight=False,
     )
+    for ref, pinned in release.manifest.get("registered", {}).items():
+        out.print(f"  model {escape(ref)} pinned to {escape(pinned)}", highlight=False)
     for note in notes:
         out.print(f"  note: {escape(note)}", highlight=False)
 
@@ -246,11 +281,18 @@ def release_show(
     )
     if r.description:
         out.print(escape(r.description))
-    table = Table("kind", "name", "source", "sha256", "outputs checked")
+    table = Table("kind", "name", "source", "component hash", "artifact sha256", "outputs checked")
     for c in r.components:
         table.add_row(
-            c["kind"], c["name"], c["source"], c["sha256"][:12], c.get("outputs_checked", "")
+            c["kind"],
+            c["name"],
+            c["source"],
+            c["sha256"][:12],
+            c.get("artifact_sha256", "")[:12],
+            c.get("outputs_checked", ""),
         )
+    for ref, pinned in r.manifest.get("registered", {}).items():
+        out.print(f"registered model {escape(ref)}: pinned to {escape(pinned)}", highlight=False)
     out.print(table)
     env = r.environment
     out.print(

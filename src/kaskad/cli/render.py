@@ -38,9 +38,10 @@ def print_plan(console: Console, plan: Plan) -> None:
     console.print(
         f"[bold green]ok[/] pipeline [bold]{plan.name}[/] plan {plan.hash[:12]}", highlight=False
     )
-    table = Table("kind", "name", "source", "sha256")
+    artifacts = plan.artifact_hashes()
+    table = Table("kind", "name", "source", "component hash", "artifact sha256")
     for c in plan.components:
-        table.add_row(c.kind, c.name, c.source, c.sha256[:12])
+        table.add_row(c.kind, c.name, c.source, c.sha256[:12], artifacts.get(c.sha256, "")[:12])
     console.print(table)
     steps = " → ".join(n.id for n in plan.nodes)
     console.print(f"steps: {steps} → decision")
@@ -81,10 +82,13 @@ def print_decision(console: Console, plan: Plan, report: dict[str, Any]) -> None
         b = trace["decision_branch"]
         console.print(f"  matched branch {b['branch']}: {escape(b['when'])}", highlight=False)
     for step in trace["steps"]:
+        artifact = step.get("model", {}).get("artifact_sha256")
         console.print(
             f"\n[bold]{step['kind']}[/] {step['id']}  "
-            f"[dim]{step['duration_ms']:.3f} ms  sha256 "
-            f"{step['component']['sha256'][:12]}[/]",
+            f"[dim]{step['duration_ms']:.3f} ms  component hash "
+            f"{step['component']['sha256'][:12]}"
+            + (f"  artifact sha256 {artifact[:12]}" if artifact else "")
+            + "[/]",
             highlight=False,
         )
         if "rules" in step:

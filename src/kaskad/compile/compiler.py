@@ -22,6 +22,7 @@ from kaskad.compile.plan import (
     Rule,
     RuleSetNode,
 )
+from kaskad.compile.registered import ModelResolver, resolve_models
 from kaskad.compile.scorecard import compile_scorecard, scorecard_outputs
 from kaskad.compile.serial import plan_hash
 from kaskad.compile.shadows import compile_shadows
@@ -518,22 +519,35 @@ def _unique(refs: list[ComponentRef]) -> list[ComponentRef]:
     return list(seen.values())
 
 
-def compile_pipeline(path: Path | str, *, allow_version_mismatch: bool = False) -> Plan:
+def compile_pipeline(
+    path: Path | str,
+    *,
+    allow_version_mismatch: bool = False,
+    resolver: ModelResolver | None = None,
+) -> Plan:
     """Load, check and compile a pipeline file; raise :class:`SpecError` listing every problem.
 
     ``allow_version_mismatch`` lets models saved by another version of their library load
-    (their warnings stay on the loaded adapters); otherwise they are refused (K301)."""
-    return compile_with_spec(path, allow_version_mismatch=allow_version_mismatch)[1]
+    (their warnings stay on the loaded adapters); otherwise they are refused (K301).
+    ``resolver`` resolves registered models (``registered: fraud@production``)."""
+    return compile_with_spec(
+        path, allow_version_mismatch=allow_version_mismatch, resolver=resolver
+    )[1]
 
 
 def compile_with_spec(
-    path: Path | str, *, allow_version_mismatch: bool = False
+    path: Path | str,
+    *,
+    allow_version_mismatch: bool = False,
+    resolver: ModelResolver | None = None,
 ) -> tuple[PipelineSpec, Plan]:
     """:func:`compile_pipeline`, also giving the spec the plan was compiled from (whose
     texts keep their places in the files, for :func:`kaskad.compile.lint.lint`)."""
     path = Path(path)
     problems: list[Problem] = []
     spec = load_pipeline_spec(path, problems, display=_shown(path))
+    if spec is not None:
+        spec = resolve_models(spec, resolver, problems)
     compiler = Compiler(allow_version_mismatch=allow_version_mismatch)
     plan = compiler.compile(spec) if spec is not None else None
     problems.extend(compiler.problems)

@@ -187,6 +187,18 @@ class Plan:
                 found.setdefault((node.framework, node.artifact_sha256), node)
         return list(found.values())
 
+    def artifact_hashes(self) -> dict[str, str]:
+        """Each model's component hash → the sha256 of its artifact's bytes.
+
+        Two hashes name a model: the **artifact sha256** (of the file's bytes, what
+        ``kaskad model register`` prints) and the **component hash** (of the artifact
+        sha256 and the step's settings: what plans, releases and traces list)."""
+        nodes = [*self.nodes, *(n for s in self.shadows for n in s.nodes)]
+        found = {n.component.sha256: n.artifact_sha256 for n in nodes if isinstance(n, ModelNode)}
+        for sub in (s.plan for s in self.shadows if s.plan is not None):
+            found.update(sub.artifact_hashes())
+        return found
+
     def tolerances(self) -> dict[str, float]:
         """Result fields compared within a declared tolerance instead of exactly: the
         outputs of model steps that declare one, the champion's and its challengers'."""

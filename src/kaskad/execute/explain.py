@@ -29,6 +29,20 @@ def _model_entry(node: ModelNode) -> dict[str, Any]:
     }
 
 
+def component_entries(plan: Plan) -> list[dict[str, str]]:
+    """The plan's components as JSON: ``sha256`` is the **component hash** (what plans and
+    releases list); a model also gives its ``artifact_sha256`` (of the artifact file's
+    bytes, what ``kaskad model register`` prints)."""
+    artifacts = plan.artifact_hashes()
+    out: list[dict[str, str]] = []
+    for c in plan.components:
+        entry = {"kind": c.kind, "name": c.name, "source": c.source, "sha256": c.sha256}
+        if c.sha256 in artifacts:
+            entry["artifact_sha256"] = artifacts[c.sha256]
+        out.append(entry)
+    return out
+
+
 def explain(plan: Plan, decision: Decision) -> dict[str, Any]:
     """``{"result": …, "trace": …}``; ``result`` holds the same fields as a batch row."""
     nodes = {n.id: n for n in plan.nodes}
@@ -74,9 +88,6 @@ def explain(plan: Plan, decision: Decision) -> dict[str, Any]:
             "duration_ms": round(decision.duration_ms, 4),
             "decision_branch": matched,
             "steps": steps,
-            "components": [
-                {"kind": c.kind, "name": c.name, "source": c.source, "sha256": c.sha256}
-                for c in plan.components
-            ],
+            "components": component_entries(plan),
         },
     }

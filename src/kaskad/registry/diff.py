@@ -89,13 +89,24 @@ def _scorecards(spec: PipelineSpec) -> dict[str, str]:
     return out
 
 
-def _models(spec: PipelineSpec, files: dict[str, str], folder: Path) -> dict[str, str]:
+def _models(store: Store, spec: PipelineSpec, release: Release, folder: Path) -> dict[str, str]:
+    """One line per model: its artifact (a registered one by the version the release
+    pinned), its artifact sha256, inputs and outputs."""
+    files: dict[str, str] = release.manifest["files"]
+    pins: dict[str, str] = release.manifest.get("registered", {})
     out: dict[str, str] = {}
     for m in spec.models:
         inputs = ", ".join(n for n, _ in m.inputs)
         outputs = ", ".join(f"{k}={v}" for k, v in m.outputs)
-        sha = files.get(m.artifact.relative_to(folder.resolve()).as_posix(), "unknown")
-        out[m.name] = f"{m.framework} sha256 {sha[:12]} inputs [{inputs}] outputs [{outputs}]"
+        if m.registered:
+            pinned = pins.get(m.registered, m.registered)
+            version = store.resolve_model(pinned)
+            what = f"{version.framework} registered {pinned}"
+            sha = version.artifact_sha256
+        else:
+            what = m.framework
+            sha = files.get(m.artifact.relative_to(folder.resolve()).as_posix(), "unknown")
+        out[m.name] = f"{what} artifact sha256 {sha[:12]} inputs [{inputs}] outputs [{outputs}]"
     return out
 
 
@@ -127,9 +138,7 @@ def diff_releases(store: Store, a_ref: str, b_ref: str, cache_root: Path) -> Rel
     (sa, da), (sb, db) = _spec(store, a, cache_root), _spec(store, b, cache_root)
     changes = _compare("rule", _rules(sa), _rules(sb))
     changes += _compare("feature", _features(sa), _features(sb))
-    changes += _compare(
-        "model", _models(sa, a.manifest["files"], da), _models(sb, b.manifest["files"], db)
-    )
+    changes += _compare("model", _models(store, sa, a, da), _models(store, sb, b, db))
     changes += _compare("scorecard", _scorecards(sa), _scorecards(sb))
     changes += _compare("decision", _decision(sa), _decision(sb))
     changes += _compare("shadow", _shadows(sa), _shadows(sb))

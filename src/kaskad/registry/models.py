@@ -32,6 +32,11 @@ _SUFFIX = {
 }
 
 
+def artifact_suffix(framework: str) -> str:
+    """The file suffix of a framework's artifacts (``.joblib`` for scikit-learn)."""
+    return _SUFFIX.get(framework, ".bin")
+
+
 def _framework_of(model: Any) -> str:
     module = type(model).__module__.split(".")[0]
     if module == "sklearn":

@@ -19,12 +19,14 @@ the release has loaded and verified; a failed load leaves no "loaded" entry.
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kaskad.compile.compiler import compile_pipeline
 from kaskad.compile.plan import Plan
+from kaskad.compile.registered import REGISTRY_PREFIX
 from kaskad.models import ModelAdapter, default_cache
 from kaskad.registry import golden
 from kaskad.registry.environment import (
@@ -35,6 +37,7 @@ from kaskad.registry.environment import (
     python_version,
 )
 from kaskad.registry.errors import EnvironmentMismatchError, GoldenMismatchError, ReleaseError
+from kaskad.registry.references import StoreResolver
 from kaskad.store.api import Release
 from kaskad.store.store import Store
 
@@ -61,8 +64,13 @@ class LoadedRelease:
 
 
 def _files_of(plan: Plan, entry: Path) -> tuple[str, dict[str, Path]]:
-    """Every file the plan reads, by path relative to their common folder."""
-    paths = {Path(c.path) for c in plan.all_components() if c.path}
+    """Every file the plan reads, by path relative to their common folder (registered
+    models are not among them: the release pins their versions, see ``registered``)."""
+    paths = {
+        Path(c.path)
+        for c in plan.all_components()
+        if c.path and not c.source.startswith(REGISTRY_PREFIX)
+    }
     paths.add(entry.resolve())
     root = Path(os.path.commonpath([str(p.parent) for p in paths]))
     files = {p.relative_to(root).as_posix(): p for p in sorted(paths)}
@@ -79,6 +87,7 @@ def create_release(
     description: str = "",
     allow_environment_mismatch: bool = False,
     notes: list[str] | None = None,
+    cache_root: Path | None = None,
 ) -> Release:
     """Snapshot a pipeline into a new, numbered release.
 
@@ -86,8 +95,11 @@ def create_release(
     release (EnvironmentMismatchError, with the table) unless
     ``allow_environment_mismatch``; the lock then records the version the model needs and
     the override goes to the audit trail. Golden cases within a declared tolerance of a
-    decision threshold are appended to ``notes``."""
-    plan = compile_pipeline(pipeline, allow_version_mismatch=True)
+    decision threshold are appended to ``notes``. Registered models
+    (``registered: fraud@production``) resolve through ``store`` (their artifacts
+    written under ``cache_root``) and the release pins the versions they resolved to."""
+    resolver = StoreResolver(store, cache_root or Path(tempfile.gettempdir()) / "kaskad")
+    plan = compile_pipeline(pipeline, allow_version_mismatch=True, resolver=resolver)
     environment = capture_environment(packages_for({m.framework for m in plan.model_nodes()}))
     adapters = model_adapters(plan)
     saved = {p: v for a in adapters for p, v in a.saved_with}
@@ -101,6 +113,8 @@ def create_release(
         "entry": entry,
         "files": {rel: store.artifacts.put_file(p) for rel, p in files.items()},
     }
+    if resolver.resolved:  # a stage reference is pinned to the version it names now
+        manifest["registered"] = resolver.pins()
     golden_sha = None
     count = 0
     if golden_input is not None:
@@ -136,6 +150,7 @@ def components_of(plan: Plan) -> list[dict[str, Any]]:
         else:
             names = ", ".join(name for name, _ in node.outputs_map)
             checks[(node.name, node.component.sha256)] = f"within {node.tolerance:g}: {names}"
+    artifacts = plan.artifact_hashes()
     out: list[dict[str, Any]] = []
     for c in plan.all_components():
         entry: dict[str, Any] = {
@@ -146,6 +161,8 @@ def components_of(plan: Plan) -> list[dict[str, Any]]:
         }
         if c.kind == "model" and (c.name, c.sha256) in checks:
             entry["outputs_checked"] = checks[(c.name, c.sha256)]
+        if c.sha256 in artifacts:  # sha256 above is the component hash
+            entry["artifact_sha256"] = artifacts[c.sha256]
         out.append(entry)
     return out
 
@@ -222,7 +239,8 @@ def load_release(
     else:
         packages = len(release.environment.get("packages", {}))
         checks.append(Check("environment", True, f"{packages} packages match the lock"))
-    plan = compile_pipeline(entry, allow_version_mismatch=bool(mismatches))
+    resolver = StoreResolver(store, cache_root, release.manifest.get("registered", {}))
+    plan = compile_pipeline(entry, allow_version_mismatch=bool(mismatches), resolver=resolver)
     adapters = model_adapters(plan)
     warnings = [w for a in adapters for w in a.load_warnings]
     if plan.hash != release.plan_hash:

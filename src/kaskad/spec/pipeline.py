@@ -33,6 +33,7 @@ _MODEL_KEYS = (
     "model",
     "description",
     "artifact",
+    "registered",
     "framework",
     "inputs",
     "outputs",
@@ -58,6 +59,9 @@ class ModelSpec:
     config_hash: str
     # absolute tolerance declared on the model's outputs (None: they must be exact)
     tolerance: float | None = None
+    # a registered model version (``fraud@2``, ``fraud@production``) instead of an
+    # artifact file: kaskad.compile.registered resolves it through the store
+    registered: str = ""
 
 
 @dataclass(frozen=True)
@@ -128,11 +132,32 @@ def _model(
         return None
     previous = r.component
     r.component = f"model {name}"
-    for key in ("artifact", "framework", "inputs", "outputs"):
+    registered = ""
+    if "registered" in entry:
+        registered = (r.string((*path, "registered"), "'registered'") or "").strip()
+        if "artifact" in entry:
+            r.problem(
+                "K104",
+                f"model '{name}' gives both 'artifact' and 'registered': keep one",
+                path,
+            )
+        elif registered.count("@") != 1 or registered.startswith("@") or registered.endswith("@"):
+            r.problem(
+                "K104",
+                f"'registered' must name a model version: NAME@VERSION or NAME@STAGE,"
+                f" not {registered!r}",
+                (*path, "registered"),
+                "e.g. registered: fraud@2 or registered: fraud@production",
+            )
+            registered = ""
+    required = ("artifact", "framework") if "registered" not in entry else ()
+    for key in (*required, "inputs", "outputs"):
         if key not in entry:
             r.problem("K104", f"model '{name}' needs '{key}'", path)
-    artifact = r.string((*path, "artifact"), "'artifact'")
-    framework = r.string((*path, "framework"), "'framework'") or ""
+    artifact = r.string((*path, "artifact"), "'artifact'") if not registered else ""
+    framework = ""  # a registered model's framework comes from the registry
+    if "framework" in entry or "registered" not in entry:
+        framework = r.string((*path, "framework"), "'framework'") or ""
     inputs: list[tuple[str, Text]] = []
     raw_inputs = entry.get("inputs")
     if isinstance(raw_inputs, list):
@@ -178,8 +203,13 @@ def _model(
         if failed is not None:
             failed.extend([name, *(o for o, _ in outputs)])
         return None
-    artifact_path, artifact_shown = _display(base, shown_base, artifact)
-    config = {k: entry.get(k) for k in _MODEL_KEYS if k != "artifact"}
+    if registered:  # the store gives the artifact and framework (kaskad.compile.registered)
+        artifact_path, artifact_shown = Path(), registered
+    else:
+        artifact_path, artifact_shown = _display(base, shown_base, artifact)
+    # a registered reference is left out: fraud@production and the version it pins
+    # (fraud@2) are the same component; the artifact's sha256 is in the component hash
+    config = {k: entry.get(k) for k in _MODEL_KEYS if k not in ("artifact", "registered")}
     return ModelSpec(
         name,
         str(entry.get("description", "")),
@@ -191,6 +221,7 @@ def _model(
         r.loc(path),
         sha256_text(canonical_json(config)),
         tolerance,
+        registered,
     )
 
 

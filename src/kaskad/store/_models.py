@@ -10,11 +10,12 @@ from sqlalchemy.orm import Session
 from kaskad.errors import ArtifactMissingError, NotFoundError
 from kaskad.store._audit import write_audit
 from kaskad.store._base import StoreBase, now
-from kaskad.store._names import check_name, listing, unknown_name
+from kaskad.store._names import check_name, check_stage, listing, unknown_name
 from kaskad.store._records import model_record, to_json
 from kaskad.store.api import ModelVersion
 from kaskad.store.artifacts import check_sha256
-from kaskad.store.tables import ModelVersionRow
+from kaskad.store.refs import ReleaseSelector
+from kaskad.store.tables import ModelStageRow, ModelVersionRow
 
 
 class ModelMethods(StoreBase):
@@ -112,3 +113,51 @@ class ModelMethods(StoreBase):
             query = query.where(ModelVersionRow.name == name)
         with self._read("listing models") as session:
             return [model_record(row) for row in session.scalars(query)]
+
+    def set_model_stage(self, name: str, stage: str, version: int, actor: str) -> ModelVersion:
+        """Point ``stage`` of model ``name`` at ``version`` (``fraud@production``)."""
+        check_stage(stage)
+        model = self.get_model(name, version)  # raises NotFoundError for an unknown version
+
+        def change(session: Session) -> ModelVersion:
+            row = session.get(ModelStageRow, (name, stage), with_for_update=True)
+            before = None if row is None else {"version": row.version}
+            if row is None:
+                row = ModelStageRow(name=name, stage=stage)
+                session.add(row)
+            row.version, row.updated_at, row.updated_by = version, now(), actor
+            after = {"version": version, "stage": stage}
+            write_audit(session, actor, "model.promote", f"model:{name}@{stage}", before, after)
+            return model
+
+        return self._write(f"moving {stage} of model {name} to version {version}", change)
+
+    def model_stages(self, name: str) -> dict[str, int]:
+        """Where each stage of model ``name`` points: ``{"production": 2}``."""
+        query = (
+            select(ModelStageRow.stage, ModelStageRow.version)
+            .where(ModelStageRow.name == name)
+            .order_by(ModelStageRow.stage)
+        )
+        with self._read(f"reading the stages of model {name}") as session:
+            return {stage: version for stage, version in session.execute(query)}
+
+    def resolve_model(self, ref: str) -> ModelVersion:
+        """The model version ``fraud@2``, ``fraud@latest`` or ``fraud@production`` names."""
+        selector = ReleaseSelector.parse(ref)
+        if selector.number is not None:
+            return self.get_model(selector.name, selector.number)
+        if selector.is_latest:
+            return self.get_model(selector.name)
+        stages = self.model_stages(selector.name)
+        if selector.selector not in stages:
+            self.get_model(selector.name)  # an unknown name says so, with did-you-mean
+            raise NotFoundError(
+                unknown_name(
+                    f"stage {selector.selector} of model {selector.name} points at no version",
+                    selector.selector,
+                    list(stages),
+                    "stages",
+                )
+            )
+        return self.get_model(selector.name, stages[selector.selector])

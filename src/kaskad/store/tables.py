@@ -89,6 +89,18 @@ class ModelVersionRow(Base):
     created_by: Mapped[str] = mapped_column(String(ACTOR), nullable=False)
 
 
+class ModelStageRow(Base):
+    """Where a stage of a registered model points now: (name, stage) → version number."""
+
+    __tablename__ = "model_stages"
+
+    name: Mapped[str] = mapped_column(String(NAME), primary_key=True)
+    stage: Mapped[str] = mapped_column(String(NAME), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    updated_by: Mapped[str] = mapped_column(String(ACTOR), nullable=False)
+
+
 class ReleaseRow(Base):
     __tablename__ = "releases"
     __table_args__ = (UniqueConstraint("pipeline", "number", name="uq_releases_pipeline_number"),)

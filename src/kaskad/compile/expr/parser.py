@@ -8,7 +8,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from lark import Lark, Token, Transformer, Tree, v_args
+from lark import Lark, Token, Tree, v_args
 from lark.exceptions import (
     UnexpectedCharacters,
     UnexpectedEOF,
@@ -16,8 +16,10 @@ from lark.exceptions import (
     UnexpectedToken,
     VisitError,
 )
+from lark.visitors import Transformer_NonRecursive
 
 from kaskad.compile.expr import ast
+from kaskad.compile.expr.depth import MAX_DEPTH, TooDeep, limit_depth
 
 _COMP = {"<>": "!=", "==": "="}
 _UNITS = {
@@ -46,9 +48,16 @@ class ExprSyntaxError(Exception):
     """A syntax error at a position inside the expression text."""
 
     def __init__(
-        self, message: str, line: int, column: int, length: int = 1, hint: str | None = None
+        self,
+        message: str,
+        line: int,
+        column: int,
+        length: int = 1,
+        hint: str | None = None,
+        code: str = "K201",
     ):
         super().__init__(message)
+        self.code = code
         self.message = message
         self.line = line
         self.column = column
@@ -82,7 +91,7 @@ def _join(a: ast.Span, b: ast.Span) -> ast.Span:
     return ast.Span(a.line, a.column, b.column + b.length - a.column)
 
 
-class _Build(Transformer[Token, ast.Node]):
+class _Build(Transformer_NonRecursive[Token, ast.Node]):
     def number(self, items: list[Token]) -> ast.Node:
         tok = items[0]
         text = str(tok).replace("_", "")
@@ -299,4 +308,14 @@ def parse(text: str) -> ast.Node:
             raise exc.orig_exc from None
         raise
     assert isinstance(result, ast.Node)
-    return result
+    try:
+        return limit_depth(result)
+    except TooDeep as exc:
+        raise ExprSyntaxError(
+            f"expression too deeply nested (limit {MAX_DEPTH} levels)",
+            exc.span.line,
+            exc.span.column,
+            exc.span.length,
+            "split it into named features, or use IN (…) instead of a long chain of =",
+            code="K210",
+        ) from None

@@ -1,0 +1,86 @@
+"""Hostile expression text: deep nesting and long chains compile or are refused with a
+code and location (never a RecursionError), and literal ranges are checked."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from kaskad import BatchExecutor, RecordExecutor, compile_pipeline
+from kaskad.compile.expr.depth import MAX_DEPTH
+from kaskad.compile.expr.parser import ExprSyntaxError, parse
+from kaskad.errors import SpecError
+from tests.conftest import frame_of
+
+SCHEMA = {"schema": "deep", "fields": {"id": {"type": "string", "key": True}, "x": "integer"}}
+
+
+def write_pipeline(root: Path, exprs: dict[str, str]) -> Path:
+    features = [{"name": name, "expr": text} for name, text in exprs.items()]
+    (root / "schema.yaml").write_text(json.dumps(SCHEMA))
+    (root / "features.yaml").write_text(
+        json.dumps({"featureset": "f", "description": "deep", "features": features})
+    )
+    pipeline = {
+        "pipeline": "deep",
+        "input": "schema.yaml",
+        "steps": [{"features": "features.yaml"}],
+        "decision": [{"otherwise": "ok"}],
+    }
+    (root / "pipeline.yaml").write_text(json.dumps(pipeline))
+    return root / "pipeline.yaml"
+
+
+def problems(path: Path) -> list[tuple[str, str]]:
+    with pytest.raises(SpecError) as info:
+        compile_pipeline(path)
+    return [(p.code, p.render()) for p in info.value.problems]
+
+
+def test_long_chains_and_deep_parentheses_compile_and_run(tmp_path: Path) -> None:
+    exprs = {
+        "or400": " OR ".join(f"x = {i}" for i in range(400)),
+        "and3000": " AND ".join(f"x != {i}" for i in range(3000)),
+        "paren": "(" * 10_000 + "x" + ")" * 10_000,
+        "nots": "NOT " * (MAX_DEPTH - 2) + "x = 1",
+        "sum": " + ".join(["x"] * (MAX_DEPTH - 1)),
+        "negs": "- " * (MAX_DEPTH - 1) + "x",
+    }
+    plan = compile_pipeline(write_pipeline(tmp_path, exprs))
+    recs = [{"id": "a", "x": 399}, {"id": "b", "x": 400}, {"id": "c", "x": None}]
+    expected = [
+        {"or400": True, "and3000": False, "paren": 399, "nots": False, "sum": 399 * 199},
+        {"or400": False, "and3000": False, "paren": 400, "nots": False, "sum": 400 * 199},
+        {"or400": None, "and3000": None, "paren": None, "nots": None, "sum": None},
+    ]
+    batch = BatchExecutor(plan).run(frame_of(recs, plan.schema)).to_dicts()
+    record = RecordExecutor(plan)
+    for rec, want, got in zip(recs, expected, batch, strict=True):
+        one = record.decide(rec).output
+        for name, value in want.items():
+            assert one[name] == value and got[name] == value, (rec, name, one[name], got[name])
+        assert one["negs"] == got["negs"] == (None if rec["x"] is None else -rec["x"])
+
+
+@pytest.mark.parametrize(
+    ("text", "column"),
+    [
+        ("NOT " * 3000 + "x = 1", 4 * (3000 - MAX_DEPTH + 1) + 1),
+        (" + ".join(["x"] * 5000), 1),
+        ("- " * 5000 + "x", 2 * (5000 - MAX_DEPTH) + 1),
+        ("(" * 1000 + "x" + " + 1)" * 1000, 1000 - MAX_DEPTH + 2),
+    ],
+)
+def test_too_deep_is_refused_with_a_code_and_location(
+    tmp_path: Path, text: str, column: int
+) -> None:
+    found = problems(write_pipeline(tmp_path, {"deep": text}))
+    assert [code for code, _ in found] == ["K210"]
+    rendered = found[0][1]
+    assert f"limit {MAX_DEPTH} levels" in rendered
+    assert "^" in rendered
+    with pytest.raises(ExprSyntaxError) as info:
+        parse(text)
+    assert (info.value.code, info.value.line, info.value.column) == ("K210", 1, column)

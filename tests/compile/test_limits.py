@@ -84,3 +84,35 @@ def test_too_deep_is_refused_with_a_code_and_location(
     with pytest.raises(ExprSyntaxError) as info:
         parse(text)
     assert (info.value.code, info.value.line, info.value.column) == ("K210", 1, column)
+
+
+@pytest.mark.parametrize(
+    ("text", "column", "message"),
+    [
+        ("x + 9223372036854775808", 5, "out of the 64-bit range"),
+        ("x = " + "7" * 5000, 5, "out of the 64-bit range"),
+        ("x * 1e400", 5, "too large for a float"),
+        ("x > 1" + "0" * 400 + ".5", 5, "too large for a float"),
+    ],
+)
+def test_literal_out_of_range_is_refused(
+    tmp_path: Path, text: str, column: int, message: str
+) -> None:
+    found = problems(write_pipeline(tmp_path, {"big": text}))
+    assert [code for code, _ in found] == ["K211"]
+    assert message in found[0][1]
+    with pytest.raises(ExprSyntaxError) as info:
+        parse(text)
+    assert (info.value.code, info.value.column) == ("K211", column)
+
+
+def test_literals_at_the_edges_of_the_range_compile(tmp_path: Path) -> None:
+    exprs = {"top": "9223372036854775807 + 0 * x", "zeros": "00000000000000000000042 + x"}
+    exprs["tiny"] = "1e-300 * x"
+    exprs["huge"] = "1.7e308 + 0 * x"
+    plan = compile_pipeline(write_pipeline(tmp_path, exprs))
+    out = RecordExecutor(plan).decide({"id": "a", "x": 1}).output
+    batch = BatchExecutor(plan).run(frame_of([{"id": "a", "x": 1}], plan.schema)).to_dicts()[0]
+    expected = {"top": 2**63 - 1, "zeros": 43, "tiny": 1e-300, "huge": 1.7e308}
+    assert {k: out[k] for k in expected} == expected
+    assert {k: batch[k] for k in expected} == expected

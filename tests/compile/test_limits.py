@@ -47,6 +47,8 @@ def test_long_chains_and_deep_parentheses_compile_and_run(tmp_path: Path) -> Non
         "nots": "NOT " * (MAX_DEPTH - 2) + "x = 1",
         "sum": " + ".join(["x"] * (MAX_DEPTH - 1)),
         "negs": "- " * (MAX_DEPTH - 1) + "x",
+        "calls": "abs(" * (MAX_DEPTH - 1) + "x" + ")" * (MAX_DEPTH - 1),
+        "cases": "CASE WHEN x > 0 THEN " * 99 + "1" + " ELSE 0 END" * 99,
     }
     plan = compile_pipeline(write_pipeline(tmp_path, exprs))
     recs = [{"id": "a", "x": 399}, {"id": "b", "x": 400}, {"id": "c", "x": None}]
@@ -62,6 +64,8 @@ def test_long_chains_and_deep_parentheses_compile_and_run(tmp_path: Path) -> Non
         for name, value in want.items():
             assert one[name] == value and got[name] == value, (rec, name, one[name], got[name])
         assert one["negs"] == got["negs"] == (None if rec["x"] is None else -rec["x"])
+        assert one["calls"] == got["calls"] == rec["x"]
+        assert one["cases"] == got["cases"] == (0 if rec["x"] is None else 1)
 
 
 @pytest.mark.parametrize(

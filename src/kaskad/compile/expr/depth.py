@@ -96,24 +96,34 @@ def _cover(a: ast.Span, b: ast.Span) -> ast.Span:
     return ast.Span(a.line, a.column, b.column + b.length - a.column)
 
 
-def _rebuild(node: ast.Node) -> ast.Node:
-    if isinstance(node, ast.Binary) and node.op in _CHAINED:
-        items = _chain(node)
-        if len(items) > 2:
-            return _balanced(node.op, [_rebuild(n) for n in items])
-    changes = {f.name: _map(getattr(node, f.name)) for f in dataclasses.fields(node)}
-    return dataclasses.replace(node, **changes)
+def _rebuild(root: ast.Node) -> ast.Node:
+    """``root`` with every logical chain balanced, children before parents (no recursion)."""
+    done: dict[int, ast.Node] = {}
+    stack: list[tuple[ast.Node, bool]] = [(root, False)]
+    while stack:
+        node, ready = stack.pop()
+        kids = _children(node)
+        if not ready:
+            stack.append((node, True))
+            stack.extend((k, False) for k in kids)
+            continue
+        if isinstance(node, ast.Binary) and node.op in _CHAINED and len(kids) > 2:
+            done[id(node)] = _balanced(node.op, [done[id(k)] for k in kids])
+        else:
+            changes = {f.name: _swap(getattr(node, f.name), done) for f in dataclasses.fields(node)}
+            done[id(node)] = dataclasses.replace(node, **changes)
+    return done[id(root)]
 
 
-def _map(value: Any) -> Any:
+def _swap(value: Any, done: dict[int, ast.Node]) -> Any:
     if isinstance(value, ast.Node):
-        return _rebuild(value)
+        return done[id(value)]
     if isinstance(value, tuple):
-        return tuple(_map(v) for v in value)
+        return tuple(_swap(v, done) for v in value)  # two levels at most (CASE's whens)
     return value
 
 
 def limit_depth(root: ast.Node) -> ast.Node:
     """``root`` with logical chains rebalanced, or :class:`TooDeep` past the limit."""
     _depth_or_raise(root)
-    return _rebuild(root)  # recursion bounded by the depth just checked
+    return _rebuild(root)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
+import re
 import time
+from collections.abc import Callable
 
 import polars as pl
 from hypothesis import given, settings
@@ -66,24 +69,31 @@ def test_sql_semantics() -> None:
     assert LikeMatcher.compile("STRASSE", case_insensitive=True).matches("strasse")
 
 
-def _seconds(fn: object, *args: object) -> float:
-    start = time.perf_counter()
-    for _ in range(3):
-        fn(*args)  # type: ignore[operator]
-    return time.perf_counter() - start
+def _seconds(fn: Callable[[str], object], value: str) -> float:
+    """The fastest of five calls: the least disturbed by other work on the machine."""
+    best = math.inf
+    for _ in range(5):
+        start = time.perf_counter()
+        fn(value)
+        best = min(best, time.perf_counter() - start)
+    return best
 
 
 def test_adversarial_patterns_take_linear_time() -> None:
-    """Hostile patterns over 100,000 characters cost a small multiple of one plain scan."""
+    """Hostile patterns over 100,000 characters cost a bounded multiple of one plain scan
+    of the value (a backtracking search costs thousands of times more: quadratic)."""
     n = 100_000
     values = ["RU" * (n // 2), "R" * n, "a" * n, ("RU" + "x" * 50) * (n // 52), "_%" * (n // 2)]
     patterns = ["%RU%MOW%", "%R%R%R%R%R%R%X", "%a%a%a%a%b", "%a_a_a_a_b%", "%_%_%_%b", "%RU_x%Z"]
     baseline = max(_seconds(lambda v: v.lower().find("zzz"), v) for v in values)
+    quadratic = _seconds(re.compile(r"(?s).*RU.*MOW.*").fullmatch, "RU" * 5_000)
     for ci in (False, True):
         for pattern in patterns:
             matcher = LikeMatcher.compile(pattern, ci)
             for value in values:
                 took = _seconds(matcher.matches, value)
-                assert took < 200 * baseline + 0.05, (pattern, ci, value[:10], took, baseline)
-            expected = polars_like(pattern, values, ci)
+                assert took < 500 * baseline, (pattern, ci, value[:10], took, baseline)
+            expected = polars_like(pattern, values, ci)  # the same answers as Polars
             assert [matcher.matches(v) for v in values] == expected
+    # the baseline is fair: the old regular expression, on a tenth of the text, is far slower
+    assert quadratic > 5 * baseline

@@ -13,17 +13,15 @@ from hypothesis import strategies as st
 
 from kaskad.compile.expr import typed as t
 from kaskad.compile.expr.check import like_to_regex
-from kaskad.compile.expr.like import LikeMatcher
+from kaskad.compile.expr.like import LikeMatcher, like_of_regex
 from kaskad.compile.expr.to_polars import like_pattern
 from kaskad.spec.types import BOOLEAN, STRING
 
-ALPHABET = "abAB%_\n.*ßſKkΣσς İiı"
+ALPHABET = "abAB%_\n\t.*\\#-&ßſKkΣσς İiı"
 
 
 def polars_like(pattern: str, values: list[str], case_insensitive: bool) -> list[bool]:
-    node = t.TLike(
-        BOOLEAN, t.TCol(STRING, "v"), like_to_regex(pattern), pattern, False, case_insensitive
-    )
+    node = t.TLike(BOOLEAN, t.TCol(STRING, "v"), like_to_regex(pattern), False, case_insensitive)
     frame = pl.DataFrame({"v": values}, schema={"v": pl.String})
     return frame.select(pl.col("v").str.contains(like_pattern(node)))["v"].to_list()
 
@@ -39,6 +37,7 @@ def test_matcher_agrees_with_polars(
 ) -> None:
     matcher = LikeMatcher.compile(pattern, case_insensitive)
     assert [matcher.matches(v) for v in values] == polars_like(pattern, values, case_insensitive)
+    assert like_of_regex(like_to_regex(pattern)) == pattern  # what a plan holds
 
 
 def test_sql_semantics() -> None:

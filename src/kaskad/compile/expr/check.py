@@ -417,9 +417,8 @@ class Checker:
             return self.fail(
                 "K209", "the LIKE pattern must be a 'text' constant", node.pattern.span
             )
-        pattern = str(node.pattern.value)
-        regex = like_to_regex(pattern)
-        return t.TLike(BOOLEAN, operand, regex, pattern, node.negated, node.case_insensitive)
+        regex = like_to_regex(str(node.pattern.value))
+        return t.TLike(BOOLEAN, operand, regex, node.negated, node.case_insensitive)
 
     def _case(self, node: ast.Case) -> t.TExpr:
         whens: list[tuple[t.TExpr, t.TExpr]] = []

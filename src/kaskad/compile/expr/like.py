@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-__all__ = ["LikeMatcher", "fold_case"]
+__all__ = ["LikeMatcher", "fold_case", "like_of_regex"]
 
 
 @lru_cache(maxsize=4096)
@@ -65,6 +65,28 @@ class _Segment:
         return -1 if found is None else found.start()
 
 
+def like_of_regex(regex: str) -> str:
+    """The LIKE pattern ``like_to_regex`` turned into ``regex``: it escapes every special
+    character it copies, so an unescaped ``.`` is a wildcard (``%`` when ``*`` follows)."""
+    out: list[str] = []
+    i = 0
+    while i < len(regex):
+        ch = regex[i]
+        if ch == "\\":
+            out.append(regex[i + 1])
+            i += 2
+        elif ch == "." and regex.startswith("*", i + 1):
+            out.append("%")
+            i += 2
+        elif ch == ".":
+            out.append("_")
+            i += 1
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)
+
+
 @dataclass(frozen=True)
 class LikeMatcher:
     """A compiled ``LIKE`` (or, with ``case_insensitive``, ``ILIKE``) pattern."""
@@ -76,6 +98,13 @@ class LikeMatcher:
     def compile(pattern: str, case_insensitive: bool = False) -> LikeMatcher:
         text = fold_case(pattern) if case_insensitive else pattern
         return LikeMatcher(tuple(_Segment.parse(s) for s in text.split("%")), case_insensitive)
+
+    @staticmethod
+    def from_regex(regex: str, case_insensitive: bool = False) -> LikeMatcher:
+        """The matcher of the pattern a plan holds as ``like_to_regex`` wrote it (``.*``
+        for ``%``, ``.`` for ``_``, other characters escaped where special), so plans keep
+        the form and hash they have."""
+        return LikeMatcher.compile(like_of_regex(regex), case_insensitive)
 
     def matches(self, value: str) -> bool:
         """Whether the whole of ``value`` matches the pattern."""

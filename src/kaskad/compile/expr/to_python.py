@@ -92,7 +92,7 @@ def compile_python(node: t.TExpr) -> Fn:
         return lambda env, el: inner(env, el) is None
     if isinstance(node, t.TLike):
         inner = compile_python(node.operand)
-        matches = LikeMatcher.compile(node.pattern, node.case_insensitive).matches
+        matches = LikeMatcher.from_regex(node.regex, node.case_insensitive).matches
         negated = node.negated
 
         def like(env: Env, el: Any) -> Any:

@@ -73,8 +73,7 @@ class TIsNull(TExpr):
 @dataclass(frozen=True)
 class TLike(TExpr):
     operand: TExpr
-    regex: str  # anchored at both ends by the vectorized executor
-    pattern: str  # the LIKE pattern itself, for the per-record executor's linear matcher
+    regex: str  # anchored at both ends by the executors
     negated: bool
     case_insensitive: bool
 

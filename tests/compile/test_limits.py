@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from kaskad import BatchExecutor, RecordExecutor, compile_pipeline
-from kaskad.compile.expr.depth import MAX_DEPTH
+from kaskad.compile.expr import ast
+from kaskad.compile.expr.depth import KEPT_CHAIN, MAX_DEPTH
 from kaskad.compile.expr.parser import ExprSyntaxError, parse
 from kaskad.errors import SpecError
 from tests.conftest import frame_of
@@ -120,3 +121,20 @@ def test_literals_at_the_edges_of_the_range_compile(tmp_path: Path) -> None:
     expected = {"top": 2**63 - 1, "zeros": 43, "tiny": 1e-300, "huge": 1.7e308}
     assert {k: out[k] for k in expected} == expected
     assert {k: batch[k] for k in expected} == expected
+
+
+def test_chains_up_to_the_kept_length_keep_their_shape() -> None:
+    """Plans of existing pipelines (and so their hashes) do not change: a chain of up to
+    KEPT_CHAIN operands is left as written; a longer one is rebalanced."""
+    kept = parse(" OR ".join(f"x = {i}" for i in range(KEPT_CHAIN)))
+    for _ in range(KEPT_CHAIN - 1):
+        assert isinstance(kept, ast.Binary) and kept.op == "OR"
+        kept = kept.left
+    assert isinstance(kept, ast.Binary) and kept.op == "="
+    grouped = parse("a AND (b AND c)")
+    assert isinstance(grouped, ast.Binary) and isinstance(grouped.right, ast.Binary)
+    longer = parse(" OR ".join(f"x = {i}" for i in range(KEPT_CHAIN + 1)))
+    depth = 0
+    while isinstance(longer, ast.Binary) and longer.op == "OR":
+        longer, depth = longer.left, depth + 1
+    assert depth <= KEPT_CHAIN.bit_length()  # logarithmic

@@ -4,7 +4,8 @@ The checker and both executors walk expressions recursively, so nesting is bound
 an expression deeper than :data:`MAX_DEPTH` levels is refused (``K210``) before anything
 recursive sees it. Long chains of one logical operator (``a OR b OR c …``) are not
 deep: ``AND`` and ``OR`` are associative (also with NULLs), so a chain of any length is
-rebalanced into a tree of logarithmic depth with the same result.
+rebalanced into a tree of logarithmic depth with the same result (chains of up to
+:data:`KEPT_CHAIN` operands keep their shape, so existing plans keep their hashes).
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from kaskad.compile.expr import ast
 __all__ = ["MAX_DEPTH", "TooDeep", "limit_depth"]
 
 MAX_DEPTH = 200
+# chains up to this many operands keep the shape they were written in, so the plans (and
+# plan hashes) of existing pipelines stay the same; longer ones are rebalanced
+KEPT_CHAIN = 128
 _CHAINED = ("AND", "OR")
 
 
@@ -60,9 +64,12 @@ def _collect(value: Any, out: list[ast.Node]) -> None:
 
 
 def _cost(node: ast.Node, children: int) -> int:
-    """Levels ``node`` adds once rebalanced: ⌈log2 n⌉ for a chain of n operands."""
+    """Levels ``node`` adds: a kept chain of n operands n - 1 (at most: it may be written
+    with parentheses), a rebalanced one ⌈log2 n⌉."""
     if isinstance(node, ast.Binary) and node.op in _CHAINED:
-        return max(1, (children - 1).bit_length())
+        if children <= KEPT_CHAIN:
+            return children - 1
+        return (children - 1).bit_length()
     return 1
 
 
@@ -107,12 +114,24 @@ def _rebuild(root: ast.Node) -> ast.Node:
             stack.append((node, True))
             stack.extend((k, False) for k in kids)
             continue
-        if isinstance(node, ast.Binary) and node.op in _CHAINED and len(kids) > 2:
+        if isinstance(node, ast.Binary) and node.op in _CHAINED and len(kids) > KEPT_CHAIN:
             done[id(node)] = _balanced(node.op, [done[id(k)] for k in kids])
+        elif isinstance(node, ast.Binary) and node.op in _CHAINED:
+            done[id(node)] = _relink(node, node.op, done)
         else:
             changes = {f.name: _swap(getattr(node, f.name), done) for f in dataclasses.fields(node)}
             done[id(node)] = dataclasses.replace(node, **changes)
     return done[id(root)]
+
+
+def _relink(node: ast.Node, op: str, done: dict[int, ast.Node]) -> ast.Node:
+    """A kept chain, its shape unchanged, over its rebuilt operands (recursion bounded by
+    :data:`KEPT_CHAIN`)."""
+    if isinstance(node, ast.Binary) and node.op == op:
+        return dataclasses.replace(
+            node, left=_relink(node.left, op, done), right=_relink(node.right, op, done)
+        )
+    return done[id(node)]
 
 
 def _swap(value: Any, done: dict[int, ast.Node]) -> Any:

@@ -18,7 +18,27 @@ PLAN = compile_pipeline(HERE / "parity" / "pipeline.yaml")
 RECORD = RecordExecutor(PLAN)
 BATCH = BatchExecutor(PLAN)
 
-ODD_TEXT = ["", "a", "A", "a_b", "a%", "ß", "İ", "ǅ", " a ", "\ta\n", "b.", "x'y", "Σ", "aB", "ab"]
+ODD_TEXT = [
+    "",
+    "a",
+    "A",
+    "a_b",
+    "a%",
+    "ß",
+    "ẞ",
+    "xσς",
+    "ΣΣ",
+    "ſ",
+    "İ",
+    "ǅ",
+    " a ",
+    "\ta\n",
+    "b.",
+    "x'y",
+    "Σ",
+    "aB",
+    "ab",
+]
 ints = st.one_of(
     st.none(), st.sampled_from([0, 1, -1, 2, 5, -5, 100, 2**31 - 1]), st.integers(-(2**31), 2**31)
 )

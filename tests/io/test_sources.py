@@ -280,3 +280,24 @@ def test_source_classes_by_suffix(inputs: dict[str, Path]) -> None:
 def write_lines(path: Path, lines: list[str]) -> Path:
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ('id,day,kind,amount_rub\na,2025-03-01,cash_in,10\nb,2025-03-01,"cash_in,11\n', 3),
+        (
+            "id,day,kind,amount_rub\n"
+            'a,2025-03-01,cash_in,10\n"b\nc",2025-03-01,cash_in,1\n'
+            'd,2025-03-01,cash_in,"12\ne,2025-03-01,cash_in,13\nf,2025-03-01,cash_in,14\n',
+            5,
+        ),
+    ],
+)
+def test_csv_unterminated_quote_names_its_line(tmp_path: Path, text: str, line: int) -> None:
+    """The rest of the file would otherwise be read as one value, its records lost."""
+    path = tmp_path / "open.csv"
+    path.write_text(text)
+    error = read_all(path)
+    assert error.line == line
+    assert f'open.csv: line {line}: a quote (") is opened and never closed' in str(error)

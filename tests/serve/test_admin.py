@@ -166,6 +166,17 @@ def test_refusals(served: tuple[Store, httpx.Client]) -> None:
         assert (status, body["code"]) == (422, "S422"), bad
         assert [e["field"] for e in body.get("errors", [{"field": None}])] == [field], body
 
+    for digits in (str(2**64), "9" * 5000):  # beyond the store's 64-bit column
+        response = client.post(
+            "/v1/pipelines/aml/promote",
+            content=b'{"release": ' + digits.encode() + b"}",
+            headers={**ADMIN, "Content-Type": "application/json"},
+        )
+        assert (response.status_code, response.json()["code"]) == (422, "S422")
+        errors = response.json()["errors"]
+        assert [e["field"] for e in errors] == ["release"]
+        assert "release numbers go up to 9223372036854775807" in errors[0]["problem"]
+
     response = client.post(
         "/v1/pipelines/aml/promote",
         content=b"{not json",

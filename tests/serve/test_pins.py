@@ -68,6 +68,10 @@ def test_pins_that_cannot_be_served(served: tuple[Store, httpx.Client], tmp_path
         "/v1/pipelines/aml/decide?release=9": (404, "S404", f"{NAME}@9"),
         "/v1/pipelines/aml/decide?release=latest": (422, "S422", "release number"),
         "/v1/pipelines/draft/decide?release=1": (409, "S409", "served from its file"),
+        # beyond what the store's 64-bit column holds, and digits that are not ASCII
+        f"/v1/pipelines/aml/decide?release={2**64}": (422, "S422", "release number"),
+        "/v1/pipelines/aml/decide?release=" + "9" * 5000: (422, "S422", "release number"),
+        "/v1/pipelines/aml/decide?release=%C2%B2": (422, "S422", "release number"),
     }
     for path, (status, code, text) in cases.items():
         response = client.post(path, json=JUST_BELOW)

@@ -18,5 +18,6 @@ def monthly_payment(amount, term):
 @feature(returns="float", inputs={"income": "applicant.income"})
 def payment_to_income(monthly_payment, income):
     """Share of monthly income the new loan payment would take."""
-    with np.errstate(invalid="ignore", divide="ignore"):
+    # a tiny income (1e-300) overflows the share to infinity: no warning, the value says it
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         return np.where(income > 0, monthly_payment / income, np.nan)

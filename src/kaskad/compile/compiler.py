@@ -94,8 +94,8 @@ class Compiler:
         except ExprSyntaxError as exc:
             self.problems.append(
                 Problem(
-                    "K201",
-                    f"syntax error: {exc.message}",
+                    exc.code,
+                    f"syntax error: {exc.message}" if exc.code == "K201" else exc.message,
                     text.location(exc.line, exc.column, exc.length),
                     exc.hint,
                 )

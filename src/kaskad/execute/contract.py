@@ -80,9 +80,18 @@ class JsonNumber(str):
     __slots__ = ()
 
 
-def _parse_int(text: str) -> Any:
+def int64_of(text: str) -> int | None:
+    """The value of integer ``text`` (``-?[0-9]+``) when a 64-bit integer holds it. Text
+    too long to be one is not converted: Python refuses ``int()`` of over 4,300 digits."""
+    if len(text.lstrip("-0")) > 19:
+        return None
     value = int(text)
-    return value if INT64[0] <= value <= INT64[1] else JsonNumber(text)
+    return value if INT64[0] <= value <= INT64[1] else None
+
+
+def _parse_int(text: str) -> Any:
+    value = int64_of(text)
+    return JsonNumber(text) if value is None else value
 
 
 def _parse_float(text: str) -> Any:
@@ -194,8 +203,8 @@ def _read_text(raw: str, dtype: DType, path: str, got: str) -> tuple[Any, FieldP
         return None, None
     if kind == "integer":
         if _INTEGER.fullmatch(text):
-            value = int(text)
-            if INT64[0] <= value <= INT64[1]:
+            value = int64_of(text)
+            if value is not None:
                 return value, None
             return None, out_of_range(path, "integer", text)
         return None, wrong_type(path, "integer", got)

@@ -243,6 +243,8 @@ class CsvSource(Source):
             offset += frame.height
 
     def _text_batches(self) -> Iterator[pl.DataFrame]:
+        if (open_quote := self._open_quote()) is not None:
+            raise open_quote
         names = [f.name for f in self.fields]
         options = pa_csv.ConvertOptions(
             column_types={n: pa.string() for n in names},
@@ -275,6 +277,24 @@ class CsvSource(Source):
                 start, end = end + 1, reader.line_num
                 if fields:  # blank lines are skipped, as the Arrow reader does
                     yield start, fields
+
+    def _open_quote(self) -> MalformedInputError | None:
+        """A quote opened and never closed: the CSV readers would take the rest of the file
+        as one value, so records would silently go missing. Quotes come in pairs in valid
+        CSV; only when their count is odd is the file read again to find the record."""
+        if _count_bytes(self.path, b'"') % 2 == 0:
+            return None
+        with self.path.open(newline="", encoding="utf-8", errors="replace") as file:
+            reader = csv.reader(file, strict=True)
+            end = 0
+            try:
+                for _ in reader:
+                    end = reader.line_num
+            except csv.Error:
+                return MalformedInputError(
+                    self.name, 'a quote (") is opened and never closed', line=end + 1
+                )
+        return None
 
     def _line_of(self, row: int) -> int | None:
         return next((line for line, _ in islice(self._records(), row, row + 1)), None)
@@ -347,6 +367,14 @@ def rebatch(frames: Iterable[pl.DataFrame], size: int) -> Iterator[pl.DataFrame]
             pending, count = ([rest] if rest.height else []), rest.height
     if count:
         yield pending[0] if len(pending) == 1 else pl.concat(pending, rechunk=False)
+
+
+def _count_bytes(path: Path, byte: bytes) -> int:
+    count = 0
+    with path.open("rb") as file:
+        while block := file.read(_COUNT_BLOCK):
+            count += block.count(byte)
+    return count
 
 
 def _count_lines(path: Path) -> int:

@@ -36,6 +36,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from kaskad.errors import FieldProblem
+from kaskad.execute.contract import JsonNumber, loads
 from kaskad.registry.releases import LoadedRelease
 from kaskad.serve.auth import ApiKey, Authenticator
 from kaskad.serve.config import PipelineFile, ReleaseRef
@@ -45,7 +46,7 @@ from kaskad.serve.pins import load_verified
 from kaskad.serve.pipelines import ServedPipeline
 from kaskad.serve.promotion import PromotionWatcher
 from kaskad.store import NotFoundError, StageChange, Store, StoreError
-from kaskad.store.refs import ReleaseSelector
+from kaskad.store.refs import MAX_NUMBER, ReleaseSelector
 
 BODY_LIMIT = 16 * 1024
 Moved = tuple[StageChange, LoadedRelease | None]  # the move, and the release verified for it
@@ -194,7 +195,7 @@ async def _body(request: Request, fields: tuple[str, ...]) -> dict[str, Any]:
         data: Any = {}
     else:
         try:
-            data = json.loads(raw)
+            data = loads(raw)  # numbers beyond 64 bits stay text (JsonNumber)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ServeError(422, "S422", f"the body is not JSON: {exc}") from None
     if not isinstance(data, dict):
@@ -204,6 +205,12 @@ async def _body(request: Request, fields: tuple[str, ...]) -> dict[str, Any]:
         number = data.get("release")
         if "release" not in data:
             problems.append(FieldProblem("release", "missing"))
+        elif isinstance(number, JsonNumber) or (isinstance(number, int) and number > MAX_NUMBER):
+            problems.append(
+                FieldProblem(
+                    "release", "out_of_range", note=f"release numbers go up to {MAX_NUMBER}"
+                )
+            )
         elif not isinstance(number, int) or isinstance(number, bool) or number < 1:
             problems.append(
                 FieldProblem(

@@ -24,7 +24,7 @@ from kaskad.serve.config import PipelineFile, ReleaseRef
 from kaskad.serve.errors import ServeError
 from kaskad.serve.pipelines import ServedPipeline
 from kaskad.store import Store
-from kaskad.store.refs import ReleaseSelector
+from kaskad.store.refs import MAX_NUMBER, ReleaseSelector, release_number
 
 DEFAULT_PINNED = 8
 
@@ -59,15 +59,15 @@ class PinnedReleases:
                 " (serve NAME@production to decide with ?release=N)",
             )
         pipeline = ReleaseSelector.parse(source.ref).name
-        number = release.removeprefix(f"{pipeline}@")  # "3" or the full "PIPELINE@3"
-        if not number.isdigit() or int(number) < 1:
+        number = release_number(release.removeprefix(f"{pipeline}@"))  # "3" or "PIPELINE@3"
+        if number is None:
             raise ServeError(
                 422,
                 "S422",
-                f"release must be a release number of {pipeline} (e.g. ?release=3), not"
-                f" {release!r}",
+                f"release must be a release number of {pipeline} from 1 to {MAX_NUMBER}"
+                f" (e.g. ?release=3), not {release[:40]!r}",
             )
-        ref = f"{pipeline}@{int(number)}"
+        ref = f"{pipeline}@{number}"
         key = (name, ref)
         with self._lock:
             cached = self._cache.get(key)

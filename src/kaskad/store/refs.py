@@ -12,9 +12,19 @@ from dataclasses import dataclass
 
 from kaskad.errors import StoreError
 
-__all__ = ["LATEST", "ReleaseSelector"]
+__all__ = ["LATEST", "MAX_NUMBER", "ReleaseSelector", "release_number"]
 
 LATEST = "latest"
+MAX_NUMBER = 2**63 - 1  # what a store's 64-bit integer column holds
+
+
+def release_number(text: str) -> int | None:
+    """``text`` as a release (or version) number: ASCII digits, from 1 to
+    :data:`MAX_NUMBER`; None for anything else (a stage name, ``0``, ``²``, 10**30)."""
+    if not (text.isascii() and text.isdigit()) or len(text.lstrip("0")) > 19:
+        return None
+    value = int(text)
+    return value if 1 <= value <= MAX_NUMBER else None
 
 
 @dataclass(frozen=True)
@@ -38,12 +48,16 @@ class ReleaseSelector:
                 f"{text!r} is not a release reference: write PIPELINE@NUMBER, PIPELINE@latest"
                 " or PIPELINE@STAGE (e.g. loan_decision@production)"
             )
+        if selector.isdigit() and release_number(selector) is None:
+            raise StoreError(
+                f"{text!r}: release numbers go from 1 to {MAX_NUMBER}, not {selector[:30]}"
+            )
         return cls(name, selector)
 
     @property
     def number(self) -> int | None:
         """The release (or version) number, when the selector is one."""
-        return int(self.selector) if self.selector.isdigit() else None
+        return release_number(self.selector)
 
     @property
     def is_latest(self) -> bool:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from lark import Lark, Token, Transformer, Tree, v_args
+from lark import Lark, Token, Tree, v_args
 from lark.exceptions import (
     UnexpectedCharacters,
     UnexpectedEOF,
@@ -16,8 +17,10 @@ from lark.exceptions import (
     UnexpectedToken,
     VisitError,
 )
+from lark.visitors import Transformer_NonRecursive
 
 from kaskad.compile.expr import ast
+from kaskad.compile.expr.depth import MAX_DEPTH, TooDeep, limit_depth
 
 _COMP = {"<>": "!=", "==": "="}
 _UNITS = {
@@ -46,9 +49,16 @@ class ExprSyntaxError(Exception):
     """A syntax error at a position inside the expression text."""
 
     def __init__(
-        self, message: str, line: int, column: int, length: int = 1, hint: str | None = None
+        self,
+        message: str,
+        line: int,
+        column: int,
+        length: int = 1,
+        hint: str | None = None,
+        code: str = "K201",
     ):
         super().__init__(message)
+        self.code = code
         self.message = message
         self.line = line
         self.column = column
@@ -82,13 +92,42 @@ def _join(a: ast.Span, b: ast.Span) -> ast.Span:
     return ast.Span(a.line, a.column, b.column + b.length - a.column)
 
 
-class _Build(Transformer[Token, ast.Node]):
+INT64_MAX = 2**63 - 1
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 24 else f"{text[:10]}…{text[-6:]} ({len(text)} digits)"
+
+
+class _Build(Transformer_NonRecursive[Token, ast.Node]):
     def number(self, items: list[Token]) -> ast.Node:
         tok = items[0]
         text = str(tok).replace("_", "")
+        span = _span_of(tok)
         if any(c in text for c in ".eE"):
-            return ast.Literal(_span_of(tok), float(text), "float")
-        return ast.Literal(_span_of(tok), int(text), "integer")
+            value = float(text)
+            if math.isinf(value):
+                raise ExprSyntaxError(
+                    f"number {_short(text)} is too large for a float",
+                    span.line,
+                    span.column,
+                    span.length,
+                    "floats go up to about 1.8e308",
+                    code="K211",
+                )
+            return ast.Literal(span, value, "float")
+        digits = text.lstrip("0") or "0"
+        if len(digits) > 19 or int(digits) > INT64_MAX:
+            raise ExprSyntaxError(
+                f"integer {_short(text)} is out of the 64-bit range",
+                span.line,
+                span.column,
+                span.length,
+                f"integers go up to {INT64_MAX}; write a float (with a decimal point) for larger"
+                " numbers",
+                code="K211",
+            )
+        return ast.Literal(span, int(digits), "integer")
 
     def string(self, items: list[Token]) -> ast.Node:
         tok = items[0]
@@ -299,4 +338,14 @@ def parse(text: str) -> ast.Node:
             raise exc.orig_exc from None
         raise
     assert isinstance(result, ast.Node)
-    return result
+    try:
+        return limit_depth(result)
+    except TooDeep as exc:
+        raise ExprSyntaxError(
+            f"expression too deeply nested (limit {MAX_DEPTH} levels)",
+            exc.span.line,
+            exc.span.column,
+            exc.span.length,
+            "split it into named features, or use IN (…) instead of a long chain of =",
+            code="K210",
+        ) from None

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import operator
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +23,7 @@ from kaskad.compile.expr.functions import (
     as_datetime,
     empty_value,
 )
+from kaskad.compile.expr.like import LikeMatcher
 
 _CMP: dict[str, Callable[[Any, Any], bool]] = {
     "=": operator.eq,
@@ -92,15 +92,14 @@ def compile_python(node: t.TExpr) -> Fn:
         return lambda env, el: inner(env, el) is None
     if isinstance(node, t.TLike):
         inner = compile_python(node.operand)
-        flags = re.S | (re.I if node.case_insensitive else 0)
-        pattern = re.compile(node.regex, flags)
+        matches = LikeMatcher.from_regex(node.regex, node.case_insensitive).matches
         negated = node.negated
 
         def like(env: Env, el: Any) -> Any:
             v = inner(env, el)
             if v is None:
                 return None
-            return (pattern.fullmatch(v) is None) if negated else (pattern.fullmatch(v) is not None)
+            return matches(v) != negated
 
         return like
     if isinstance(node, t.TCase):

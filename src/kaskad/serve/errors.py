@@ -16,7 +16,33 @@
 
 from __future__ import annotations
 
+import logging
+import secrets
+
 from kaskad.errors import FieldProblem, KaskadError
+
+LOG = logging.getLogger("kaskad.serve")
+
+
+def new_error_id() -> str:
+    """An id for one server-side failure: in the 5xx body and in the server log line
+    that holds its details, so the two can be matched without leaking the details."""
+    return secrets.token_hex(8)
+
+
+def internal(status: int, code: str, message: str, exc: BaseException, **kw: object) -> ServeError:
+    """A 5xx problem whose details (``exc``: SQL text, parameters, paths) go to the server
+    log under a fresh error id; the client sees only ``code``, ``message`` and the id."""
+    error_id = new_error_id()
+    LOG.error("error %s (%s): %s: %s", error_id, code, type(exc).__name__, exc)
+    headers = kw.get("headers")
+    return ServeError(
+        status,
+        code,
+        message,
+        headers=headers if isinstance(headers, dict) else None,
+        error_id=error_id,
+    )
 
 
 def problem_json(problem: FieldProblem) -> dict[str, str | None]:
@@ -40,6 +66,7 @@ class ServeError(KaskadError):
         message: str,
         problems: list[FieldProblem] | None = None,
         headers: dict[str, str] | None = None,
+        error_id: str | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -47,11 +74,14 @@ class ServeError(KaskadError):
         self.message = message
         self.problems = list(problems or [])
         self.headers = dict(headers or {})
+        self.error_id = error_id
 
     def to_dict(self) -> dict[str, object]:
         body: dict[str, object] = {"code": self.code, "message": self.message}
         if self.problems:
             body["errors"] = [problem_json(p) for p in self.problems]
+        if self.error_id is not None:
+            body["error_id"] = self.error_id
         return body
 
 

@@ -26,7 +26,7 @@ from kaskad.serve import gctune, recording
 from kaskad.serve.auth import Authenticator
 from kaskad.serve.config import ReleaseRef, ServeConfig
 from kaskad.serve.decision_log import item_fingerprint, open_decision_log, shape_fingerprint
-from kaskad.serve.errors import ServeError
+from kaskad.serve.errors import ServeError, internal
 from kaskad.serve.inputs import BodyFormat, body_format, parse_record, parse_records, read_limited
 from kaskad.serve.jsonio import FastJSONResponse
 from kaskad.serve.metrics import Metrics
@@ -35,7 +35,7 @@ from kaskad.serve.pins import PinnedReleases
 from kaskad.serve.pipelines import Result, ServedPipeline
 from kaskad.serve.promotion import PromotionWatcher
 from kaskad.serve.shadows import ShadowWorker
-from kaskad.store.decisions import DecisionRecord, LogFull, PlanRecord
+from kaskad.store.decisions import DecisionRecord, LogFull, PlanRecord, RecordRefused
 from kaskad.store.journal import JournaledLog
 
 Endpoint = Literal["decide", "decide-batch"]
@@ -165,10 +165,12 @@ class ServeService:
         try:
             for future in futures:
                 await asyncio.wrap_future(future)
+        except RecordRefused as exc:
+            message = "the decision log refused this record; see the server log"
+            raise internal(500, "S511", message, exc) from exc
         except Exception as exc:
-            raise ServeError(
-                503, "S503", f"the decision log cannot be written: {exc}", headers=self._retry
-            ) from exc
+            message = "the decision log cannot be written: retry shortly"
+            raise internal(503, "S503", message, exc, headers=self._retry) from exc
 
     def _run_shadows_later(self, pipeline: ServedPipeline, result: Result) -> None:
         """Queue the challengers of a logged decision for the shadow worker."""

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sqlalchemy import insert, select
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 
 from kaskad.errors import StoreError
 from kaskad.jsonio import dumps_text
@@ -42,6 +43,14 @@ class LogFull(StoreError):
     the server sheds the request (503 ``S503``, ``Retry-After``)."""
 
     code = "K604"
+
+
+class RecordRefused(StoreError):
+    """The store refused this one record (a value it cannot hold); the rest of its commit
+    group was committed without it. The server answers that request alone with a problem
+    (500 ``S511`` and an error id); the details go to the server log only."""
+
+    code = "K606"
 
 
 class ServedPlan(Protocol):
@@ -271,32 +280,88 @@ class DecisionLog:
             LOG.warning("could not create the decision log's next partitions: %s", exc)
 
     def _commit(self, group: list[Any]) -> None:
-        futures: list[Future[None]] = [done for _, done in group]
+        """Commit ``group`` in one transaction; when the store refuses a record (not a
+        store fault), retry every record alone so a poison record fails by itself."""
         try:
-            with self._writer.begin() as conn:
-                plans = {r.plan_hash: r for r, _ in group if isinstance(r, PlanRecord)}
-                if plans:
-                    known = select(DecisionPlanRow.plan_hash).where(
-                        DecisionPlanRow.plan_hash.in_(list(plans))
-                    )
-                    for plan_hash in conn.scalars(known):
-                        del plans[plan_hash]
-                if plans:
-                    conn.execute(insert(DecisionPlanRow), [r.row() for r in plans.values()])
-                decisions = [r.row() for r, _ in group if isinstance(r, DecisionRecord)]
-                shadows = [r.row() for r, _ in group if isinstance(r, ShadowRecord)]
-                if decisions:
-                    conn.execute(insert(DecisionRow), decisions)
-                if shadows:
-                    conn.execute(insert(ShadowDecisionRow), shadows)
+            self._insert(group)
         except Exception as exc:
-            self._problem = error_reason(exc)
-            for done in futures:
-                done.set_exception(exc)
+            if not store_fault(exc):
+                for item in group:
+                    self._commit_alone(item)
+                return
+            self._failed(exc, [done for _, done in group])
             return
-        self._problem = None
-        for done in futures:
+        self._recovered()
+        for _, done in group:
             done.set_result(None)
+
+    def _commit_alone(self, item: tuple[Record, Future[None]]) -> None:
+        record, done = item
+        try:
+            self._insert([item])
+        except Exception as exc:
+            if store_fault(exc):
+                self._failed(exc, [done])
+                return
+            LOG.error("decision log: record refused by the store (%s): %s", kind(record), exc)
+            refused = RecordRefused("the store refused this record")
+            done.set_exception(refused)
+            return
+        self._recovered()
+        done.set_result(None)
+
+    def _failed(self, exc: BaseException, futures: list[Future[None]]) -> None:
+        if self._problem is None:
+            LOG.error("decision log: commit failed, the log is unwritable: %s", exc)
+        self._problem = error_reason(exc)
+        for done in futures:
+            done.set_exception(exc)
+
+    def _recovered(self) -> None:
+        if self._problem is not None:
+            LOG.warning("decision log: commits succeed again")
+        self._problem = None
+
+    def _insert(self, group: list[Any]) -> None:
+        with self._writer.begin() as conn:
+            plans = {r.plan_hash: r for r, _ in group if isinstance(r, PlanRecord)}
+            if plans:
+                known = select(DecisionPlanRow.plan_hash).where(
+                    DecisionPlanRow.plan_hash.in_(list(plans))
+                )
+                for plan_hash in conn.scalars(known):
+                    del plans[plan_hash]
+            if plans:
+                conn.execute(insert(DecisionPlanRow), [r.row() for r in plans.values()])
+            decisions = [r.row() for r, _ in group if isinstance(r, DecisionRecord)]
+            shadows = [r.row() for r, _ in group if isinstance(r, ShadowRecord)]
+            if decisions:
+                conn.execute(insert(DecisionRow), decisions)
+            if shadows:
+                conn.execute(insert(ShadowDecisionRow), shadows)
+
+
+def kind(record: Record) -> str:
+    """What a record is, for the log (never its values)."""
+    if isinstance(record, DecisionRecord):
+        return f"decision {record.decision_id}"
+    if isinstance(record, ShadowRecord):
+        return f"shadow {record.shadow} of {record.decision_id}"
+    return f"plan {record.plan_hash}"
+
+
+def store_fault(exc: BaseException) -> bool:
+    """False when the store refused the values of a record (data out of range, text it
+    cannot encode, a duplicate key, a value the JSON writer cannot write); True for
+    anything else (unreachable, locked, read-only, full, a missing table), when no record
+    could be written."""
+    if isinstance(exc, (DataError, IntegrityError)):
+        return False
+    if isinstance(exc, DBAPIError):
+        return True
+    if isinstance(exc, StatementError):  # raised before the database saw the statement
+        exc = exc.orig if isinstance(exc.orig, BaseException) else exc
+    return not isinstance(exc, (ValueError, TypeError, OverflowError, StatementError))
 
 
 def error_reason(exc: BaseException) -> str:

@@ -246,9 +246,9 @@ class DecisionLog:
                 finally:
                     transaction.rollback()
         except Exception as exc:
-            self._problem = error_reason(exc)
+            self._problem = public_reason(exc)
             return self._problem
-        self._problem = None
+        self._recovered()
         return None
 
     def close(self) -> None:
@@ -313,7 +313,7 @@ class DecisionLog:
     def _failed(self, exc: BaseException, futures: list[Future[None]]) -> None:
         if self._problem is None:
             LOG.error("decision log: commit failed, the log is unwritable: %s", exc)
-        self._problem = error_reason(exc)
+        self._problem = public_reason(exc)
         for done in futures:
             done.set_exception(exc)
 
@@ -368,3 +368,28 @@ def error_reason(exc: BaseException) -> str:
     """The first line of an error, for ``/ready`` and logs."""
     lines = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
+_REASONS = (  # (words in the error, the reason shown without internals), first match wins
+    (
+        ("locked", "lock timeout", "statement timeout", "canceling statement"),
+        "the store is locked: writes time out",
+    ),
+    (
+        ("readonly", "read-only", "read only", "permission denied", "unable to open"),
+        "the store cannot be written (read-only)",
+    ),
+    (("disk", "full", "no space"), "the store is full"),
+    (("no such table", "does not exist", "undefinedtable"), "the decision log's table is missing"),
+    (("connect", "connection", "closed", "terminat"), "the store is unreachable"),
+)
+
+
+def public_reason(exc: BaseException) -> str:
+    """Why the log cannot be written, for ``/ready`` and clients: a kind of fault, never
+    the error's text (which may hold hosts, users, paths, SQL or values)."""
+    text = f"{type(exc).__name__} {exc} {getattr(exc, 'orig', '')!r}".lower()
+    for words, reason in _REASONS:
+        if any(w in text for w in words):
+            return reason
+    return "the store refuses writes"

@@ -68,6 +68,7 @@ def test_pins_that_cannot_be_served(served: tuple[Store, httpx.Client], tmp_path
         "/v1/pipelines/aml/decide?release=9": (404, "S404", f"{NAME}@9"),
         "/v1/pipelines/aml/decide?release=latest": (422, "S422", "release number"),
         "/v1/pipelines/draft/decide?release=1": (409, "S409", "served from its file"),
+        f"/v1/pipelines/aml/decide?release={2**64}": (422, "S422", "release number"),
     }
     for path, (status, code, text) in cases.items():
         response = client.post(path, json=JUST_BELOW)
@@ -79,3 +80,4 @@ def test_pins_that_cannot_be_served(served: tuple[Store, httpx.Client], tmp_path
     assert response.status_code == 409, response.text
     assert "cannot be served" in response.json()["message"]
     assert "rules.yaml" in response.json()["message"]
+    assert str(tmp_path) not in response.text  # no absolute store or cache paths

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 
 from kaskad.errors import FieldProblem, KaskadError
@@ -28,6 +29,15 @@ def new_error_id() -> str:
     """An id for one server-side failure: in the 5xx body and in the server log line
     that holds its details, so the two can be matched without leaking the details."""
     return secrets.token_hex(8)
+
+
+_ABSOLUTE_PATH = re.compile(r"""(?<![\w.:/])/(?!v1/)(?:[^/\s'"]+/)+(?=[^/\s'"]+)""")
+
+
+def without_paths(text: str) -> str:
+    """``text`` with every absolute file path cut to its last part (``…/name``): what a
+    client may see of a store's or a cache's files (the full text goes to the log)."""
+    return _ABSOLUTE_PATH.sub("…/", text)
 
 
 def internal(status: int, code: str, message: str, exc: BaseException, **kw: object) -> ServeError:

@@ -46,10 +46,12 @@ def _flood(location: str) -> None:
     assert logged == {f"d-{i}" for i in range(4_000) if i != poison_at}
 
 
+@pytest.mark.slow
 def test_poison_record_fails_alone_on_sqlite(tmp_path: Path) -> None:
     _flood(str(tmp_path / "store"))
 
 
+@pytest.mark.slow
 def test_poison_record_fails_alone_on_postgres(pg_database: str) -> None:
     _flood(pg_database)
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, mo
 
 from kaskad.serve.auth import ApiKey
 from kaskad.serve.errors import ServeConfigError
-from kaskad.serve.inputs import DEFAULT_BODY_LIMIT
+from kaskad.serve.inputs import DEFAULT_BODY_LIMIT, DEFAULT_MAX_DEPTH
 from kaskad.serve.shadows import DEFAULT_SHADOW_QUEUE_SIZE
 from kaskad.store.decisions import DEFAULT_QUEUE_SIZE
 from kaskad.store.journal import DEFAULT_LIMIT_BYTES
@@ -77,6 +77,7 @@ class ServeConfig(BaseModel):
     api_keys: tuple[ApiKey, ...] = ()
     allow_anonymous: bool = False
     body_limit: int = DEFAULT_BODY_LIMIT
+    max_depth: int = DEFAULT_MAX_DEPTH  # objects/lists nested in a record at most; then 422
     batch_threshold: int = 8  # lists longer than this go through the batch executor
     decision_log: str | None = None
     queue_size: int = DEFAULT_QUEUE_SIZE

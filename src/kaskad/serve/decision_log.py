@@ -77,7 +77,9 @@ def item_fingerprint(record: Any, fmt: str) -> str:
 
 
 def _shape_digest(kind: str, paths: set[str]) -> str:
-    return sha256_text(kind + "\n" + "\n".join(sorted(paths)))
+    text = kind + "\n" + "\n".join(sorted(paths))
+    # a refused body may name a key with a lone surrogate: hashed as its escape
+    return sha256_text(text.encode("utf-8", "backslashreplace").decode("utf-8"))
 
 
 def json_paths(value: Any, path: str, paths: set[str]) -> None:

@@ -187,7 +187,7 @@ class ServeService:
     def _decide_and_log(
         self, pipeline: ServedPipeline, body: _Body
     ) -> tuple[Result, list[Future[None]]]:
-        record = parse_record(body.data, body.fmt, pipeline.plan.schema)
+        record = parse_record(body.data, body.fmt, pipeline.plan.schema, self.config.max_depth)
         result = pipeline.decide(record, self.shadows is None)
         # every request's shape: the body's own when refused, the parsed record's otherwise
         # (no second parse; for JSON the two are the same)
@@ -222,7 +222,7 @@ class ServeService:
     def _decide_list_and_log(
         self, pipeline: ServedPipeline, body: _Body
     ) -> tuple[list[Result], list[Future[None]]]:
-        records = parse_records(body.data, body.fmt, pipeline.plan.schema)
+        records = parse_records(body.data, body.fmt, pipeline.plan.schema, self.config.max_depth)
         results = pipeline.decide_many(records, self.config.batch_threshold, self.shadows is None)
         fingerprints = [item_fingerprint(record, body.fmt) for record in records]
         for r, record, fingerprint in zip(results, records, fingerprints, strict=True):

@@ -90,3 +90,23 @@ def test_one_poison_request_among_4000_hurts_no_other(served: ServeConfig) -> No
         statuses = dict(pool.map(lambda i: send(client, i), range(4_000)))
     assert statuses.pop(poison_at) == 422
     assert Counter(statuses.values()) == {200: 3_999}
+
+
+def test_a_batch_beyond_the_log_queue_is_refused_whole_before_logging(tmp_path: Path) -> None:
+    store = str(tmp_path / "store")
+    config = ServeConfig(
+        pipelines={"aml": PipelineFile(AML)},
+        allow_anonymous=True,
+        decision_log=store,
+        queue_size=16,
+    )
+    batch = [{**CASH, "id": str(i)} for i in range(17)]
+    with running(config) as url, httpx.Client(base_url=url, timeout=30) as client:
+        refused = client.post("/v1/pipelines/aml/decide-batch", json=batch)
+        assert refused.status_code == 413, refused.text
+        assert refused.json()["code"] == "S413" and "at once (16)" in refused.json()["message"]
+        rows = read_decisions(store)
+        assert [r["status"] for r in rows] == ["rejected"]  # the refusal only, no decision
+        accepted = client.post("/v1/pipelines/aml/decide-batch", json=batch[:15])
+        assert accepted.status_code == 200, accepted.text
+    assert len(read_decisions(store)) == 1 + 15

@@ -147,14 +147,15 @@ class ServeService:
         planned = self._planned
         try:
             futures = []
-            if plan_hash not in planned:
+            if plan_hash not in planned:  # idempotent: the writer keeps the first per hash
                 plan = PlanRecord.of(pipeline.plan, pipeline.name, pipeline.release)
                 future = log.submit(plan)
                 future.add_done_callback(
                     lambda f: planned.add(plan_hash) if f.exception() is None else None
                 )
                 futures.append(future)
-            return futures + [log.submit(r) for r in records]
+            # all or none: a refused batch leaves no decision behind
+            return futures + log.submit_many(list(records))
         except LogFull:
             raise ServeError(
                 503, "S503", "overloaded: retry shortly", headers=self._retry
@@ -223,6 +224,14 @@ class ServeService:
         self, pipeline: ServedPipeline, body: _Body
     ) -> tuple[list[Result], list[Future[None]]]:
         records = parse_records(body.data, body.fmt, pipeline.plan.schema, self.config.max_depth)
+        most = self.config.queue_size
+        if self.log is not None and len(records) > most:
+            raise ServeError(
+                413,
+                "S413",
+                f"a batch of {len(records)} records is more than the decision log takes at"
+                f" once ({most}): nothing was decided or logged; send smaller batches",
+            )
         results = pipeline.decide_many(records, self.config.batch_threshold, self.shadows is None)
         fingerprints = [item_fingerprint(record, body.fmt) for record in records]
         for r, record, fingerprint in zip(results, records, fingerprints, strict=True):

@@ -190,6 +190,10 @@ class DecisionSink(Protocol):
         :class:`LogFull` at once when the queue is full."""
         ...
 
+    def submit_many(self, records: list[Record]) -> list[Future[None]]:
+        """Queue all of ``records`` or none: :class:`LogFull` when they do not all fit."""
+        ...
+
     def close(self) -> None:
         """Write what is queued, then stop."""
         ...
@@ -218,18 +222,26 @@ class DecisionLog:
         self._check_partitions()
         self._problem: str | None = None  # why the last commit failed
         self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_size)
+        self._submitting = threading.Lock()  # the queue's room only grows while held
         self._thread = threading.Thread(target=self._run, name="kaskad-decision-log", daemon=True)
         self._thread.start()
 
     def submit(self, record: Record) -> Future[None]:
         """Queue ``record``; the future resolves once it is committed. Raises
         :class:`LogFull` at once when the queue is full."""
-        done: Future[None] = Future()
-        try:
-            self._queue.put_nowait((record, done))
-        except queue.Full:
-            raise LogFull("the decision log is full; retry shortly") from None
+        [done] = self.submit_many([record])
         return done
+
+    def submit_many(self, records: list[Record]) -> list[Future[None]]:
+        """Queue all of ``records`` or none: :class:`LogFull` at once when they do not
+        all fit (so a refused batch leaves no rows behind)."""
+        futures: list[Future[None]] = [Future() for _ in records]
+        with self._submitting:  # only the writer takes items: the room cannot shrink
+            if self._queue.maxsize - self._queue.qsize() < len(records):
+                raise LogFull("the decision log is full; retry shortly")
+            for record, done in zip(records, futures, strict=True):
+                self._queue.put_nowait((record, done))
+        return futures
 
     def health(self) -> str | None:
         """None while commits succeed; after a failed commit, a probe row is inserted and

@@ -176,13 +176,36 @@ class JournaledLog:
     def submit(self, record: Record) -> Future[None]:
         """Queue ``record``; the future resolves once it is fsynced to the journal. Raises
         :class:`LogFull` at once when the queue is full or the journal at its limit."""
-        done: Future[None] = Future()
-        try:
-            line = encode(record)
-        except (TypeError, ValueError) as exc:
-            LOG.error("decision journal: cannot encode %s: %s", kind(record), exc)
-            done.set_exception(RecordRefused("the journal cannot hold this record"))
-            return done
+        [done] = self.submit_many([record])
+        return done
+
+    def submit_many(self, records: list[Record]) -> list[Future[None]]:
+        """Queue all of ``records`` or none (:class:`LogFull` when they do not all fit);
+        a record that cannot be encoded gets :class:`RecordRefused` alone."""
+        futures: list[Future[None]] = [Future() for _ in records]
+        lines: list[tuple[bytes, Future[None]]] = []
+        for record, done in zip(records, futures, strict=True):
+            try:
+                lines.append((encode(record), done))
+            except (TypeError, ValueError) as exc:
+                LOG.error("decision journal: cannot encode %s: %s", kind(record), exc)
+                done.set_exception(RecordRefused("the journal cannot hold this record"))
+        size = sum(len(line) for line, _ in lines)
+        with self._cv:
+            if self._closed:
+                raise LogFull("the decision log is closed")
+            if self._disk_bytes + self._reserved + size > self._limit:
+                raise LogFull(
+                    f"the decision journal is at its limit of {self._limit} bytes (the store"
+                    " is behind or unreachable); retry shortly"
+                )
+            if self._queue.maxsize - self._queue.qsize() < len(lines):
+                raise LogFull("the decision log is full; retry shortly")
+            for line, done in lines:  # producers hold the lock: the room cannot shrink
+                self._queue.put_nowait((line, done))
+                self._largest = max(self._largest, len(line))
+            self._reserved += size
+        return futures
         with self._cv:
             if self._closed:
                 raise LogFull("the decision log is closed")

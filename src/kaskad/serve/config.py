@@ -17,7 +17,7 @@ from kaskad.serve.auth import ApiKey
 from kaskad.serve.errors import ServeConfigError
 from kaskad.serve.inputs import DEFAULT_BODY_LIMIT, DEFAULT_MAX_DEPTH
 from kaskad.serve.shadows import DEFAULT_SHADOW_QUEUE_SIZE
-from kaskad.store.decisions import DEFAULT_QUEUE_SIZE
+from kaskad.store.decisions import DEFAULT_QUEUE_SIZE, DEFAULT_WRITE_TIMEOUT_S
 from kaskad.store.journal import DEFAULT_LIMIT_BYTES
 
 DecisionLogMode = Literal["sync", "journal"]
@@ -81,6 +81,7 @@ class ServeConfig(BaseModel):
     batch_threshold: int = 8  # lists longer than this go through the batch executor
     decision_log: str | None = None
     queue_size: int = DEFAULT_QUEUE_SIZE
+    write_timeout_s: float = DEFAULT_WRITE_TIMEOUT_S  # a commit waits for a locked store
     retry_after_s: int = 1
     shadow_queue_size: int = DEFAULT_SHADOW_QUEUE_SIZE  # shadow runs waiting; then skipped
     promotion_poll_s: float = 2.0  # how often stage references are re-resolved; 0 disables

@@ -44,7 +44,9 @@ def open_decision_log(config: ServeConfig) -> DecisionSink | None:
                 else default_journal_folder(config.decision_log)
             )
             journal = JournalSettings(folder, limit_bytes=config.journal_limit_bytes)
-        return open_store_log(config.decision_log, config.queue_size, journal)
+        return open_store_log(
+            config.decision_log, config.queue_size, journal, config.write_timeout_s
+        )
     except JournalError as exc:
         raise ServeConfigError(str(exc)) from exc
 

@@ -35,6 +35,8 @@ from kaskad.store.defaults import DEFAULT_QUEUE_SIZE as DEFAULT_QUEUE_SIZE
 from kaskad.store.tables import DecisionPlanRow, DecisionRow, ShadowDecisionRow
 
 LOG = logging.getLogger(__name__)
+DEFAULT_WRITE_TIMEOUT_S = 5.0  # a commit waits at most this long for a locked store
+IDLE_PROBE_S = 5.0  # health() probes the store when no commit succeeded for this long
 PARTITION_CHECK_S = 24 * 3600  # how often a running writer makes the next months' partitions
 
 
@@ -207,11 +209,17 @@ class DecisionSink(Protocol):
 class DecisionLog:
     """The writer thread and its bounded queue over one store database."""
 
-    def __init__(self, location: str, queue_size: int = DEFAULT_QUEUE_SIZE) -> None:
-        if queue_size < 1:
-            raise ValueError("the decision log's queue size must be at least 1")
+    def __init__(
+        self,
+        location: str,
+        queue_size: int = DEFAULT_QUEUE_SIZE,
+        write_timeout_s: float = DEFAULT_WRITE_TIMEOUT_S,
+    ) -> None:
+        if queue_size < 1 or write_timeout_s <= 0:
+            raise ValueError("the decision log's queue size and write timeout must be positive")
         where = _engine.locate(location, None)
         self._engine = _engine.open_engine(where.url, json_serializer=dumps_text)
+        _engine.limit_waits(self._engine, write_timeout_s)
         try:
             _engine.migrate(self._engine)
         except BaseException:
@@ -221,6 +229,7 @@ class DecisionLog:
         self._partitions_checked = 0.0
         self._check_partitions()
         self._problem: str | None = None  # why the last commit failed
+        self._last_ok = time.monotonic()  # when a commit or probe last succeeded
         self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_size)
         self._submitting = threading.Lock()  # the queue's room only grows while held
         self._thread = threading.Thread(target=self._run, name="kaskad-decision-log", daemon=True)
@@ -244,10 +253,11 @@ class DecisionLog:
         return futures
 
     def health(self) -> str | None:
-        """None while commits succeed; after a failed commit, a probe row is inserted and
-        rolled back on each call, and the failure returned until that works again
-        (``/ready`` answers 503 meanwhile, and recovers without traffic)."""
-        if self._problem is None:
+        """None while decisions can be logged: a commit succeeded in the last
+        :data:`IDLE_PROBE_S` seconds, or a probe row is inserted and rolled back now;
+        otherwise why not (``/ready`` answers 503 meanwhile, and recovers without
+        traffic)."""
+        if self._problem is None and time.monotonic() - self._last_ok < IDLE_PROBE_S:
             return None
         probe = DecisionRecord("kaskad-ready-probe", "-", None, "-", "probe", None, None)
         try:
@@ -258,7 +268,7 @@ class DecisionLog:
                 finally:
                     transaction.rollback()
         except Exception as exc:
-            self._problem = public_reason(exc)
+            self._fault(exc)
             return self._problem
         self._recovered()
         return None
@@ -323,15 +333,24 @@ class DecisionLog:
         done.set_result(None)
 
     def _failed(self, exc: BaseException, futures: list[Future[None]]) -> None:
-        if self._problem is None:
-            LOG.error("decision log: commit failed, the log is unwritable: %s", exc)
-        self._problem = public_reason(exc)
+        self._fault(exc)
         for done in futures:
             done.set_exception(exc)
 
+    def _fault(self, exc: BaseException) -> None:
+        """Note a store fault (logged once, until it ends) and drop the pooled connections,
+        so that the next attempt starts on fresh ones (a connection that saw an I/O error
+        may keep failing after the fault is gone)."""
+        reason = public_reason(exc)
+        if self._problem is None:
+            LOG.error("decision log: cannot write to the store (%s): %s", reason, exc)
+        self._problem = reason
+        self._engine.dispose()
+
     def _recovered(self) -> None:
+        self._last_ok = time.monotonic()
         if self._problem is not None:
-            LOG.warning("decision log: commits succeed again")
+            LOG.warning("decision log: the store takes writes again (%s before)", self._problem)
         self._problem = None
 
     def _insert(self, group: list[Any]) -> None:

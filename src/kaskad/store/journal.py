@@ -49,6 +49,7 @@ from sqlalchemy import select
 from kaskad.store import _engine
 from kaskad.store.decisions import (
     DEFAULT_QUEUE_SIZE,
+    DEFAULT_WRITE_TIMEOUT_S,
     DecisionLog,
     DecisionRecord,
     DecisionSink,
@@ -101,12 +102,16 @@ class JournalSettings:
 
 
 def open_decision_log(
-    store: str, queue_size: int = DEFAULT_QUEUE_SIZE, journal: JournalSettings | None = None
+    store: str,
+    queue_size: int = DEFAULT_QUEUE_SIZE,
+    journal: JournalSettings | None = None,
+    write_timeout_s: float = DEFAULT_WRITE_TIMEOUT_S,
 ) -> DecisionSink:
     """The decision log of ``store`` (folder or database URL): the synchronous
-    :class:`DecisionLog`, or a :class:`JournaledLog` when ``journal`` is given."""
+    :class:`DecisionLog` (waiting at most ``write_timeout_s`` for a locked store), or a
+    :class:`JournaledLog` when ``journal`` is given."""
     if journal is None:
-        return DecisionLog(store, queue_size)
+        return DecisionLog(store, queue_size, write_timeout_s)
     return JournaledLog(store, journal, queue_size)
 
 

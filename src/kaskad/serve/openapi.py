@@ -57,11 +57,14 @@ _ERRORS = {
     401: "No API key, or an unknown one (S401)",
     403: "The API key lacks the role the endpoint needs (S403)",
     404: "No pipeline is served under that name (S404)",
-    413: "The request body is larger than the limit (S413)",
+    413: "The request body is larger than the limit, or a batch has more records than the"
+    " decision log's queue takes (S413)",
     415: "The content type is neither JSON nor XML (S415)",
-    422: "The body cannot be parsed, or the record does not match the schema (S422)",
-    500: "A step failed for the record and the pipeline declares no fallback (S510); "
-    "the body holds the decision_id and the failed result",
+    422: "The body cannot be parsed, a value cannot be stored, or the record does not"
+    " match the schema (S422)",
+    500: "A step failed for the record and the pipeline declares no fallback (S510; the body"
+    " holds the decision_id and the failed result), or the store refused this one record"
+    " (S511, with an error_id)",
 }
 _SECURITY_SCHEMES = {
     "bearerAuth": {"type": "http", "scheme": "bearer", "description": "Authorization: Bearer KEY"},

@@ -44,6 +44,14 @@ REFUSAL_REASONS = {413: "body_too_large", 415: "unsupported_media_type"}
 T = TypeVar("T")
 
 
+def _public(problem: str) -> str:
+    """A hot-promotion problem as ``/ready`` (no key needed) shows it: the stage and the
+    kind of error, never its text (hosts, users, paths); the server's log has it all."""
+    ref, _, rest = problem.partition(": ")
+    kind = rest.split(":", 1)[0] if rest else "error"
+    return f"{ref}: the new release cannot be served ({kind}); see the server's log"
+
+
 @dataclass(frozen=True)
 class Answer:
     """What a decide endpoint replies: the status, the JSON body and the results behind
@@ -373,7 +381,7 @@ class ServeService:
                 name: {
                     "release": p.release,
                     "plan_hash": p.plan.hash,
-                    **({"promotion_error": problems[name]} if name in problems else {}),
+                    **({"promotion_error": _public(problems[name])} if name in problems else {}),
                 }
                 for name, p in list(pipelines.items())
             },

@@ -80,7 +80,9 @@ def create_app(config: ServeConfig) -> FastAPI:
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         # a defect, not a record's fault: still a problem body, never a bare 500
         message = "internal error; see the server's log under this error id"
-        return JSONResponse(internal(500, "S500", message, exc).to_dict(), status_code=500)
+        return JSONResponse(
+            internal(500, "S500", message, exc, trace=True).to_dict(), status_code=500
+        )
 
     app.include_router(decide_router(service))
     app.include_router(operations_router(service))

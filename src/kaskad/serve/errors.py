@@ -40,19 +40,27 @@ def without_paths(text: str) -> str:
     return _ABSOLUTE_PATH.sub("…/", text)
 
 
-def internal(status: int, code: str, message: str, exc: BaseException, **kw: object) -> ServeError:
-    """A 5xx problem whose details (``exc``: SQL text, parameters, paths) go to the server
-    log under a fresh error id; the client sees only ``code``, ``message`` and the id."""
+def internal(
+    status: int,
+    code: str,
+    message: str,
+    exc: BaseException,
+    headers: dict[str, str] | None = None,
+    trace: bool = False,
+) -> ServeError:
+    """A 5xx problem whose details (``exc``: SQL text, parameters, paths; its traceback
+    with ``trace``) go to the server log under a fresh error id; the client sees only
+    ``code``, ``message`` and the id."""
     error_id = new_error_id()
-    LOG.error("error %s (%s): %s: %s", error_id, code, type(exc).__name__, exc)
-    headers = kw.get("headers")
-    return ServeError(
-        status,
+    LOG.error(
+        "error %s (%s): %s: %s",
+        error_id,
         code,
-        message,
-        headers=headers if isinstance(headers, dict) else None,
-        error_id=error_id,
+        type(exc).__name__,
+        exc,
+        exc_info=exc if trace else None,
     )
+    return ServeError(status, code, message, headers=headers, error_id=error_id)
 
 
 def problem_json(problem: FieldProblem) -> dict[str, str | None]:

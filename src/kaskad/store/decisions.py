@@ -219,12 +219,13 @@ class DecisionLog:
             raise ValueError("the decision log's queue size and write timeout must be positive")
         where = _engine.locate(location, None)
         self._engine = _engine.open_engine(where.url, json_serializer=dumps_text)
-        _engine.limit_waits(self._engine, write_timeout_s)
         try:
-            _engine.migrate(self._engine)
+            _engine.migrate(self._engine)  # without the write timeout: migrations may be long
         except BaseException:
             self._engine.dispose()
             raise
+        self._engine.dispose()  # connections from now on wait at most write_timeout_s
+        _engine.limit_waits(self._engine, write_timeout_s)
         self._writer = _engine.writer(self._engine)
         self._partitions_checked = 0.0
         self._check_partitions()

@@ -71,7 +71,16 @@ def test_the_depth_limit_is_configurable(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_one_poison_request_among_4000_hurts_no_other(served: ServeConfig) -> None:
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_one_poison_request_among_4000_hurts_no_other(
+    tmp_path: Path, database: str, request: pytest.FixtureRequest
+) -> None:
+    store = (
+        str(tmp_path / "store") if database == "sqlite" else request.getfixturevalue("pg_database")
+    )
+    served = ServeConfig(
+        pipelines={"aml": PipelineFile(AML)}, allow_anonymous=True, decision_log=store
+    )
     poison_at = 1_717
     hostile = next(iter(HOSTILE))
 
@@ -90,6 +99,7 @@ def test_one_poison_request_among_4000_hurts_no_other(served: ServeConfig) -> No
         statuses = dict(pool.map(lambda i: send(client, i), range(4_000)))
     assert statuses.pop(poison_at) == 422
     assert Counter(statuses.values()) == {200: 3_999}
+    assert len(read_decisions(store)) == 4_000  # the refusal is logged as well
 
 
 def test_a_batch_beyond_the_log_queue_is_refused_whole_before_logging(tmp_path: Path) -> None:

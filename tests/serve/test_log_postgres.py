@@ -33,10 +33,13 @@ def test_postgresql_log_and_readiness_follow_the_store(pg_database: str) -> None
         refused = client.post(DECIDE, json=CASH)
         assert refused.status_code == 503 and refused.json()["code"] == "S503"
         assert refused.headers["retry-after"]
+        assert set(refused.json()) == {"code", "message", "error_id"}  # no SQL, no values
+        assert "INSERT" not in refused.text and "cash" not in refused.text
         ready = client.get("/ready")
         assert ready.status_code == 503, ready.text
         assert ready.json()["status"] == "decision log failing"
-        assert "decisions" in ready.json()["decision_log_error"]
+        assert ready.json()["decision_log_error"] == "the decision log's table is missing"
+        assert "127.0.0.1" not in ready.text and "postgres" not in ready.text
 
         # back: readiness recovers by itself (no decision needed), then decisions are logged
         _rename(pg_database, "decisions_away", "decisions")

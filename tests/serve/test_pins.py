@@ -83,3 +83,4 @@ def test_pins_that_cannot_be_served(served: tuple[Store, httpx.Client], tmp_path
     assert response.status_code == 409, response.text
     assert "cannot be served" in response.json()["message"]
     assert "rules.yaml" in response.json()["message"]
+    assert str(tmp_path) not in response.text  # no absolute store or cache paths

@@ -127,6 +127,7 @@ def test_a_release_that_fails_verification_is_not_served(
         ready = client.get("/ready").json()["pipelines"][NAME]
         assert ready["release"] == f"{NAME}@1"
         assert f"{NAME}@production" in ready["promotion_error"]
+        assert str(tmp_path) not in ready["promotion_error"]  # no paths without a key
         decided = client.post(f"/v1/pipelines/{NAME}/decide", json=INPUTS[0]).json()
         assert decided["release"] == f"{NAME}@1"
 

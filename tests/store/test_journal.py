@@ -159,12 +159,14 @@ def test_the_journal_refuses_records_beyond_its_byte_limit(tmp_path: Path) -> No
     journal = tmp_path / "journal"
     log = JournaledLog(UNREACHABLE, JournalSettings(journal, limit_bytes=4096, drain_timeout_s=0))
     accepted = 0
+    assert log.health() is None
     with pytest.raises(LogFull, match="limit of 4096 bytes"):
         for i in range(100):
             log.submit(decision(i)).result(5)
             accepted += 1
     assert 0 < accepted < 100
     assert sum(p.stat().st_size for p in segments(journal)) <= 4096
+    assert log.health() == "the decision journal is full (the store is behind or unreachable)"
     log.close()
 
 

@@ -316,7 +316,7 @@ def run(
     from kaskad.batch.summary import SummaryBuilder, run_batch
     from kaskad.cli.runs import print_run_summary
     from kaskad.execute.batch import BatchExecutor
-    from kaskad.io.sinks import open_sink
+    from kaskad.io.sinks import open_sink, removing_partials_on_signals
     from kaskad.io.sources import open_source
 
     release = None
@@ -339,54 +339,59 @@ def run(
             raise typer.Exit(2)
         _run_spark(entry, plan, input, output, master, chunk_size)
         return
-    executor = BatchExecutor(plan)
-    try:
-        limit = RejectLimit.parse(max_rejected) if max_rejected is not None else None
-        source = open_source(
-            input, plan.schema, chunk_size=chunk_size, table=input_table, query=input_query
-        )
-        total = source.count_rows() if not quiet else None
-        sink = open_sink(output, executor.output_schema, table=output_table)
-        reject_sink = (
-            open_sink(rejects, rejects_schema(executor.output_schema))
-            if rejects is not None
-            else None
-        )
-    except KaskadError as exc:
-        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
-        raise typer.Exit(2) from None
-    summary = SummaryBuilder(plan, source.name, sink.name, release=release)
-    progress = progress_bar(quiet)
-    task = progress.add_task(plan.name, total=total, rate="")
-
-    def advance(rows: int) -> None:
-        rate = f"{summary.rows_in / max(summary.elapsed_s, 1e-9):,.0f} rows/s"
-        progress.update(task, advance=rows, rate=rate)
-
-    try:
-        with progress:
-            result = run_batch(
-                executor,
-                source,
-                sink,
-                summary,
-                on_chunk=advance,
-                rejects=reject_sink,
-                max_rejected=limit,
+    with removing_partials_on_signals():  # no partial output left on SIGINT or SIGTERM
+        executor = BatchExecutor(plan)
+        try:
+            limit = RejectLimit.parse(max_rejected) if max_rejected is not None else None
+            source = open_source(
+                input, plan.schema, chunk_size=chunk_size, table=input_table, query=input_query
             )
-    except KaskadError as exc:
-        failed = summary.finish(error=str(exc))
-        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
+            total = source.count_rows() if not quiet else None
+            sink = open_sink(output, executor.output_schema, table=output_table)
+            reject_sink = (
+                open_sink(rejects, rejects_schema(executor.output_schema))
+                if rejects is not None
+                else None
+            )
+        except KaskadError as exc:
+            err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
+            raise typer.Exit(2) from None
+        summary = SummaryBuilder(plan, source.name, sink.name, release=release)
+        progress = progress_bar(quiet)
+        task = progress.add_task(plan.name, total=total, rate="")
+
+        def advance(rows: int) -> None:
+            rate = f"{summary.rows_in / max(summary.elapsed_s, 1e-9):,.0f} rows/s"
+            progress.update(task, advance=rows, rate=rate)
+
+        try:
+            with progress:
+                result = run_batch(
+                    executor,
+                    source,
+                    sink,
+                    summary,
+                    on_chunk=advance,
+                    rejects=reject_sink,
+                    max_rejected=limit,
+                )
+        except KaskadError as exc:
+            failed = summary.finish(error=str(exc))
+            err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
+            if not no_record:
+                _record(store, failed, actor)
+            code = (
+                3
+                if isinstance(exc, TooManyRejectedError)
+                else 2
+                if isinstance(exc, InputError)
+                else 1
+            )
+            raise typer.Exit(code) from None
+        if not quiet:
+            print_run_summary(err, result)
         if not no_record:
-            _record(store, failed, actor)
-        code = (
-            3 if isinstance(exc, TooManyRejectedError) else 2 if isinstance(exc, InputError) else 1
-        )
-        raise typer.Exit(code) from None
-    if not quiet:
-        print_run_summary(err, result)
-    if not no_record:
-        _record(store, result, actor)
+            _record(store, result, actor)
 
 
 def _run_spark(

@@ -81,6 +81,22 @@ def serve(
             min=1,
         ),
     ] = DEFAULT_JOURNAL_LIMIT_BYTES >> 20,
+    write_timeout: Annotated[
+        float,
+        typer.Option(
+            help="Seconds a decision-log commit waits for a locked store before the request"
+            " gets 503 (and /ready 503 until the store takes writes again).",
+            min=0.01,
+        ),
+    ] = 5.0,
+    max_depth: Annotated[
+        int,
+        typer.Option(
+            help="Objects and lists nested inside one another in a record, at most; deeper"
+            " records are refused with 422.",
+            min=1,
+        ),
+    ] = 32,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
     access_log: Annotated[
         bool,
@@ -119,6 +135,8 @@ def serve(
             decision_log_mode=decision_log_mode,
             journal=str(journal) if journal is not None else None,
             journal_limit_bytes=journal_limit_mb << 20,
+            max_depth=max_depth,
+            write_timeout_s=write_timeout,
         )
         check_workers(config, workers)
         app = create_app(config)  # loads and verifies everything once, before any worker

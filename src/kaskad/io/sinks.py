@@ -5,6 +5,11 @@ staging table in PostgreSQL); only :meth:`Sink.commit` makes the output appear u
 final name, replacing what was there; :meth:`Sink.abort` removes what was written. A run
 that fails half-way therefore leaves nothing that looks complete (an earlier complete
 output stays as it was). Used as a context manager, a sink not committed is aborted.
+
+The partial file's name holds the writing process's id (``.NAME.PID-RANDOM.partial``):
+:func:`removing_partials_on_signals` removes this process's partial files on SIGINT and
+SIGTERM, and a new file sink removes the partial files of processes that are gone (a run
+killed with SIGKILL) beside its output.
 """
 
 from __future__ import annotations
@@ -13,8 +18,10 @@ import contextlib
 import io
 import os
 import secrets
+import signal
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -111,19 +118,73 @@ def open_sink(
 
 # ---- files ------------------------------------------------------------------------------
 
+_PARTIALS: set[Path] = set()  # this process's partial files not yet committed or aborted
+
+
+def remove_partials() -> None:
+    """Remove this process's partial output files (on a signal, before exiting)."""
+    for path in list(_PARTIALS):
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
+        _PARTIALS.discard(path)
+
+
+@contextlib.contextmanager
+def removing_partials_on_signals() -> Iterator[None]:
+    """While inside, SIGINT and SIGTERM remove this process's partial output files, then
+    interrupt as before (``KeyboardInterrupt``; exit status 143 for SIGTERM). Only the
+    main thread can set signal handlers; elsewhere this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_signal(signum: int, _frame: object) -> None:
+        remove_partials()
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise SystemExit(128 + signum)
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _remove_stale_partials(path: Path) -> None:
+    """Remove ``.NAME.PID-*.partial`` files beside ``path`` whose process is gone."""
+    for partial in path.parent.glob(f".{path.name}.*-*.partial"):
+        pid = partial.name[len(path.name) + 2 :].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            with contextlib.suppress(OSError):
+                partial.unlink()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # it exists, owned by someone else
+        return True
+    return True
+
 
 class FileSink(Sink):
     """Writes ``.NAME.RANDOM.partial`` beside ``path``; commit renames it to ``path``."""
 
     def __init__(self, path: Path, schema: Mapping[str, pl.DataType]) -> None:
         self.path, self.name, self.schema = path, str(path), dict(schema)
-        self.tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.partial"
+        self.tmp = path.parent / f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.partial"
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            _remove_stale_partials(path)
             # Created as any new file is (the umask decides its mode), never over another.
             fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         except OSError as exc:
             raise OutputError(f"{path}: cannot create the output: {exc.strerror or exc}") from exc
+        _PARTIALS.add(self.tmp)
         self._file: IO[bytes] = os.fdopen(fd, "wb")
         try:
             self._start()
@@ -160,6 +221,7 @@ class FileSink(Sink):
         except _WRITE_ERRORS as exc:
             self.abort()
             raise OutputError(f"{self.name}: cannot write: {_reason(exc)}") from exc
+        _PARTIALS.discard(self.tmp)
         self.state = "committed"
 
     def abort(self) -> None:
@@ -170,6 +232,7 @@ class FileSink(Sink):
             self._file.close()
         self._close_writer()
         self.tmp.unlink(missing_ok=True)
+        _PARTIALS.discard(self.tmp)
 
     def _close_writer(self) -> None:
         return None

@@ -40,7 +40,7 @@ from kaskad.execute.contract import JsonNumber, loads
 from kaskad.registry.releases import LoadedRelease
 from kaskad.serve.auth import ApiKey, Authenticator
 from kaskad.serve.config import PipelineFile, ReleaseRef
-from kaskad.serve.errors import ServeError
+from kaskad.serve.errors import ServeError, internal, without_paths
 from kaskad.serve.inputs import read_limited
 from kaskad.serve.pins import load_verified
 from kaskad.serve.pipelines import ServedPipeline
@@ -150,14 +150,14 @@ def _rollback(store: Store, target: _Target, body: dict[str, Any], actor: str) -
     except StoreError as exc:
         if isinstance(exc.__cause__, SQLAlchemyError):
             raise
-        raise ServeError(409, "S409", str(exc)) from exc  # nothing to roll back to
+        raise ServeError(409, "S409", without_paths(str(exc))) from exc  # nothing to roll back
 
 
 def _store_call(call: Callable[[], Moved]) -> Moved:
     try:
         return call()
     except StoreError as exc:  # the database cannot be reached or written
-        raise ServeError(503, "S503", f"the store cannot be written: {exc}") from exc
+        raise internal(503, "S503", "the store cannot be written: retry shortly", exc) from exc
 
 
 def _target(

@@ -45,7 +45,7 @@ from fastapi.responses import JSONResponse
 
 from kaskad.serve.admin import admin_router
 from kaskad.serve.config import ServeConfig
-from kaskad.serve.errors import ServeError
+from kaskad.serve.errors import ServeError, internal
 from kaskad.serve.routes import decide_router, operations_router
 from kaskad.serve.service import ServeService
 
@@ -79,8 +79,10 @@ def create_app(config: ServeConfig) -> FastAPI:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         # a defect, not a record's fault: still a problem body, never a bare 500
-        message = f"internal error: {type(exc).__name__}; see the server's log"
-        return JSONResponse({"code": "S500", "message": message}, status_code=500)
+        message = "internal error; see the server's log under this error id"
+        return JSONResponse(
+            internal(500, "S500", message, exc, trace=True).to_dict(), status_code=500
+        )
 
     app.include_router(decide_router(service))
     app.include_router(operations_router(service))

@@ -15,9 +15,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, mo
 
 from kaskad.serve.auth import ApiKey
 from kaskad.serve.errors import ServeConfigError
-from kaskad.serve.inputs import DEFAULT_BODY_LIMIT
+from kaskad.serve.inputs import DEFAULT_BODY_LIMIT, DEFAULT_MAX_DEPTH
 from kaskad.serve.shadows import DEFAULT_SHADOW_QUEUE_SIZE
-from kaskad.store.decisions import DEFAULT_QUEUE_SIZE
+from kaskad.store.decisions import DEFAULT_QUEUE_SIZE, DEFAULT_WRITE_TIMEOUT_S
 from kaskad.store.journal import DEFAULT_LIMIT_BYTES
 
 DecisionLogMode = Literal["sync", "journal"]
@@ -77,9 +77,11 @@ class ServeConfig(BaseModel):
     api_keys: tuple[ApiKey, ...] = ()
     allow_anonymous: bool = False
     body_limit: int = DEFAULT_BODY_LIMIT
+    max_depth: int = DEFAULT_MAX_DEPTH  # objects/lists nested in a record at most; then 422
     batch_threshold: int = 8  # lists longer than this go through the batch executor
     decision_log: str | None = None
     queue_size: int = DEFAULT_QUEUE_SIZE
+    write_timeout_s: float = DEFAULT_WRITE_TIMEOUT_S  # a commit waits for a locked store
     retry_after_s: int = 1
     shadow_queue_size: int = DEFAULT_SHADOW_QUEUE_SIZE  # shadow runs waiting; then skipped
     promotion_poll_s: float = 2.0  # how often stage references are re-resolved; 0 disables

@@ -44,7 +44,9 @@ def open_decision_log(config: ServeConfig) -> DecisionSink | None:
                 else default_journal_folder(config.decision_log)
             )
             journal = JournalSettings(folder, limit_bytes=config.journal_limit_bytes)
-        return open_store_log(config.decision_log, config.queue_size, journal)
+        return open_store_log(
+            config.decision_log, config.queue_size, journal, config.write_timeout_s
+        )
     except JournalError as exc:
         raise ServeConfigError(str(exc)) from exc
 
@@ -77,7 +79,9 @@ def item_fingerprint(record: Any, fmt: str) -> str:
 
 
 def _shape_digest(kind: str, paths: set[str]) -> str:
-    return sha256_text(kind + "\n" + "\n".join(sorted(paths)))
+    text = kind + "\n" + "\n".join(sorted(paths))
+    # a refused body may name a key with a lone surrogate: hashed as its escape
+    return sha256_text(text.encode("utf-8", "backslashreplace").decode("utf-8"))
 
 
 def json_paths(value: Any, path: str, paths: set[str]) -> None:

@@ -16,7 +16,51 @@
 
 from __future__ import annotations
 
+import logging
+import re
+import secrets
+
 from kaskad.errors import FieldProblem, KaskadError
+
+LOG = logging.getLogger("kaskad.serve")
+
+
+def new_error_id() -> str:
+    """An id for one server-side failure: in the 5xx body and in the server log line
+    that holds its details, so the two can be matched without leaking the details."""
+    return secrets.token_hex(8)
+
+
+_ABSOLUTE_PATH = re.compile(r"""(?<![\w.:/])/(?!v1/)(?:[^/\s'"]+/)+(?=[^/\s'"]+)""")
+
+
+def without_paths(text: str) -> str:
+    """``text`` with every absolute file path cut to its last part (``…/name``): what a
+    client may see of a store's or a cache's files (the full text goes to the log)."""
+    return _ABSOLUTE_PATH.sub("…/", text)
+
+
+def internal(
+    status: int,
+    code: str,
+    message: str,
+    exc: BaseException,
+    headers: dict[str, str] | None = None,
+    trace: bool = False,
+) -> ServeError:
+    """A 5xx problem whose details (``exc``: SQL text, parameters, paths; its traceback
+    with ``trace``) go to the server log under a fresh error id; the client sees only
+    ``code``, ``message`` and the id."""
+    error_id = new_error_id()
+    LOG.error(
+        "error %s (%s): %s: %s",
+        error_id,
+        code,
+        type(exc).__name__,
+        exc,
+        exc_info=exc if trace else None,
+    )
+    return ServeError(status, code, message, headers=headers, error_id=error_id)
 
 
 def problem_json(problem: FieldProblem) -> dict[str, str | None]:
@@ -40,6 +84,7 @@ class ServeError(KaskadError):
         message: str,
         problems: list[FieldProblem] | None = None,
         headers: dict[str, str] | None = None,
+        error_id: str | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -47,11 +92,14 @@ class ServeError(KaskadError):
         self.message = message
         self.problems = list(problems or [])
         self.headers = dict(headers or {})
+        self.error_id = error_id
 
     def to_dict(self) -> dict[str, object]:
         body: dict[str, object] = {"code": self.code, "message": self.message}
         if self.problems:
             body["errors"] = [problem_json(p) for p in self.problems]
+        if self.error_id is not None:
+            body["error_id"] = self.error_id
         return body
 
 

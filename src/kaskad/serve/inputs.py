@@ -21,6 +21,7 @@ XML is parsed with ``defusedxml``: DTDs, entities and external references are re
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
 from typing import Any, Literal
@@ -35,6 +36,8 @@ from kaskad.spec.schema import Schema
 from kaskad.spec.types import DType, Field
 
 DEFAULT_BODY_LIMIT = 1024 * 1024  # 1 MiB
+DEFAULT_MAX_DEPTH = 32  # objects and lists inside one another in a record, at most
+_UNSTORABLE = re.compile("[\ud800-\udfff\x00]")  # lone surrogates, NUL: no store holds them
 BodyFormat = Literal["json", "xml"]
 
 
@@ -74,26 +77,69 @@ def _too_large(limit: int) -> ServeError:
     return ServeError(413, "S413", f"the request body is larger than {limit} bytes")
 
 
-def parse_record(body: bytes, fmt: BodyFormat, schema: Schema) -> Any:
-    """One record from a body (its shape is checked later by the executor)."""
+def parse_record(
+    body: bytes, fmt: BodyFormat, schema: Schema, max_depth: int = DEFAULT_MAX_DEPTH
+) -> Any:
+    """One record from a body (its shape is checked later by the executor); every value,
+    also of fields the schema does not name, is one the decision log can hold (422)."""
     if fmt == "json":
-        return _json(body)
+        record = _json(body, max_depth)
+        _check_storable(record, max_depth, None)
+        return record
     return xml_record(_xml_root(body), schema)
 
 
-def parse_records(body: bytes, fmt: BodyFormat, schema: Schema) -> list[Any]:
+def parse_records(
+    body: bytes, fmt: BodyFormat, schema: Schema, max_depth: int = DEFAULT_MAX_DEPTH
+) -> list[Any]:
     """A batch: a JSON list, or an XML root whose children are records."""
     if fmt == "json":
-        value = _json(body)
+        value = _json(body, max_depth + 1)
         if not isinstance(value, list):
             raise _unparsable("a batch must be a JSON list of records")
+        for i, record in enumerate(value):
+            _check_storable(record, max_depth, f"[{i}]")
         return value
     return [xml_record(child, schema) for child in _xml_root(body)]
 
 
-def _json(body: bytes) -> Any:
+def _check_storable(value: Any, max_depth: int, path: str | None) -> None:
+    """Refuse (422 ``S422``, naming the field) a value nested deeper than ``max_depth``
+    or text with a lone surrogate or a NUL character, in keys too. Integers beyond 64
+    bits were already read as text by :func:`kaskad.execute.contract.loads`."""
+    stack: list[tuple[Any, str | None, int]] = [(value, path, 1)]
+    while stack:
+        item, where, depth = stack.pop()
+        if isinstance(item, str):
+            if _UNSTORABLE.search(item):
+                raise _refused(where, "text with a lone surrogate or a NUL character")
+            continue
+        if not isinstance(item, dict | list):
+            continue
+        if depth > max_depth:
+            raise _refused(where, f"nested deeper than {max_depth} levels")
+        if isinstance(item, list):
+            stack.extend((v, f"{where or ''}[{i}]", depth + 1) for i, v in enumerate(item))
+            continue
+        for key, v in item.items():
+            name = key if where is None else f"{where}.{key}"
+            if _UNSTORABLE.search(key):
+                safe = name.encode("utf-8", "backslashreplace").decode("utf-8")
+                raise _refused(safe, "a field name with a lone surrogate or a NUL character")
+            stack.append((v, name, depth + 1))
+
+
+def _refused(path: str | None, problem: str) -> ServeError:
+    note = f"the value cannot be stored: {problem}"
+    where = f"{path}: " if path else ""
+    return ServeError(422, "S422", where + note, [FieldProblem(path, "unstorable", note=note)])
+
+
+def _json(body: bytes, max_depth: int) -> Any:
     try:
         return loads(body)
+    except RecursionError:
+        raise _refused(None, f"nested deeper than {max_depth} levels") from None
     except UnicodeDecodeError as exc:
         raise _unparsable(f"the body is not UTF-8 text: {exc.reason}") from exc
     except json.JSONDecodeError as exc:

@@ -57,11 +57,16 @@ _ERRORS = {
     401: "No API key, or an unknown one (S401)",
     403: "The API key lacks the role the endpoint needs (S403)",
     404: "No pipeline is served under that name (S404)",
-    413: "The request body is larger than the limit (S413)",
+    413: "The request body is larger than the limit, or a batch has more records than the"
+    " decision log's queue takes (S413)",
     415: "The content type is neither JSON nor XML (S415)",
-    422: "The body cannot be parsed, or the record does not match the schema (S422)",
-    500: "A step failed for the record and the pipeline declares no fallback (S510); "
-    "the body holds the decision_id and the failed result",
+    422: "The body cannot be parsed, a value cannot be stored, or the record does not"
+    " match the schema (S422)",
+    500: "A step failed for the record and the pipeline declares no fallback (S510; the body"
+    " holds the decision_id and the failed result), or the store refused this one record"
+    " (S511, with an error_id)",
+    503: "Overloaded, or the decision log cannot be written now (S503, with Retry-After and"
+    " an error_id)",
 }
 _SECURITY_SCHEMES = {
     "bearerAuth": {"type": "http", "scheme": "bearer", "description": "Authorization: Bearer KEY"},
@@ -137,6 +142,7 @@ class Error(BaseModel):
         list[FieldProblem] | None,
         WithJsonSchema({"type": "array", "items": {"$ref": "#/components/schemas/FieldProblem"}}),
     ] = None
+    error_id: str | None = None  # 5xx: the id of the server log line with the details
 
 
 class _PipelineModels:
@@ -293,6 +299,7 @@ class ReadyStatus(BaseModel):
 
     status: str | None = None
     pipelines: dict[str, ServedRelease] | None = None
+    decision_log_error: str | None = None  # why decisions cannot be logged, no internals
 
 
 def _service_routes(router: APIRouter) -> None:
@@ -316,7 +323,10 @@ def _service_routes(router: APIRouter) -> None:
         response_model=ReadyStatus,
         responses={
             200: {"description": "Ready"},
-            503: {"model": ReadyStatus, "description": "No pipelines"},
+            503: {
+                "model": ReadyStatus,
+                "description": "No pipelines, or decisions cannot be logged now",
+            },
         },
         openapi_extra={"security": []},
     )

@@ -21,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from kaskad.errors import KaskadError, NotFoundError, StoreError
 from kaskad.registry.releases import LoadedRelease, load_release
 from kaskad.serve.config import PipelineFile, ReleaseRef
-from kaskad.serve.errors import ServeError
+from kaskad.serve.errors import LOG, ServeError, internal, without_paths
 from kaskad.serve.pipelines import ServedPipeline
 from kaskad.store import Store
 from kaskad.store.refs import MAX_NUMBER, ReleaseSelector, release_number
@@ -97,7 +97,12 @@ def load_verified(store: Store, ref: str, actor: str, cache_root: Path) -> Loade
         raise
     except StoreError as exc:
         if isinstance(exc.__cause__, SQLAlchemyError):
-            raise ServeError(503, "S503", f"the store cannot be read: {exc}") from exc
-        raise ServeError(409, "S409", f"{ref} cannot be served: {exc}") from exc
+            raise internal(503, "S503", "the store cannot be read: retry shortly", exc) from exc
+        raise _refused(ref, exc) from exc
     except KaskadError as exc:
-        raise ServeError(409, "S409", f"{ref} cannot be served: {exc}") from exc
+        raise _refused(ref, exc) from exc
+
+
+def _refused(ref: str, exc: KaskadError) -> ServeError:
+    LOG.warning("%s cannot be served: %s", ref, exc)
+    return ServeError(409, "S409", without_paths(f"{ref} cannot be served: {exc}"))

@@ -26,7 +26,7 @@ from kaskad.serve import gctune, recording
 from kaskad.serve.auth import Authenticator
 from kaskad.serve.config import ReleaseRef, ServeConfig
 from kaskad.serve.decision_log import item_fingerprint, open_decision_log, shape_fingerprint
-from kaskad.serve.errors import ServeError
+from kaskad.serve.errors import ServeError, internal
 from kaskad.serve.inputs import BodyFormat, body_format, parse_record, parse_records, read_limited
 from kaskad.serve.jsonio import FastJSONResponse
 from kaskad.serve.metrics import Metrics
@@ -35,13 +35,21 @@ from kaskad.serve.pins import PinnedReleases
 from kaskad.serve.pipelines import Result, ServedPipeline
 from kaskad.serve.promotion import PromotionWatcher
 from kaskad.serve.shadows import ShadowWorker
-from kaskad.store.decisions import DecisionRecord, LogFull, PlanRecord
+from kaskad.store.decisions import DecisionRecord, LogFull, PlanRecord, RecordRefused
 from kaskad.store.journal import JournaledLog
 
 Endpoint = Literal["decide", "decide-batch"]
 LOGGED_REFUSALS = (413, 415, 422)
 REFUSAL_REASONS = {413: "body_too_large", 415: "unsupported_media_type"}
 T = TypeVar("T")
+
+
+def _public(problem: str) -> str:
+    """A hot-promotion problem as ``/ready`` (no key needed) shows it: the stage and the
+    kind of error, never its text (hosts, users, paths); the server's log has it all."""
+    ref, _, rest = problem.partition(": ")
+    kind = rest.split(":", 1)[0] if rest else "error"
+    return f"{ref}: the new release cannot be served ({kind}); see the server's log"
 
 
 @dataclass(frozen=True)
@@ -147,14 +155,15 @@ class ServeService:
         planned = self._planned
         try:
             futures = []
-            if plan_hash not in planned:
+            if plan_hash not in planned:  # idempotent: the writer keeps the first per hash
                 plan = PlanRecord.of(pipeline.plan, pipeline.name, pipeline.release)
                 future = log.submit(plan)
                 future.add_done_callback(
                     lambda f: planned.add(plan_hash) if f.exception() is None else None
                 )
                 futures.append(future)
-            return futures + [log.submit(r) for r in records]
+            # all or none: a refused batch leaves no decision behind
+            return futures + log.submit_many(list(records))
         except LogFull:
             raise ServeError(
                 503, "S503", "overloaded: retry shortly", headers=self._retry
@@ -165,10 +174,12 @@ class ServeService:
         try:
             for future in futures:
                 await asyncio.wrap_future(future)
+        except RecordRefused as exc:
+            message = "the decision log refused this record; see the server log"
+            raise internal(500, "S511", message, exc) from exc
         except Exception as exc:
-            raise ServeError(
-                503, "S503", f"the decision log cannot be written: {exc}", headers=self._retry
-            ) from exc
+            message = "the decision log cannot be written: retry shortly"
+            raise internal(503, "S503", message, exc, headers=self._retry) from exc
 
     def _run_shadows_later(self, pipeline: ServedPipeline, result: Result) -> None:
         """Queue the challengers of a logged decision for the shadow worker."""
@@ -185,7 +196,7 @@ class ServeService:
     def _decide_and_log(
         self, pipeline: ServedPipeline, body: _Body
     ) -> tuple[Result, list[Future[None]]]:
-        record = parse_record(body.data, body.fmt, pipeline.plan.schema)
+        record = parse_record(body.data, body.fmt, pipeline.plan.schema, self.config.max_depth)
         result = pipeline.decide(record, self.shadows is None)
         # every request's shape: the body's own when refused, the parsed record's otherwise
         # (no second parse; for JSON the two are the same)
@@ -220,7 +231,15 @@ class ServeService:
     def _decide_list_and_log(
         self, pipeline: ServedPipeline, body: _Body
     ) -> tuple[list[Result], list[Future[None]]]:
-        records = parse_records(body.data, body.fmt, pipeline.plan.schema)
+        records = parse_records(body.data, body.fmt, pipeline.plan.schema, self.config.max_depth)
+        most = self.config.queue_size
+        if self.log is not None and len(records) > most:
+            raise ServeError(
+                413,
+                "S413",
+                f"a batch of {len(records)} records is more than the decision log takes at"
+                f" once ({most}): nothing was decided or logged; send smaller batches",
+            )
         results = pipeline.decide_many(records, self.config.batch_threshold, self.shadows is None)
         fingerprints = [item_fingerprint(record, body.fmt) for record in records]
         for r, record, fingerprint in zip(results, records, fingerprints, strict=True):
@@ -362,7 +381,7 @@ class ServeService:
                 name: {
                     "release": p.release,
                     "plan_hash": p.plan.hash,
-                    **({"promotion_error": problems[name]} if name in problems else {}),
+                    **({"promotion_error": _public(problems[name])} if name in problems else {}),
                 }
                 for name, p in list(pipelines.items())
             },

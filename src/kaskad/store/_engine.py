@@ -136,6 +136,28 @@ def open_engine(url: URL, json_serializer: Callable[[Any], str] | None = None) -
     return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **extra)
 
 
+def limit_waits(engine: Engine, timeout_s: float) -> None:
+    """Connections of ``engine`` made from now on wait at most ``timeout_s`` for a lock
+    (SQLite's busy timeout; PostgreSQL's lock and statement timeouts), then fail."""
+    ms = max(1, int(timeout_s * 1000))
+    sqlite = engine.dialect.name == "sqlite"
+
+    def set_timeouts(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            if sqlite:
+                cursor.execute(f"PRAGMA busy_timeout={ms}")
+            else:
+                cursor.execute(f"SET lock_timeout = {ms}")
+                cursor.execute(f"SET statement_timeout = {ms}")
+        finally:
+            cursor.close()
+        if not sqlite:
+            dbapi_connection.commit()
+
+    event.listen(engine, "connect", set_timeouts)
+
+
 def writer(engine: Engine) -> Engine:
     """The same engine and pool, for connections that write."""
     return engine.execution_options(**{WRITE_OPTION: True})

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sqlalchemy import insert, select
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 
 from kaskad.errors import StoreError
 from kaskad.jsonio import dumps_text
@@ -34,6 +35,8 @@ from kaskad.store.defaults import DEFAULT_QUEUE_SIZE as DEFAULT_QUEUE_SIZE
 from kaskad.store.tables import DecisionPlanRow, DecisionRow, ShadowDecisionRow
 
 LOG = logging.getLogger(__name__)
+DEFAULT_WRITE_TIMEOUT_S = 5.0  # a commit waits at most this long for a locked store
+IDLE_PROBE_S = 5.0  # health() probes the store when no commit succeeded for this long
 PARTITION_CHECK_S = 24 * 3600  # how often a running writer makes the next months' partitions
 
 
@@ -42,6 +45,14 @@ class LogFull(StoreError):
     the server sheds the request (503 ``S503``, ``Retry-After``)."""
 
     code = "K604"
+
+
+class RecordRefused(StoreError):
+    """The store refused this one record (a value it cannot hold); the rest of its commit
+    group was committed without it. The server answers that request alone with a problem
+    (500 ``S511`` and an error id); the details go to the server log only."""
+
+    code = "K606"
 
 
 class ServedPlan(Protocol):
@@ -181,6 +192,10 @@ class DecisionSink(Protocol):
         :class:`LogFull` at once when the queue is full."""
         ...
 
+    def submit_many(self, records: list[Record]) -> list[Future[None]]:
+        """Queue all of ``records`` or none: :class:`LogFull` when they do not all fit."""
+        ...
+
     def close(self) -> None:
         """Write what is queued, then stop."""
         ...
@@ -194,39 +209,56 @@ class DecisionSink(Protocol):
 class DecisionLog:
     """The writer thread and its bounded queue over one store database."""
 
-    def __init__(self, location: str, queue_size: int = DEFAULT_QUEUE_SIZE) -> None:
-        if queue_size < 1:
-            raise ValueError("the decision log's queue size must be at least 1")
+    def __init__(
+        self,
+        location: str,
+        queue_size: int = DEFAULT_QUEUE_SIZE,
+        write_timeout_s: float = DEFAULT_WRITE_TIMEOUT_S,
+    ) -> None:
+        if queue_size < 1 or write_timeout_s <= 0:
+            raise ValueError("the decision log's queue size and write timeout must be positive")
         where = _engine.locate(location, None)
         self._engine = _engine.open_engine(where.url, json_serializer=dumps_text)
         try:
-            _engine.migrate(self._engine)
+            _engine.migrate(self._engine)  # without the write timeout: migrations may be long
         except BaseException:
             self._engine.dispose()
             raise
+        self._engine.dispose()  # connections from now on wait at most write_timeout_s
+        _engine.limit_waits(self._engine, write_timeout_s)
         self._writer = _engine.writer(self._engine)
         self._partitions_checked = 0.0
         self._check_partitions()
         self._problem: str | None = None  # why the last commit failed
+        self._last_ok = time.monotonic()  # when a commit or probe last succeeded
         self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_size)
+        self._submitting = threading.Lock()  # the queue's room only grows while held
         self._thread = threading.Thread(target=self._run, name="kaskad-decision-log", daemon=True)
         self._thread.start()
 
     def submit(self, record: Record) -> Future[None]:
         """Queue ``record``; the future resolves once it is committed. Raises
         :class:`LogFull` at once when the queue is full."""
-        done: Future[None] = Future()
-        try:
-            self._queue.put_nowait((record, done))
-        except queue.Full:
-            raise LogFull("the decision log is full; retry shortly") from None
+        [done] = self.submit_many([record])
         return done
 
+    def submit_many(self, records: list[Record]) -> list[Future[None]]:
+        """Queue all of ``records`` or none: :class:`LogFull` at once when they do not
+        all fit (so a refused batch leaves no rows behind)."""
+        futures: list[Future[None]] = [Future() for _ in records]
+        with self._submitting:  # only the writer takes items: the room cannot shrink
+            if self._queue.maxsize - self._queue.qsize() < len(records):
+                raise LogFull("the decision log is full; retry shortly")
+            for record, done in zip(records, futures, strict=True):
+                self._queue.put_nowait((record, done))
+        return futures
+
     def health(self) -> str | None:
-        """None while commits succeed; after a failed commit, a probe row is inserted and
-        rolled back on each call, and the failure returned until that works again
-        (``/ready`` answers 503 meanwhile, and recovers without traffic)."""
-        if self._problem is None:
+        """None while decisions can be logged: a commit succeeded in the last
+        :data:`IDLE_PROBE_S` seconds, or a probe row is inserted and rolled back now;
+        otherwise why not (``/ready`` answers 503 meanwhile, and recovers without
+        traffic)."""
+        if self._problem is None and time.monotonic() - self._last_ok < IDLE_PROBE_S:
             return None
         probe = DecisionRecord("kaskad-ready-probe", "-", None, "-", "probe", None, None)
         try:
@@ -237,9 +269,9 @@ class DecisionLog:
                 finally:
                     transaction.rollback()
         except Exception as exc:
-            self._problem = error_reason(exc)
+            self._fault(exc)
             return self._problem
-        self._problem = None
+        self._recovered()
         return None
 
     def close(self) -> None:
@@ -271,35 +303,125 @@ class DecisionLog:
             LOG.warning("could not create the decision log's next partitions: %s", exc)
 
     def _commit(self, group: list[Any]) -> None:
-        futures: list[Future[None]] = [done for _, done in group]
+        """Commit ``group`` in one transaction; when the store refuses a record (not a
+        store fault), retry every record alone so a poison record fails by itself."""
         try:
-            with self._writer.begin() as conn:
-                plans = {r.plan_hash: r for r, _ in group if isinstance(r, PlanRecord)}
-                if plans:
-                    known = select(DecisionPlanRow.plan_hash).where(
-                        DecisionPlanRow.plan_hash.in_(list(plans))
-                    )
-                    for plan_hash in conn.scalars(known):
-                        del plans[plan_hash]
-                if plans:
-                    conn.execute(insert(DecisionPlanRow), [r.row() for r in plans.values()])
-                decisions = [r.row() for r, _ in group if isinstance(r, DecisionRecord)]
-                shadows = [r.row() for r, _ in group if isinstance(r, ShadowRecord)]
-                if decisions:
-                    conn.execute(insert(DecisionRow), decisions)
-                if shadows:
-                    conn.execute(insert(ShadowDecisionRow), shadows)
+            self._insert(group)
         except Exception as exc:
-            self._problem = error_reason(exc)
-            for done in futures:
-                done.set_exception(exc)
+            if not store_fault(exc):
+                for item in group:
+                    self._commit_alone(item)
+                return
+            self._failed(exc, [done for _, done in group])
             return
-        self._problem = None
-        for done in futures:
+        self._recovered()
+        for _, done in group:
             done.set_result(None)
+
+    def _commit_alone(self, item: tuple[Record, Future[None]]) -> None:
+        record, done = item
+        try:
+            self._insert([item])
+        except Exception as exc:
+            if store_fault(exc):
+                self._failed(exc, [done])
+                return
+            LOG.error("decision log: record refused by the store (%s): %s", kind(record), exc)
+            refused = RecordRefused("the store refused this record")
+            done.set_exception(refused)
+            return
+        self._recovered()
+        done.set_result(None)
+
+    def _failed(self, exc: BaseException, futures: list[Future[None]]) -> None:
+        self._fault(exc)
+        for done in futures:
+            done.set_exception(exc)
+
+    def _fault(self, exc: BaseException) -> None:
+        """Note a store fault (logged once, until it ends) and drop the pooled connections,
+        so that the next attempt starts on fresh ones (a connection that saw an I/O error
+        may keep failing after the fault is gone)."""
+        reason = public_reason(exc)
+        if self._problem is None:
+            LOG.error("decision log: cannot write to the store (%s): %s", reason, exc)
+        self._problem = reason
+        self._engine.dispose()
+
+    def _recovered(self) -> None:
+        self._last_ok = time.monotonic()
+        if self._problem is not None:
+            LOG.warning("decision log: the store takes writes again (%s before)", self._problem)
+        self._problem = None
+
+    def _insert(self, group: list[Any]) -> None:
+        with self._writer.begin() as conn:
+            plans = {r.plan_hash: r for r, _ in group if isinstance(r, PlanRecord)}
+            if plans:
+                known = select(DecisionPlanRow.plan_hash).where(
+                    DecisionPlanRow.plan_hash.in_(list(plans))
+                )
+                for plan_hash in conn.scalars(known):
+                    del plans[plan_hash]
+            if plans:
+                conn.execute(insert(DecisionPlanRow), [r.row() for r in plans.values()])
+            decisions = [r.row() for r, _ in group if isinstance(r, DecisionRecord)]
+            shadows = [r.row() for r, _ in group if isinstance(r, ShadowRecord)]
+            if decisions:
+                conn.execute(insert(DecisionRow), decisions)
+            if shadows:
+                conn.execute(insert(ShadowDecisionRow), shadows)
+
+
+def kind(record: Record) -> str:
+    """What a record is, for the log (never its values)."""
+    if isinstance(record, DecisionRecord):
+        return f"decision {record.decision_id}"
+    if isinstance(record, ShadowRecord):
+        return f"shadow {record.shadow} of {record.decision_id}"
+    return f"plan {record.plan_hash}"
+
+
+def store_fault(exc: BaseException) -> bool:
+    """False when the store refused the values of a record (data out of range, text it
+    cannot encode, a duplicate key, a value the JSON writer cannot write); True for
+    anything else (unreachable, locked, read-only, full, a missing table), when no record
+    could be written."""
+    if isinstance(exc, (DataError, IntegrityError)):
+        return False
+    if isinstance(exc, DBAPIError):
+        return True
+    if isinstance(exc, StatementError):  # raised before the database saw the statement
+        exc = exc.orig if isinstance(exc.orig, BaseException) else exc
+    return not isinstance(exc, (ValueError, TypeError, OverflowError, StatementError))
 
 
 def error_reason(exc: BaseException) -> str:
     """The first line of an error, for ``/ready`` and logs."""
     lines = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
+_REASONS = (  # (words in the error, the reason shown without internals), first match wins
+    (
+        ("locked", "lock timeout", "statement timeout", "canceling statement"),
+        "the store is locked: writes time out",
+    ),
+    (
+        ("readonly", "read-only", "read only", "permission denied", "unable to open"),
+        "the store cannot be written (read-only)",
+    ),
+    (("disk", "full", "no space"), "the store is full"),
+    (("no such table", "does not exist", "undefinedtable"), "the decision log's table is missing"),
+    (("connect", "connection", "closed", "terminat"), "the store is unreachable"),
+)
+
+
+def public_reason(exc: BaseException) -> str:
+    """Why the log cannot be written, for ``/ready`` and clients: a kind of fault, never
+    the error's text (which may hold hosts, users, paths, SQL or values)."""
+    text = f"{type(exc).__name__} {exc} {getattr(exc, 'orig', '')!r}".lower()
+    for words, reason in _REASONS:
+        if any(w in text for w in words):
+            return reason
+    return "the store refuses writes"

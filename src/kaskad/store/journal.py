@@ -45,19 +45,21 @@ from pathlib import Path
 from typing import IO, NamedTuple, cast
 
 from sqlalchemy import select
-from sqlalchemy.exc import DataError, IntegrityError
 
 from kaskad.store import _engine
 from kaskad.store.decisions import (
     DEFAULT_QUEUE_SIZE,
+    DEFAULT_WRITE_TIMEOUT_S,
     DecisionLog,
     DecisionRecord,
     DecisionSink,
     LogFull,
     PlanRecord,
     Record,
+    RecordRefused,
     ShadowRecord,
     error_reason,
+    kind,
     take_group,
 )
 from kaskad.store.defaults import DEFAULT_JOURNAL_LIMIT_BYTES
@@ -100,12 +102,16 @@ class JournalSettings:
 
 
 def open_decision_log(
-    store: str, queue_size: int = DEFAULT_QUEUE_SIZE, journal: JournalSettings | None = None
+    store: str,
+    queue_size: int = DEFAULT_QUEUE_SIZE,
+    journal: JournalSettings | None = None,
+    write_timeout_s: float = DEFAULT_WRITE_TIMEOUT_S,
 ) -> DecisionSink:
     """The decision log of ``store`` (folder or database URL): the synchronous
-    :class:`DecisionLog`, or a :class:`JournaledLog` when ``journal`` is given."""
+    :class:`DecisionLog` (waiting at most ``write_timeout_s`` for a locked store), or a
+    :class:`JournaledLog` when ``journal`` is given."""
     if journal is None:
-        return DecisionLog(store, queue_size)
+        return DecisionLog(store, queue_size, write_timeout_s)
     return JournaledLog(store, journal, queue_size)
 
 
@@ -135,6 +141,7 @@ class JournaledLog:
         self._where = _engine.shown(url)
         self.folder = Path(settings.folder).absolute()
         self._limit = limit_bytes
+        self._largest = 0  # bytes of the largest journaled record so far
         self._segment_bytes = settings.segment_bytes or max(
             1, min(MAX_SEGMENT_BYTES, limit_bytes // 8)
         )
@@ -174,12 +181,36 @@ class JournaledLog:
     def submit(self, record: Record) -> Future[None]:
         """Queue ``record``; the future resolves once it is fsynced to the journal. Raises
         :class:`LogFull` at once when the queue is full or the journal at its limit."""
-        done: Future[None] = Future()
-        try:
-            line = encode(record)
-        except (TypeError, ValueError) as exc:
-            done.set_exception(exc)
-            return done
+        [done] = self.submit_many([record])
+        return done
+
+    def submit_many(self, records: list[Record]) -> list[Future[None]]:
+        """Queue all of ``records`` or none (:class:`LogFull` when they do not all fit);
+        a record that cannot be encoded gets :class:`RecordRefused` alone."""
+        futures: list[Future[None]] = [Future() for _ in records]
+        lines: list[tuple[bytes, Future[None]]] = []
+        for record, done in zip(records, futures, strict=True):
+            try:
+                lines.append((encode(record), done))
+            except (TypeError, ValueError) as exc:
+                LOG.error("decision journal: cannot encode %s: %s", kind(record), exc)
+                done.set_exception(RecordRefused("the journal cannot hold this record"))
+        size = sum(len(line) for line, _ in lines)
+        with self._cv:
+            if self._closed:
+                raise LogFull("the decision log is closed")
+            if self._disk_bytes + self._reserved + size > self._limit:
+                raise LogFull(
+                    f"the decision journal is at its limit of {self._limit} bytes (the store"
+                    " is behind or unreachable); retry shortly"
+                )
+            if self._queue.maxsize - self._queue.qsize() < len(lines):
+                raise LogFull("the decision log is full; retry shortly")
+            for line, done in lines:  # producers hold the lock: the room cannot shrink
+                self._queue.put_nowait((line, done))
+                self._largest = max(self._largest, len(line))
+            self._reserved += size
+        return futures
         with self._cv:
             if self._closed:
                 raise LogFull("the decision log is closed")
@@ -193,11 +224,16 @@ class JournaledLog:
             except queue.Full:
                 raise LogFull("the decision log is full; retry shortly") from None
             self._reserved += len(line)
+            self._largest = max(self._largest, len(line))
         return done
 
     def health(self) -> str | None:
-        """None: records are journaled whether or not the store takes them now (its
-        outages show as a growing ``backlog_bytes``)."""
+        """None while a record as large as the largest so far still fits in the journal:
+        records are journaled whether or not the store takes them now (its outages show
+        as a growing ``backlog_bytes``); at the journal's limit, why not."""
+        with self._cv:
+            if self._disk_bytes + self._reserved + self._largest > self._limit:
+                return "the decision journal is full (the store is behind or unreachable)"
         return None
 
     def backlog_bytes(self) -> int:
@@ -471,19 +507,16 @@ class JournaledLog:
         if self._log is None:
             self._log = DecisionLog(self._store, self._batch_size)
         fresh = self._not_in_store(records) if check else records
-        error = _first_error([self._log.submit(r) for r in fresh])
-        if error is None:
-            return
-        if not isinstance(error, IntegrityError | DataError):
-            raise error
-        # A record the store refuses for its content: set it aside, ship the others.
-        for record in self._not_in_store(fresh):
-            error = _first_error([self._log.submit(record)])
-            if error is None:
-                continue
-            if not isinstance(error, IntegrityError | DataError):
-                raise error
-            self._dead_letter(record, error)
+        futures = [self._log.submit(r) for r in fresh]
+        errors = [f.exception() for f in futures]
+        # The writer commits what the store takes and refuses the rest one by one
+        # (RecordRefused): those are set aside; any other error is a store fault.
+        fault = next((e for e in errors if e and not isinstance(e, RecordRefused)), None)
+        if fault is not None:
+            raise fault
+        for record, error in zip(fresh, errors, strict=True):
+            if error is not None:
+                self._dead_letter(record, error)
 
     def _not_in_store(self, records: list[Record]) -> list[Record]:
         """``records`` without those already in the store, or repeated (plan records all

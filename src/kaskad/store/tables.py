@@ -155,6 +155,9 @@ class AuditRow(Base):
     before: Mapped[dict[str, Any] | None] = mapped_column(JSONValue, nullable=True)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSONValue, nullable=True)
     detail: Mapped[dict[str, Any]] = mapped_column(JSONValue, nullable=False)
+    # The hash chain (kaskad/store/_audit_chain.py): the previous entry's hash and this one's.
+    prev_hash: Mapped[str] = mapped_column(String(SHA256), nullable=False)
+    hash: Mapped[str] = mapped_column(String(SHA256), nullable=False)
 
 
 class RunRow(Base):

@@ -9,8 +9,8 @@ Only a pipeline served from a stage reference (``ReleaseRef`` such as
 ``credit@production``) can be moved, and only that stage (``stage`` defaults to it). After
 the move the server loads and verifies the release at once (``PromotionWatcher.refresh``)
 and replies ``{"pipeline", "stage", "release", "previous"}`` once it serves it. The move
-is recorded in the store's stage history and audit trail under ``api-key:LABEL`` (or
-``anonymous``).
+is recorded in the store's stage history and audit trail under ``api-key:LABEL``; anonymous
+callers cannot move a stage (401).
 
 A promotion first loads and verifies the release (artifacts, environment, golden cases)
 exactly as the server will, and refuses one that must not run without moving the stage.

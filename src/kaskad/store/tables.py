@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Float,
     ForeignKeyConstraint,
@@ -124,6 +125,34 @@ class StageRow(Base):
     release_number: Mapped[int] = mapped_column(Integer, nullable=False)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
     updated_by: Mapped[str] = mapped_column(String(ACTOR), nullable=False)
+
+
+class StagePolicyRow(Base):
+    """Four eyes: whether promotion to (pipeline, stage) needs an approval."""
+
+    __tablename__ = "stage_policies"
+
+    pipeline: Mapped[str] = mapped_column(String(NAME), primary_key=True)
+    stage: Mapped[str] = mapped_column(String(NAME), primary_key=True)
+    requires_approval: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    updated_by: Mapped[str] = mapped_column(String(ACTOR), nullable=False)
+
+
+class ApprovalRow(Base):
+    """An approval of release ``number`` of ``pipeline`` for ``stage`` by ``approver``."""
+
+    __tablename__ = "approvals"
+    __table_args__ = (
+        UniqueConstraint("pipeline", "number", "stage", "approver", name="uq_approvals"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    pipeline: Mapped[str] = mapped_column(String(NAME), nullable=False)
+    number: Mapped[int] = mapped_column(Integer, nullable=False)
+    stage: Mapped[str] = mapped_column(String(NAME), nullable=False)
+    approver: Mapped[str] = mapped_column(String(ACTOR), nullable=False)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
 
 
 class StageHistoryRow(Base):

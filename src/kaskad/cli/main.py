@@ -13,6 +13,7 @@ import typer
 from rich.markup import escape
 
 from kaskad import __version__
+from kaskad.cli.approvals import release_approve, release_require_approval
 from kaskad.cli.audit_trail import audit_app
 from kaskad.cli.backtest import backtest
 from kaskad.cli.bundle import bundle_app
@@ -61,6 +62,8 @@ app.add_typer(store_app, name="store")
 app.add_typer(bundle_app, name="bundle")
 app.add_typer(labels_app, name="labels")
 release_app.command("reference")(release_reference)
+release_app.command("approve")(release_approve)
+release_app.command("require-approval")(release_require_approval)
 app.command("monitor")(monitor)
 app.add_typer(scorecard_app, name="scorecard")
 app.add_typer(audit_app, name="audit")

@@ -23,7 +23,7 @@ from kaskad.cli.common import (
     out,
     store_location,
 )
-from kaskad.errors import KaskadError
+from kaskad.errors import ApprovalError, KaskadError
 from kaskad.store.refs import LATEST, ReleaseSelector
 
 if TYPE_CHECKING:
@@ -48,6 +48,8 @@ def opened(location: str | None) -> Iterator[Store]:
         raise fail(str(exc)) from None
     try:
         yield store
+    except ApprovalError as exc:
+        raise fail(f"{exc.code} {exc}") from None
     except KaskadError as exc:
         raise fail(str(exc)) from None
     finally:

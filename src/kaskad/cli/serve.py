@@ -81,6 +81,30 @@ def serve(
             min=1,
         ),
     ] = DEFAULT_JOURNAL_LIMIT_BYTES >> 20,
+    masking_key_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="File holding the secret of keyed masking (HMAC-SHA-256) of sensitive fields.",
+            show_default=False,
+        ),
+    ] = None,
+    masking_key_env: Annotated[
+        str | None,
+        typer.Option(
+            help="Environment variable holding the masking secret (instead of a file).",
+            show_default=False,
+        ),
+    ] = None,
+    masking_key_id: Annotated[
+        str, typer.Option(help="Id of the masking key, stored with every masked value.")
+    ] = "k1",
+    unkeyed_masking: Annotated[
+        bool,
+        typer.Option(
+            help="Log sensitive fields as plain sha256 without a key (reversible by"
+            " enumeration; warned at every start)."
+        ),
+    ] = False,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
     access_log: Annotated[
         bool,
@@ -98,7 +122,7 @@ def serve(
     \b
         keys:
           - sha256: 3f5a...e1   # sha256 of the key text (kaskad.serve.hash_key)
-            role: decide        # decide | admin
+            role: decide        # decide | approve | admin
             label: scoring-gateway   # a system or role name, never a person
     """
     import uvicorn
@@ -108,6 +132,13 @@ def serve(
 
     try:
         keys = load_api_keys(api_keys_file) if api_keys_file is not None else ()
+        masking_key = None
+        if masking_key_file is not None or masking_key_env is not None:
+            from kaskad.execute.masking import load_masking_key
+
+            masking_key = load_masking_key(
+                masking_key_id, file=masking_key_file, env=masking_key_env
+            )
         sources = {name: src for name, src in (_source(p, store) for p in pipelines)}
         location = store_location(store)
         config = ServeConfig(
@@ -119,6 +150,8 @@ def serve(
             decision_log_mode=decision_log_mode,
             journal=str(journal) if journal is not None else None,
             journal_limit_bytes=journal_limit_mb << 20,
+            masking_key=masking_key,
+            unkeyed_masking=unkeyed_masking,
         )
         check_workers(config, workers)
         app = create_app(config)  # loads and verifies everything once, before any worker

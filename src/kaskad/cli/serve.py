@@ -51,7 +51,11 @@ def serve(
         typer.Option(help="YAML or JSON file of API key hashes and roles.", show_default=False),
     ] = None,
     allow_anonymous: Annotated[
-        bool, typer.Option(help="Serve without API keys (development only).")
+        bool,
+        typer.Option(
+            help="Callers without a key may decide, nothing else (promote, approve and"
+            " roll back always need a key)."
+        ),
     ] = False,
     queue_size: Annotated[
         int, typer.Option(help="Decision-log records waiting at most; then 503.", min=1)

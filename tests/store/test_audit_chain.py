@@ -86,6 +86,8 @@ def test_the_migration_chains_existing_entries(tmp_path: Path, open_store: OpenS
     try:
         with engine.begin() as conn:
             conn.execute(text("DELETE FROM audit"))
+            conn.execute(text("DROP TABLE approvals"))  # migration 0010 makes them again
+            conn.execute(text("DROP TABLE stage_policies"))
             conn.execute(text("ALTER TABLE audit DROP COLUMN prev_hash"))
             conn.execute(text("ALTER TABLE audit DROP COLUMN hash"))
             conn.execute(text("UPDATE kaskad_alembic_version SET version_num = '0008'"))

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import logging
+import shutil
 from pathlib import Path
 
 import httpx
@@ -16,7 +17,7 @@ from kaskad.execute.masking import MaskingKey
 from kaskad.serve import PipelineFile, ServeConfig, create_app
 from kaskad.serve.errors import ServeConfigError
 from kaskad.store import read_decisions
-from tests.serve.conftest import running
+from tests.serve.conftest import AML, running
 
 SECRET = b"a-masking-secret-for-the-tests"
 
@@ -66,3 +67,30 @@ def test_keyed_masking_on_every_path(example_dir: Path, tmp_path: Path) -> None:
     assert passport not in kept and "6223423370" not in kept
     expected = hmac.new(SECRET, passport.encode(), hashlib.sha256).hexdigest()
     assert f"hmac-sha256:k2025:{expected}" in kept
+
+
+def test_a_sensitive_key_field_is_masked_in_the_logged_reply(tmp_path: Path) -> None:
+    folder = tmp_path / "aml"
+    shutil.copytree(AML.parent, folder)
+    schema = folder / "schema.yaml"
+    schema.write_text(
+        schema.read_text().replace(
+            "id: {type: string, required: true, key: true}",
+            "id: {type: string, required: true, key: true, sensitive: true}",
+        )
+    )
+    record = json.loads((folder / "input.jsonl").read_text().splitlines()[0])
+    store = tmp_path / "store"
+    config = ServeConfig(
+        {"aml": PipelineFile(folder / "pipeline.yaml")},
+        allow_anonymous=True,
+        decision_log=str(store),
+        masking_key=MaskingKey("k1", SECRET),
+    )
+    with running(config) as url:
+        reply = httpx.post(f"{url}/v1/pipelines/aml/decide", json=record)
+        assert reply.status_code == 200, reply.text
+        assert reply.json()["id"] == record["id"]  # the caller gets its own key back
+    [row] = read_decisions(str(store))
+    assert json.dumps(record["id"]) not in json.dumps(row, default=str)
+    assert str(row["output"]["id"]).startswith("hmac-sha256:k1:")

@@ -41,13 +41,24 @@ def for_result(
         plan_hash=pipeline.plan.hash,
         status="rejected" if rejected else "failed" if result.failed else "decided",
         input=logged,
-        output=result.body,
+        output=_masked_output(result.body, pipeline, key),
         timings=result.timings,
         errors=errors,
         content_type=content_type,
         fingerprint=fingerprint,
         business_key=business_key(logged, pipeline.plan.schema.keys),
     )
+
+
+def _masked_output(
+    body: dict[str, Any], pipeline: ServedPipeline, key: MaskingKey | None
+) -> dict[str, Any]:
+    """The reply as logged: a schema key field that is sensitive (echoed in every reply)
+    is masked like the input."""
+    schema = pipeline.plan.schema
+    echoed = {k: body[k] for k in schema.keys if k in body}
+    masked = mask(echoed, schema, key) if echoed else echoed
+    return body if masked == echoed else {**body, **masked}
 
 
 def business_key(record: Any, keys: Sequence[str]) -> str | None:

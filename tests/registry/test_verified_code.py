@@ -55,7 +55,10 @@ def test_a_planted_pyc_is_refused(local_store: Store, project: Path, tmp_path: P
     assert "unexpected file" in verify.stderr and "verified" not in verify.stdout
     assert not marker.exists()
     planted.unlink()
-    assert load_release(local_store, "loan_decision@1", actor=ACTOR, cache_root=cache)
+    planted.parent.rmdir()
+    again = load_release(local_store, "loan_decision@1", actor=ACTOR, cache_root=cache)
+    assert again.plan.hash == loaded.plan.hash
+    assert not list(again.root.rglob("__pycache__"))  # loading writes no bytecode cache
 
 
 def test_only_verified_modules_run_while_a_release_loads() -> None:

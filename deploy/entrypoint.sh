@@ -5,6 +5,7 @@
 #                         PGPASSFILE names, a mounted secret) or a folder under the volume
 #   KASKAD_PIPELINES      what to serve, e.g. "loan_decision@production aml@production"
 #   KASKAD_API_KEYS_FILE  mounted file of API key hashes and roles (kaskad serve --help)
+#   KASKAD_MASKING_KEY_FILE mounted secret of keyed masking of sensitive fields (docs/security.md)
 #   KASKAD_PORT           port (8000); KASKAD_ACTOR: who acts, for the audit trail
 #   KASKAD_SERVE_OPTIONS  further `kaskad serve` options, e.g. "--workers 2"
 #   KASKAD_INSTALL_BUNDLE 0 to skip installing the image's releases into the store
@@ -19,6 +20,9 @@ if [ "$#" -eq 0 ] || [ "$1" = "serve" ]; then
     fi
     if [ -n "${KASKAD_API_KEYS_FILE:-}" ]; then
         set -- --api-keys-file "$KASKAD_API_KEYS_FILE" "$@"
+    fi
+    if [ -n "${KASKAD_MASKING_KEY_FILE:-}" ]; then
+        set -- --masking-key-file "$KASKAD_MASKING_KEY_FILE" "$@"
     fi
     # KASKAD_PIPELINES and KASKAD_SERVE_OPTIONS are word lists: split on spaces on purpose.
     # shellcheck disable=SC2086

@@ -177,6 +177,13 @@ class NotFoundError(StoreError):
     code = "K601"
 
 
+class ApprovalError(StoreError):
+    """Four eyes: a stage that requires approval was asked to point at a release that no
+    identity other than its creator approved, or a creator tried to approve their own."""
+
+    code = "K607"
+
+
 class ArtifactMissingError(StoreError):
     """An artifact the registry refers to is not in the artifact store."""
 

@@ -22,7 +22,9 @@ from __future__ import annotations
 import inspect
 import threading
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -114,12 +116,36 @@ class FeatureCall:
 
 _MODULES: dict[str, types.ModuleType] = {}
 _MODULES_LOCK = threading.Lock()
+# While a release is loaded: the sha256 of its verified feature modules; no other runs.
+_VERIFIED: ContextVar[frozenset[str] | None] = ContextVar("kaskad_verified", default=None)
+
+
+class UnverifiedModuleError(Exception):
+    """A feature module whose hash is not among the verified ones was about to run."""
+
+
+@contextmanager
+def only_verified(hashes: Iterable[str]) -> Iterator[None]:
+    """Within the block, :func:`run_module` runs only modules with one of ``hashes``
+    (a release's files, checked against its manifest): edited files never run."""
+    token = _VERIFIED.set(frozenset(hashes))
+    try:
+        yield
+    finally:
+        _VERIFIED.reset(token)
 
 
 def run_module(module: PythonModule) -> types.ModuleType:
     """The executed module for ``module`` (executed on first use in this process).
 
-    Exceptions from the module's own code propagate unchanged."""
+    The module runs from the source text in ``module`` (never from a bytecode cache, and
+    writing none). Exceptions from the module's own code propagate unchanged."""
+    verified = _VERIFIED.get()
+    if verified is not None and module.sha256 not in verified:
+        raise UnverifiedModuleError(
+            f"{module.filename or module.name} (sha256 {module.sha256[:12]}) is not one of"
+            " the release's verified files: it was changed after it was checked"
+        )
     with _MODULES_LOCK:
         found = _MODULES.get(module.sha256)
         if found is not None:

@@ -43,6 +43,7 @@ def serve_and_decide(
         pipelines={"credit": ReleaseRef(f"{NAME}@production", location, cache, ACTOR)},
         allow_anonymous=True,
         decision_log=location,
+        unkeyed_masking=True,  # replay reads the sha256 form of sensitive fields
     )
     ids = []
     with running(config, lifespan="on") as url, httpx.Client(base_url=url, timeout=30) as client:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from kaskad.registry import environment
+from kaskad.registry.environment import default_actor
 from kaskad.registry.releases import create_release
 from kaskad.store import Store
 from tests.cli.test_cli import kaskad
@@ -53,7 +54,7 @@ def test_release_lifecycle_from_the_shell(project: Path, tmp_path: Path) -> None
         "release.promote",
         "release.promote",
     ]
-    assert all(e["actor"] == "an operator" for e in audit)
+    assert all(e["actor"] == f"{default_actor()} (as an operator)" for e in audit)
 
     record = (project / "data" / "applications.jsonl").read_text().splitlines()[0]
     decided = kaskad("decide", "loan_decision@production", "--json", "--store", store, stdin=record)
@@ -94,7 +95,7 @@ def test_environment_mismatch_from_the_shell(
             str(tmp_path / "store"),
         ).stdout
     )
-    assert audit[0]["actor"] == "an operator"
+    assert audit[0]["actor"] == f"{default_actor()} (as an operator)"
     assert audit[0]["before"] == {"scikit-learn": "1.2.2"}
 
 

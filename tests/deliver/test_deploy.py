@@ -113,6 +113,7 @@ def test_compose_file_is_valid_and_production_like() -> None:
     assert {s if isinstance(s, str) else s["source"] for s in app["secrets"]} == {
         "pgpass",
         "api_keys",
+        "masking_key",
     }
     assert all("file" in s for s in compose["secrets"].values())
 
@@ -181,6 +182,8 @@ def image_like(project: Path, tmp_path: Path) -> Iterator[dict[str, str]]:
     keys = tmp_path / "secrets" / "api_keys.yaml"
     keys.parent.mkdir()
     keys.write_text(yaml.safe_dump({"keys": [{"sha256": hash_key("k-decide"), "role": "decide"}]}))
+    masking = tmp_path / "secrets" / "masking.key"
+    masking.write_text("a-masking-secret-mounted-as-a-file\n")
     work = tmp_path / "work"
     work.mkdir()
     yield {
@@ -191,6 +194,7 @@ def image_like(project: Path, tmp_path: Path) -> Iterator[dict[str, str]]:
         "KASKAD_STORE": str(work / "store"),
         "KASKAD_PIPELINES": "loan_decision@production",
         "KASKAD_API_KEYS_FILE": str(keys),
+        "KASKAD_MASKING_KEY_FILE": str(masking),
         "KASKAD_PORT": str(_free_port()),
         "KASKAD_SERVE_OPTIONS": "--log-level warning",
         "WORK": str(work),

@@ -220,21 +220,23 @@ def test_a_stage_moved_to_an_unservable_release_keeps_the_old_one(
     assert "promotion_error" not in _served(client)
 
 
-def test_anonymous_moves_are_recorded_as_anonymous(
+def test_anonymous_callers_may_decide_but_never_move_a_stage(
     store: tuple[Store, str], tmp_path: Path
 ) -> None:
     registry, location = store
     config = ServeConfig(
         pipelines={"aml": ReleaseRef(f"{NAME}@production", location, tmp_path / "c", ACTOR)},
         allow_anonymous=True,
-        promotion_poll_s=0,  # no poll at all: the endpoint switches by itself
+        promotion_poll_s=0,
     )
     with running(config) as url, httpx.Client(base_url=url, timeout=10) as client:
-        response = client.post("/v1/pipelines/aml/promote", json={"release": 2})
-        assert response.status_code == 200, response.text
-        assert _served(client)["release"] == f"{NAME}@2"
-    move = registry.stage_history(NAME)[-1]
-    assert (move.actor, move.to_release) == ("anonymous", 2)
+        for action, body in (("promote", {"release": 2}), ("rollback", {})):
+            response = client.post(f"/v1/pipelines/aml/{action}", json=body)
+            assert response.status_code == 401, response.text
+            assert response.json()["code"] == "S401"
+            assert "anonymous callers may only decide" in response.text
+        assert _served(client)["release"] == f"{NAME}@1"
+    assert registry.stages(NAME) == {"production": 1}
 
 
 def test_a_refresh_and_polls_load_a_release_once(

@@ -26,6 +26,7 @@ def test_credit_decision_is_logged_with_sensitive_fields_masked(
         pipelines={"credit": PipelineFile(example_dir / "pipeline.yaml")},
         allow_anonymous=True,
         decision_log=str(tmp_path / "store"),
+        unkeyed_masking=True,  # the sha256 form is checked below
     )
     with running(config) as url:
         r = httpx.post(f"{url}/v1/pipelines/credit/decide", json=record, timeout=30)

@@ -31,7 +31,10 @@ def test_credit_shadow_is_stored_after_the_reply(example_dir: Path, tmp_path: Pa
     path = example_dir / "pipeline.yaml"
     store = tmp_path / "store"
     config = ServeConfig(
-        pipelines={"credit": PipelineFile(path)}, allow_anonymous=True, decision_log=str(store)
+        pipelines={"credit": PipelineFile(path)},
+        allow_anonymous=True,
+        decision_log=str(store),
+        unkeyed_masking=True,
     )
     with running(config) as url:
         r = httpx.post(f"{url}/v1/pipelines/credit/decide", json=record, timeout=30)
@@ -103,7 +106,10 @@ def test_decide_batch_shadows_run_after_the_reply(
     path = example_dir / "pipeline.yaml"
     store = tmp_path / "store"
     config = ServeConfig(
-        pipelines={"credit": PipelineFile(path)}, allow_anonymous=True, decision_log=str(store)
+        pipelines={"credit": PipelineFile(path)},
+        allow_anonymous=True,
+        decision_log=str(store),
+        unkeyed_masking=True,
     )
     with running(config) as url:
         r = httpx.post(f"{url}/v1/pipelines/credit/decide-batch", json=records, timeout=60)

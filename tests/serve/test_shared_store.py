@@ -28,6 +28,7 @@ def start_kaskad_serve(workdir: Path, store: str, ref: str) -> tuple[subprocess.
     port = _free_port()
     command = [sys.executable, "-m", "kaskad.cli.main", "serve", ref, "--store", store]
     command += ["--port", str(port), "--allow-anonymous", "--log-level", "warning"]
+    command += ["--unkeyed-masking"]
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     log = workdir.parent / f"{workdir.name}.log"
     with log.open("ab") as errors:

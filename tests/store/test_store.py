@@ -333,7 +333,7 @@ def test_migrations_are_idempotent(open_store: OpenStore) -> None:
     try:
         with engine.connect() as conn:
             versions = conn.execute(text("SELECT version_num FROM kaskad_alembic_version"))
-            assert versions.scalars().all() == ["0009"]
+            assert versions.scalars().all() == ["0011"]
             context = MigrationContext.configure(
                 conn,
                 opts={"version_table": "kaskad_alembic_version", "include_object": include_object},

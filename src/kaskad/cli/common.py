@@ -34,7 +34,7 @@ ActorOpt = Annotated[
     typer.Option(
         "--actor",
         envvar="KASKAD_ACTOR",
-        help="Who is acting, for the audit trail (default: user@host).",
+        help="Who is acting, recorded in the audit trail beside the OS user@host.",
         show_default=False,
     ),
 ]
@@ -73,11 +73,12 @@ def progress_bar(quiet: bool = False) -> Progress:
 
 
 def actor_name(actor: str | None) -> str:
-    if actor:
-        return actor
+    """Who acts, for the audit trail: always the OS user (``user@host``); ``--actor``
+    adds to it (``user@host (as ACTOR)``), never replaces it."""
     from kaskad.registry.environment import default_actor
 
-    return default_actor()
+    user = default_actor()
+    return f"{user} (as {actor})" if actor else user
 
 
 def store_location(store: str | None) -> str:

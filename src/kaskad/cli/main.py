@@ -13,6 +13,8 @@ import typer
 from rich.markup import escape
 
 from kaskad import __version__
+from kaskad.cli.approvals import release_approve, release_require_approval
+from kaskad.cli.audit_trail import audit_app
 from kaskad.cli.backtest import backtest
 from kaskad.cli.bundle import bundle_app
 from kaskad.cli.common import (
@@ -30,7 +32,7 @@ from kaskad.cli.common import (
 from kaskad.cli.decisions import decisions_app
 from kaskad.cli.monitor import labels_app, monitor, release_reference
 from kaskad.cli.passport import passport
-from kaskad.cli.registry import audit, load, model_app, release_app
+from kaskad.cli.registry import load, model_app, release_app
 from kaskad.cli.runs import runs
 from kaskad.cli.scorecard import scorecard_app
 from kaskad.cli.serve import serve
@@ -62,9 +64,11 @@ app.add_typer(store_app, name="store")
 app.add_typer(bundle_app, name="bundle")
 app.add_typer(labels_app, name="labels")
 release_app.command("reference")(release_reference)
+release_app.command("approve")(release_approve)
+release_app.command("require-approval")(release_require_approval)
 app.command("monitor")(monitor)
 app.add_typer(scorecard_app, name="scorecard")
-app.command("audit")(audit)
+app.add_typer(audit_app, name="audit")
 app.command("backtest")(backtest)
 app.command("serve")(serve)
 app.command("runs")(runs)

@@ -23,7 +23,7 @@ from kaskad.cli.common import (
     out,
     store_location,
 )
-from kaskad.errors import KaskadError
+from kaskad.errors import ApprovalError, KaskadError
 from kaskad.store.refs import LATEST, ReleaseSelector
 
 if TYPE_CHECKING:
@@ -48,6 +48,8 @@ def opened(location: str | None) -> Iterator[Store]:
         raise fail(str(exc)) from None
     try:
         yield store
+    except ApprovalError as exc:
+        raise fail(f"{exc.code} {exc}") from None
     except KaskadError as exc:
         raise fail(str(exc)) from None
     finally:
@@ -396,32 +398,5 @@ def release_history(
             str(h.from_release or "—"),
             str(h.to_release or "—"),
             h.actor,
-        )
-    out.print(table)
-
-
-def audit(
-    target: Annotated[str | None, typer.Option(help="Only entries about this target.")] = None,
-    action: Annotated[str | None, typer.Option(help="Only this action.")] = None,
-    limit: Annotated[int, typer.Option(help="How many entries, newest first.", min=1)] = 50,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
-    store: StoreOpt = None,
-) -> None:
-    """The audit trail: who changed what in the registry, when, before and after."""
-    with opened(store) as s:
-        entries = s.audit_log(limit=limit, target=target, action=action)
-    if as_json:
-        data = [{k: getattr(e, k) for k in e.__dataclass_fields__} for e in entries]
-        out.print_json(data=json.loads(json.dumps(data, default=str)))
-        return
-    table = Table("when", "actor", "action", "target", "before", "after")
-    for e in entries:
-        table.add_row(
-            f"{e.at:%Y-%m-%d %H:%M:%S}",
-            e.actor,
-            e.action,
-            e.target,
-            escape(json.dumps(e.before, default=str)) if e.before else "",
-            escape(json.dumps(e.after, default=str)) if e.after else "",
         )
     out.print(table)

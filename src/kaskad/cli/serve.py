@@ -51,7 +51,11 @@ def serve(
         typer.Option(help="YAML or JSON file of API key hashes and roles.", show_default=False),
     ] = None,
     allow_anonymous: Annotated[
-        bool, typer.Option(help="Serve without API keys (development only).")
+        bool,
+        typer.Option(
+            help="Callers without a key may decide, nothing else (promote, approve and"
+            " roll back always need a key)."
+        ),
     ] = False,
     queue_size: Annotated[
         int, typer.Option(help="Decision-log records waiting at most; then 503.", min=1)
@@ -97,6 +101,30 @@ def serve(
             min=1,
         ),
     ] = 32,
+    masking_key_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="File holding the secret of keyed masking (HMAC-SHA-256) of sensitive fields.",
+            show_default=False,
+        ),
+    ] = None,
+    masking_key_env: Annotated[
+        str | None,
+        typer.Option(
+            help="Environment variable holding the masking secret (instead of a file).",
+            show_default=False,
+        ),
+    ] = None,
+    masking_key_id: Annotated[
+        str, typer.Option(help="Id of the masking key, stored with every masked value.")
+    ] = "k1",
+    unkeyed_masking: Annotated[
+        bool,
+        typer.Option(
+            help="Log sensitive fields as plain sha256 without a key (reversible by"
+            " enumeration; warned at every start)."
+        ),
+    ] = False,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
     access_log: Annotated[
         bool,
@@ -114,7 +142,7 @@ def serve(
     \b
         keys:
           - sha256: 3f5a...e1   # sha256 of the key text (kaskad.serve.hash_key)
-            role: decide        # decide | admin
+            role: decide        # decide | approve | admin
             label: scoring-gateway   # a system or role name, never a person
     """
     import uvicorn
@@ -124,6 +152,13 @@ def serve(
 
     try:
         keys = load_api_keys(api_keys_file) if api_keys_file is not None else ()
+        masking_key = None
+        if masking_key_file is not None or masking_key_env is not None:
+            from kaskad.execute.masking import load_masking_key
+
+            masking_key = load_masking_key(
+                masking_key_id, file=masking_key_file, env=masking_key_env
+            )
         sources = {name: src for name, src in (_source(p, store) for p in pipelines)}
         location = store_location(store)
         config = ServeConfig(
@@ -137,6 +172,8 @@ def serve(
             journal_limit_bytes=journal_limit_mb << 20,
             max_depth=max_depth,
             write_timeout_s=write_timeout,
+            masking_key=masking_key,
+            unkeyed_masking=unkeyed_masking,
         )
         check_workers(config, workers)
         app = create_app(config)  # loads and verifies everything once, before any worker

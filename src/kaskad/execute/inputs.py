@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import polars as pl
@@ -55,6 +55,8 @@ def _object(
         value = _value(f.dtype, raw.get(f.name), path, errors, f.constraints)
         if value is None and f.required and len(errors) == before:
             errors.append(missing(path))  # a value of the wrong type is reported as such
+        if f.sensitive and len(errors) > before:  # never echo a sensitive value
+            errors[before:] = [_redacted(p) for p in errors[before:]]
         out[f.name] = value
     return out
 
@@ -94,6 +96,17 @@ def _value(
         return value
     errors.append(wrong_type(path, str(dtype), describe(raw)))
     return None
+
+
+def _redacted(problem: FieldProblem) -> FieldProblem:
+    """``problem`` without the value: ``got number 6223423370`` → ``got number (sensitive,
+    not shown)``."""
+    if problem.got is None and problem.note is None:
+        return problem
+    kind = (problem.got or "").split(" ", 1)[0]
+    shown = kind if kind.isalpha() else "a value"
+    note = None if problem.note is None else "the value is not shown (sensitive field)"
+    return replace(problem, got=f"{shown} (sensitive, not shown)", note=note)
 
 
 def _order_list_errors(item: DType, path: str, errors: list[FieldProblem]) -> list[FieldProblem]:

@@ -27,6 +27,7 @@ from typing import Any
 from kaskad.compile.compiler import compile_pipeline
 from kaskad.compile.plan import Plan
 from kaskad.compile.registered import REGISTRY_PREFIX
+from kaskad.features import only_verified
 from kaskad.models import ModelAdapter, default_cache
 from kaskad.registry import golden
 from kaskad.registry.environment import (
@@ -205,7 +206,32 @@ def materialize(store: Store, release: Release, cache_root: Path) -> Path:
         target = folder / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         store.artifacts.copy_to(sha, target, name=f"{release.ref}: {rel}")
+    _refuse_unexpected(release, folder, files)
     return folder / str(release.manifest["entry"])
+
+
+def _refuse_unexpected(release: Release, folder: Path, files: dict[str, str]) -> None:
+    """The cache folder must hold the release's files and nothing else: a planted
+    ``__pycache__/*.pyc`` (or any other file) is refused before anything runs."""
+    expected = {Path(rel).as_posix() for rel in files}
+    found = sorted(
+        p.relative_to(folder).as_posix()
+        for p in folder.rglob("*")
+        if not p.is_dir() or p.is_symlink()
+    )
+    unexpected = [rel for rel in found if rel not in expected]
+    if unexpected:
+        shown = ", ".join(unexpected[:5]) + (" …" if len(unexpected) > 5 else "")
+        raise ReleaseError(
+            f"release {release.ref}: unexpected file(s) in its cache folder {folder}: {shown};"
+            " nothing was run. Delete the folder (kaskad writes it again from the store) and"
+            " find out who wrote there"
+        )
+
+
+def _python_hashes(release: Release) -> list[str]:
+    files: dict[str, str] = release.manifest["files"]
+    return [sha for rel, sha in files.items() if rel.endswith(".py")]
 
 
 def load_release(
@@ -240,7 +266,8 @@ def load_release(
         packages = len(release.environment.get("packages", {}))
         checks.append(Check("environment", True, f"{packages} packages match the lock"))
     resolver = StoreResolver(store, cache_root, release.manifest.get("registered", {}))
-    plan = compile_pipeline(entry, allow_version_mismatch=bool(mismatches), resolver=resolver)
+    with only_verified(_python_hashes(release)):  # feature modules run from checked bytes
+        plan = compile_pipeline(entry, allow_version_mismatch=bool(mismatches), resolver=resolver)
     adapters = model_adapters(plan)
     warnings = [w for a in adapters for w in a.load_warnings]
     if plan.hash != release.plan_hash:

@@ -1,16 +1,19 @@
-"""Promote and roll back over HTTP: the ``admin`` role moves the stage a pipeline serves.
+"""Promote, roll back and approve over HTTP: the ``admin`` role moves the stage a pipeline serves.
 
 - ``POST /v1/pipelines/{name}/promote`` with ``{"release": 3, "stage": "production"}``
   points the stage at release 3 (``Store.set_stage``, as ``kaskad release promote``);
 - ``POST /v1/pipelines/{name}/rollback`` with an optional ``{"stage": "production"}``
-  moves it back (``Store.rollback``, as ``kaskad release rollback``).
+  moves it back (``Store.rollback``, as ``kaskad release rollback``);
+- ``POST /v1/pipelines/{name}/approve`` with ``{"release": 3}`` (the ``approve`` role)
+  approves release 3 for the served stage (``Store.approve``, as ``kaskad release
+  approve``); a stage that requires approval refuses promotion without one (409, K607).
 
 Only a pipeline served from a stage reference (``ReleaseRef`` such as
 ``credit@production``) can be moved, and only that stage (``stage`` defaults to it). After
 the move the server loads and verifies the release at once (``PromotionWatcher.refresh``)
 and replies ``{"pipeline", "stage", "release", "previous"}`` once it serves it. The move
-is recorded in the store's stage history and audit trail under ``api-key:LABEL`` (or
-``anonymous``).
+is recorded in the store's stage history and audit trail under ``api-key:LABEL``; anonymous
+callers cannot move a stage (401).
 
 A promotion first loads and verifies the release (artifacts, environment, golden cases)
 exactly as the server will, and refuses one that must not run without moving the stage.
@@ -45,7 +48,7 @@ from kaskad.serve.inputs import read_limited
 from kaskad.serve.pins import load_verified
 from kaskad.serve.pipelines import ServedPipeline
 from kaskad.serve.promotion import PromotionWatcher
-from kaskad.store import NotFoundError, StageChange, Store, StoreError
+from kaskad.store import ApprovalError, NotFoundError, StageChange, Store, StoreError
 from kaskad.store.refs import MAX_NUMBER, ReleaseSelector
 
 BODY_LIMIT = 16 * 1024
@@ -115,6 +118,32 @@ def admin_router(
         """Point the served stage at ``release`` and serve it."""
         return await move(name, request, ("release", "stage"), _promote)
 
+    @router.post("/v1/pipelines/{name}/approve")
+    async def approve(name: str, request: Request) -> JSONResponse:
+        """Approve ``release`` for the served stage (four eyes): the ``approve`` role, an
+        identity other than the release's creator (409 otherwise)."""
+        key = auth.check(request.headers, "approve")
+        target = _target(name, pipelines, sources)
+        body = await _body(request, ("release",))
+        number = body["release"]
+
+        def work() -> list[str]:
+            store = watcher.store(name)
+            try:
+                store.approve(target.pipeline, number, target.stage, actor=_actor(key))
+                return store.approvers(target.pipeline, number, target.stage)
+            except NotFoundError as exc:
+                problem = FieldProblem("release", "not_found", note=str(exc))
+                raise ServeError(422, "S422", f"invalid body: release: {exc}", [problem]) from exc
+            except ApprovalError as exc:
+                raise ServeError(409, "S409", f"{exc.code} {exc}") from exc
+            except StoreError as exc:
+                raise ServeError(503, "S503", f"the store cannot be written: {exc}") from exc
+
+        approvers = await run_in_threadpool(work)
+        reply = {"pipeline": name, "stage": target.stage, "release": number}
+        return JSONResponse({**reply, "approvers": approvers})
+
     @router.post("/v1/pipelines/{name}/rollback")
     async def rollback(name: str, request: Request) -> JSONResponse:
         """Move the served stage back to the release it pointed at before, and serve it."""
@@ -156,6 +185,8 @@ def _rollback(store: Store, target: _Target, body: dict[str, Any], actor: str) -
 def _store_call(call: Callable[[], Moved]) -> Moved:
     try:
         return call()
+    except ApprovalError as exc:  # four eyes: the stage requires another person's approval
+        raise ServeError(409, "S409", f"{exc.code} {exc}") from exc
     except StoreError as exc:  # the database cannot be reached or written
         raise internal(503, "S503", "the store cannot be written: retry shortly", exc) from exc
 

@@ -1,7 +1,11 @@
 """API keys: configured as sha256 hashes with a role, checked in constant time.
 
 Clients send ``Authorization: Bearer KEY`` or ``X-API-Key: KEY``. The ``admin`` role
-includes ``decide``. Keys are never stored in clear: configure ``hash_key(key)``.
+includes ``decide`` and ``approve``; ``approve`` approves releases for a stage (four eyes,
+see docs/security.md). Keys are never stored in clear: configure ``hash_key(key)``.
+
+With ``allow_anonymous`` a caller without a key may decide, and nothing else: promotion,
+rollback and approval always need a key (anonymous callers are never admins).
 """
 
 from __future__ import annotations
@@ -14,9 +18,13 @@ from typing import Literal, get_args
 
 from kaskad.serve.errors import ServeConfigError, ServeError
 
-Role = Literal["decide", "admin"]
+Role = Literal["decide", "approve", "admin"]
 ROLES: tuple[Role, ...] = get_args(Role)
-_IMPLIES: dict[str, set[Role]] = {"decide": {"decide"}, "admin": {"decide", "admin"}}
+_IMPLIES: dict[str, set[Role]] = {
+    "decide": {"decide"},
+    "approve": {"approve"},
+    "admin": {"decide", "approve", "admin"},
+}
 
 
 def hash_key(key: str) -> str:
@@ -50,14 +58,22 @@ class Authenticator:
                 "no API keys configured: add keys, or set allow_anonymous=True explicitly"
             )
         self._keys = [(bytes.fromhex(k.sha256), k) for k in keys]
-        self.anonymous = not keys
+        self.anonymous = allow_anonymous
 
     def check(self, headers: Mapping[str, str], role: Role) -> ApiKey | None:
-        """The matching key (None when anonymous access is on); raise 401 or 403."""
-        if self.anonymous:
-            return None
+        """The matching key, or None for an anonymous caller (only for ``decide`` with
+        anonymous access on); raise 401 or 403."""
         presented = _presented(headers)
         if presented is None:
+            if self.anonymous and role == "decide":
+                return None
+            if self.anonymous:
+                raise ServeError(
+                    401,
+                    "S401",
+                    f"anonymous callers may only decide: the '{role}' role needs an API key"
+                    " (Authorization: Bearer KEY)",
+                )
             raise ServeError(401, "S401", "an API key is required (Authorization: Bearer KEY)")
         digest = hashlib.sha256(presented.encode("utf-8")).digest()
         found: ApiKey | None = None
@@ -69,6 +85,13 @@ class Authenticator:
         if role not in _IMPLIES[found.role]:
             raise ServeError(403, "S403", f"the API key does not have the '{role}' role")
         return found
+
+    def check_metrics(self, headers: Mapping[str, str]) -> None:
+        """``/metrics``: open with anonymous access on (counts, no decision data), else
+        the ``admin`` role."""
+        if self.anonymous and _presented(headers) is None:
+            return
+        self.check(headers, "admin")
 
 
 def _presented(headers: Mapping[str, str]) -> str | None:

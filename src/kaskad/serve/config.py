@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
+from kaskad.execute.masking import MaskingKey
 from kaskad.serve.auth import ApiKey
 from kaskad.serve.errors import ServeConfigError
 from kaskad.serve.inputs import DEFAULT_BODY_LIMIT, DEFAULT_MAX_DEPTH
@@ -90,6 +91,10 @@ class ServeConfig(BaseModel):
     journal_limit_bytes: int = DEFAULT_LIMIT_BYTES  # journal disk use at most; then 503
     decide_threads: int | None = None  # threads deciding requests; None: Python's default
     tune_gc: bool = True  # garbage-collector settings for serving (see kaskad.serve.gctune)
+    # Keyed masking of sensitive fields in the decision log (docs/security.md); without a
+    # key a server that logs sensitive fields refuses to start unless unkeyed_masking.
+    masking_key: MaskingKey | None = None
+    unkeyed_masking: bool = False
 
     def __init__(self, pipelines: dict[str, PipelineSource] | None = None, /, **data: Any):
         if pipelines is not None:

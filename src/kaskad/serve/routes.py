@@ -55,7 +55,7 @@ def operations_router(service: ServeService) -> APIRouter:
 
     @router.get("/metrics")
     async def metrics_text(request: Request) -> Response:
-        service.auth.check(request.headers, "admin")
+        service.auth.check_metrics(request.headers)
         return Response(service.metrics_text(), media_type=METRICS_MEDIA_TYPE)
 
     return router

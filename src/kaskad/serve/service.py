@@ -95,6 +95,7 @@ class ServeService:
         self.pipelines = {
             name: ServedPipeline.load(name, src) for name, src in config.pipelines.items()
         }
+        recording.check_masking(config, self.pipelines)
         self.metrics = Metrics()
         self.log = open_decision_log(config)  # sync or journal mode
         if isinstance(self.log, JournaledLog):
@@ -208,7 +209,16 @@ class ServeService:
         self._observe(pipeline, body, record, result, fingerprint)
         logged = self.submit(
             pipeline,
-            [recording.for_result(pipeline, result, record, body.content_type, fingerprint)],
+            [
+                recording.for_result(
+                    pipeline,
+                    result,
+                    record,
+                    body.content_type,
+                    fingerprint,
+                    self.config.masking_key,
+                )
+            ],
         )
         return result, logged
 
@@ -247,7 +257,9 @@ class ServeService:
         logged = self.submit(
             pipeline,
             [
-                recording.for_result(pipeline, r, record, body.content_type, fingerprint)
+                recording.for_result(
+                    pipeline, r, record, body.content_type, fingerprint, self.config.masking_key
+                )
                 for r, record, fingerprint in zip(results, records, fingerprints, strict=True)
             ],
         )

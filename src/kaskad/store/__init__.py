@@ -18,7 +18,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kaskad.errors import ArtifactIntegrityError, ArtifactMissingError, NotFoundError, StoreError
+from kaskad.errors import (
+    ApprovalError,
+    ArtifactIntegrityError,
+    ArtifactMissingError,
+    NotFoundError,
+    StoreError,
+)
 from kaskad.lazy import lazy_names
 
 if TYPE_CHECKING:
@@ -73,6 +79,7 @@ if TYPE_CHECKING:
     from kaskad.store.store import Store
 
 __all__ = [
+    "ApprovalError",
     "ArtifactIntegrityError",
     "ArtifactMissingError",
     "ArtifactStore",

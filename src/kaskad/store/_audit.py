@@ -1,7 +1,8 @@
 """The audit trail: who did what to which model, release or stage, and when.
 
 Every change of the registry writes its entry with :func:`write_audit` in the same
-transaction. Private to :mod:`kaskad.store`.
+transaction; entries form a hash chain (:mod:`kaskad.store._audit_chain`) that
+:meth:`AuditMethods.verify_audit` checks. Private to :mod:`kaskad.store`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from kaskad.store._audit_chain import CHAIN_COLUMNS, ChainReport, chain, check
 from kaskad.store._base import StoreBase, now
 from kaskad.store._records import audit_record, to_json
 from kaskad.store.api import AuditEntry
@@ -52,6 +54,12 @@ class AuditMethods(StoreBase):
         with self._read("reading the audit log") as session:
             return [audit_record(row) for row in session.scalars(query)]
 
+    def verify_audit(self) -> ChainReport:
+        """Check the whole audit chain: an entry edited, deleted or moved breaks it."""
+        query = select(*CHAIN_COLUMNS).order_by(AuditRow.id)
+        with self._read("verifying the audit trail") as session:
+            return check(session.execute(query))
+
 
 def write_audit(
     session: Session,
@@ -71,6 +79,5 @@ def write_audit(
         after=to_json(after, "after"),
         detail=to_json(detail or {}, "detail"),
     )
-    session.add(row)
-    session.flush()
+    chain(session, row)
     return audit_record(row)

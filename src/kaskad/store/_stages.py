@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kaskad.errors import NotFoundError, StoreError
+from kaskad.store._approvals import check_approved
 from kaskad.store._audit import write_audit
 from kaskad.store._base import StoreBase, now
 from kaskad.store._names import check_stage
@@ -25,13 +26,18 @@ class StageMethods(StoreBase):
     def set_stage(
         self, pipeline: str, stage: str, number: int, actor: str, action: str = "promote"
     ) -> StageChange:
-        """Point ``stage`` of ``pipeline`` at release ``number``."""
+        """Point ``stage`` of ``pipeline`` at release ``number``; a stage that requires
+        approval takes only a release approved by an identity other than its creator
+        (:class:`~kaskad.errors.ApprovalError`, K607)."""
         check_stage(stage)
 
         def change(session: Session) -> StageChange:
-            if release_row(session, pipeline, number) is None:
+            release = release_row(session, pipeline, number)
+            if release is None:
                 missing = f"{pipeline} has no release {number}"
                 raise NotFoundError(no_such_release(session, pipeline, missing))
+            if action == "promote":
+                check_approved(session, pipeline, stage, number, release.created_by)
             return _move(session, pipeline, stage, number, actor, action)
 
         return self._write(f"moving {stage} of {pipeline} to release {number}", change)

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from kaskad.errors import ArtifactMissingError, StoreError
 from kaskad.store._audit import write_audit
+from kaskad.store._audit_chain import chain
 from kaskad.store._base import StoreBase, now
 from kaskad.store._names import check_name, check_stage
 from kaskad.store._records import to_json
@@ -63,7 +64,7 @@ class TransferMethods(StoreBase):
             if created:
                 session.add(_release_row(release))
                 for entry in audit:
-                    session.add(_audit_row(entry))
+                    chain(session, _audit_row(entry))
             restored: list[str] = []
             kept: list[str] = []
             for stage in mine:

@@ -13,6 +13,7 @@ transactions), ``_models``, ``_releases``, ``_stages``, ``_runs``, ``_audit`` an
 
 from __future__ import annotations
 
+from kaskad.store._approvals import ApprovalMethods
 from kaskad.store._audit import AuditMethods
 from kaskad.store._models import ModelMethods
 from kaskad.store._releases import ReleaseMethods
@@ -23,7 +24,15 @@ from kaskad.store._transfer import TransferMethods
 __all__ = ["Store", "rollback_target"]
 
 
-class Store(ModelMethods, ReleaseMethods, StageMethods, RunMethods, AuditMethods, TransferMethods):
+class Store(
+    ModelMethods,
+    ReleaseMethods,
+    StageMethods,
+    RunMethods,
+    AuditMethods,
+    TransferMethods,
+    ApprovalMethods,
+):
     """Registry of model versions and releases, over SQLite or PostgreSQL.
 
     Use :meth:`open`; the constructor takes an engine whose schema is already current.

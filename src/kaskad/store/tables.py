@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Float,
     ForeignKeyConstraint,
@@ -138,6 +139,34 @@ class StageRow(Base):
     updated_by: Mapped[str] = mapped_column(String(ACTOR), nullable=False)
 
 
+class StagePolicyRow(Base):
+    """Four eyes: whether promotion to (pipeline, stage) needs an approval."""
+
+    __tablename__ = "stage_policies"
+
+    pipeline: Mapped[str] = mapped_column(String(NAME), primary_key=True)
+    stage: Mapped[str] = mapped_column(String(NAME), primary_key=True)
+    requires_approval: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    updated_by: Mapped[str] = mapped_column(String(ACTOR), nullable=False)
+
+
+class ApprovalRow(Base):
+    """An approval of release ``number`` of ``pipeline`` for ``stage`` by ``approver``."""
+
+    __tablename__ = "approvals"
+    __table_args__ = (
+        UniqueConstraint("pipeline", "number", "stage", "approver", name="uq_approvals"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    pipeline: Mapped[str] = mapped_column(String(NAME), nullable=False)
+    number: Mapped[int] = mapped_column(Integer, nullable=False)
+    stage: Mapped[str] = mapped_column(String(NAME), nullable=False)
+    approver: Mapped[str] = mapped_column(String(ACTOR), nullable=False)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
 class StageHistoryRow(Base):
     """Every move of a stage pointer, in order (``id`` increases)."""
 
@@ -167,6 +196,9 @@ class AuditRow(Base):
     before: Mapped[dict[str, Any] | None] = mapped_column(JSONValue, nullable=True)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSONValue, nullable=True)
     detail: Mapped[dict[str, Any]] = mapped_column(JSONValue, nullable=False)
+    # The hash chain (kaskad/store/_audit_chain.py): the previous entry's hash and this one's.
+    prev_hash: Mapped[str] = mapped_column(String(SHA256), nullable=False)
+    hash: Mapped[str] = mapped_column(String(SHA256), nullable=False)
 
 
 class RunRow(Base):

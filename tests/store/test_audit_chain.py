@@ -1,5 +1,5 @@
 """The audit trail is a hash chain: an entry edited, deleted or moved directly in the
-database is found by ``verify_audit``; entries written before migration 0009 are chained."""
+database is found by ``verify_audit``; entries written before migration 0010 are chained."""
 
 from __future__ import annotations
 
@@ -81,16 +81,16 @@ def test_the_migration_chains_existing_entries(tmp_path: Path, open_store: OpenS
     store = open_store()
     url = store.url
     store.close()
-    # Rebuild the database as 0008 left it, with entries; opening it migrates again.
+    # Rebuild the database as 0009 left it, with entries; opening it migrates again.
     engine = create_engine(url)
     try:
         with engine.begin() as conn:
             conn.execute(text("DELETE FROM audit"))
-            conn.execute(text("DROP TABLE approvals"))  # migration 0010 makes them again
+            conn.execute(text("DROP TABLE approvals"))  # migration 0011 makes them again
             conn.execute(text("DROP TABLE stage_policies"))
             conn.execute(text("ALTER TABLE audit DROP COLUMN prev_hash"))
             conn.execute(text("ALTER TABLE audit DROP COLUMN hash"))
-            conn.execute(text("UPDATE kaskad_alembic_version SET version_num = '0008'"))
+            conn.execute(text("UPDATE kaskad_alembic_version SET version_num = '0009'"))
             at = "CAST(:at AS TIMESTAMPTZ)" if conn.dialect.name == "postgresql" else ":at"
             for i in (1, 2, 3):
                 conn.execute(

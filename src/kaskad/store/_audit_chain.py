@@ -2,7 +2,7 @@
 and its own, computed over its content and that previous hash, so an entry edited,
 deleted or moved in the database breaks the chain at that point.
 
-Private to :mod:`kaskad.store`; the migration 0009 chains entries written before it.
+Private to :mod:`kaskad.store`; the migration 0010 chains entries written before it.
 """
 
 from __future__ import annotations

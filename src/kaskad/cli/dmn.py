@@ -48,6 +48,12 @@ def import_dmn(
                 highlight=False,
                 soft_wrap=True,
             )
+        for feel_name, field in table.renamed:
+            out.print(
+                f"  the FEEL name '{escape(feel_name)}' is read as the field {field}",
+                highlight=False,
+                soft_wrap=True,
+            )
     if model.tables:
         out.print("pipeline steps, in this order (a table after those it reads):")
         for table in model.tables:

@@ -10,7 +10,12 @@ class DmnImportError(SpecError):
 
 
 def problem(
-    code: str, message: str, file: str, line: int | None, hint: str | None = None
+    code: str,
+    message: str,
+    file: str,
+    line: int | None,
+    hint: str | None = None,
+    column: int | None = None,
 ) -> Problem:
-    """A problem at ``file:line``."""
-    return Problem(code, message, Location(file=file, line=line), hint)
+    """A problem at ``file:line`` (and column, when known)."""
+    return Problem(code, message, Location(file=file, line=line, column=column), hint)

@@ -11,11 +11,29 @@ calls, contexts, lists, ``if``/``for``/``some``/``every``, names with spaces) ra
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
-# a dotted path (``applicant.age``) → the kaskad field path it stands for
-PathResolver = Callable[[tuple[str, ...]], str]
+
+class PathResolver(Protocol):
+    """Turns a FEEL path (``applicant.age``, ``Risk Level``) into a kaskad field path."""
+
+    @property
+    def spaced(self) -> frozenset[str]:
+        """The names with spaces the file defines (decisions, input data): FEEL allows
+        them, and they are read as one name."""
+        ...
+
+    def __call__(self, parts: tuple[str, ...]) -> str: ...
+
+
+class PlainPaths:
+    """Paths as written, and no names with spaces."""
+
+    spaced: frozenset[str] = frozenset()
+
+    def __call__(self, parts: tuple[str, ...]) -> str:
+        return ".".join(parts)
 
 
 class FeelError(ValueError):
@@ -317,7 +335,7 @@ class _Parser:
                 'arithmetic, comparisons, and/or, not(…) and date("…") are imported',
                 first.column,
             )
-        parts = [first.text]
+        parts = [self.spaced_name(first.text)]
         while self.at("op", "."):
             self.take()
             if not self.at("name"):
@@ -326,6 +344,23 @@ class _Parser:
         if len(parts) == 1 and first.text in self.input_names:
             return Piece("?")
         return Piece(self.resolve(tuple(parts)))
+
+    def spaced_name(self, first: str) -> str:
+        """``Risk Level`` when the file defines that name: the longest one that matches."""
+        if not self.resolve.spaced:
+            return first
+        words, best, best_pos = [first], first, self.pos
+        while self.tok.kind in ("name", "keyword"):
+            candidate = " ".join([*words, self.tok.text])
+            if not any(
+                n == candidate or n.startswith(candidate + " ") for n in self.resolve.spaced
+            ):
+                break
+            words.append(self.take().text)
+            if candidate in self.resolve.spaced:
+                best, best_pos = candidate, self.pos
+        self.pos = best_pos
+        return best
 
     def temporal_call(self, function: str, column: int) -> Piece:
         self.expect("op", "(")
@@ -422,11 +457,10 @@ def _temporal(token: Token) -> Piece:
     )
 
 
-def _plain_resolver(parts: tuple[str, ...]) -> str:
-    return ".".join(parts)
+_PLAIN = PlainPaths()
 
 
-def expression(text: str, resolve: PathResolver = _plain_resolver) -> Piece:
+def expression(text: str, resolve: PathResolver = _PLAIN) -> Piece:
     """A FEEL expression (input expression, output entry) as kaskad expression text."""
     parser = _Parser(text, resolve, frozenset())
     piece = parser.expression()
@@ -436,7 +470,7 @@ def expression(text: str, resolve: PathResolver = _plain_resolver) -> Piece:
 
 def unary_tests(
     text: str,
-    resolve: PathResolver = _plain_resolver,
+    resolve: PathResolver = _PLAIN,
     input_names: frozenset[str] = frozenset({"cellInput"}),
 ) -> str:
     """An input entry as a kaskad unary test (``-``, ``'a','b'``, ``[1..5)``,
@@ -477,7 +511,7 @@ def unary_tests(
 
 def literal_values(text: str) -> list[str | int | float | bool]:
     """The values of an ``outputValues`` list (``"a","b"``, ``1,2,3``) as plain values."""
-    parser = _Parser(text.strip(), _plain_resolver, frozenset())
+    parser = _Parser(text.strip(), _PLAIN, frozenset())
     values: list[str | int | float | bool] = []
     while True:
         token = parser.tok

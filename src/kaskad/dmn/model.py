@@ -99,6 +99,7 @@ class Table:
     description: str | None = None
     requires: tuple[str, ...] = ()  # names of the tables this one reads
     borrowed: tuple[Borrowed, ...] = ()
+    renamed: tuple[tuple[str, str], ...] = ()  # FEEL names with spaces → field names
 
     def to_data(self) -> dict[str, object]:
         """The table in kaskad's table format (docs/decision-tables.md). DMN rules do not

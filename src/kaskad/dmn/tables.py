@@ -45,6 +45,7 @@ class TableReader:
         self.file = file
         self.problems = problems
         self.item_types = item_types
+        self.input_data = [e.attr("name") for e in root.findall("inputData")]
         self.failed = False
 
     def fail(self, code: str, message: str, element: Element, hint: str | None = None) -> None:
@@ -61,14 +62,14 @@ class TableReader:
         self.failed = False
         self.check_language(table)
         hit_policy = self.hit_policy(table)
-        resolver = _Resolver(required)
+        resolver = _Resolver(required, self.input_data)
         inputs, input_names = self.inputs(table, resolver)
         outputs_xml = list(table.findall("output"))
         if not outputs_xml:
             self.fail("K247", f"{table.describe()} has no <output>", table)
             return None
         rules = self.rules(table, len(inputs), outputs_xml, resolver, input_names)
-        outputs = self.outputs(table, outputs_xml, rules, hit_policy, resolver)
+        outputs = self.outputs(table, outputs_xml, rules, hit_policy, name)
         if self.failed or outputs is None:
             return None
         description = decision.find("description")
@@ -90,6 +91,7 @@ class TableReader:
             description=" ".join(text.split()) if text else None,
             requires=tuple(sorted({b.field.split(".")[0] for b in borrowed})),
             borrowed=borrowed,
+            renamed=tuple(sorted(resolver.renamed.items())),
         )
 
     # ---- pieces ----------------------------------------------------------------------
@@ -218,7 +220,7 @@ class TableReader:
         elements: list[Element],
         rules: list[TableRule],
         hit_policy: str,
-        resolver: _Resolver,
+        table_name: str,
     ) -> tuple[TableOutput, ...] | None:
         outputs: list[TableOutput] = []
         used: set[str] = set()
@@ -233,10 +235,12 @@ class TableReader:
             )
         for index, element in enumerate(elements):
             label = element.get("label")
-            out_name = element.get("name") or label or element.get("id") or "result"
+            # a single output may have no name: it is the decision's own result
+            alone = table_name if len(elements) == 1 else None
+            out_name = element.get("name") or alone or label or element.attr("id")
             out_id = _unique(sanitise(out_name, f"output{index + 1}"), used)
             values, kind = self.output_type(element, [r.then[index] for r in rules])
-            default = self.default(element, resolver)
+            default = self.default(element)
             if kind is None:
                 continue
             if hit_policy in _NUMERIC_AGGREGATIONS and kind not in ("integer", "float"):
@@ -307,7 +311,7 @@ class TableReader:
                 )
                 return None, None
             kind, allowed = self.resolve_type(
-                item.child_text("typeRef") or item.get("typeRef") or "", element, depth + 1
+                _child(item, "typeRef") or item.attr("typeRef"), element, depth + 1
             )
             own = item.child_text("allowedValues")
             return kind, own if own is not None else allowed
@@ -320,7 +324,7 @@ class TableReader:
         )
         return None, None
 
-    def default(self, element: Element, resolver: _Resolver) -> Value | None:
+    def default(self, element: Element) -> Value | None:
         text = element.child_text("defaultOutputEntry")
         if text is None or not text.strip():
             return None
@@ -349,7 +353,7 @@ class _Resolver:
     name, id or variable, or Camunda 7 style by one of its outputs) reads that decision's
     table output ``TABLE.OUTPUT``."""
 
-    def __init__(self, required: list[tuple[Element, Table]]) -> None:
+    def __init__(self, required: list[tuple[Element, Table]], input_data: list[str]) -> None:
         self.sources: dict[str, tuple[str, Table]] = {}
         self.outputs: dict[str, tuple[str, Table, str]] = {}
         for element, table in required:
@@ -366,6 +370,8 @@ class _Resolver:
                 self.outputs[out.id] = (shown, table, out.id)
         self.current: str | None = None
         self.used: dict[str, list[tuple[str, str]]] = {}
+        self.renamed: dict[str, str] = {}
+        self.spaced = frozenset(n for n in [*self.sources, *input_data] if " " in n)
 
     def __call__(self, parts: tuple[str, ...]) -> str:
         head, rest = parts[0], parts[1:]
@@ -382,11 +388,20 @@ class _Resolver:
         elif sanitise(head) in self.outputs and len(parts) == 1:
             shown, table, out = self.outputs[sanitise(head)]
             found = f"{table.name}.{out}"
-        if found is None:
-            return ".".join(parts)
+        if found is None:  # an input field; a FEEL name with spaces becomes snake_case
+            if " " in head:
+                self.renamed[head] = sanitise(head)
+                head = self.renamed[head]
+            return ".".join([head, *rest])
         if self.current is not None:
             self.used.setdefault(self.current, []).append((shown, found))
         return ".".join([found, *rest])
+
+
+def _child(element: Element, tag: str) -> str:
+    """The text of child ``tag`` (``<typeRef>string</typeRef>``), "" when absent."""
+    child = element.find(tag)
+    return child.text.strip() if child is not None else ""
 
 
 def _text(element: Element | None) -> str:

@@ -63,6 +63,8 @@ def table_yaml(model: DmnModel, table: Table) -> str:
             f"# Input '{borrowed.input}' reads {borrowed.field}, the result of decision "
             f"'{borrowed.decision}'."
         )
+    for feel_name, field in table.renamed:
+        header.append(f"# The FEEL name '{feel_name}' is read as the field {field}.")
     body = yaml.dump(
         data,
         Dumper=_Dumper,

@@ -181,7 +181,7 @@ class TableReader:
             for index, entry in enumerate(entries):
                 text = _text(entry)
                 self.check_language(entry)
-                where = f"inputEntry {entry.describe()} of {element.describe()}"
+                where = f"{entry.describe()} of {element.describe()}"
                 try:
                     when.append(feel.unary_tests(text, resolver, input_names[index]))
                 except feel.FeelError as exc:
@@ -190,7 +190,7 @@ class TableReader:
             for entry in results:
                 text = _text(entry)
                 self.check_language(entry)
-                where = f"outputEntry {entry.describe()} of {element.describe()}"
+                where = f"{entry.describe()} of {element.describe()}"
                 then.append(self.output_expression(text, where, entry, resolver))
             description = element.find("description")
             notes = [" ".join(description.text.split())] if description is not None else []

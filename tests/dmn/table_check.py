@@ -26,7 +26,16 @@ HIT_POLICIES = {
     "COLLECT COUNT",
 }
 TYPES = {"string", "integer", "float", "boolean"}
-TOP_KEYS = {"table", "description", "hit_policy", "on_missing", "inputs", "outputs", "default", "rules"}
+TOP_KEYS = {
+    "table",
+    "description",
+    "hit_policy",
+    "on_missing",
+    "inputs",
+    "outputs",
+    "default",
+    "rules",
+}
 _INTERVAL = re.compile(r"^([\[\(\]])(.+)\.\.(.+)([\]\)\[])$")
 _COMPARE = re.compile(r"^(<=|>=|<|>|=)\s*(.+)$")
 

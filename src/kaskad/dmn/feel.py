@@ -497,8 +497,9 @@ def unary_tests(
         try:
             piece = full.expression()
             full.finish()
-        except FeelError:
-            raise simple_error from None
+        except FeelError as full_error:
+            over_input = any(t.text == "?" or t.text in input_names for t in full.tokens)
+            raise (full_error if over_input else simple_error) from None
         if "?" not in piece.text:
             raise simple_error from None
         return piece.text

@@ -131,7 +131,8 @@ def parse_file(path: Path, display: str) -> Element:
             [
                 problem(
                     "K242",
-                    f"refused: {exc}; a DMN file needs no DTD, entities or external references",
+                    f"refused: the file {_refusal(exc)}; a DMN file needs no DTD, entities or "
+                    "external references (an XML bomb or a file-stealing entity hides there)",
                     display,
                     builder.line() or None,
                     "remove the <!DOCTYPE …> declaration (DMN files never need one)",
@@ -141,3 +142,13 @@ def parse_file(path: Path, display: str) -> Element:
     if builder.root is None:  # pragma: no cover - expat refuses an empty document first
         raise DmnImportError([problem("K241", "no XML element in the file", display, 1)])
     return builder.root
+
+
+def _refusal(exc: defusedxml.DefusedXmlException) -> str:
+    if isinstance(exc, defusedxml.DTDForbidden):
+        return f"declares a DTD (<!DOCTYPE {exc.name} …>)"
+    if isinstance(exc, defusedxml.EntitiesForbidden):
+        return f"declares the entity '{exc.name}'"
+    if isinstance(exc, defusedxml.ExternalReferenceForbidden):
+        return f"refers to an external resource ({exc.sysid})"
+    return str(exc)  # pragma: no cover - defusedxml's other refusals

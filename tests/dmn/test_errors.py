@@ -360,3 +360,15 @@ def test_structure_problems(tmp_path: Path) -> None:
     assert messages[line_of(text, 'decisionTable id="t_needs"')] == (
         "decisionTable 't_needs' has no <output>"
     )
+
+
+def test_every_code_the_importer_gives_is_documented() -> None:
+    import re
+
+    root = Path(__file__).resolve().parents[2]
+    used = set()
+    for source in (root / "src" / "kaskad" / "dmn").glob("*.py"):
+        used |= set(re.findall(r'"(K24\d)"', source.read_text(encoding="utf-8")))
+    page = (root / "docs" / "errors.md").read_text(encoding="utf-8")
+    documented = set(re.findall(r"^\| (K24\d) \|", page, flags=re.M))
+    assert used == documented - {"K249"} == {f"K24{n}" for n in range(9)}

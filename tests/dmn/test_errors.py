@@ -372,3 +372,17 @@ def test_every_code_the_importer_gives_is_documented() -> None:
     page = (root / "docs" / "errors.md").read_text(encoding="utf-8")
     documented = set(re.findall(r"^\| (K24\d) \|", page, flags=re.M))
     assert used == documented - {"K249"} == {f"K24{n}" for n in range(9)}
+
+
+def test_decisions_that_require_each_other_are_refused(tmp_path: Path) -> None:
+    requires = '<informationRequirement><requiredDecision href="#{}"/></informationRequirement>'
+    first = table(rule("r1", "-"), decision="a").replace(
+        "<decisionTable", requires.format("b") + "<decisionTable", 1
+    )
+    second = table(rule("r1", "-"), decision="b").replace(
+        "<decisionTable", requires.format("a") + "<decisionTable", 1
+    )
+    text = HEAD + first + second + TAIL
+    found = only(problems_of(tmp_path, text))
+    assert found.code == "K247"
+    assert found.message == "decision 'a' requires itself through other decisions"

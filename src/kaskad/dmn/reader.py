@@ -173,7 +173,17 @@ def _ordered(
 
     def visit(decision: Decision) -> None:
         key = decision.element.get("id") or decision.name
-        if key in done or key in visiting:
+        if key in visiting:
+            problems.append(
+                problem(
+                    "K247",
+                    f"{decision.element.describe()} requires itself through other decisions",
+                    file,
+                    decision.element.line,
+                )
+            )
+            return
+        if key in done:
             return
         visiting.add(key)
         for required in decision.requires:

@@ -36,8 +36,8 @@ FEATURES = """\
 featureset: money
 features:
   - name: dti
-    description: Debt to income; a missing debt counts as none, a missing income as 1000
-    expr: coalesce(debt, 0) / coalesce(income, 1000)
+    description: Debt to income; a missing debt counts as none, a missing income as {income}
+    expr: coalesce(debt, 0) / coalesce(income, {income})
 """
 
 RULES = """\
@@ -79,11 +79,16 @@ def _model(path: Path, seed: int, slope: float) -> None:
 
 
 def build(
-    folder: Path, *, threshold: str = "0.2", age: int = 21, model: str = "risk.joblib"
+    folder: Path,
+    *,
+    threshold: str = "0.2",
+    age: int = 21,
+    model: str = "risk.joblib",
+    income: int = 1000,
 ) -> Plan:
     (folder / "schemas").mkdir(parents=True, exist_ok=True)
     (folder / "schemas" / "loan.yaml").write_text(SCHEMA)
-    (folder / "money.yaml").write_text(FEATURES)
+    (folder / "money.yaml").write_text(FEATURES.format(income=income))
     (folder / "checks.yaml").write_text(RULES.format(age=age))
     if not (folder / "risk.joblib").exists():
         _model(folder / "risk.joblib", seed=1, slope=4.0)
@@ -163,6 +168,16 @@ def test_a_changed_rule_and_a_retrained_model_share_the_flips(
     assert result.flips_unexplained == 0
 
 
+def test_a_changed_feature_explains_the_flips_of_the_score_it_feeds(
+    tmp_path: Path, history: pl.DataFrame
+) -> None:
+    # the model is the same; its input dti changes for the records without an income
+    result = run(build(tmp_path / "a"), build(tmp_path / "b", income=20000), history)
+    assert [(c.kind, c.name) for c in result.changes] == [("feature", "dti")]
+    assert result.changes[0].flips == result.flipped > 0
+    assert result.flips_unexplained == 0
+
+
 def test_identical_releases_have_no_changes(tmp_path: Path, history: pl.DataFrame) -> None:
     plan = build(tmp_path / "a")
     result = run(plan, plan, history.head(500))
@@ -209,3 +224,46 @@ def test_a_new_kind_of_component_plugs_into_the_diff(tmp_path: Path) -> None:
     finally:
         del PLAN_KINDS["threshold"]
     assert kinds == ["decision", "threshold"]
+
+
+def test_the_command_prints_the_changes_and_writes_them_in_the_reports(
+    tmp_path: Path, history: pl.DataFrame
+) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from kaskad.cli.backtest import backtest as backtest_command
+    from kaskad.registry.releases import create_release
+    from kaskad.store import Store
+
+    project = tmp_path / "project"
+    build(project)
+    store = Store.open(tmp_path / "store")
+    try:
+        release = create_release(store, project / "pipeline.yaml", actor="a risk analyst")
+    finally:
+        store.close()
+    build(project, threshold="0.15")  # the working copy lowers the threshold
+    data = tmp_path / "history.parquet"
+    history.write_parquet(data)
+    app = typer.Typer()
+    app.callback()(lambda: None)
+    app.command("backtest")(backtest_command)
+    report, saved = tmp_path / "report.html", tmp_path / "summary.json"
+    args = ["backtest", str(project / "pipeline.yaml"), "--baseline", release.ref]
+    args += ["--candidate", "working", "--input", str(data), "--store", str(tmp_path / "store")]
+    args += ["--report", str(report), "--summary", str(saved), "--actor", "a risk analyst"]
+    done = CliRunner().invoke(app, args, env={"COLUMNS": "200", "NO_COLOR": "1"})
+    assert done.exit_code == 0, done.output
+    result = read_summary(saved)
+    line = next(x for x in done.stdout.splitlines() if "decision branch 2" in x)
+    cells = [c.strip() for c in line.split("│") if c.strip()]
+    assert cells == [
+        "decision branch 2",
+        "changed",
+        "pd > 0.2 → reject ['credit_risk']",
+        "pd > 0.15 → reject ['credit_risk']",
+        f"{result.flipped:,}",
+    ]
+    assert "what changed" in done.stdout
+    assert 'id="changes"' in report.read_text(encoding="utf-8")

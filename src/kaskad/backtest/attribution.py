@@ -21,9 +21,9 @@ import polars as pl
 from kaskad.backtest.result import REJECTED, ExplainedChange
 from kaskad.compile.expr import typed as t
 from kaskad.compile.expr.to_polars import PolarsCompiler, compute_hoisted, hoisted_aggregates
-from kaskad.compile.plan import FeatureNode, ModelNode, Node, Plan, RuleSetNode
+from kaskad.compile.plan import Node, Plan, RuleSetNode
 from kaskad.execute.inputs import prepare_frame
-from kaskad.registry.diff import Change, branch_name, diff_plans
+from kaskad.registry.diff import PLAN_KINDS, Change, branch_name, diff_plans
 
 UNEXPLAINED = ""  # a flip no change accounts for
 _ONE_SIDE_REJECTED = "\x00rejected"
@@ -114,10 +114,10 @@ class Attribution:
                 prefix = f"rule {node.name}."
                 return next((k for k in self._ordered() if k.startswith(prefix)), UNEXPLAINED)
             return UNEXPLAINED
-        kind = "model" if isinstance(node, ModelNode) else "feature"
-        key = f"{kind} {node.name if isinstance(node, ModelNode) else column}"
-        assert isinstance(node, ModelNode | FeatureNode)
-        return key if key in self.keys else UNEXPLAINED
+        # a model, a feature, or any kind registered with the diff (tables, lists, …): the
+        # change named after the step or after the field it gives
+        names = (f"{kind} {name}" for kind in PLAN_KINDS for name in (node.id, column))
+        return next((key for key in names if key in self.keys), UNEXPLAINED)
 
     def _ordered(self) -> list[str]:
         return [c.key for c in self.changes]

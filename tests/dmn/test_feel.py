@@ -33,6 +33,8 @@ from tests.dmn.table_check import check_unary
         ('not("x", "y")', "not('x', 'y')"),
         ("not(< 5, [10..20])", "not(< 5, [10..20])"),
         ("null", "null"),
+        ("= null", "null"),
+        ("!= null", "not(null)"),
         ("true", "true"),
         ("false", "false"),
         ('date("2024-01-01")', "DATE '2024-01-01'"),

@@ -400,7 +400,13 @@ class _Parser:
             if not value.literal:
                 return "", expr
             text = _unary_literal(value.text)
-            simple = f"not({text})" if op == "!=" else f"{op} {text}"
+            simple = (
+                f"not({text})"
+                if op == "!="
+                else text
+                if op == "=" and value.null
+                else f"{op} {text}"
+            )
             return simple, expr
         if self.at("op") and self.tok.text in ("[", "(", "]"):
             return self.interval()

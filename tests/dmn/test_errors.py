@@ -374,6 +374,17 @@ def test_every_code_the_importer_gives_is_documented() -> None:
     assert used == documented - {"K249"} == {f"K24{n}" for n in range(9)}
 
 
+def test_an_input_without_expression_does_not_shift_the_columns(tmp_path: Path) -> None:
+    inputs = (
+        '<input id="i1"><inputExpression id="e1"><text>x</text></inputExpression></input>'
+        '<input id="i2" label="empty"><inputExpression id="e2"><text> </text></inputExpression>'
+        "</input>"
+    )
+    text = HEAD + table(rule("r1", "&lt; 1", "-") + rule("r2", "-", "-"), inputs=inputs) + TAIL
+    found = only(problems_of(tmp_path, text))
+    assert (found.code, found.message) == ("K247", "input 'i2' has no inputExpression text")
+
+
 def test_decisions_that_require_each_other_are_refused(tmp_path: Path) -> None:
     requires = '<informationRequirement><requiredDecision href="#{}"/></informationRequirement>'
     first = table(rule("r1", "-"), decision="a").replace(

@@ -136,11 +136,14 @@ class TableReader:
         for element in table.findall("input"):
             expression = element.find("inputExpression")
             text = element.child_text("inputExpression")
+            label = element.get("label")
+            variable = element.get(f"{{{CAMUNDA}}}inputVariable")
+            names.append(frozenset({"cellInput", variable} if variable else {"cellInput"}))
             if expression is None or not text or not text.strip():
                 self.fail("K247", f"{element.describe()} has no inputExpression text", element)
+                inputs.append(TableInput(f"input{len(inputs) + 1}", "", label))  # keeps columns
                 continue
             self.check_language(expression)
-            label = element.get("label")
             simple = _simple_path(text)
             base = sanitise(simple or label or element.get("id") or "", f"input{len(inputs) + 1}")
             input_id = _unique(base, used)
@@ -152,8 +155,6 @@ class TableReader:
                 expr = ""
             resolver.current = None
             inputs.append(TableInput(input_id, expr, label.strip() if label else None))
-            variable = element.get(f"{{{CAMUNDA}}}inputVariable")
-            names.append(frozenset({"cellInput", variable} if variable else {"cellInput"}))
         return tuple(inputs), names
 
     def rules(

@@ -17,7 +17,7 @@ from sklearn.linear_model import LogisticRegression
 
 from kaskad import BatchExecutor, compile_pipeline
 from kaskad.backtest.report import read_summary, render_html, summary, write_summary
-from kaskad.backtest.run import BacktestResult, backtest
+from kaskad.backtest.run import BacktestResult, CellChange, backtest
 from kaskad.compile.plan import Plan
 from kaskad.registry.diff import PLAN_KINDS, diff_plans, plan_kind
 
@@ -139,10 +139,10 @@ def test_a_lowered_threshold_explains_every_flip(tmp_path: Path, history: pl.Dat
         )
     ]
     assert (result.flips_unexplained, result.flips_rejected) == (0, 0)
-    # every flip is approve → reject (the threshold only went down)
-    assert {(c.baseline, c.candidate) for c in result.flips if c.baseline != c.candidate} == {
-        ("approve", "reject")
-    }
+    # every flip is approve → reject (the threshold only went down), and its cell names it
+    flips = [c for c in result.flips if c.baseline != c.candidate]
+    assert [(c.baseline, c.candidate) for c in flips] == [("approve", "reject")]
+    assert flips[0].explained_by == (CellChange("decision branch 2", result.flipped),)
 
 
 def test_a_changed_rule_and_a_retrained_model_share_the_flips(
@@ -166,6 +166,12 @@ def test_a_changed_rule_and_a_retrained_model_share_the_flips(
     assert by["model risk"].flips == int((flipped & ~young & risky).sum()) > 0
     assert by["rule checks.young"].flips + by["model risk"].flips == result.flipped
     assert result.flips_unexplained == 0
+    # cell by cell, the changes behind the flips add up to the cell
+    for cell in (c for c in result.flips if c.baseline != c.candidate):
+        assert sum(e.rows for e in cell.explained_by) == cell.rows
+        assert {e.change for e in cell.explained_by} <= set(by)
+    review = {e.change for c in result.flips if c.candidate == "review" for e in c.explained_by}
+    assert review == {"rule checks.young"}
 
 
 def test_a_changed_feature_explains_the_flips_of_the_score_it_feeds(
@@ -210,6 +216,10 @@ def test_the_reports_show_each_change_next_to_its_flips(
     assert "<td>decision <code>branch 2</code></td><td>changed</td>" in section
     assert "pd &gt; 0.2 → reject" in section and "pd &gt; 0.15 → reject" in section
     assert f'<td class="num">{result.flipped:,}</td>' in section
+    assert (
+        f'explained by decision <a href="#changes"><code>branch 2</code></a>: '
+        f"{result.flipped:,} rows" in html
+    )
 
 
 def test_a_new_kind_of_component_plugs_into_the_diff(tmp_path: Path) -> None:

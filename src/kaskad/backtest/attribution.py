@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from kaskad.backtest.result import REJECTED, ExplainedChange
+from kaskad.backtest.result import REJECTED, CellChange, ExplainedChange
 from kaskad.compile.expr import typed as t
 from kaskad.compile.expr.to_polars import PolarsCompiler, compute_hoisted, hoisted_aggregates
 from kaskad.compile.plan import Node, Plan, RuleSetNode
@@ -79,6 +79,7 @@ class Attribution:
         self.sides = (_Side.of(baseline), _Side.of(candidate))
         self.producers = (_producers(baseline), _producers(candidate))
         self.counts: Counter[str] = Counter()
+        self.cells: Counter[tuple[str, str, str]] = Counter()
         self._explains: dict[str, str] = {}
 
     # ---- which change a differing value comes from ------------------------------------
@@ -127,16 +128,18 @@ class Attribution:
     def add(
         self, chunk: pl.DataFrame, out_b: pl.DataFrame, out_c: pl.DataFrame, source: str
     ) -> None:
-        flipped = _decision(out_b).ne_missing(_decision(out_c))
+        dec_b, dec_c = _decision(out_b), _decision(out_c)
+        flipped = dec_b.ne_missing(dec_c)
         if not flipped.any():
             return
-        rejected = (_decision(out_b) == REJECTED) | (_decision(out_c) == REJECTED)
-        self.counts[_ONE_SIDE_REJECTED] += int((flipped & rejected).sum())
+        rejected = flipped & ((dec_b == REJECTED) | (dec_c == REJECTED))
+        self._count(dec_b.filter(rejected), dec_c.filter(rejected), _ONE_SIDE_REJECTED)
         keep = flipped & ~rejected
         if not keep.any():
             return
         base, cand = self.sides
         chunk, out_b, out_c = chunk.filter(keep), out_b.filter(keep), out_c.filter(keep)
+        dec_b, dec_c = dec_b.filter(keep), dec_c.filter(keep)
         cond_b = base.evaluate(prepare_frame(base.plan.schema, chunk, source), out_b, "b")
         cond_c = cand.evaluate(prepare_frame(cand.plan.schema, chunk, source), out_c, "c")
         frame = pl.concat([cond_b, cond_c], how="horizontal")
@@ -151,16 +154,17 @@ class Attribution:
                 differs = differs | (b.fill_null(False) & c.fill_null(False))
             parting.append(pl.when(differs).then(pl.lit(i)))
         index = frame.select(pl.coalesce(parting).alias("i")).get_column("i")
+        self._count(dec_b.filter(index.is_null()), dec_c.filter(index.is_null()), UNEXPLAINED)
         for i in sorted(set(index.drop_nulls().to_list())):
             rows = index == i
-            self._attribute(i, out_b.filter(rows), out_c.filter(rows))
-        self.counts[UNEXPLAINED] += int(index.null_count())
+            keys = self._attribute(i, out_b.filter(rows), out_c.filter(rows))
+            self._count(dec_b.filter(rows), dec_c.filter(rows), keys)
 
-    def _attribute(self, i: int, out_b: pl.DataFrame, out_c: pl.DataFrame) -> None:
+    def _attribute(self, i: int, out_b: pl.DataFrame, out_c: pl.DataFrame) -> str | pl.Series:
+        """The key of the change that explains each row parting at branch ``i``."""
         branch = f"decision {branch_name(i)}"
         if branch in self.keys:
-            self.counts[branch] += out_b.height
-            return
+            return branch
         base, cand = self.sides
         reads = [
             *(base.reads[i] if i < len(base.reads) else ()),
@@ -172,15 +176,30 @@ class Attribution:
             if differs is not None:
                 choices.append(pl.when(differs).then(pl.lit(self.explain(column))))
         if not choices:
-            self.counts[UNEXPLAINED] += out_b.height
-            return
+            return UNEXPLAINED
         both = pl.concat(
             [out_b.select(_scalars(out_b, "b:")), out_c.select(_scalars(out_c, "c:"))],
             how="horizontal",
         )
-        keys = both.select(pl.coalesce([*choices, pl.lit(UNEXPLAINED)]).alias("k"))
-        for key, n in keys.group_by("k").len().iter_rows():
-            self.counts[key] += n
+        return both.select(pl.coalesce([*choices, pl.lit(UNEXPLAINED)])).to_series()
+
+    def _count(self, dec_b: pl.Series, dec_c: pl.Series, keys: str | pl.Series) -> None:
+        if dec_b.len() == 0:
+            return
+        key = keys if isinstance(keys, pl.Series) else pl.Series([keys] * dec_b.len())
+        frame = pl.DataFrame({"b": dec_b, "c": dec_c, "k": key.cast(pl.String)})
+        for b, c, k, n in frame.group_by("b", "c", "k").len().iter_rows():
+            self.counts[k] += n
+            self.cells[(b, c, k)] += n
+
+    def cell(self, baseline: str, candidate: str) -> tuple[CellChange, ...]:
+        """The changes that explain the flips of one cell of the flip matrix, most first."""
+        found = [
+            CellChange(k if k != _ONE_SIDE_REJECTED else REJECTED, n)
+            for (b, c, k), n in self.cells.items()
+            if (b, c) == (baseline, candidate)
+        ]
+        return tuple(sorted(found, key=lambda x: (-x.rows, x.change)))
 
     def explained(self) -> tuple[tuple[ExplainedChange, ...], int, int]:
         """(every change with the flips it explains, flips no change explains, flips

@@ -65,6 +65,16 @@ class ReasonChange:
 
 
 @dataclass(frozen=True)
+class CellChange:
+    """Rows of a flip explained by one change: its key (``decision branch 2``, ``rule
+    aml.cash_1m``, ``model credit_pd``), ``""`` for no change, ``rejected`` where one
+    release rejected the record at the door."""
+
+    change: str
+    rows: int
+
+
+@dataclass(frozen=True)
 class FlipCell:
     """One cell of the flip matrix; off the diagonal, what changed in its rows."""
 
@@ -74,6 +84,7 @@ class FlipCell:
     rule_changes: tuple[RuleChange, ...] = ()
     reason_changes: tuple[ReasonChange, ...] = ()
     examples: tuple[str, ...] = ()  # key fields of the first rows
+    explained_by: tuple[CellChange, ...] = ()  # off the diagonal: the changes behind it
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ from kaskad.backtest.result import (
     REJECTED,
     BacktestError,
     BacktestResult,
+    CellChange,
     ExplainedChange,
     FlipCell,
     LabelError,
@@ -61,6 +62,7 @@ __all__ = [
     "REJECTED",
     "BacktestError",
     "BacktestResult",
+    "CellChange",
     "ExplainedChange",
     "FlipCell",
     "LabelError",
@@ -449,7 +451,10 @@ def backtest(
         label=label,
         rows=acc.rows,
         decisions=decisions,
-        flips=acc.flip_cells(decisions),
+        flips=tuple(
+            dataclasses.replace(c, explained_by=why.cell(c.baseline, c.candidate))
+            for c in acc.flip_cells(decisions)
+        ),
         rules=acc.rule_table(),
         scores=_score_shifts(acc),
         performance=_performance(acc, labels) if label is not None else (),

@@ -397,3 +397,17 @@ def test_decisions_that_require_each_other_are_refused(tmp_path: Path) -> None:
     found = only(problems_of(tmp_path, text))
     assert found.code == "K247"
     assert found.message == "decision 'a' requires itself through other decisions"
+
+
+def test_an_input_named_like_an_output_is_renamed(tmp_path: Path) -> None:
+    inputs = '<input id="i1"><inputExpression id="e1"><text>score</text></inputExpression></input>'
+    outputs = '<output id="o1" name="score" typeRef="number" />'
+    text = HEAD + table(rule("r1", "-", outputs=("1",)), inputs=inputs, outputs=outputs) + TAIL
+    path = tmp_path / "m.dmn"
+    path.write_text(text, encoding="utf-8")
+    found = read_dmn(path).tables[0]
+    assert ([i.id for i in found.inputs], [o.id for o in found.outputs]) == (
+        ["score_in"],
+        ["score"],
+    )
+    assert found.inputs[0].expr == "score"

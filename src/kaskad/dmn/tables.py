@@ -72,6 +72,7 @@ class TableReader:
         outputs = self.outputs(table, outputs_xml, rules, hit_policy, name)
         if self.failed or outputs is None:
             return None
+        inputs = _apart(inputs, {o.id for o in outputs}, resolver)
         description = decision.find("description")
         text = description.text if description is not None else None
         borrowed = tuple(
@@ -418,6 +419,21 @@ def _simple_path(text: str) -> str | None:
     if all(p.isidentifier() for p in parts):
         return stripped.replace(".", "_")
     return None
+
+
+def _apart(
+    inputs: tuple[TableInput, ...], outputs: set[str], resolver: _Resolver
+) -> tuple[TableInput, ...]:
+    """Input ids apart from the output ids (a CSV header names both): ``x`` → ``x_in``."""
+    used = {i.id for i in inputs} | outputs
+    out: list[TableInput] = []
+    for item in inputs:
+        if item.id in outputs:
+            new = _unique(f"{item.id}_in", used)
+            resolver.used = {new if k == item.id else k: v for k, v in resolver.used.items()}
+            item = TableInput(new, item.expr, item.label)
+        out.append(item)
+    return tuple(out)
 
 
 def _unique(base: str, used: set[str]) -> str:

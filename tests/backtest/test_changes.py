@@ -184,6 +184,26 @@ def test_a_changed_feature_explains_the_flips_of_the_score_it_feeds(
     assert result.flips_unexplained == 0
 
 
+def test_with_everything_changed_each_flip_is_counted_once(
+    tmp_path: Path, history: pl.DataFrame
+) -> None:
+    baseline = build(tmp_path / "a")
+    candidate = build(tmp_path / "b", threshold="0.25", age=19, model="risk_v2.joblib", income=5000)
+    result = run(baseline, candidate, history)
+    assert {f"{c.kind} {c.name}" for c in result.changes} == {
+        "rule checks.young",
+        "feature dti",
+        "model risk",
+        "decision branch 2",
+    }
+    assert result.flipped > 0
+    total = sum(c.flips for c in result.changes) + result.flips_unexplained
+    assert total + result.flips_rejected == result.flipped
+    assert result.flips_unexplained == 0
+    for cell in (c for c in result.flips if c.baseline != c.candidate):
+        assert sum(e.rows for e in cell.explained_by) == cell.rows
+
+
 def test_identical_releases_have_no_changes(tmp_path: Path, history: pl.DataFrame) -> None:
     plan = build(tmp_path / "a")
     result = run(plan, plan, history.head(500))

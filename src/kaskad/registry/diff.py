@@ -13,14 +13,15 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kaskad.compile.plan import Branch, FeatureNode, ModelNode, Plan, RuleSetNode
 from kaskad.errors import Problem, SpecError
-from kaskad.registry.releases import materialize
 from kaskad.spec.pipeline import PipelineSpec, load_pipeline_spec
-from kaskad.store.api import Release
-from kaskad.store.store import Store
+
+if TYPE_CHECKING:  # the store (SQLAlchemy) loads only for diffs of releases
+    from kaskad.store.api import Release
+    from kaskad.store.store import Store
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,8 @@ class ReleaseDiff:
 
 def _spec(store: Store, release: Release, cache_root: Path) -> tuple[PipelineSpec, Path]:
     """The release's spec, and the folder its files were written to."""
+    from kaskad.registry.releases import materialize
+
     problems: list[Problem] = []
     entry = materialize(store, release, cache_root)
     spec = load_pipeline_spec(entry, problems)

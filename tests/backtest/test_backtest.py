@@ -101,6 +101,11 @@ def test_every_flip_is_explained_by_the_lowered_threshold(result: BacktestResult
         assert cell.rule_changes == (RuleChange(CASH_1M, "pass", "hit", cell.rows),)
         assert {r.candidate for r in cell.reason_changes} == {"aml"}
         assert len(cell.examples) == 5
+    # the report names the changed rule as the change that explains every flip
+    assert [(c.kind, c.name, c.flips) for c in result.changes] == [
+        ("rule", CASH_1M, result.flipped)
+    ]
+    assert (result.flips_unexplained, result.flips_rejected) == (0, 0)
     assert result.rows == ROWS
     assert result.cell("rejected", "rejected") == ROWS // 500
     assert result.decision_counts("baseline")["rejected"] == ROWS // 500

@@ -24,6 +24,7 @@ import numpy as np
 import polars as pl
 
 from kaskad import __version__
+from kaskad.backtest.attribution import Attribution
 from kaskad.backtest.metrics import (
     FloatArray,
     LabelArray,
@@ -37,6 +38,8 @@ from kaskad.backtest.result import (
     REJECTED,
     BacktestError,
     BacktestResult,
+    CellChange,
+    ExplainedChange,
     FlipCell,
     LabelError,
     OutcomeCounts,
@@ -59,6 +62,8 @@ __all__ = [
     "REJECTED",
     "BacktestError",
     "BacktestResult",
+    "CellChange",
+    "ExplainedChange",
     "FlipCell",
     "LabelError",
     "OutcomeCounts",
@@ -430,9 +435,13 @@ def backtest(
     run_b = BatchExecutor(dataclasses.replace(baseline, shadows=()))
     run_c = BatchExecutor(dataclasses.replace(candidate, shadows=()))
     acc = _Accumulator(baseline, candidate, label)
+    why = Attribution(baseline, candidate)
     source = input_name or "input"
     for chunk in frame_chunks:
-        acc.add(chunk, run_b.run(chunk, source), run_c.run(chunk, source))
+        out_b, out_c = run_b.run(chunk, source), run_c.run(chunk, source)
+        acc.add(chunk, out_b, out_c)
+        why.add(chunk, out_b, out_c, source)
+    changes, unexplained, rejected = why.explained()
     decisions = _decision_order(baseline, candidate, {d for cell in acc.cells for d in cell})
     labels = np.concatenate(acc.labels) if acc.labels else np.empty(0, dtype=np.int8)
     return BacktestResult(
@@ -442,11 +451,17 @@ def backtest(
         label=label,
         rows=acc.rows,
         decisions=decisions,
-        flips=acc.flip_cells(decisions),
+        flips=tuple(
+            dataclasses.replace(c, explained_by=why.cell(c.baseline, c.candidate))
+            for c in acc.flip_cells(decisions)
+        ),
         rules=acc.rule_table(),
         scores=_score_shifts(acc),
         performance=_performance(acc, labels) if label is not None else (),
         outcomes=_outcome_rates(acc, decisions) if label is not None else (),
         created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         kaskad_version=__version__,
+        changes=changes,
+        flips_unexplained=unexplained,
+        flips_rejected=rejected,
     )

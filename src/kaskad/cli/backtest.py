@@ -225,6 +225,7 @@ def _print(r: BacktestResult) -> None:
         f"[bold]{escape(_name(r.candidate.ref, r.candidate.name))}[/]",
         highlight=False,
     )
+    _print_changes(r)
     matrix = Table("baseline ↓ candidate →", *r.decisions, title="flip matrix")
     for b in r.decisions:
         cells = []
@@ -273,3 +274,24 @@ def _print(r: BacktestResult) -> None:
                 ),
             )
         out.print(perf)
+
+
+def _print_changes(r: BacktestResult) -> None:
+    """Every change between the releases, next to the flips it explains."""
+    if not r.changes:
+        out.print("the releases decide with the same rules, branches, models and features")
+        return
+    table = Table("change", "status", "baseline", "candidate", "flips", title="what changed")
+    for c in r.changes:
+        table.add_row(
+            f"{c.kind} {escape(c.name)}",
+            c.status,
+            escape(c.before or "—"),
+            escape(c.after or "—"),
+            f"{c.flips:,}",
+        )
+    if r.flips_unexplained:
+        table.add_row("(no change above)", "", "", "", f"{r.flips_unexplained:,}")
+    if r.flips_rejected:
+        table.add_row("(rejected by one release)", "", "", "", f"{r.flips_rejected:,}")
+    out.print(table)

@@ -134,6 +134,7 @@ class TableRule:
     when: TExpr | None
     then: tuple[TExpr, ...]
     annotation: str = ""
+    text: str = ""  # the tests as written, ``amount: >= 100000; age: -``
 
 
 @dataclass(frozen=True)

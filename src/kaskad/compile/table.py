@@ -183,7 +183,8 @@ def _rule(
     when: t.TExpr | None = None
     for test in tests:
         when = test if when is None else t.TBinary(BOOLEAN, "AND", when, test)
-    return TableRule(rule.id, when, tuple(e for e in then if e is not None), rule.annotation)
+    text = "; ".join(f"{i}: {c.text}" for (i, _), c in zip(inputs, rule.when, strict=True))
+    return TableRule(rule.id, when, tuple(e for e in then if e is not None), rule.annotation, text)
 
 
 def _test(cell: Cell, value: t.TExpr, typer: _Typer) -> t.TExpr | bool:

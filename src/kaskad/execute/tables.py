@@ -22,18 +22,18 @@ check they agree.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import polars as pl
 
 from kaskad.compile.expr.functions import Env, Fn
 from kaskad.compile.expr.polars_dtypes import to_polars_dtype
-from kaskad.compile.naming import TABLE_MATCHED, TABLE_UNKNOWN
-from kaskad.compile.plan import TableNode
+from kaskad.compile.naming import HIT, PASS, TABLE_MATCHED, TABLE_UNKNOWN, UNKNOWN
+from kaskad.compile.plan import Node, TableNode
 from kaskad.errors import TableHitError
 
-__all__ = ["TableExprs", "table_step"]
+__all__ = ["TableExprs", "rule_outcome_exprs", "table_step"]
 
 STRING_LIST = pl.List(pl.String)
 TableStep = Callable[[Env], dict[str, Any]]
@@ -132,6 +132,29 @@ def table_step(
         return out
 
     return run
+
+
+def rule_outcome_exprs(nodes: Iterable[Node]) -> list[pl.Expr]:
+    """Per rule of every table in ``nodes``: its outcome in a result frame, ``hit``
+    (matched), ``unknown`` or ``pass``, named ``TABLE.RULE_ID`` (as a rule set's rules are),
+    for run summaries and backtests."""
+    out: list[pl.Expr] = []
+    for node in nodes:
+        if not isinstance(node, TableNode):
+            continue
+        matched = pl.col(node.column(TABLE_MATCHED))
+        unknown = pl.col(node.column(TABLE_UNKNOWN))
+        for r in node.rules:
+            out.append(
+                pl.when(matched.list.contains(pl.lit(r.id)))
+                .then(pl.lit(HIT))
+                .when(unknown.list.contains(pl.lit(r.id)))
+                .then(pl.lit(UNKNOWN))
+                .when(matched.is_not_null())
+                .then(pl.lit(PASS))
+                .alias(node.column(r.id))
+            )
+    return out
 
 
 class TableExprs:

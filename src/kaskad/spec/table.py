@@ -150,6 +150,7 @@ def load_table(path: Path, display: str, problems: list[Problem]) -> TableSpec |
     inputs = _inputs(r)
     outputs = _outputs(r)
     default = _default(r, outputs)
+    taken = {o.id for o in outputs} | set(RESERVED_OUTPUTS)
     raw_rules = top.get("rules")
     if isinstance(raw_rules, str):
         csv_path = path.parent / raw_rules
@@ -159,6 +160,16 @@ def load_table(path: Path, display: str, problems: list[Problem]) -> TableSpec |
     else:
         rules = _yaml_rules(r, len(inputs), len(outputs))
         content = doc.data
+    for rule in rules:
+        if rule.id in taken:
+            problems.append(
+                Problem(
+                    "K222",
+                    f"rule id '{rule.id}' is also an output or reserved field of the table",
+                    rule.location,
+                    "run summaries count each rule as TABLE.RULE_ID",
+                )
+            )
     if len(problems) > before:
         return None
     ref = ComponentRef(

@@ -189,7 +189,11 @@ class TableExprs:
             else:
                 self.match.append(cond.fill_null(node.on_missing == "hit"))
                 self.unknown.append(pl.lit(False))
-        self.count = pl.sum_horizontal([m.cast(pl.Int64) for m in self.match]).cast(pl.Int64)
+        self.count = (
+            pl.sum_horizontal([m.cast(pl.Int64) for m in self.match]).cast(pl.Int64)
+            if self.match
+            else pl.lit(0, dtype=pl.Int64)
+        )
 
     def _ids(self, flags: list[pl.Expr]) -> pl.Expr:
         ids = [r.id for r in self.node.rules]

@@ -160,6 +160,8 @@ def load_table(path: Path, display: str, problems: list[Problem]) -> TableSpec |
     else:
         rules = _yaml_rules(r, len(inputs), len(outputs))
         content = doc.data
+    if not rules and len(problems) == before:
+        r.problem("K220", "a decision table needs at least one rule", ("rules",))
     for rule in rules:
         if rule.id in taken:
             problems.append(

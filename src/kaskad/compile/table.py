@@ -111,18 +111,18 @@ def compile_table(
         for o in spec.outputs
     ]
     _check_aggregator(spec, outputs, typer)
+    if spec.default is not None and (not spec.single_hit or spec.aggregator is not None):
+        typer.fail(
+            "K220",
+            f"'default' gives the outputs of a single-hit table; {spec.hit_policy} "
+            "gives lists or aggregates (no match: an empty list, COUNT 0, else NULL)",
+            spec.location,
+        )
     if not typer.ok:
         return None
     rules = [_rule(spec, r, inputs, outputs, typer) for r in spec.rules]
     default = None
     if spec.default is not None:
-        if not spec.single_hit or spec.aggregator is not None:
-            typer.fail(
-                "K220",
-                f"'default' gives the outputs of a single-hit table; {spec.hit_policy} "
-                "gives lists or aggregates (no match: an empty list, COUNT 0, else NULL)",
-                spec.location,
-            )
         default = tuple(
             _output(c, o, typer) or t.TLit(o.dtype, None)
             for c, o in zip(spec.default, outputs, strict=True)

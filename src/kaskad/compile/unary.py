@@ -127,6 +127,8 @@ def _item(item: str) -> tuple[str, Interval | tuple[Value] | None]:
         if _is_number(a) and _is_number(b):
             return expr, Interval(float(a), lo_closed, float(b), hi_closed)  # type: ignore[arg-type]
         return expr, None
+    if item[:1] in "[]" or (item[:1] == "(" and ".." in _outside_strings(item)):
+        raise UnaryTestError(f"'{item}' is not an interval: write [a..b], [a..b), (a..b] or ]a..b[")
     match = _OP.match(item)
     if match:
         op, rest = match.groups()

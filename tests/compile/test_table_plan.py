@@ -14,7 +14,7 @@ from kaskad.batch.summary import SummaryBuilder
 from kaskad.compile.serial import plan_from_json, plan_to_json
 from kaskad.execute.explain import explain
 
-FIXTURE = Path(__file__).parent / "tables_fixture"
+FIXTURE = Path(__file__).parents[2] / "examples" / "tables"
 RECORDS = [
     {"claim_id": "a", "age": 30, "amount": 200000.0, "kind": "auto", "region": "north",
      "prior_claims": 0, "flagged": True},

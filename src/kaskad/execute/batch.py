@@ -78,8 +78,6 @@ class _NodeRunner:
                 [[c.compile(e) for e in r.then] for r in node.rules],
                 [c.compile(e) for e in node.default or ()],
             )
-            self.columns = self.table.columns()
-            self.refused = self.table.refused()
         elif isinstance(node, FeatureNode):
             self.args = [c.compile(a) for a in node.args]
             self.func = loaded.feature(node)
@@ -99,22 +97,13 @@ class _NodeRunner:
             frame = frame.with_columns(self.columns)
             return frame.with_columns(summary_exprs(node))
         if isinstance(node, TableNode):
-            return self._table(frame)
+            return self.table.apply(frame)
         if self.columns:
             return frame.with_columns(self.columns)
         if isinstance(node, FeatureNode):
             return frame.with_columns(self._python_feature(frame, node))
         assert isinstance(node, ModelNode)
         return frame.with_columns(self._model(frame, node))
-
-    def _table(self, frame: pl.DataFrame) -> pl.DataFrame:
-        """The table's columns; raises when its hit policy refuses a row (the executor
-        then fails that row alone)."""
-        if self.refused is None:
-            return frame.with_columns(self.columns)
-        out = frame.with_columns([*self.columns, self.refused.alias("__refused")])
-        self.table.check(out, "__refused")
-        return out.drop("__refused")
 
     def _python_feature(self, frame: pl.DataFrame, node: FeatureNode) -> pl.Series:
         values = frame.select([a.alias(f"__arg{i}") for i, a in enumerate(self.args)])

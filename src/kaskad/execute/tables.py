@@ -32,10 +32,10 @@ from kaskad.compile.expr.polars_dtypes import to_polars_dtype
 from kaskad.compile.naming import HIT, PASS, TABLE_MATCHED, TABLE_UNKNOWN, UNKNOWN
 from kaskad.compile.plan import Node, TableNode
 from kaskad.errors import TableHitError
+from kaskad.execute.semantics import ids_where
 
 __all__ = ["TableExprs", "rule_outcome_exprs", "table_step"]
 
-STRING_LIST = pl.List(pl.String)
 TableStep = Callable[[Env], dict[str, Any]]
 
 
@@ -158,8 +158,8 @@ def rule_outcome_exprs(nodes: Iterable[Node]) -> list[pl.Expr]:
 
 
 class TableExprs:
-    """The vectorised form: ``columns`` (every field of the table) and ``check`` (raises
-    for the rows UNIQUE or ANY refuse, so the executor can fail those rows alone)."""
+    """The vectorised form: :meth:`apply` adds every field of the table to a frame, and
+    raises for the rows UNIQUE or ANY refuse (the executor then fails those rows alone)."""
 
     def __init__(
         self,
@@ -177,18 +177,26 @@ class TableExprs:
             else [pl.lit(None, dtype=d) for d in dtypes]
         )
         self.dtypes = dtypes
+        # each rule's flags are computed once, as columns the later expressions read
+        self.flags: list[pl.Expr] = []
         self.match: list[pl.Expr] = []
         self.unknown: list[pl.Expr] = []
-        for cond in conditions:
+        for i, cond in enumerate(conditions):
+            m, u = f"__table_{node.name}_m{i}", f"__table_{node.name}_u{i}"
             if cond is None:
                 self.match.append(pl.lit(True))
                 self.unknown.append(pl.lit(False))
-            elif node.on_missing == "unknown":
-                self.match.append(cond.fill_null(False))
-                self.unknown.append(cond.is_null())
+                continue
+            if node.on_missing == "unknown":
+                self.flags.append(cond.fill_null(False).alias(m))
+                self.flags.append(cond.is_null().alias(u))
+                self.unknown.append(pl.col(u))
             else:
-                self.match.append(cond.fill_null(node.on_missing == "hit"))
+                self.flags.append(cond.fill_null(node.on_missing == "hit").alias(m))
                 self.unknown.append(pl.lit(False))
+            self.match.append(pl.col(m))
+        self.flag_names = [f.meta.output_name() for f in self.flags]
+        self.picked = f"__table_{node.name}_picked"
         self.count = (
             pl.sum_horizontal([m.cast(pl.Int64) for m in self.match]).cast(pl.Int64)
             if self.match
@@ -196,20 +204,7 @@ class TableExprs:
         )
 
     def _ids(self, flags: list[pl.Expr]) -> pl.Expr:
-        ids = [r.id for r in self.node.rules]
-        if not ids:
-            return pl.lit([], dtype=STRING_LIST)
-        joined = pl.concat_str(
-            [pl.when(f).then(pl.lit(i)) for i, f in zip(ids, flags, strict=True)],
-            separator=",",
-            ignore_nulls=True,
-        )
-        return (
-            pl.when(joined == "")
-            .then(pl.lit([], dtype=STRING_LIST))
-            .otherwise(joined.str.split(","))
-            .cast(STRING_LIST)
-        )
+        return ids_where([(r.id, f) for r, f in zip(self.node.rules, flags, strict=True)])
 
     def _undecided(self) -> pl.Expr:
         order = self.node.order
@@ -233,23 +228,30 @@ class TableExprs:
         result: pl.Expr = chain.otherwise(self.default[k])
         return result
 
+    def _picked(self) -> pl.Expr:
+        """The positions (in the policy's order) of the matching rules, as a list."""
+        flags = [(str(pos), self.match[i]) for pos, i in enumerate(self.node.order)]
+        return ids_where(flags).cast(pl.List(pl.Int64))  # text is faster than concat_list
+
     def _lists(self, k: int) -> pl.Expr:
         order = self.node.order
         dtype = pl.List(self.dtypes[k])
         if not order:
             return pl.lit([], dtype=dtype)
-        picked = pl.concat_list(
-            [pl.when(self.match[i]).then(pl.lit(pos)) for pos, i in enumerate(order)]
-        ).list.drop_nulls()
         every = pl.concat_list([self.values[i][k].cast(self.dtypes[k]) for i in order])
-        return every.list.gather(picked).cast(dtype)
+        return every.list.gather(pl.col(self.picked)).cast(dtype)
 
     def _aggregate(self, agg: str, k: int) -> pl.Expr:
+        """SUM, MIN or MAX of the matching rules' non-NULL values (added in the policy's
+        order, as the per-record form does), NULL when there are none; COUNT."""
         if agg == "COUNT":
             return self.count
-        present = self._lists(k).list.drop_nulls()
-        reduced = {"SUM": present.list.sum(), "MIN": present.list.min(), "MAX": present.list.max()}
-        return pl.when(present.list.len() > 0).then(reduced[agg]).cast(self.dtypes[k])
+        chosen = [pl.when(self.match[i]).then(self.values[i][k]) for i in self.node.order]
+        if not chosen:
+            return pl.lit(None, dtype=self.dtypes[k])
+        reduce = {"SUM": pl.sum_horizontal, "MIN": pl.min_horizontal, "MAX": pl.max_horizontal}
+        present = pl.any_horizontal([c.is_not_null() for c in chosen])
+        return pl.when(present).then(reduce[agg](chosen)).cast(self.dtypes[k])
 
     def columns(self) -> list[pl.Expr]:
         node = self.node
@@ -291,6 +293,21 @@ class TableExprs:
             for i, row in enumerate(self.values)
         ]
         return decided & (self.count > 0) & pl.any_horizontal(differs)
+
+    def apply(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """``frame`` with the table's fields."""
+        work = frame.with_columns(self.flags) if self.flags else frame
+        lists = self.node.gives_lists and bool(self.node.order)
+        if lists:
+            work = work.with_columns(self._picked().alias(self.picked))
+        refused = self.refused()
+        if refused is None:
+            work = work.with_columns(self.columns())
+        else:
+            work = work.with_columns([*self.columns(), refused.alias("__table_refused")])
+            self.check(work, "__table_refused")
+            work = work.drop("__table_refused")
+        return work.drop([*self.flag_names, *([self.picked] if lists else [])])
 
     def check(self, frame: pl.DataFrame, refused: str) -> None:
         """Raise the record's error when the first refused row of ``frame`` (by the

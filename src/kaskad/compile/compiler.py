@@ -491,6 +491,7 @@ class Compiler:
         refs.extend(rs.ref for rs in spec.rulesets)
         refs.extend(sc.ref for sc in spec.scorecards)
         refs.extend(tb.ref for tb in spec.tables)
+        refs.extend(tb.rules_file for tb in spec.tables if tb.rules_file is not None)
         return _unique(refs + [self._model_ref(m) for m in spec.models])
 
     def _model_ref(self, m: ModelSpec) -> ComponentRef:

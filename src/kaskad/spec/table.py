@@ -105,6 +105,9 @@ class TableSpec:
     rules: tuple[TableRuleSpec, ...]
     ref: ComponentRef
     location: Location
+    # the CSV file of the rules, if any: a file of its own, which releases snapshot (its
+    # content is part of ``ref``'s hash too)
+    rules_file: ComponentRef | None = None
 
     @property
     def aggregator(self) -> str | None:
@@ -152,11 +155,16 @@ def load_table(path: Path, display: str, problems: list[Problem]) -> TableSpec |
     default = _default(r, outputs)
     taken = {o.id for o in outputs} | set(RESERVED_OUTPUTS)
     raw_rules = top.get("rules")
+    rules_file = None
     if isinstance(raw_rules, str):
         csv_path = path.parent / raw_rules
         csv_shown = str(Path(display).parent / raw_rules)
         rules = _csv_rules(csv_path, csv_shown, r, inputs, outputs)
-        content: Any = {"table": doc.data, "csv": _read_bytes(csv_path)}
+        csv_text = _read_text(csv_path)
+        content: Any = {"table": doc.data, "csv": csv_text}
+        rules_file = ComponentRef(
+            "table_rules", name, csv_shown, sha256_text(csv_text), str(csv_path.resolve())
+        )
     else:
         rules = _yaml_rules(r, len(inputs), len(outputs))
         content = doc.data
@@ -188,10 +196,11 @@ def load_table(path: Path, display: str, problems: list[Problem]) -> TableSpec |
         tuple(rules),
         ref,
         r.loc(()),
+        rules_file,
     )
 
 
-def _read_bytes(path: Path) -> str:
+def _read_text(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except OSError:

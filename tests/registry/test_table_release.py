@@ -1,0 +1,34 @@
+"""A release of a pipeline with decision tables snapshots the tables and their CSV rules,
+and runs its own version after the files change."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from kaskad import compile_pipeline
+from kaskad.registry.releases import create_release, load_release
+from kaskad.store import Store
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "tables"
+
+
+def test_release_keeps_the_csv_rules(local_store: Store, tmp_path: Path) -> None:
+    project = tmp_path / "tables"
+    shutil.copytree(EXAMPLE, project)
+    release = create_release(
+        local_store,
+        project / "pipeline.yaml",
+        actor="an analyst",
+        golden_input=project / "claims.jsonl",
+        golden_count=5,
+    )
+    assert "tables/bonus.csv" in release.manifest["files"]
+    kinds = {c["kind"] for c in release.components}
+    assert {"table", "table_rules"} <= kinds
+    csv = project / "tables" / "bonus.csv"
+    csv.write_text(csv.read_text().replace(",5,", ",50,"))
+    assert compile_pipeline(project / "pipeline.yaml").hash != release.plan_hash
+    loaded = load_release(local_store, release.ref, actor="an analyst", cache_root=tmp_path / "c")
+    assert loaded.plan.hash == release.plan_hash
+    assert all(c.ok for c in loaded.checks)  # golden cases replay on the snapshot

@@ -84,3 +84,30 @@ def test_backtest_compares_table_rules(tmp_path: Path) -> None:
     assert large.baseline is not None and large.baseline.hit == 1
     assert large.candidate is not None and large.candidate.hit == 3
     assert large.rows_changed == 2
+
+
+def test_a_refused_record_fails_alone_and_gets_the_step_fallback(tmp_path: Path) -> None:
+    tables = tmp_path / "tables"
+    tables.mkdir()
+    (tables / "band.yaml").write_text(
+        "table: band\ninputs:\n  - {id: age, expr: age}\noutputs:\n  - {id: band, type: string}\n"
+        "rules:\n  - when: ['< 30']\n    then: [\"'young'\"]\n"
+        "  - when: ['[25..60]']\n    then: [\"'middle'\"]\n"
+    )
+    (tmp_path / "pipeline.yaml").write_text(
+        f"pipeline: p\ninput: {FIXTURE / 'schema.yaml'}\nsteps:\n"
+        "  - table: tables/band.yaml\n    on_error: {outcome: manual_review, reason: ambiguous}\n"
+        "decision:\n  - when: band.band = 'young'\n    outcome: young\n  - otherwise: other\n"
+    )
+    plan = compile_pipeline(tmp_path / "pipeline.yaml")
+    records = [{"claim_id": str(age), "age": age} for age in (20, 27, 40)]
+    batch = BatchExecutor(plan).run(pl.DataFrame(records)).to_dicts()
+    single = [RecordExecutor(plan).decide(r).output for r in records]
+    assert batch == single
+    assert [r["status"] for r in batch] == ["decided", "failed", "decided"]
+    assert [r["decision"] for r in batch] == ["young", "manual_review", "other"]
+    assert batch[1]["errors"] == [
+        "table band: TableHitError: K227 rules r1, r2 all match, and the hit policy UNIQUE "
+        "allows one"
+    ]
+    assert batch[1]["reasons"] == ["ambiguous"]

@@ -95,6 +95,8 @@ def test_csv_mistakes_name_the_csv_line(tmp_path: Path) -> None:
     assert any("t.csv:1:" in p and "K226" in p for p in found), found
     found = problems(tmp_path, head, "age,kind,band,weight\n-,-,'old'\n")
     assert any("t.csv:2:" in p and "K221" in p for p in found), found
+    found = problems(tmp_path, head, "age,kind,band,weight,id\n-,-,'old',1,no way\n")
+    assert any("t.csv:2:" in p and "K222" in p for p in found), found
     found = problems(tmp_path, head, "age,kind,band,weight\n,-,'old',1\n")
     assert any("t.csv:2:" in p and "K221" in p and "'-'" in p for p in found), found
 

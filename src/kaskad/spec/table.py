@@ -9,6 +9,7 @@ for YAML, column), so the compiler can point at the cell that is wrong. The form
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,7 @@ _INPUT_KEYS = ("id", "label", "expr", "description")
 _OUTPUT_KEYS = ("id", "label", "type", "values", "description")
 _RULE_KEYS = ("when", "then", "annotation", "id", "description")
 _CSV_EXTRA = ("annotation", "id")
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ALIASES = {"C": "COLLECT", "C+": "COLLECT SUM", "C<": "COLLECT MIN", "C>": "COLLECT MAX"}
 _ALIASES |= {"C#": "COLLECT COUNT", "U": "UNIQUE", "A": "ANY", "P": "PRIORITY", "F": "FIRST"}
 _ALIASES |= {"R": "RULE ORDER", "O": "OUTPUT ORDER"}
@@ -234,6 +236,7 @@ def _ident(r: Reader, path: PathKey, what: str, seen: set[str]) -> str | None:
 
 
 def _inputs(r: Reader) -> list[TableInputSpec]:
+    before = len(r.problems)
     out: list[TableInputSpec] = []
     seen: set[str] = set()
     for i, _ in enumerate(r.sequence(("inputs",), "'inputs'")):
@@ -249,12 +252,13 @@ def _inputs(r: Reader) -> list[TableInputSpec]:
         if input_id is not None:
             cell = Cell(text, r.loc((*base, "expr")))
             out.append(TableInputSpec(input_id, str(entry.get("label", "")), cell))
-    if not out and not r.problems:
+    if not out and len(r.problems) == before:
         r.problem("K220", "a decision table needs at least one input", ("inputs",))
     return out
 
 
 def _outputs(r: Reader) -> list[TableOutputSpec]:
+    before = len(r.problems)
     out: list[TableOutputSpec] = []
     seen: set[str] = set()
     for i, _ in enumerate(r.sequence(("outputs",), "'outputs'")):
@@ -280,7 +284,7 @@ def _outputs(r: Reader) -> list[TableOutputSpec]:
             continue
         if output_id is not None:
             out.append(TableOutputSpec(output_id, kind, tuple(values), r.loc(base)))
-    if not out and not r.problems:
+    if not out and len(r.problems) == before:
         r.problem("K220", "a decision table needs at least one output", ("outputs",))
     return out
 
@@ -395,6 +399,11 @@ def _csv_rules(
         cells = [c.strip() for c in row]
         named = dict(zip(header, cells, strict=True))
         rule_id = named.get("id") or f"r{n}"
+        if not _IDENT.match(rule_id):
+            r.problems.append(
+                Problem("K222", f"rule id '{rule_id}' must be letters, digits and _", loc)
+            )
+            continue
         if rule_id in seen:
             r.problems.append(Problem("K222", f"rule id '{rule_id}' is used twice", loc))
             continue

@@ -32,3 +32,19 @@ def test_release_keeps_the_csv_rules(local_store: Store, tmp_path: Path) -> None
     loaded = load_release(local_store, release.ref, actor="an analyst", cache_root=tmp_path / "c")
     assert loaded.plan.hash == release.plan_hash
     assert all(c.ok for c in loaded.checks)  # golden cases replay on the snapshot
+
+
+def test_release_diff_names_the_changed_table_rule(local_store: Store, tmp_path: Path) -> None:
+    from kaskad.registry.diff import diff_releases
+
+    project = tmp_path / "tables"
+    shutil.copytree(EXAMPLE, project)
+    first = create_release(local_store, project / "pipeline.yaml", actor="an analyst")
+    triage = project / "tables" / "triage.yaml"
+    triage.write_text(triage.read_text().replace('"< 25"', '"< 30"'))
+    second = create_release(local_store, project / "pipeline.yaml", actor="an analyst")
+    diff = diff_releases(local_store, first.ref, second.ref, tmp_path / "cache")
+    tables = diff.of_kind("table")
+    assert [(c.name, c.status) for c in tables] == [("triage.r2", "changed")]
+    assert tables[0].before is not None and "< 25" in tables[0].before
+    assert tables[0].after is not None and "< 30" in tables[0].after

@@ -22,7 +22,7 @@ check they agree.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import polars as pl
@@ -34,7 +34,7 @@ from kaskad.compile.plan import Node, TableNode
 from kaskad.errors import TableHitError
 from kaskad.execute.semantics import ids_where
 
-__all__ = ["TableExprs", "rule_outcome_exprs", "table_step"]
+__all__ = ["TableExprs", "rule_outcome_exprs", "rule_outcomes", "table_step"]
 
 TableStep = Callable[[Env], dict[str, Any]]
 
@@ -153,6 +153,27 @@ def rule_outcome_exprs(nodes: Iterable[Node]) -> list[pl.Expr]:
                 .when(matched.is_not_null())
                 .then(pl.lit(PASS))
                 .alias(node.column(r.id))
+            )
+    return out
+
+
+def rule_outcomes(nodes: Iterable[Node], output: Mapping[str, Any]) -> dict[str, str | None]:
+    """The per-record form of :func:`rule_outcome_exprs`, from one result's fields."""
+    out: dict[str, str | None] = {}
+    for node in nodes:
+        if not isinstance(node, TableNode):
+            continue
+        matched = output.get(node.column(TABLE_MATCHED))
+        unknown = output.get(node.column(TABLE_UNKNOWN)) or ()
+        for r in node.rules:
+            out[node.column(r.id)] = (
+                HIT
+                if matched is not None and r.id in matched
+                else UNKNOWN
+                if r.id in unknown
+                else PASS
+                if matched is not None
+                else None
             )
     return out
 

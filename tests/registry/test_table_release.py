@@ -48,3 +48,18 @@ def test_release_diff_names_the_changed_table_rule(local_store: Store, tmp_path:
     assert [(c.name, c.status) for c in tables] == [("triage.r2", "changed")]
     assert tables[0].before is not None and "< 25" in tables[0].before
     assert tables[0].after is not None and "< 30" in tables[0].after
+
+
+def test_passport_lists_table_rows_among_the_rules(local_store: Store, tmp_path: Path) -> None:
+    from kaskad.passport.facts import gather
+
+    project = tmp_path / "tables"
+    shutil.copytree(EXAMPLE, project)
+    release = create_release(local_store, project / "pipeline.yaml", actor="an analyst")
+    passport = gather(local_store, release.ref, tmp_path / "cache")
+    triage = next(rs for rs in passport.rulesets if rs["name"] == "triage")
+    assert "hit policy FIRST" in triage["description"]
+    large = triage["rules"][0]
+    assert large["id"] == "large" and large["description"].startswith("large claims")
+    assert large["text"] == "amount: >= 100000; age: -; kind: -"
+    assert large["outcome"] == "action=investigate, weight=3.0"

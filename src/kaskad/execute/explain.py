@@ -54,6 +54,7 @@ def _table_entry(node: TableNode, outputs: dict[str, Any]) -> dict[str, Any]:
         "rules": [
             {
                 "id": r.id,
+                "tests": r.text,
                 "annotation": r.annotation,
                 "matched": True if r.id in matched else None if r.id in unknown else False,
             }

@@ -92,7 +92,11 @@ class _Typer:
         columns = {**self.columns, **(extra or {})}
         expr, issues = check_expression(node, Scope(columns))
         for issue in issues:
-            self.fail(issue.code, issue.message.replace(PLACEHOLDER, "?"), loc, issue.hint)
+            hint = issue.hint
+            if issue.code == "K202":  # YAML drops the quotes of ['auto', ...]
+                hint = f"{hint}; text is " if hint else "text is "
+                hint += "written in single quotes, in YAML inside double ones: \"'auto'\""
+            self.fail(issue.code, issue.message.replace(PLACEHOLDER, "?"), loc, hint)
         return None if issues else expr
 
 

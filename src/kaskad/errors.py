@@ -106,6 +106,16 @@ class ExecutionError(KaskadError):
         super().__init__(f"step {step!r} failed: {message}")
 
 
+class TableHitError(KaskadError):
+    """A decision table's hit policy refuses a record: several rules match a UNIQUE table
+    (K227), or matching rules of an ANY table disagree (K228). The record fails; the run
+    goes on."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        super().__init__(f"{code} {message}")
+
+
 class InputError(KaskadError):
     """Input data (a file or a record) cannot be read as the pipeline's schema expects."""
 

@@ -54,9 +54,12 @@ from kaskad.backtest.result import (
     ScoreSummary,
     ratio,
 )
+from kaskad.compile.expr.typed import TLit
 from kaskad.compile.naming import HIT, PASS, UNKNOWN
-from kaskad.compile.plan import ModelNode, Plan, Rule, RuleSetNode
+from kaskad.compile.plan import ModelNode, Plan, Rule, RuleSetNode, TableNode
 from kaskad.execute.batch import BatchExecutor
+from kaskad.execute.tables import rule_outcome_exprs
+from kaskad.spec.types import BOOLEAN
 
 __all__ = [
     "REJECTED",
@@ -116,9 +119,19 @@ def _histogram(base: FloatArray, cand: FloatArray) -> ScoreHistogram:
 
 
 def _rules(plan: Plan) -> dict[str, tuple[RuleSetNode, Rule]]:
-    return {
+    """Every rule's result field → its rule set and rule; a decision table's rules count as
+    rules too (``TABLE.RULE_ID``: hit when matched), under a rule set of the table's name."""
+    found = {
         n.column(r.id): (n, r) for n in plan.nodes if isinstance(n, RuleSetNode) for r in n.rules
     }
+    for n in plan.nodes:
+        if isinstance(n, TableNode):
+            as_rules = RuleSetNode(n.name, n.description, (), n.component)
+            for r in n.rules:
+                when = r.when if r.when is not None else TLit(BOOLEAN, True)
+                rule = Rule(r.id, r.annotation, "hit", "", n.on_missing, r.text, when)
+                found[n.column(r.id)] = (as_rules, rule)
+    return found
 
 
 def _scores(plan: Plan) -> dict[str, str]:
@@ -166,6 +179,8 @@ class _Accumulator:
     def __init__(self, baseline: Plan, candidate: Plan, label: str | None) -> None:
         self.label = label
         self.rules_b, self.rules_c = _rules(baseline), _rules(candidate)
+        self.tables_b = rule_outcome_exprs(baseline.nodes)
+        self.tables_c = rule_outcome_exprs(candidate.nodes)
         self.common_rules = [c for c in self.rules_b if c in self.rules_c]
         self.scores_b, self.scores_c = _scores(baseline), _scores(candidate)
         self.keys = [k for k in baseline.schema.keys if k in candidate.schema.keys]
@@ -187,6 +202,10 @@ class _Accumulator:
         if not (chunk.height == out_b.height == out_c.height):
             raise BacktestError("the executors returned a different number of rows")
         self.rows += chunk.height
+        if self.tables_b:
+            out_b = out_b.with_columns(self.tables_b)
+        if self.tables_c:
+            out_c = out_c.with_columns(self.tables_c)
         b = _prefixed(out_b, "b:", [*self.keys, *self.rules_b, *self.scores_b])
         c = _prefixed(out_c, "c:", [*self.rules_c, *self.scores_c])
         both = pl.concat([b, c], how="horizontal")

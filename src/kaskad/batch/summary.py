@@ -25,6 +25,7 @@ from kaskad.compile.naming import HIT, PASS, UNKNOWN
 from kaskad.compile.plan import Plan
 from kaskad.execute.batch import BatchExecutor
 from kaskad.execute.failures import FAILED as FAILED_RECORD
+from kaskad.execute.tables import rule_outcome_exprs
 from kaskad.io.reading import Chunk
 from kaskad.io.sinks import Sink
 from kaskad.io.sources import Source
@@ -120,9 +121,12 @@ class SummaryBuilder:
 
     def __post_init__(self) -> None:
         self.rule_columns = [name for name, dtype in self.plan.output_fields() if dtype == OUTCOME]
+        # a decision table's rules are counted as a rule set's: hit (matched), pass, unknown
+        tables = {e.meta.output_name(): e for e in rule_outcome_exprs(self.plan.nodes)}
+        self.rule_columns += list(tables)
         self._rule_counts = {c: dict.fromkeys(OUTCOMES, 0) for c in self.rule_columns}
         self._rule_exprs = [
-            (pl.col(c) == outcome).sum().alias(f"{c}\n{outcome}")
+            (tables.get(c, pl.col(c)) == outcome).sum().alias(f"{c}\n{outcome}")
             for c in self.rule_columns
             for outcome in OUTCOMES
         ]

@@ -141,7 +141,7 @@ def validate(
         typer.Option(
             "--strict",
             "--warnings-as-errors",
-            help="Treat lint warnings (K901-K904) as errors: exit 1 when there are any.",
+            help="Treat lint warnings (K230-K233, K901-K904) as errors: exit 1 when there are any.",
         ),
     ] = False,
     store: StoreOpt = None,

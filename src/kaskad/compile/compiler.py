@@ -26,6 +26,7 @@ from kaskad.compile.registered import ModelResolver, resolve_models
 from kaskad.compile.scorecard import compile_scorecard, scorecard_outputs
 from kaskad.compile.serial import plan_hash
 from kaskad.compile.shadows import compile_shadows
+from kaskad.compile.table import compile_table, table_expression_texts, table_outputs
 from kaskad.errors import KaskadError, Location, Problem, SpecError
 from kaskad.features import FeatureCall, FeatureFunction, PythonModule
 from kaskad.models import ModelCache, default_cache
@@ -40,6 +41,7 @@ from kaskad.spec.pipeline import (
 from kaskad.spec.reader import Text
 from kaskad.spec.rules import RuleSetSpec
 from kaskad.spec.scorecard import ScorecardSpec
+from kaskad.spec.table import TableSpec
 from kaskad.spec.types import (
     ANY,
     BOOLEAN,
@@ -60,7 +62,7 @@ class _Pending:
 
     id: str
     kind: str
-    spec: FeatureSpec | RuleSetSpec | ModelSpec | ScorecardSpec
+    spec: FeatureSpec | RuleSetSpec | ModelSpec | ScorecardSpec | TableSpec
     outputs: list[str]
     parsed: dict[str, ast.Node] = field(default_factory=dict)
     deps: set[str] = field(default_factory=set)
@@ -205,12 +207,21 @@ class Compiler:
             for out in outs:
                 claim(out, f"scorecard {sc.name}", sc.location)
             pending.append(_Pending(sc.name, "scorecard", sc, outs))
+        for tb in spec.tables:
+            claim(tb.name, f"table {tb.name}", tb.location)
+            outs = table_outputs(tb)
+            for out in outs:
+                claim(out, f"table {tb.name}", tb.location)
+            pending.append(_Pending(tb.name, "table", tb, outs))
         for i, p in enumerate(pending):
             p.order = i
         return pending
 
     def _dependencies(self, p: _Pending, produced: Mapping[str, _Pending]) -> None:
         texts: list[tuple[str, Text]] = []
+        if isinstance(p.spec, TableSpec):
+            self._table_dependencies(p, p.spec, produced)
+            return
         if isinstance(p.spec, FeatureSpec):
             if p.spec.expr is not None:
                 texts.append((p.id, p.spec.expr))
@@ -230,6 +241,20 @@ class Compiler:
             if node is None:
                 continue
             p.parsed[key] = node
+            for path in _paths(node):
+                dep = _producer(list(path.parts), produced)
+                if dep is not None and dep is not p:
+                    p.deps.add(dep.id)
+
+    def _table_dependencies(
+        self, p: _Pending, spec: TableSpec, produced: Mapping[str, _Pending]
+    ) -> None:
+        """What a table reads (expressions that do not parse are reported when it compiles)."""
+        for text in table_expression_texts(spec):
+            try:
+                node = parse(text)
+            except ExprSyntaxError:
+                continue
             for path in _paths(node):
                 dep = _producer(list(path.parts), produced)
                 if dep is not None and dep is not p:
@@ -288,6 +313,8 @@ class Compiler:
             return self._feature(p, p.spec, columns)
         if isinstance(p.spec, ScorecardSpec):
             return self._scorecard(p, p.spec, columns)
+        if isinstance(p.spec, TableSpec):
+            return compile_table(p.spec, columns, self.problems)
         if isinstance(p.spec, RuleSetSpec):
             return self._ruleset(p.spec, p.parsed, columns, p.spec.name)
         return self._model_node(p.spec, p.parsed, columns)
@@ -463,6 +490,8 @@ class Compiler:
             refs.extend(fs.refs)
         refs.extend(rs.ref for rs in spec.rulesets)
         refs.extend(sc.ref for sc in spec.scorecards)
+        refs.extend(tb.ref for tb in spec.tables)
+        refs.extend(tb.rules_file for tb in spec.tables if tb.rules_file is not None)
         return _unique(refs + [self._model_ref(m) for m in spec.models])
 
     def _model_ref(self, m: ModelSpec) -> ComponentRef:

@@ -20,7 +20,18 @@ import json
 from typing import Any
 
 from kaskad.compile.expr import typed as t
-from kaskad.compile.plan import Branch, FeatureNode, ModelNode, Plan, Rule, RuleSetNode, ShadowPlan
+from kaskad.compile.plan import (
+    Branch,
+    FeatureNode,
+    ModelNode,
+    Plan,
+    Rule,
+    RuleSetNode,
+    ShadowPlan,
+    TableNode,
+    TableOutput,
+    TableRule,
+)
 from kaskad.errors import KaskadError
 from kaskad.features import FeatureCall, PythonModule
 from kaskad.spec.common import ComponentRef, sha256_text
@@ -42,6 +53,9 @@ _TYPES: dict[str, type[Any]] = {
         RuleSetNode,
         Rule,
         ModelNode,
+        TableNode,
+        TableOutput,
+        TableRule,
         ComponentRef,
         Schema,
         Field,

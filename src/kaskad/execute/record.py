@@ -14,7 +14,16 @@ from typing import Any
 
 from kaskad.compile.expr.to_python import compile_python
 from kaskad.compile.naming import DECISION_TIME
-from kaskad.compile.plan import Branch, FeatureNode, ModelNode, Node, Plan, RuleSetNode, ShadowPlan
+from kaskad.compile.plan import (
+    Branch,
+    FeatureNode,
+    ModelNode,
+    Node,
+    Plan,
+    RuleSetNode,
+    ShadowPlan,
+    TableNode,
+)
 from kaskad.errors import ExecutionError, FieldProblem
 from kaskad.execute.convert import array_to_value, clean_float, model_row, value_to_array
 from kaskad.execute.failures import FAILED, failure_text, fallback_fields
@@ -27,6 +36,7 @@ from kaskad.execute.semantics import (
     fill_decision_time,
     ruleset_step,
 )
+from kaskad.execute.tables import table_step
 from kaskad.models import ModelCache
 
 Env = dict[str, Any]
@@ -107,7 +117,18 @@ def _model_step(node: ModelNode, loaded: Loaded) -> Step:
     return run
 
 
+def _table_step(node: TableNode) -> Step:
+    return table_step(
+        node,
+        [compile_python(r.when) if r.when is not None else None for r in node.rules],
+        [[compile_python(e) for e in r.then] for r in node.rules],
+        [compile_python(e) for e in node.default or ()],
+    )
+
+
 def compile_step(node: Node, loaded: Loaded) -> Step:
+    if isinstance(node, TableNode):
+        return _table_step(node)
     if isinstance(node, FeatureNode):
         return _feature_step(node, loaded)
     if isinstance(node, RuleSetNode):
@@ -129,6 +150,8 @@ def _kind(node: Node) -> str:
         if isinstance(node, FeatureNode)
         else "rules"
         if isinstance(node, RuleSetNode)
+        else "table"
+        if isinstance(node, TableNode)
         else "model"
     )
 

@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # the store (SQLAlchemy) loads only for diffs of releases
 class Change:
     """One item that was added, removed or changed; ``before``/``after`` are readable text."""
 
-    kind: str  # rule, feature, scorecard, model, decision, shadow, package
+    kind: str  # rule, feature, scorecard, table, model, decision, shadow, package
     name: str
     status: str  # added, removed, changed
     before: str | None
@@ -115,6 +115,27 @@ def _scorecards(spec: PipelineSpec) -> dict[str, str]:
     return out
 
 
+def _tables(spec: PipelineSpec) -> dict[str, str]:
+    """One line per decision table (policy, inputs, outputs) and one per rule (its tests and
+    outputs), so a changed cell shows as its rule."""
+    out: dict[str, str] = {}
+    for tb in spec.tables:
+        inputs = ", ".join(f"{i.id}={i.expr.text.strip()}" for i in tb.inputs)
+        outputs = ", ".join(f"{o.id}:{o.type}" for o in tb.outputs)
+        default = (
+            "" if tb.default is None else f" default [{', '.join(c.text for c in tb.default)}]"
+        )
+        out[tb.name] = (
+            f"{tb.hit_policy} on_missing {tb.on_missing} inputs [{inputs}] outputs [{outputs}]"
+            + default
+        )
+        for r in tb.rules:
+            tests = " | ".join(c.text for c in r.when)
+            values = ", ".join(c.text for c in r.then)
+            out[f"{tb.name}.{r.id}"] = f"{tests} -> {values}"
+    return out
+
+
 def _models(store: Store, spec: PipelineSpec, release: Release, folder: Path) -> dict[str, str]:
     """One line per model: its artifact (a registered one by the version the release
     pinned), its artifact sha256, inputs and outputs."""
@@ -166,6 +187,7 @@ def diff_releases(store: Store, a_ref: str, b_ref: str, cache_root: Path) -> Rel
     changes += _compare("feature", _features(sa), _features(sb))
     changes += _compare("model", _models(store, sa, a, da), _models(store, sb, b, db))
     changes += _compare("scorecard", _scorecards(sa), _scorecards(sb))
+    changes += _compare("table", _tables(sa), _tables(sb))
     changes += _compare("decision", _decision(sa), _decision(sb))
     changes += _compare("shadow", _shadows(sa), _shadows(sb))
     changes += _compare("package", _packages(a.environment), _packages(b.environment))

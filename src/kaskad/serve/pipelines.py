@@ -18,6 +18,7 @@ from kaskad.execute.batch import BatchExecutor, ShadowRows
 from kaskad.execute.convert import json_value
 from kaskad.execute.inputs import coerce_record
 from kaskad.execute.record import RecordExecutor
+from kaskad.execute.tables import rule_outcomes
 from kaskad.io.files import frame_from_records
 from kaskad.registry.releases import load_release
 from kaskad.serve.config import PipelineFile, ReleaseRef
@@ -77,11 +78,14 @@ class ServedPipeline:
             if isinstance(node, RuleSetNode)
             for rule in node.rules
         ]
+        # a decision table's rules count as rules: TABLE.RULE_ID, hit when matched
+        self._table_rules = list(rule_outcomes(plan.nodes, {}))
 
     @property
     def rule_columns(self) -> list[str]:
-        """The result field of every rule (``RULESET.RULE``)."""
-        return list(self._rules)
+        """The result field of every rule (``RULESET.RULE``) and the name of every table
+        rule (``TABLE.RULE_ID``)."""
+        return [*self._rules, *self._table_rules]
 
     @classmethod
     def load(cls, name: str, source: PipelineFile | ReleaseRef) -> ServedPipeline:
@@ -184,6 +188,8 @@ class ServedPipeline:
             body["errors"] = [problem_json(p) for p in problems]
         decision = output.get("decision")
         rules = {rule: output.get(rule) for rule in self._rules}
+        if self._table_rules:
+            rules.update(rule_outcomes(self.plan.nodes, output))
         chosen = decision if isinstance(decision, str) else None
         return Result(body, list(problems), chosen, rules, dict(timings or {}))
 

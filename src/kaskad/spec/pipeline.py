@@ -15,6 +15,7 @@ from kaskad.spec.reader import Reader, Text
 from kaskad.spec.rules import RuleSetSpec, check_identifier, load_ruleset
 from kaskad.spec.schema import Schema, load_schema
 from kaskad.spec.scorecard import ScorecardSpec, load_scorecard
+from kaskad.spec.table import TableSpec, load_table
 from kaskad.spec.yamlfile import PathKey, YamlDoc, load_yaml
 
 _PIPELINE_KEYS = (
@@ -40,8 +41,8 @@ _MODEL_KEYS = (
     "tolerance",
 )
 _SHADOW_KEYS = ("name", "replaces", "rules", "pipeline", *_MODEL_KEYS)
-_STEP_KINDS = ("features", "rules", "model", "scorecard")
-_STEP_KINDS_TEXT = "'features', 'rules', 'model' or 'scorecard'"
+_STEP_KINDS = ("features", "rules", "model", "scorecard", "table")
+_STEP_KINDS_TEXT = "'features', 'rules', 'table', 'model' or 'scorecard'"
 _BRANCH_KEYS = ("when", "otherwise", "outcome", "reason", "reasons", "description")
 _SIMPLE_PATH = re.compile(r"^\s*[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\s*$")
 
@@ -108,6 +109,7 @@ class PipelineSpec:
     owner: str = ""
     purpose: str = ""
     scorecards: tuple[ScorecardSpec, ...] = ()
+    tables: tuple[TableSpec, ...] = ()
 
 
 def _display(base: Path, display_base: str, rel: str) -> tuple[Path, str]:
@@ -324,6 +326,7 @@ def _pipeline(
     rulesets: list[RuleSetSpec] = []
     models: list[ModelSpec] = []
     scorecards: list[ScorecardSpec] = []
+    tables: list[TableSpec] = []
     failed: list[str] = []
     fallbacks: list[Fallback] = []
     for i, step in enumerate(r.sequence(("steps",), "'steps'")):
@@ -354,6 +357,13 @@ def _pipeline(
                 failed.append(cpath.stem)
             else:
                 scorecards.append(sc)
+        elif kind == "table":
+            table = load_table(cpath, cshown, problems)
+            if table is None:
+                failed.append(cpath.stem)
+            else:
+                tables.append(table)
+                fallbacks.extend(_step_on_error(r, spath, (table.name,)))
         elif kind == "features":
             fs = load_featureset(cpath, cshown, problems, failed)
             if fs is not None:
@@ -396,6 +406,7 @@ def _pipeline(
         tuple(failed),
         tuple(fallbacks),
         scorecards=tuple(scorecards),
+        tables=tuple(tables),
         owner=r.string(("owner",), "'owner' (who answers for the pipeline)", False) or "",
         purpose=r.string(("purpose",), "'purpose' (what the pipeline decides)", False) or "",
     )

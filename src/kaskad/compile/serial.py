@@ -62,6 +62,7 @@ _TYPES: dict[str, type[Any]] = {
         t.TFunc,
         t.TAgg,
         t.TShift,
+        t.TLookup,
     )
 }
 

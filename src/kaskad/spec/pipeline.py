@@ -12,9 +12,11 @@ from kaskad.spec.common import ComponentRef, canonical_json, sha256_text
 from kaskad.spec.featureset import FeatureSetSpec, load_featureset
 from kaskad.spec.on_error import Fallback, read_on_error
 from kaskad.spec.reader import Reader, Text
+from kaskad.spec.reflist import RefListSpec, read_lists
 from kaskad.spec.rules import RuleSetSpec, check_identifier, load_ruleset
 from kaskad.spec.schema import Schema, load_schema
 from kaskad.spec.scorecard import ScorecardSpec, load_scorecard
+from kaskad.spec.timezone import read_timezone
 from kaskad.spec.yamlfile import PathKey, YamlDoc, load_yaml
 
 _PIPELINE_KEYS = (
@@ -28,6 +30,8 @@ _PIPELINE_KEYS = (
     "decision",
     "shadow",
     "on_error",
+    "lists",
+    "timezone",
 )
 _MODEL_KEYS = (
     "model",
@@ -108,6 +112,9 @@ class PipelineSpec:
     owner: str = ""
     purpose: str = ""
     scorecards: tuple[ScorecardSpec, ...] = ()
+    # reference lists (``lists:``) and the default time zone of datetimes (``timezone:``)
+    lists: tuple[RefListSpec, ...] = ()
+    timezone: str = ""
 
 
 def _display(base: Path, display_base: str, rel: str) -> tuple[Path, str]:
@@ -373,6 +380,9 @@ def _pipeline(
     if whole is not None:
         fallbacks.append(whole)
     shadows = _shadows(r, base, shown_base, problems) if with_shadows else []
+    r.component = f"pipeline {name}"
+    lists = read_lists(r, base, shown_base)
+    timezone = read_timezone(r, ("timezone",))
     if schema is None or schema_ref is None:
         return None
     ref = ComponentRef(
@@ -398,6 +408,8 @@ def _pipeline(
         scorecards=tuple(scorecards),
         owner=r.string(("owner",), "'owner' (who answers for the pipeline)", False) or "",
         purpose=r.string(("purpose",), "'purpose' (what the pipeline decides)", False) or "",
+        lists=tuple(lists),
+        timezone=timezone,
     )
 
 

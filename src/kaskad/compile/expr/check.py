@@ -11,9 +11,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from kaskad.compile.expr import ast
+from kaskad.compile.expr import ast, reflists
 from kaskad.compile.expr import typed as t
 from kaskad.compile.expr.functions import AGGREGATES, FUNCTION_TABLE, FUNCTIONS
+from kaskad.spec.reflist import RefList
 from kaskad.spec.types import ANY, BOOLEAN, DATE, DATETIME, FLOAT, INTEGER, NULL, STRING, DType
 
 
@@ -33,6 +34,7 @@ class Scope:
     element: DType | None = None  # inside an aggregate: the list's item type
     element_name: str = ""
     uses_outer: list[bool] = field(default_factory=list)
+    lists: Mapping[str, RefList] = field(default_factory=dict)  # reference lists by name
 
     def known_names(self) -> list[str]:
         names: list[str] = []
@@ -236,7 +238,10 @@ class Checker:
         return t.TShift(dtype, operand, micros)
 
     def _infield(self, node: ast.InField) -> t.TExpr:
-        """``x IN list_field``: true when an element equals x (SQL ``= ANY``)."""
+        """``x IN list_field``: true when an element equals x (SQL ``= ANY``); or ``x IN
+        name`` of a reference list (:mod:`~kaskad.compile.expr.reflists`)."""
+        if reflists.names_list(self, node):
+            return reflists.in_list(self, node)
         if self.scope.element is not None:
             return self.fail(
                 "K208", "IN a list field cannot be used inside an aggregate", node.span
@@ -454,6 +459,8 @@ class Checker:
     def _call(self, node: ast.Call) -> t.TExpr:
         if node.name in AGGREGATES:
             return self._aggregate(node)
+        if node.name == "lookup":
+            return reflists.lookup(self, node)
         if node.where is not None:
             return self.fail(
                 "K208", f"WHERE applies to aggregates only, not {node.name}()", node.span
@@ -496,7 +503,7 @@ class Checker:
         if source is None:
             return t.TLit(ANY, None)
         item = source.dtype.item or ANY
-        inner = Scope(self.scope.columns, item, path.parts[-1])
+        inner = Scope(self.scope.columns, item, path.parts[-1], lists=self.scope.lists)
         sub = Checker(inner)
         value: t.TExpr | None = None
         value_node: ast.Node | None = None

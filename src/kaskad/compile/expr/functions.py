@@ -468,7 +468,9 @@ _TABLE: tuple[Function, ...] = (
 )
 
 FUNCTION_TABLE: dict[str, Function] = {f.name: f for f in _TABLE}
-FUNCTIONS = tuple(sorted((*FUNCTION_TABLE, *AGGREGATES)))  # every name a call may use
+# calls the checker reads itself: lookup(list, key, 'column') (kaskad.compile.expr.reflists)
+SPECIAL = ("lookup",)
+FUNCTIONS = tuple(sorted((*FUNCTION_TABLE, *AGGREGATES, *SPECIAL)))  # every name a call may use
 
 
 __all__ = [

@@ -30,6 +30,16 @@ _FLOATS = (pl.Float32, pl.Float64)
 _INTEGERS = (pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32, pl.UInt64)
 
 
+def utc_of_local(local: pl.Expr, tz: str) -> pl.Expr:
+    """Naive local times of zone ``tz`` as naive UTC (the earlier of a repeated hour, and
+    a time skipped by a clock change moved forward, as Python's zoneinfo does)."""
+    return (
+        local.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
+        .dt.convert_time_zone("UTC")
+        .dt.replace_time_zone(None)
+    )
+
+
 def _full(pattern: str) -> str:
     return f"^(?:{pattern})$"
 
@@ -66,6 +76,8 @@ def text_expr(text: pl.Expr, dtype: DType) -> pl.Expr:
             "%Y-%m-%dT%H:%M:%S%.f%:z", time_unit="us", time_zone="UTC", strict=False
         ).dt.replace_time_zone(None)
         naive = iso.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", time_unit="us", strict=False)
+        if dtype.tz:  # a local time of the field's zone, as naive UTC
+            naive = utc_of_local(naive, dtype.tz)
         has_offset = iso.str.contains(r"[+-]\d{2}:\d{2}$")
         return pl.when(ok).then(pl.when(has_offset).then(aware).otherwise(naive))
     raise AssertionError(f"{dtype} is not read from text")

@@ -267,7 +267,8 @@ def json_lines_frame(
     that cannot be read is added there instead of raising."""
     types = {f.name: to_polars_dtype(f.dtype) for f in schema.fields}
     data = b"".join(lines)
-    if not _suspect(schema).search(data):
+    # a zoned datetime's naive text is a local time: read by the contract, not by Polars
+    if not _suspect(schema).search(data) and not _zoned(schema.dtype):
         try:
             return pl.read_ndjson(io.BytesIO(data), schema=types)
         except pl.exceptions.PolarsError:
@@ -390,6 +391,15 @@ def _suspect(schema: Schema) -> re.Pattern[bytes]:
             alternatives.append(rb'"(?:' + names + rb')"\s*:\s*"(?!(?:' + grammar + rb')")')
         found = _SUSPECTS[key] = re.compile(b"|".join(alternatives))
     return found
+
+
+def _zoned(dtype: DType) -> bool:
+    """Whether ``dtype`` holds a datetime with a time zone anywhere inside."""
+    if dtype.kind == "datetime":
+        return bool(dtype.tz)
+    if dtype.kind == "list" and dtype.item is not None:
+        return _zoned(dtype.item)
+    return any(_zoned(f.dtype) for f in dtype.fields)
 
 
 def _names(dtype: DType, kinds: tuple[str, ...]) -> set[str]:

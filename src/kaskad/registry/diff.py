@@ -1,5 +1,5 @@
-"""What changed between two releases: rules side by side, features, models, decision,
-shadows and the environment."""
+"""What changed between two releases: rules side by side, features, reference list
+entries, models, decision, shadows and the environment."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from kaskad.store.store import Store
 class Change:
     """One item that was added, removed or changed; ``before``/``after`` are readable text."""
 
-    kind: str  # rule, feature, scorecard, model, decision, shadow, package
+    kind: str  # rule, feature, list, scorecard, model, decision, shadow, package
     name: str
     status: str  # added, removed, changed
     before: str | None
@@ -76,6 +76,15 @@ def _features(spec: PipelineSpec) -> dict[str, str]:
                 out[f.name] = f.expr.text.strip()
             else:
                 out[f.name] = f"python {f.component.name}.py sha256 {f.component.sha256[:12]}"
+    return out
+
+
+def _lists(spec: PipelineSpec) -> dict[str, str]:
+    """One line per reference list entry: ``name[key]`` → its other columns."""
+    out: dict[str, str] = {}
+    for found in spec.lists:
+        for key, values in found.list.entries().items():
+            out[f"{found.list.name}[{key}]"] = values or "in the list"
     return out
 
 
@@ -138,6 +147,7 @@ def diff_releases(store: Store, a_ref: str, b_ref: str, cache_root: Path) -> Rel
     (sa, da), (sb, db) = _spec(store, a, cache_root), _spec(store, b, cache_root)
     changes = _compare("rule", _rules(sa), _rules(sb))
     changes += _compare("feature", _features(sa), _features(sb))
+    changes += _compare("list", _lists(sa), _lists(sb))
     changes += _compare("model", _models(store, sa, a, da), _models(store, sb, b, db))
     changes += _compare("scorecard", _scorecards(sa), _scorecards(sb))
     changes += _compare("decision", _decision(sa), _decision(sb))

@@ -147,7 +147,8 @@ def _build(
         if len(cells) != len(columns):
             out.add(
                 "K251",
-                f"entry has {len(cells)} values, the list has {len(columns)} columns ({', '.join(columns)})",
+                f"entry has {len(cells)} values, the list has {len(columns)} columns"
+                f" ({', '.join(columns)})",
                 line,
             )
             continue
@@ -342,7 +343,8 @@ def load_reflist(
         ):
             out.add(
                 "K257",
-                f"list '{name}': key_type must be one of {', '.join(KEY_TYPES)} and column types one of {', '.join(LIST_TYPES)}",
+                f"list '{name}': key_type must be one of {', '.join(KEY_TYPES)}"
+                f" and column types one of {', '.join(LIST_TYPES)}",
                 None,
             )
             return None

@@ -234,6 +234,8 @@ class Checker:
                 left.span,
             )
         dtype = DATE if kind == "date" and right.whole_days else DATETIME
+        if kind == "datetime" and operand.dtype.tz:
+            dtype = operand.dtype  # the moved time stays in its zone
         micros = -right.micros if node.op == "-" else right.micros
         return t.TShift(dtype, operand, micros)
 

@@ -524,6 +524,7 @@ __all__ = [
     "DAY_MICROS",
     "FUNCTIONS",
     "FUNCTION_TABLE",
+    "SPECIAL",
     "TRIM_CHARS",
     "ArgTypes",
     "Env",

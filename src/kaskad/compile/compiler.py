@@ -86,7 +86,8 @@ class Compiler:
         # models saved by another version of their library load (the warning is kept)
         self.allow_version_mismatch = allow_version_mismatch
         self._digests: dict[Path, str] = {}  # artifact → sha256 of its bytes, read once
-        self.lists: dict[str, RefList] = {}  # the pipeline's reference lists by name
+        # the pipeline's reference lists by name (None: it could not be read)
+        self.lists: dict[str, RefList | None] = {}
 
     # ---- expressions --------------------------------------------------------------------
 
@@ -462,9 +463,10 @@ class Compiler:
                 out.append(Branch(expr, b.outcome, b.reasons, b.when.text))
         return out
 
-    def _lists(self, spec: PipelineSpec, names: set[str]) -> dict[str, RefList]:
-        """The reference lists by name; a list named like a field is refused (K256)."""
-        out: dict[str, RefList] = {}
+    def _lists(self, spec: PipelineSpec, names: set[str]) -> dict[str, RefList | None]:
+        """The reference lists by name (None for those that could not be read); a list
+        named like a field is refused (K256)."""
+        out: dict[str, RefList | None] = dict.fromkeys(spec.failed_lists)
         for found in spec.lists:
             name = found.list.name
             if name in names:

@@ -115,6 +115,7 @@ class PipelineSpec:
     # reference lists (``lists:``) and the default time zone of datetimes (``timezone:``)
     lists: tuple[RefListSpec, ...] = ()
     timezone: str = ""
+    failed_lists: tuple[str, ...] = ()  # lists that could not be read (reported already)
 
 
 def _display(base: Path, display_base: str, rel: str) -> tuple[Path, str]:
@@ -381,7 +382,8 @@ def _pipeline(
         fallbacks.append(whole)
     shadows = _shadows(r, base, shown_base, problems) if with_shadows else []
     r.component = f"pipeline {name}"
-    lists = read_lists(r, base, shown_base)
+    failed_lists: list[str] = []
+    lists = read_lists(r, base, shown_base, failed_lists)
     timezone = read_timezone(r, ("timezone",))
     if schema is None or schema_ref is None:
         return None
@@ -410,6 +412,7 @@ def _pipeline(
         purpose=r.string(("purpose",), "'purpose' (what the pipeline decides)", False) or "",
         lists=tuple(lists),
         timezone=timezone,
+        failed_lists=tuple(failed_lists),
     )
 
 

@@ -218,7 +218,7 @@ def _from_csv(
     rows: list[tuple[int | None, list[Any]]] = []
     for cells in reader:
         line = reader.line_num
-        if not cells or all(not c.strip() for c in cells):
+        if not cells:  # a blank line
             continue
         if len(cells) != len(header):
             out.add("K251", f"entry has {len(cells)} values, the header has {len(header)}", line)
@@ -380,8 +380,9 @@ _DECL_KEYS = ("file", "key", "key_type", "columns")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-def read_lists(r: Reader, base: Path, shown_base: str) -> list[RefListSpec]:
-    """The pipeline's ``lists:``: name → file, or name → {file, key, key_type, columns}."""
+def read_lists(r: Reader, base: Path, shown_base: str, failed: list[str]) -> list[RefListSpec]:
+    """The pipeline's ``lists:``: name → file, or name → {file, key, key_type, columns}.
+    The names of lists that could not be read are added to ``failed``."""
     raw = r.get(("lists",))
     if raw is None:
         return []
@@ -434,6 +435,8 @@ def read_lists(r: Reader, base: Path, shown_base: str) -> list[RefListSpec]:
         )
         if found is not None:
             out.append(RefListSpec(found.list, found.ref, r.loc(path)))
+        else:  # reported: what reads it reports nothing more
+            failed.append(name)
     return out
 
 

@@ -34,7 +34,8 @@ class Scope:
     element: DType | None = None  # inside an aggregate: the list's item type
     element_name: str = ""
     uses_outer: list[bool] = field(default_factory=list)
-    lists: Mapping[str, RefList] = field(default_factory=dict)  # reference lists by name
+    # reference lists by name (None: a list that could not be read, reported already)
+    lists: Mapping[str, RefList | None] = field(default_factory=dict)
 
     def known_names(self) -> list[str]:
         names: list[str] = []

@@ -31,7 +31,9 @@ def names_list(checker: Checker, node: ast.InField) -> bool:
 def _unknown(checker: Checker, name: str, span: ast.Span) -> t.TExpr:
     from kaskad.compile.expr.check import suggest
 
-    known = list(checker.scope.lists)
+    if name in checker.scope.lists:  # it could not be read: reported already
+        return t.TLit(ANY, None)
+    known = [n for n, found in checker.scope.lists.items() if found is not None]
     hint = suggest(name, known) or (
         f"declared lists: {', '.join(known)}"
         if known
@@ -45,6 +47,7 @@ def in_list(checker: Checker, node: ast.InField) -> t.TExpr:
     found = checker.scope.lists.get(name)
     if found is None:
         return _unknown(checker, name, node.source.span)
+
     operand = checker.check(node.operand)
     kind = operand.dtype.kind
     if kind == "any":

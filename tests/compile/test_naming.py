@@ -28,8 +28,10 @@ def test_shadow_fields_are_decision_reasons_outputs_and_error() -> None:
 
 
 def test_every_function_name_is_known_once() -> None:
-    assert len(FUNCTIONS) == len(set(FUNCTIONS)) == len(FUNCTION_TABLE) + len(AGGREGATES) + len(
-        SPECIAL
+    assert (
+        len(FUNCTIONS)
+        == len(set(FUNCTIONS))
+        == len(FUNCTION_TABLE) + len(AGGREGATES) + len(SPECIAL)
     )
     for name, func in FUNCTION_TABLE.items():
         assert func.name == name and 1 <= func.min_args <= func.max_args

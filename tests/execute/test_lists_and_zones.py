@@ -202,3 +202,35 @@ def test_bad_time_zones_are_refused(
     with pytest.raises(SpecError) as info:
         compile_pipeline(tmp_path / "pipeline.yaml")
     assert [p.code for p in info.value.problems] == [code]
+
+
+def test_a_timestamp_constant_is_a_local_time_of_the_field_it_is_compared_with(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "schema.yaml").write_text(
+        "schema: s\nfields:\n  id: string\n  ts: datetime\n"
+        "  ts_utc: {type: datetime, timezone: UTC}\n"
+    )
+    (tmp_path / "features.yaml").write_text(
+        "featureset: f\nfeatures:\n"
+        "  - {name: new_year, description: x, expr: \"ts >= TIMESTAMP '2026-01-01 00:00:00'\"}\n"
+        "  - {name: new_year_utc, description: x,"
+        " expr: \"ts_utc >= TIMESTAMP '2026-01-01 00:00:00'\"}\n"
+        "  - {name: in_window, description: x, expr: \"ts BETWEEN TIMESTAMP '2026-01-01 00:00:00'"
+        " AND TIMESTAMP '2026-01-01 06:00:00'\"}\n"
+    )
+    (tmp_path / "pipeline.yaml").write_text(
+        "pipeline: p\ninput: schema.yaml\ntimezone: Europe/Moscow\nsteps:\n"
+        "  - features: features.yaml\ndecision:\n  - otherwise: ok\n"
+    )
+    plan = compile_pipeline(tmp_path / "pipeline.yaml")
+    recs = [
+        {"id": "a", "ts": "2025-12-31T20:59:59Z", "ts_utc": "2025-12-31T20:59:59Z"},
+        {"id": "b", "ts": "2025-12-31T21:00:00Z", "ts_utc": "2025-12-31T21:00:00Z"},
+        {"id": "c", "ts": "2026-01-01T03:00:01Z", "ts_utc": "2026-01-01T03:00:01Z"},
+    ]
+    batch = BatchExecutor(plan).run(frame_of(recs, plan.schema)).to_dicts()
+    one = [RecordExecutor(plan).decide(r).output for r in recs]
+    assert batch == one
+    got = [(r["new_year"], r["new_year_utc"], r["in_window"]) for r in one]
+    assert got == [(False, False, False), (True, False, True), (True, True, False)]

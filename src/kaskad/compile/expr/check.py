@@ -6,6 +6,7 @@ type so that one mistake is reported once, not again by every operator above it.
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import re
 from collections.abc import Mapping
@@ -15,6 +16,7 @@ from kaskad.compile.expr import ast, reflists
 from kaskad.compile.expr import typed as t
 from kaskad.compile.expr.functions import AGGREGATES, FUNCTION_TABLE, FUNCTIONS
 from kaskad.spec.reflist import RefList
+from kaskad.spec.timezone import zone
 from kaskad.spec.types import ANY, BOOLEAN, DATE, DATETIME, FLOAT, INTEGER, NULL, STRING, DType
 
 
@@ -322,6 +324,7 @@ class Checker:
         return t.TBinary(result, op, left, right)
 
     def _compare(self, node: ast.Binary, op: str, left: t.TExpr, right: t.TExpr) -> t.TExpr:
+        left, right = _local_literal(left, right.dtype), _local_literal(right, left.dtype)
         lt, rt = left.dtype, right.dtype
         if "null" in (lt.kind, rt.kind):
             return self.fail(
@@ -623,6 +626,17 @@ class _ArgTypes:
         for arg, arg_node in zip(self.args, self.node.args, strict=True):
             result = self.checker._unify_into(result, arg, arg_node)
         return result
+
+
+def _local_literal(lit: t.TExpr, other: DType) -> t.TExpr:
+    """A ``TIMESTAMP '…'`` compared with a datetime in a time zone is a local time there:
+    the constant in UTC, as the datetime is held (the earlier of a repeated hour)."""
+    if not (isinstance(lit, t.TLit) and lit.dtype.kind == "datetime" and not lit.dtype.tz):
+        return lit
+    if other.kind != "datetime" or not other.tz:
+        return lit
+    value = lit.value.replace(tzinfo=zone(other.tz)).astimezone(dt.UTC).replace(tzinfo=None)
+    return t.TLit(other, value)
 
 
 def _is_number(text: str) -> bool:

@@ -234,3 +234,32 @@ def test_a_timestamp_constant_is_a_local_time_of_the_field_it_is_compared_with(
     assert batch == one
     got = [(r["new_year"], r["new_year_utc"], r["in_window"]) for r in one]
     assert got == [(False, False, False), (True, False, True), (True, True, False)]
+
+
+def test_the_date_of_decision_time_is_the_moscow_date(tmp_path: Path) -> None:
+    (tmp_path / "schema.yaml").write_text("schema: s\nfields:\n  id: string\n")
+    (tmp_path / "features.yaml").write_text(
+        "featureset: f\nfeatures:\n"
+        "  - {name: today, description: x, expr: to_date(decision_time)}\n"
+        "  - {name: at_night, description: x, expr: hour(decision_time) < 6}\n"
+    )
+    (tmp_path / "pipeline.yaml").write_text(
+        "pipeline: p\ninput: schema.yaml\ntimezone: Europe/Moscow\nsteps:\n"
+        "  - features: features.yaml\ndecision:\n  - otherwise: ok\n"
+    )
+    plan = compile_pipeline(tmp_path / "pipeline.yaml")
+    recs = [
+        {"id": "a", "decision_time": "2026-01-01T20:59:59Z"},
+        {"id": "b", "decision_time": "2026-01-01T21:00:00Z"},
+        {"id": "c", "decision_time": "2026-01-02 05:59:59"},
+    ]
+    batch = BatchExecutor(plan).run(frame_of(recs, plan.schema)).to_dicts()
+    one = [RecordExecutor(plan).decide(r).output for r in recs]
+    assert batch == one
+    assert [(r["today"], r["at_night"]) for r in one] == [
+        (dt.date(2026, 1, 1), False),
+        (dt.date(2026, 1, 2), True),
+        (dt.date(2026, 1, 2), True),
+    ]
+    # reported in UTC, as every datetime in a result
+    assert [r["decision_time"] for r in one][1] == dt.datetime(2026, 1, 1, 21, 0, 0)

@@ -25,6 +25,7 @@ from kaskad.errors import FieldProblem, InputError
 from kaskad.execute.contract import DATETIME_TEXT, TEXT_READ, loads, read_nested, read_value
 from kaskad.execute.contract_frame import Read, read_columns
 from kaskad.execute.inputs import prepare_frame
+from kaskad.io.zoned_json import read_zoned, zoned
 from kaskad.spec.schema import Schema
 from kaskad.spec.types import DType
 
@@ -267,12 +268,16 @@ def json_lines_frame(
     that cannot be read is added there instead of raising."""
     types = {f.name: to_polars_dtype(f.dtype) for f in schema.fields}
     data = b"".join(lines)
-    # a zoned datetime's naive text is a local time: read by the contract, not by Polars
-    if not _suspect(schema).search(data) and not _zoned(schema.dtype):
-        try:
-            return pl.read_ndjson(io.BytesIO(data), schema=types)
-        except pl.exceptions.PolarsError:
-            pass
+    if not _suspect(schema).search(data):
+        if zoned(schema.dtype):  # naive text of a zoned datetime is a local time
+            found = read_zoned(data, schema)
+            if found is not None:
+                return found
+        else:
+            try:
+                return pl.read_ndjson(io.BytesIO(data), schema=types)
+            except pl.exceptions.PolarsError:
+                pass
     rows: list[dict[str, Any]] = []
 
     keys = [f for f in schema.fields if f.key]
@@ -391,15 +396,6 @@ def _suspect(schema: Schema) -> re.Pattern[bytes]:
             alternatives.append(rb'"(?:' + names + rb')"\s*:\s*"(?!(?:' + grammar + rb')")')
         found = _SUSPECTS[key] = re.compile(b"|".join(alternatives))
     return found
-
-
-def _zoned(dtype: DType) -> bool:
-    """Whether ``dtype`` holds a datetime with a time zone anywhere inside."""
-    if dtype.kind == "datetime":
-        return bool(dtype.tz)
-    if dtype.kind == "list" and dtype.item is not None:
-        return _zoned(dtype.item)
-    return any(_zoned(f.dtype) for f in dtype.fields)
 
 
 def _names(dtype: DType, kinds: tuple[str, ...]) -> set[str]:

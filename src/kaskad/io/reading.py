@@ -270,9 +270,9 @@ def json_lines_frame(
     data = b"".join(lines)
     if not _suspect(schema).search(data):
         if zoned(schema.dtype):  # naive text of a zoned datetime is a local time
-            found = read_zoned(data, schema)
-            if found is not None:
-                return found
+            quick = read_zoned(data, schema)
+            if quick is not None:
+                return quick
         else:
             try:
                 return pl.read_ndjson(io.BytesIO(data), schema=types)

@@ -61,14 +61,33 @@ def _typed(x: pl.Expr, dtype: DType) -> pl.Expr:
 def _leaves(dtype: DType) -> list[Access]:
     """How to reach every zoned datetime inside ``dtype``, as one flat column each."""
     if dtype.kind == "datetime":
-        return [lambda x: x] if dtype.tz else []
+        return [_itself] if dtype.tz else []
     if dtype.kind == "list":
         assert dtype.item is not None
-        return [lambda x, a=a: a(x.explode()) for a in _leaves(dtype.item)]
-    out: list[Access] = []
-    for f in dtype.fields:
-        out += [lambda x, a=a, n=f.name: a(x.struct.field(n)) for a in _leaves(f.dtype)]
-    return out
+        return [_after(_exploded, a) for a in _leaves(dtype.item)]
+    return [_after(_field(f.name), a) for f in dtype.fields for a in _leaves(f.dtype)]
+
+
+def _itself(x: pl.Expr) -> pl.Expr:
+    return x
+
+
+def _exploded(x: pl.Expr) -> pl.Expr:
+    return x.explode()
+
+
+def _field(name: str) -> Access:
+    def reach(x: pl.Expr) -> pl.Expr:
+        return x.struct.field(name)
+
+    return reach
+
+
+def _after(first: Access, then: Access) -> Access:
+    def reach(x: pl.Expr) -> pl.Expr:
+        return then(first(x))
+
+    return reach
 
 
 def read_zoned(data: bytes, schema: Schema) -> pl.DataFrame | None:

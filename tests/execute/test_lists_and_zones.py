@@ -263,3 +263,34 @@ def test_the_date_of_decision_time_is_the_moscow_date(tmp_path: Path) -> None:
     ]
     # reported in UTC, as every datetime in a result
     assert [r["decision_time"] for r in one][1] == dt.datetime(2026, 1, 1, 21, 0, 0)
+
+
+def test_parquet_timestamps_without_a_zone_are_local_times(tmp_path: Path) -> None:
+    path = tmp_path / "in.parquet"
+    pl.DataFrame(
+        {
+            "id": ["a", "b", "c"],
+            "ts": [dt.datetime(2026, 1, 1, 23, 59, 59), dt.datetime(2026, 1, 2), None],
+            "ts_ny": [dt.datetime(2026, 1, 1, 16), None, dt.datetime(2024, 3, 10, 2, 30)],
+        }
+    ).write_parquet(path)
+    aware = tmp_path / "aware.parquet"
+    pl.DataFrame({"id": ["d"], "ts": [dt.datetime(2026, 1, 1, 21)]}).with_columns(
+        pl.col("ts").dt.replace_time_zone("UTC")
+    ).write_parquet(aware)
+    chunks = list(file_source(path, PLAN.schema).read_chunks())
+    frame = pl.concat([c.frame for c in chunks])
+    unread = [u for c in chunks for u in c.unread]
+    assert len(unread) == 1 and "ts_ny" in str(unread[0].problems)  # skipped in New York
+    batch = BATCH.run(frame).to_dicts()
+    one = [
+        RECORD.decide({"id": "a", "ts": "2026-01-01 23:59:59", "ts_ny": "2026-01-01 16:00:00"}),
+        RECORD.decide({"id": "b", "ts": "2026-01-02 00:00:00"}),
+    ]
+    assert batch == [r.output for r in one]
+    assert [(r["h"], r["dd"], r["h_ny"]) for r in batch] == [
+        (23, dt.date(2026, 1, 1), 16),
+        (0, dt.date(2026, 1, 2), None),
+    ]
+    (row,) = BATCH.run(pl.concat(list(file_source(aware, PLAN.schema)))).to_dicts()
+    assert (row["h"], row["dd"]) == (0, dt.date(2026, 1, 2))  # an instant: Moscow midnight

@@ -97,10 +97,12 @@ class Read:
         return min(found, key=lambda f: f[0]) if found else None
 
 
-def read_columns(frame: pl.DataFrame, schema: Schema) -> Read:
+def read_columns(frame: pl.DataFrame, schema: Schema, naive_local: bool = False) -> Read:
     """Type the scalar columns of ``frame`` that need the contract: text columns of every
     scalar field (empty text is missing), integer columns of float fields, and any
-    floating column of an integer field (refused: an integer field takes integers)."""
+    floating column of an integer field (refused: an integer field takes integers).
+    With ``naive_local`` (typed input such as Parquet), a datetime column without a zone
+    for a field with one holds local times of the field's zone."""
     exprs: list[pl.Expr] = []
     checked: list[Field] = []
     for f in schema.fields:
@@ -117,6 +119,9 @@ def read_columns(frame: pl.DataFrame, schema: Schema) -> Read:
             checked.append(f)
         elif f.dtype.kind == "float" and isinstance(got, _INTEGERS):
             exprs.append(col.cast(pl.Float64).alias(f.name))
+        elif naive_local and _local_times(got, f.dtype):
+            exprs.append(utc_of_local(col.cast(pl.Datetime("us")), f.dtype.tz).alias(f.name))
+            checked.append(f)
     if not exprs:
         return Read(frame, {})
     typed = frame.with_columns(exprs)
@@ -127,6 +132,16 @@ def read_columns(frame: pl.DataFrame, schema: Schema) -> Read:
             mask = ~_blank(frame[f.name], f.dtype) & typed[f.name].is_null()
             unread[f.name] = mask
     return Read(typed, unread)
+
+
+def _local_times(got: pl.DataType, dtype: DType) -> bool:
+    """A typed datetime column without a zone, for a field in a time zone."""
+    return (
+        dtype.kind == "datetime"
+        and bool(dtype.tz)
+        and isinstance(got, pl.Datetime)
+        and got.time_zone is None
+    )
 
 
 def _blank(raw: pl.Series, dtype: DType) -> pl.Series:

@@ -168,8 +168,11 @@ def conform(
     offset: int = 0,
     line_of: Callable[[int], int | None] | None = None,
     unread: list[Unread] | None = None,
+    naive_local: bool = False,
 ) -> pl.DataFrame:
-    """``frame`` in the schema's types: scalar columns read by the reading contract
+    """``frame`` in the schema's types (``naive_local``: typed datetimes without a zone are
+    local times of their field's zone, as read from Parquet): scalar columns read by the
+    reading contract
     (:func:`kaskad.execute.contract_frame.read_columns`: text by its grammar, empty text
     missing), others cast. A value that cannot be read is reported at its row index
     (``offset`` + its row in ``frame``), or at its line when ``line_of`` maps row indexes
@@ -187,7 +190,7 @@ def conform(
             source, problem, row=offset + row, column=path, field_problem=field
         )
 
-    read = read_columns(frame, schema)
+    read = read_columns(frame, schema, naive_local)
     if unread is not None and read.unread:
         return _set_aside(frame, read, schema, offset, line_of, unread, source)
     first = read.first()

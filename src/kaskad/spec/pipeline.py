@@ -12,7 +12,8 @@ from kaskad.spec.common import ComponentRef, canonical_json, sha256_text
 from kaskad.spec.featureset import FeatureSetSpec, load_featureset
 from kaskad.spec.on_error import Fallback, read_on_error
 from kaskad.spec.reader import Reader, Text
-from kaskad.spec.reflist import RefListSpec, read_lists
+from kaskad.spec.reflist import RefListSpec
+from kaskad.spec.reflist_files import read_lists
 from kaskad.spec.rules import RuleSetSpec, check_identifier, load_ruleset
 from kaskad.spec.schema import Schema, load_schema
 from kaskad.spec.scorecard import ScorecardSpec, load_scorecard

@@ -311,7 +311,8 @@ def release_diff(
     b: Annotated[str, typer.Argument(help="Candidate release.")],
     store: StoreOpt = None,
 ) -> None:
-    """What changed: rules side by side, features, models, decision, shadows, packages."""
+    """What changed: rules side by side, features, list entries, models, decision, shadows,
+    packages."""
     from kaskad.registry.diff import diff_releases
 
     with opened(store) as s:
@@ -322,7 +323,9 @@ def release_diff(
         return
     table = Table("kind", "name", "change", diff.a.ref, diff.b.ref, show_lines=True)
     for c in diff.changes:
-        table.add_row(c.kind, c.name, c.status, escape(c.before or "—"), escape(c.after or "—"))
+        table.add_row(
+            c.kind, escape(c.name), c.status, escape(c.before or "—"), escape(c.after or "—")
+        )
     out.print(table)
 
 

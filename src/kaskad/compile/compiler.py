@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from kaskad.compile.clock import add_clock, with_decision_time
+from kaskad.compile.clock import add_clock, with_decision_time, zoned_schema
 from kaskad.compile.expr import ast
 from kaskad.compile.expr import typed as t
 from kaskad.compile.expr.check import Scope, check_expression, suggest
@@ -39,6 +39,7 @@ from kaskad.spec.pipeline import (
     load_pipeline_spec,
 )
 from kaskad.spec.reader import Text
+from kaskad.spec.reflist import RefList
 from kaskad.spec.rules import RuleSetSpec
 from kaskad.spec.scorecard import ScorecardSpec
 from kaskad.spec.table import TableSpec
@@ -87,6 +88,8 @@ class Compiler:
         # models saved by another version of their library load (the warning is kept)
         self.allow_version_mismatch = allow_version_mismatch
         self._digests: dict[Path, str] = {}  # artifact → sha256 of its bytes, read once
+        # the pipeline's reference lists by name (None: it could not be read)
+        self.lists: dict[str, RefList | None] = {}
 
     # ---- expressions --------------------------------------------------------------------
 
@@ -107,7 +110,7 @@ class Compiler:
     def check(
         self, text: Text, node: ast.Node, columns: Mapping[str, DType], boolean: str | None = None
     ) -> t.TExpr | None:
-        expr, issues = check_expression(node, Scope(columns), boolean)
+        expr, issues = check_expression(node, Scope(columns, lists=self.lists), boolean)
         for issue in issues:
             self.problems.append(
                 Problem(
@@ -122,9 +125,11 @@ class Compiler:
     # ---- whole pipeline -----------------------------------------------------------------
 
     def compile(self, spec: PipelineSpec) -> Plan | None:
-        inputs = with_decision_time({f.name: f.dtype for f in spec.schema.fields})
+        schema = zoned_schema(spec.schema, spec.timezone)
+        inputs = with_decision_time({f.name: f.dtype for f in schema.fields}, spec.timezone)
         pending = self._pending(spec, inputs)
         produced = {out: p for p in pending for out in p.outputs}
+        self.lists = self._lists(spec, {*inputs, *produced})
         self.failed.update(n for n in spec.failed if n not in produced and n not in inputs)
         for p in pending:
             self._dependencies(p, produced)
@@ -140,7 +145,7 @@ class Compiler:
             description=spec.description,
             version=spec.version,
             source=spec.source,
-            schema=spec.schema,
+            schema=schema,
             nodes=tuple(nodes),
             decision=tuple(decision),
             shadows=tuple(shadows),
@@ -148,6 +153,7 @@ class Compiler:
             hash="",
             modules=_modules(spec),
             fallbacks=spec.on_error,
+            timezone=spec.timezone,
         )
         plan = add_clock(plan)
         return replace(plan, hash=plan_hash(plan))
@@ -357,7 +363,7 @@ class Compiler:
         for param in func.params:
             name = func.field_for(param)
             parsed = ast.Path(ast.Span(1, 1, len(name)), tuple(name.split(".")))
-            expr, issues = check_expression(parsed, Scope(columns))
+            expr, issues = check_expression(parsed, Scope(columns, lists=self.lists))
             if issues:
                 ok = False
                 hint = issues[0].hint or (
@@ -484,8 +490,28 @@ class Compiler:
                 out.append(Branch(expr, b.outcome, b.reasons, b.when.text))
         return out
 
+    def _lists(self, spec: PipelineSpec, names: set[str]) -> dict[str, RefList | None]:
+        """The reference lists by name (None for those that could not be read); a list
+        named like a field is refused (K256)."""
+        out: dict[str, RefList | None] = dict.fromkeys(spec.failed_lists)
+        for found in spec.lists:
+            name = found.list.name
+            if name in names:
+                self.problems.append(
+                    Problem(
+                        "K256",
+                        f"reference list '{name}' has the name of a field",
+                        found.location or spec.location,
+                        "rename the list (or the field): 'x IN name' must mean one of them",
+                    )
+                )
+                continue
+            out[name] = found.list
+        return out
+
     def _components(self, spec: PipelineSpec) -> list[ComponentRef]:
         refs: list[ComponentRef] = [spec.ref, spec.schema_ref]
+        refs.extend(found.ref for found in spec.lists)
         for fs in spec.featuresets:
             refs.extend(fs.refs)
         refs.extend(rs.ref for rs in spec.rulesets)

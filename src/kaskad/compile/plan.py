@@ -237,6 +237,8 @@ class Plan:
     # the pipeline reads ``decision_time`` without declaring it: the executors fill it from
     # the clock when the record has none, and report it in every result
     clock: bool = field(default=False, metadata={"omit_default": True})
+    # the pipeline's time zone (``timezone:``): datetimes without their own are in it
+    timezone: str = field(default="", metadata={"omit_default": True})
 
     def fallback(self, node_id: str) -> Fallback | None:
         """The fallback of a record the node ``node_id`` failed for: its step's, else the

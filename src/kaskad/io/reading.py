@@ -25,6 +25,7 @@ from kaskad.errors import FieldProblem, InputError
 from kaskad.execute.contract import DATETIME_TEXT, TEXT_READ, loads, read_nested, read_value
 from kaskad.execute.contract_frame import Read, read_columns
 from kaskad.execute.inputs import prepare_frame
+from kaskad.io.zoned_json import read_zoned, zoned
 from kaskad.spec.schema import Schema
 from kaskad.spec.types import DType
 
@@ -167,8 +168,11 @@ def conform(
     offset: int = 0,
     line_of: Callable[[int], int | None] | None = None,
     unread: list[Unread] | None = None,
+    naive_local: bool = False,
 ) -> pl.DataFrame:
-    """``frame`` in the schema's types: scalar columns read by the reading contract
+    """``frame`` in the schema's types (``naive_local``: typed datetimes without a zone are
+    local times of their field's zone, as read from Parquet): scalar columns read by the
+    reading contract
     (:func:`kaskad.execute.contract_frame.read_columns`: text by its grammar, empty text
     missing), others cast. A value that cannot be read is reported at its row index
     (``offset`` + its row in ``frame``), or at its line when ``line_of`` maps row indexes
@@ -186,7 +190,7 @@ def conform(
             source, problem, row=offset + row, column=path, field_problem=field
         )
 
-    read = read_columns(frame, schema)
+    read = read_columns(frame, schema, naive_local)
     if unread is not None and read.unread:
         return _set_aside(frame, read, schema, offset, line_of, unread, source)
     first = read.first()
@@ -268,10 +272,15 @@ def json_lines_frame(
     types = {f.name: to_polars_dtype(f.dtype) for f in schema.fields}
     data = b"".join(lines)
     if not _suspect(schema).search(data):
-        try:
-            return pl.read_ndjson(io.BytesIO(data), schema=types)
-        except pl.exceptions.PolarsError:
-            pass
+        if zoned(schema.dtype):  # naive text of a zoned datetime is a local time
+            quick = read_zoned(data, schema)
+            if quick is not None:
+                return quick
+        else:
+            try:
+                return pl.read_ndjson(io.BytesIO(data), schema=types)
+            except pl.exceptions.PolarsError:
+                pass
     rows: list[dict[str, Any]] = []
 
     keys = [f for f in schema.fields if f.key]

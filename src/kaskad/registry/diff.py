@@ -1,5 +1,5 @@
-"""What changed between two releases, or two plans: rules side by side, features, models,
-decision branches, shadows and the environment.
+"""What changed between two releases, or two plans: rules side by side, features,
+reference list entries, models, decision branches, shadows and the environment.
 
 Two entry points: :func:`diff_releases` (two releases in a store, with the environment they
 lock) and :func:`diff_plans` (two compiled plans, what a backtest compares). Both give a
@@ -10,12 +10,13 @@ list of :class:`Change`. A plan's components are read by the extractors in
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kaskad.compile.plan import Branch, FeatureNode, ModelNode, Plan, RuleSetNode
+from kaskad.compile.plan import Branch, FeatureNode, ModelNode, Plan, RuleSetNode, TableNode
 from kaskad.errors import Problem, SpecError
 from kaskad.spec.pipeline import PipelineSpec, load_pipeline_spec
 
@@ -28,7 +29,7 @@ if TYPE_CHECKING:  # the store (SQLAlchemy) loads only for diffs of releases
 class Change:
     """One item that was added, removed or changed; ``before``/``after`` are readable text."""
 
-    kind: str  # rule, feature, scorecard, table, model, decision, shadow, package
+    kind: str  # rule, feature, list, scorecard, table, model, decision, shadow, package
     name: str
     status: str  # added, removed, changed
     before: str | None
@@ -102,6 +103,15 @@ def _features(spec: PipelineSpec) -> dict[str, str]:
                 out[f.name] = f.expr.text.strip()
             else:
                 out[f.name] = f"python {f.component.name}.py sha256 {f.component.sha256[:12]}"
+    return out
+
+
+def _lists(spec: PipelineSpec) -> dict[str, str]:
+    """One line per reference list entry: ``name[key]`` → its other columns."""
+    out: dict[str, str] = {}
+    for found in spec.lists:
+        for key, values in found.list.entries().items():
+            out[f"{found.list.name}[{key}]"] = values or "in the list"
     return out
 
 
@@ -185,6 +195,7 @@ def diff_releases(store: Store, a_ref: str, b_ref: str, cache_root: Path) -> Rel
     (sa, da), (sb, db) = _spec(store, a, cache_root), _spec(store, b, cache_root)
     changes = _compare("rule", _rules(sa), _rules(sb))
     changes += _compare("feature", _features(sa), _features(sb))
+    changes += _compare("list", _lists(sa), _lists(sb))
     changes += _compare("model", _models(store, sa, a, da), _models(store, sb, b, db))
     changes += _compare("scorecard", _scorecards(sa), _scorecards(sb))
     changes += _compare("table", _tables(sa), _tables(sb))
@@ -226,12 +237,18 @@ def branch_text(branch: Branch) -> str:
 
 @plan_kind("rule")
 def _plan_rules(plan: Plan) -> dict[str, str]:
-    return {
-        node.column(r.id): _rule_text(r.text, r.on_missing, r.outcome)
-        for node in plan.nodes
-        if isinstance(node, RuleSetNode)
-        for r in node.rules
-    }
+    """A rule's text, and the content hash of each reference list it names: a rule whose
+    list gained or lost entries is a changed rule, so its flips are explained by it."""
+    lists = {c.name: c.sha256[:12] for c in plan.components if c.kind == "list"}
+    out: dict[str, str] = {}
+    for node in plan.nodes:
+        if not isinstance(node, RuleSetNode):
+            continue
+        for r in node.rules:
+            words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", r.text))
+            named = "".join(f" [list {n} sha256 {lists[n]}]" for n in sorted(words & set(lists)))
+            out[node.column(r.id)] = _rule_text(r.text, r.on_missing, r.outcome) + named
+    return out
 
 
 @plan_kind("feature")
@@ -260,6 +277,31 @@ def _plan_models(plan: Plan) -> dict[str, str]:
                 f"inputs [{inputs}] outputs [{outputs}]"
             )
     return out
+
+
+@plan_kind("table")
+def _plan_tables(plan: Plan) -> dict[str, str]:
+    """One line per decision table: its policy and every rule's tests and outputs."""
+    out: dict[str, str] = {}
+    for node in plan.nodes:
+        if isinstance(node, TableNode):
+            rules = "; ".join(f"{r.id}: {r.text} -> {r.then!r}" for r in node.rules)
+            digest = hashlib.sha256(rules.encode()).hexdigest()[:12]
+            out[node.name] = (
+                f"{node.hit_policy} on_missing {node.on_missing}, {len(node.rules)} rules "
+                f"(rules sha256 {digest}, file sha256 {node.component.sha256[:12]})"
+            )
+    return out
+
+
+@plan_kind("list")
+def _plan_lists(plan: Plan) -> dict[str, str]:
+    """One line per reference list: the hash of its content."""
+    return {
+        c.name: f"reference list sha256 {c.sha256[:12]}"
+        for c in plan.components
+        if c.kind == "list"
+    }
 
 
 @plan_kind("decision")

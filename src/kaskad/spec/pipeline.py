@@ -12,10 +12,13 @@ from kaskad.spec.common import ComponentRef, canonical_json, sha256_text
 from kaskad.spec.featureset import FeatureSetSpec, load_featureset
 from kaskad.spec.on_error import Fallback, read_on_error
 from kaskad.spec.reader import Reader, Text
+from kaskad.spec.reflist import RefListSpec
+from kaskad.spec.reflist_files import read_lists
 from kaskad.spec.rules import RuleSetSpec, check_identifier, load_ruleset
 from kaskad.spec.schema import Schema, load_schema
 from kaskad.spec.scorecard import ScorecardSpec, load_scorecard
 from kaskad.spec.table import TableSpec, load_table
+from kaskad.spec.timezone import read_timezone
 from kaskad.spec.yamlfile import PathKey, YamlDoc, load_yaml
 
 _PIPELINE_KEYS = (
@@ -29,6 +32,8 @@ _PIPELINE_KEYS = (
     "decision",
     "shadow",
     "on_error",
+    "lists",
+    "timezone",
 )
 _MODEL_KEYS = (
     "model",
@@ -110,6 +115,10 @@ class PipelineSpec:
     purpose: str = ""
     scorecards: tuple[ScorecardSpec, ...] = ()
     tables: tuple[TableSpec, ...] = ()
+    # reference lists (``lists:``) and the default time zone of datetimes (``timezone:``)
+    lists: tuple[RefListSpec, ...] = ()
+    timezone: str = ""
+    failed_lists: tuple[str, ...] = ()  # lists that could not be read (reported already)
 
 
 def _display(base: Path, display_base: str, rel: str) -> tuple[Path, str]:
@@ -383,6 +392,10 @@ def _pipeline(
     if whole is not None:
         fallbacks.append(whole)
     shadows = _shadows(r, base, shown_base, problems) if with_shadows else []
+    r.component = f"pipeline {name}"
+    failed_lists: list[str] = []
+    lists = read_lists(r, base, shown_base, failed_lists)
+    timezone = read_timezone(r, ("timezone",))
     if schema is None or schema_ref is None:
         return None
     ref = ComponentRef(
@@ -409,6 +422,9 @@ def _pipeline(
         tables=tuple(tables),
         owner=r.string(("owner",), "'owner' (who answers for the pipeline)", False) or "",
         purpose=r.string(("purpose",), "'purpose' (what the pipeline decides)", False) or "",
+        lists=tuple(lists),
+        timezone=timezone,
+        failed_lists=tuple(failed_lists),
     )
 
 

@@ -57,7 +57,8 @@ class ServeConfig(BaseModel):
     ``queue_size`` records wait for the writer; beyond that requests get 503 with
     ``Retry-After: retry_after_s``. The request bodies held meanwhile (read, and not
     yet committed to the log, even when the client gave up) are bounded by
-    ``queue_bytes`` too: beyond it, 503 (S530) with ``Retry-After``. Without ``decision_log`` nothing is logged.
+    ``queue_bytes`` too: beyond it, 503 (S530) with ``Retry-After``. Without
+    ``decision_log`` nothing is logged.
 
     ``decision_log_mode="journal"`` answers once the record is fsynced to a local journal
     (folder ``journal``, default ``<store folder>/journal``; required for a database URL)

@@ -167,7 +167,9 @@ def test_run_backtest_and_store_never_show_a_sensitive_value(project: Path, tmp_
     decidable = tmp_path / "decidable.jsonl"
     decidable.write_text(
         "".join(
-            json.dumps(r) + "\n" for r, (n, _, _) in zip(_records(), TABLE) if n not in REJECTED
+            json.dumps(r) + "\n"
+            for r, (n, _, _) in zip(_records(), TABLE, strict=True)
+            if n not in REJECTED
         )
     )
     compared = kaskad(

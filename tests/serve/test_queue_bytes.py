@@ -35,7 +35,7 @@ def _big(n: int) -> dict[str, object]:
 def _send(url: str, n: int) -> tuple[int, str]:
     """The status of request ``n`` ("gave up" when the client stopped waiting)."""
     try:
-        r = httpx.post(url + DECIDE, json=_big(n), timeout=1.5)
+        r = httpx.post(url + DECIDE, json=_big(n), timeout=5)
     except httpx.TimeoutException:
         return n, "gave up"
     if r.status_code == 503:

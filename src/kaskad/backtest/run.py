@@ -58,6 +58,7 @@ from kaskad.compile.expr.typed import TLit
 from kaskad.compile.naming import HIT, PASS, UNKNOWN
 from kaskad.compile.plan import ModelNode, Plan, Rule, RuleSetNode, TableNode
 from kaskad.execute.batch import BatchExecutor
+from kaskad.execute.output_masking import OutputMasking
 from kaskad.execute.tables import rule_outcome_exprs
 from kaskad.spec.types import BOOLEAN
 
@@ -176,8 +177,15 @@ def _prefixed(frame: pl.DataFrame, prefix: str, columns: list[str]) -> pl.DataFr
 
 
 class _Accumulator:
-    def __init__(self, baseline: Plan, candidate: Plan, label: str | None) -> None:
+    def __init__(
+        self,
+        baseline: Plan,
+        candidate: Plan,
+        label: str | None,
+        masking: OutputMasking | None = None,
+    ) -> None:
         self.label = label
+        self.masking = masking
         self.rules_b, self.rules_c = _rules(baseline), _rules(candidate)
         self.tables_b = rule_outcome_exprs(baseline.nodes)
         self.tables_c = rule_outcome_exprs(candidate.nodes)
@@ -263,12 +271,15 @@ class _Accumulator:
             self.reason_changes[(db, dc, rb, rc)] += n
         if not self.keys:
             return
-        key = pl.concat_str([pl.col(f"b:{k}").cast(pl.String) for k in self.keys], separator="/")
         firsts = (
-            off.select(*cell, key.alias("key"))
+            off.select(*cell, *(pl.col(f"b:{k}").alias(k) for k in self.keys))
             .group_by(*cell, maintain_order=True)
             .head(EXAMPLES_PER_CELL)
         )
+        if self.masking is not None:  # a sensitive key is shown as its digest
+            firsts = self.masking.frame(firsts)
+        key = pl.concat_str([pl.col(k).cast(pl.String) for k in self.keys], separator="/")
+        firsts = firsts.select(*cell, key.alias("key"))
         for db, dc, k in firsts.iter_rows():
             found = self.examples.setdefault((db, dc), [])
             if len(found) < EXAMPLES_PER_CELL and k is not None:
@@ -443,17 +454,19 @@ def backtest(
     baseline_ref: str | None = None,
     candidate_ref: str | None = None,
     input_name: str | None = None,
+    masking: OutputMasking | None = None,
 ) -> BacktestResult:
     """Run ``baseline`` and ``candidate`` over the same chunks of input and compare them.
 
     ``label``, when given, names a 0/1 column of the input (not of the schema) whose rate
     is reported per decision and against which every model score's AUC, Gini and KS are
     computed. ``baseline_ref``/``candidate_ref`` (``NAME@NUMBER``) and ``input_name`` are
-    recorded in the result for the report.
+    recorded in the result for the report. With ``masking``, example keys that are
+    sensitive input fields are shown as their digests.
     """
     run_b = BatchExecutor(dataclasses.replace(baseline, shadows=()))
     run_c = BatchExecutor(dataclasses.replace(candidate, shadows=()))
-    acc = _Accumulator(baseline, candidate, label)
+    acc = _Accumulator(baseline, candidate, label, masking)
     why = Attribution(baseline, candidate)
     source = input_name or "input"
     for chunk in frame_chunks:

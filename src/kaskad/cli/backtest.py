@@ -15,6 +15,7 @@ from kaskad.cli.common import (
     ActorOpt,
     AllowEnvOpt,
     StoreOpt,
+    actor_name,
     cache_root,
     err,
     fail,
@@ -23,6 +24,13 @@ from kaskad.cli.common import (
     store_location,
 )
 from kaskad.cli.decisions_audit import SinceOpt, UntilOpt
+from kaskad.cli.masking_opts import (
+    MaskingKeyEnvOpt,
+    MaskingKeyFileOpt,
+    MaskingKeyIdOpt,
+    UnmaskedOpt,
+    output_masking,
+)
 from kaskad.errors import InputError, KaskadError, SpecError, StoreError
 from kaskad.store.refs import ReleaseSelector
 
@@ -138,8 +146,13 @@ def backtest(
     chunk_size: Annotated[int, typer.Option(help="Rows per batch.", min=1)] = 50_000,
     since: SinceOpt = None,
     until: UntilOpt = None,
+    masking_key_file: MaskingKeyFileOpt = None,
+    masking_key_env: MaskingKeyEnvOpt = None,
+    masking_key_id: MaskingKeyIdOpt = "k1",
+    unmasked: UnmaskedOpt = False,
 ) -> None:
-    """Replay history through two releases: decision flips, rule rates, score shift, AUC."""
+    """Replay history through two releases: decision flips, rule rates, score shift, AUC.
+    Example keys that are sensitive input fields are shown as digests unless --unmasked."""
     import polars as pl
 
     from kaskad.audit.traffic import decided_only, logged_frames, parse_decisions_input
@@ -177,6 +190,19 @@ def backtest(
             raise LabelError(f"{input}: label column {label!r} has no values")
     except InputError as exc:
         raise fail(str(exc), 2) from None
+    masking = output_masking(
+        err,
+        base.schema,
+        [k for k in base.schema.keys if k in cand.schema.keys],
+        file=masking_key_file,
+        env=masking_key_env,
+        key_id=masking_key_id,
+        unmasked=unmasked,
+        pipeline=base.name,
+        output=str(report or summary or "kaskad backtest"),
+        store=store,
+        actor=actor_name(actor),
+    )
     progress = progress_bar()
     try:
         with progress:
@@ -188,6 +214,7 @@ def backtest(
                 baseline_ref=base_ref,
                 candidate_ref=cand_ref,
                 input_name=str(input),
+                masking=masking,
             )
     except InputError as exc:
         raise fail(str(exc), 2) from None

@@ -31,6 +31,13 @@ from kaskad.cli.common import (
 )
 from kaskad.cli.decisions import decisions_app
 from kaskad.cli.dmn import import_dmn
+from kaskad.cli.masking_opts import (
+    MaskingKeyEnvOpt,
+    MaskingKeyFileOpt,
+    MaskingKeyIdOpt,
+    UnmaskedOpt,
+    output_masking,
+)
 from kaskad.cli.monitor import labels_app, monitor, release_reference
 from kaskad.cli.passport import passport
 from kaskad.cli.registry import load, model_app, release_app
@@ -226,8 +233,14 @@ def decide(
     store: StoreOpt = None,
     actor: ActorOpt = None,
     allow_environment_mismatch: AllowEnvOpt = False,
+    masking_key_file: MaskingKeyFileOpt = None,
+    masking_key_env: MaskingKeyEnvOpt = None,
+    masking_key_id: MaskingKeyIdOpt = "k1",
+    unmasked: UnmaskedOpt = False,
 ) -> None:
-    """Decide one record and show the trace: rule outcomes, scores, timings, hashes."""
+    """Decide one record and show the trace: rule outcomes, scores, timings, hashes.
+    Sensitive input fields the result echoes (a sensitive key) are shown as digests
+    unless --unmasked."""
     from kaskad.cli.render import print_decision
     from kaskad.execute.explain import explain
     from kaskad.execute.record import RecordExecutor
@@ -239,7 +252,22 @@ def decide(
     except KaskadError as exc:
         err.print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from None
+    masking = output_masking(
+        err,
+        plan.schema,
+        decision.output,
+        file=masking_key_file,
+        env=masking_key_env,
+        key_id=masking_key_id,
+        unmasked=unmasked,
+        pipeline=plan.name,
+        output="kaskad decide",
+        store=store,
+        actor=actor_name(actor),
+    )
     report = explain(plan, decision)
+    if masking is not None:
+        report["result"] = masking.row(report["result"])
     if as_json:
         sys.stdout.write(json.dumps(report, ensure_ascii=False, indent=2) + "\n")
     else:
@@ -313,9 +341,15 @@ def run(
     store: StoreOpt = None,
     actor: ActorOpt = None,
     allow_environment_mismatch: AllowEnvOpt = False,
+    masking_key_file: MaskingKeyFileOpt = None,
+    masking_key_env: MaskingKeyEnvOpt = None,
+    masking_key_id: MaskingKeyIdOpt = "k1",
+    unmasked: UnmaskedOpt = False,
 ) -> None:
     """Decide every record of a file, folder or table, chunk by chunk; write one result
     row per record; print the run summary and keep it in the store (`kaskad runs`).
+    Sensitive input fields the output echoes (a sensitive key) are written as digests,
+    in the output and the rejects, unless --unmasked.
     Exit codes: 0 done; 1 the run failed; 2 the input, output or options are wrong;
     3 more records rejected than --max-rejected allows (nothing written)."""
     from kaskad.batch.rejects import RejectLimit, TooManyRejectedError, rejects_schema
@@ -343,21 +377,56 @@ def run(
                 "on Spark rejected records are rows of the output (status 'rejected')"
             )
             raise typer.Exit(2)
+        columns = [name for name, _ in plan.output_fields()]
+        from kaskad.execute.output_masking import echoed_sensitive
+
+        if echoed_sensitive(plan.schema, columns) and not unmasked:
+            err.print(
+                "[red]error:[/] the output echoes sensitive fields and --engine spark does"
+                " not mask them: use --engine local, or --unmasked (recorded in the audit"
+                " trail)"
+            )
+            raise typer.Exit(2)
+        output_masking(
+            err,
+            plan.schema,
+            columns,
+            file=None,
+            env=None,
+            key_id=masking_key_id,
+            unmasked=unmasked,
+            pipeline=plan.name,
+            output=output,
+            store=store,
+            actor=actor_name(actor),
+        )
         _run_spark(entry, plan, input, output, master, chunk_size)
         return
     with removing_partials_on_signals():  # no partial output left on SIGINT or SIGTERM
         executor = BatchExecutor(plan)
+        masking = output_masking(
+            err,
+            plan.schema,
+            executor.output_schema,
+            file=masking_key_file,
+            env=masking_key_env,
+            key_id=masking_key_id,
+            unmasked=unmasked,
+            pipeline=plan.name,
+            output=output_table or output,
+            store=store,
+            actor=actor_name(actor),
+        )
+        written = masking.schema(executor.output_schema) if masking else executor.output_schema
         try:
             limit = RejectLimit.parse(max_rejected) if max_rejected is not None else None
             source = open_source(
                 input, plan.schema, chunk_size=chunk_size, table=input_table, query=input_query
             )
             total = source.count_rows() if not quiet else None
-            sink = open_sink(output, executor.output_schema, table=output_table)
+            sink = open_sink(output, written, table=output_table)
             reject_sink = (
-                open_sink(rejects, rejects_schema(executor.output_schema))
-                if rejects is not None
-                else None
+                open_sink(rejects, rejects_schema(written)) if rejects is not None else None
             )
         except KaskadError as exc:
             err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
@@ -380,6 +449,7 @@ def run(
                     on_chunk=advance,
                     rejects=reject_sink,
                     max_rejected=limit,
+                    masking=masking,
                 )
         except KaskadError as exc:
             failed = summary.finish(error=str(exc))

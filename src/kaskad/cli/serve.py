@@ -16,7 +16,11 @@ import yaml
 
 from kaskad.cli.common import StoreOpt, cache_root, fail, store_location
 from kaskad.errors import KaskadError
-from kaskad.store.defaults import DEFAULT_JOURNAL_LIMIT_BYTES, DEFAULT_QUEUE_SIZE
+from kaskad.store.defaults import (
+    DEFAULT_JOURNAL_LIMIT_BYTES,
+    DEFAULT_QUEUE_BYTES,
+    DEFAULT_QUEUE_SIZE,
+)
 from kaskad.store.refs import ReleaseSelector
 
 if TYPE_CHECKING:
@@ -60,6 +64,14 @@ def serve(
     queue_size: Annotated[
         int, typer.Option(help="Decision-log records waiting at most; then 503.", min=1)
     ] = DEFAULT_QUEUE_SIZE,
+    queue_bytes: Annotated[
+        int,
+        typer.Option(
+            help="Bytes of requests waiting for the decision log at most (also while clients"
+            " that gave up leave records queued); then 503 with Retry-After.",
+            min=1,
+        ),
+    ] = DEFAULT_QUEUE_BYTES,
     no_decision_log: Annotated[
         bool, typer.Option("--no-decision-log", help="Do not log decisions (development).")
     ] = False,
@@ -167,6 +179,7 @@ def serve(
             allow_anonymous=allow_anonymous,
             decision_log=None if no_decision_log else location,
             queue_size=queue_size,
+            queue_bytes=queue_bytes,
             decision_log_mode=decision_log_mode,
             journal=str(journal) if journal is not None else None,
             journal_limit_bytes=journal_limit_mb << 20,

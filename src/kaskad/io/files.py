@@ -6,6 +6,7 @@ backtests, tests)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import polars as pl
 
 from kaskad.compile.expr.polars_dtypes import to_polars_dtype
 from kaskad.errors import InputError
+from kaskad.execute.masking import has_sensitive
 from kaskad.io.reading import json_lines_frame
 from kaskad.io.sources import FORMATS, file_format
 from kaskad.spec.schema import Schema
@@ -48,7 +50,13 @@ def read_input(path: Path, schema: Schema) -> pl.DataFrame:
     except InputError:
         raise
     except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
-        raise InputError(f"{path}: cannot read as {fmt}: {exc}") from exc
+        text = str(exc)
+        if has_sensitive(schema):  # the library quotes the value it could not read
+            text = _QUOTED.sub("'…'", text) + " (values not shown: the schema has sensitive fields)"
+        raise InputError(f"{path}: cannot read as {fmt}: {text}") from exc
+
+
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
 
 
 def frame_from_records(records: list[dict[str, Any]], schema: Schema) -> pl.DataFrame:

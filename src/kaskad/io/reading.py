@@ -25,6 +25,7 @@ from kaskad.errors import FieldProblem, InputError
 from kaskad.execute.contract import DATETIME_TEXT, TEXT_READ, loads, read_nested, read_value
 from kaskad.execute.contract_frame import Read, read_columns
 from kaskad.execute.inputs import prepare_frame
+from kaskad.execute.masking import redact, redact_at, sensitive_at
 from kaskad.io.zoned_json import read_zoned, zoned
 from kaskad.spec.schema import Schema
 from kaskad.spec.types import DType
@@ -182,6 +183,9 @@ def conform(
     def malformed(
         row: int, path: str, problem: str, field: FieldProblem | None = None
     ) -> MalformedInputError:
+        if sensitive_at(schema, path):  # never echo a sensitive value
+            problem = hidden_text(path)
+            field = redact(field) if field is not None else None
         if line_of is not None:
             return MalformedInputError(
                 source, problem, line=line_of(offset + row), column=path, field_problem=field
@@ -233,7 +237,7 @@ def _set_aside(
             _, found = read_value(raw[name][at], f.dtype, name)
             if found is None:  # the column reader and the value reader disagree: say so
                 found = FieldProblem(name, "wrong_type", str(f.dtype), repr(raw[name][at]))
-            problems.setdefault(at, []).append(found)
+            problems.setdefault(at, []).append(redact_at(schema, found))
     keys = [f.name for f in schema.fields if f.key and f.name in read.frame.columns]
     for at in sorted(problems):
         line = line_of(offset + at) if line_of is not None else None
@@ -242,6 +246,11 @@ def _set_aside(
         unread.append(Unread(at, tuple(problems[at]), line, row, known))
     keep = pl.Series([i not in problems for i in range(raw.height)])
     return conform(read.frame.filter(keep), schema, source, offset)
+
+
+def hidden_text(path: str) -> str:
+    """A batch error's text for a value of a sensitive field that cannot be read."""
+    return f"cannot read the value of {path} (sensitive, not shown)"
 
 
 def problem_text(raw: Any, dtype: DType, found: FieldProblem | None) -> str:
@@ -288,7 +297,12 @@ def json_lines_frame(
     def set_aside(at: int, problems: list[FieldProblem], record: Any = None) -> None:
         assert unread is not None
         cleaned = tuple(
-            FieldProblem((p.path or "").lstrip(".") or None, p.problem, p.expected, p.got, p.note)
+            redact_at(
+                schema,
+                FieldProblem(
+                    (p.path or "").lstrip(".") or None, p.problem, p.expected, p.got, p.note
+                ),
+            )
             for p in problems
         )
         known: list[tuple[str, Any]] = []
@@ -330,6 +344,8 @@ def json_lines_frame(
             raw = _at(record, path, dtype)
             problem = problem_text(raw, dtype, found)
             field = FieldProblem(path, found.problem, found.expected, found.got, found.note)
+            if sensitive_at(schema, path):  # never echo a sensitive value
+                problem, field = hidden_text(path), redact(field)
             raise MalformedInputError(
                 source, problem, line=first_line + i, column=path, field_problem=field
             )

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 from fastapi import Request
@@ -24,6 +24,7 @@ from kaskad.monitor.live import LiveDrift
 from kaskad.monitor.reference import reference_for
 from kaskad.serve import gctune, recording
 from kaskad.serve.auth import Authenticator
+from kaskad.serve.budget import ByteBudget
 from kaskad.serve.config import ReleaseRef, ServeConfig
 from kaskad.serve.decision_log import item_fingerprint, open_decision_log, shape_fingerprint
 from kaskad.serve.errors import ServeError, internal
@@ -69,6 +70,7 @@ class _Body:
     data: bytes
     fmt: BodyFormat
     content_type: str | None
+    held: list[Future[None]] = field(default_factory=list)  # its records in the log's queue
 
 
 Handler = Callable[[ServedPipeline, _Body], Awaitable[Answer]]
@@ -106,6 +108,7 @@ class ServeService:
             else None
         )
         self._retry = {"Retry-After": str(config.retry_after_s)}
+        self.budget = ByteBudget(config.queue_bytes)  # bodies held until their records commit
         self._threads = ThreadPoolExecutor(
             config.decide_threads, thread_name_prefix="kaskad-decide"
         )
@@ -220,6 +223,7 @@ class ServeService:
                 )
             ],
         )
+        body.held.extend(logged)
         return result, logged
 
     async def _decide(self, pipeline: ServedPipeline, body: _Body) -> Answer:
@@ -263,6 +267,7 @@ class ServeService:
                 for r, record, fingerprint in zip(results, records, fingerprints, strict=True)
             ],
         )
+        body.held.extend(logged)
         return results, logged
 
     async def _decide_batch(self, pipeline: ServedPipeline, body: _Body) -> Answer:
@@ -278,6 +283,8 @@ class ServeService:
         handler: Handler = self._decide if endpoint == "decide" else self._decide_batch
         start = time.perf_counter()
         status = 500
+        held: list[Future[None]] = []  # the request's records in the decision log's queue
+        reserved = 0  # bytes of the byte budget the request holds
         try:
             self.auth.check(request.headers, "decide")
             pipeline = self._pipeline(name)
@@ -292,8 +299,9 @@ class ServeService:
                     request.headers.get("content-length"),
                     self.config.body_limit,
                 )
+                reserved = self._reserve(len(data))
                 fmt = body_format(content_type)
-                answer = await handler(pipeline, _Body(data, fmt, content_type))
+                answer = await handler(pipeline, _Body(data, fmt, content_type, held))
             except ServeError as exc:
                 if exc.status in LOGGED_REFUSALS:
                     self.metrics.rejected(name, exc.problems, refusal_reason(exc))
@@ -302,7 +310,9 @@ class ServeService:
                 if exc.status not in LOGGED_REFUSALS or self.log is None:
                     raise
                 refused = recording.for_refused_body(pipeline, exc, data, fmt, content_type)
-                await self.committed(self.submit(pipeline, [refused]))
+                queued = self.submit(pipeline, [refused])
+                held.extend(queued)
+                await self.committed(queued)
                 status = exc.status
                 payload = {**exc.to_dict(), "decision_id": refused.decision_id}
                 return FastJSONResponse(
@@ -315,8 +325,26 @@ class ServeService:
             status = exc.status
             raise
         finally:
+            if reserved:  # returned once its records are durable, even if the client left
+                self.budget.release_after(reserved, held)
             label = name if name in self.pipelines else "(unknown)"
             self.metrics.request(label, endpoint, status, time.perf_counter() - start)
+
+    def _reserve(self, size: int) -> int:
+        """Hold ``size`` bytes of the byte budget for a request (the bytes to release);
+        503 (S530) with Retry-After when the server already holds too many."""
+        if self.log is None:
+            return 0  # nothing waits for a writer: the body is freed with its request
+        if not self.budget.reserve(size):
+            limit = self.budget.limit
+            raise ServeError(
+                503,
+                "S530",
+                f"overloaded: the server holds {limit} bytes of requests waiting for the"
+                " decision log (--queue-bytes); retry shortly",
+                headers=self._retry,
+            )
+        return size
 
     def _pipeline(self, name: str) -> ServedPipeline:
         pipeline = self.pipelines.get(name)

@@ -18,8 +18,8 @@ from kaskad.compile.plan import Branch, FeatureNode, ModelNode, Node, Plan, Rule
 from kaskad.errors import ExecutionError, FieldProblem
 from kaskad.execute.convert import array_to_value, clean_float, model_row, value_to_array
 from kaskad.execute.failures import FAILED, failure_text, fallback_fields
-from kaskad.execute.inputs import coerce_record
 from kaskad.execute.loaded import Loaded
+from kaskad.execute.reader import compile_reader
 from kaskad.execute.semantics import (
     ShadowFields,
     clock_now,
@@ -176,6 +176,7 @@ class RecordExecutor:
         self._fields = [name for name, _ in plan.output_fields()]
         self._node_outputs = [name for name, _ in plan.node_outputs()]
         self._keys = list(plan.schema.keys)
+        self.read = compile_reader(plan.schema)  # coerce_record(plan.schema, ·), compiled
 
     @property
     def has_shadows(self) -> bool:
@@ -196,7 +197,7 @@ class RecordExecutor:
         With ``shadows=False`` the challengers are not run and their fields are left out;
         the decision keeps the champion's values for :meth:`run_shadows`."""
         start = time.perf_counter()
-        env, errors = coerce_record(self.plan.schema, record)
+        env, errors = self.read(record)
         out: dict[str, Any] = dict.fromkeys(self._fields)
         for key in self._keys:
             out[key] = env.get(key)

@@ -25,8 +25,25 @@ SCHEMAS = {
 
 junk = st.one_of(
     st.none(),
-    st.sampled_from(["", " ", " 5 ", "12", "1.5", "true", "TRUE", "2024-02-30", "2024-02-29",
-                     "2024-01-01T10:00:00+03:00", "nan", "x", "P123", "PX", "AB12"]),  # fmt: skip
+    st.sampled_from(
+        [
+            "",
+            " ",
+            " 5 ",
+            "12",
+            "1.5",
+            "true",
+            "TRUE",
+            "2024-02-30",
+            "2024-02-29",
+            "2024-01-01T10:00:00+03:00",
+            "nan",
+            "x",
+            "P123",
+            "PX",
+            "AB12",
+        ]
+    ),
     st.booleans(),
     st.integers(-(2**70), 2**70),
     st.floats(allow_nan=True, allow_infinity=True),

@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from kaskad.serve import PipelineFile, ServeConfig
+from kaskad.serve.errors import ServeConfigError
 from kaskad.store import read_decisions
 from tests.execute.failing_pipeline import build
 from tests.serve.conftest import ROOT, running
@@ -105,3 +107,12 @@ def test_a_failing_record_fails_alone_in_a_batch(tmp_path: Path) -> None:
 
 def _metric(text: str, name: str) -> float:
     return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name))
+
+
+def test_the_batching_settings_are_checked() -> None:
+    pipelines = {"claims": PipelineFile(CLAIMS)}
+    assert ServeConfig(pipelines, allow_anonymous=True).batch_wait_ms == 1.0
+    with pytest.raises(ServeConfigError, match="batch_wait_ms is -1"):
+        ServeConfig(pipelines, allow_anonymous=True, batch_wait_ms=-1)
+    with pytest.raises(ServeConfigError, match="max_batch is 0"):
+        ServeConfig(pipelines, allow_anonymous=True, max_batch=0)

@@ -4,6 +4,7 @@ logged on its own, and the batch sizes are in the metrics."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -13,6 +14,7 @@ import httpx
 import pytest
 
 from kaskad.serve import PipelineFile, ServeConfig
+from kaskad.serve.coalesce import Coalescer
 from kaskad.serve.errors import ServeConfigError
 from kaskad.store import read_decisions
 from tests.execute.failing_pipeline import build
@@ -116,3 +118,30 @@ def test_the_batching_settings_are_checked() -> None:
         ServeConfig(pipelines, allow_anonymous=True, batch_wait_ms=-1)
     with pytest.raises(ServeConfigError, match="max_batch is 0"):
         ServeConfig(pipelines, allow_anonymous=True, max_batch=0)
+
+
+def test_the_coalescer_bounds_batches_and_keeps_outcomes_apart() -> None:
+    sizes: list[int] = []
+
+    async def run(pipeline: Any, items: list[int]) -> list[int | BaseException]:
+        if pipeline == "broken":
+            raise OSError("the whole call failed")
+        await asyncio.sleep(0)
+        return [ValueError(f"bad {i}") if i % 7 == 0 else i * 10 for i in items]
+
+    async def main() -> tuple[list[Any], list[Any]]:
+        coalescer: Coalescer[int, int] = Coalescer(0.05, 8, run, sizes.append)
+        one = [coalescer.submit("p", i) for i in range(1, 21)]
+        other = [coalescer.submit("broken", i) for i in range(3)]
+        done = await asyncio.gather(*one, return_exceptions=True)
+        failed = await asyncio.gather(*other, return_exceptions=True)
+        return done, failed
+
+    done, failed = asyncio.run(main())
+    assert sorted(sizes) == [3, 4, 8, 8]  # 20 items in batches of at most 8, and 3 apart
+    for i, outcome in zip(range(1, 21), done, strict=True):
+        if i % 7 == 0:
+            assert isinstance(outcome, ValueError) and str(outcome) == f"bad {i}"
+        else:
+            assert outcome == i * 10
+    assert all(isinstance(f, OSError) for f in failed)

@@ -137,6 +137,20 @@ def serve(
             " enumeration; warned at every start)."
         ),
     ] = False,
+    # ---- micro-batching (kaskad.serve.coalesce) ----
+    batch_wait_ms: Annotated[
+        float,
+        typer.Option(
+            help="Concurrent /decide requests to one pipeline wait at most this many"
+            " milliseconds to be decided together; 0 disables micro-batching.",
+            min=0,
+            max=1000,
+        ),
+    ] = 1.0,
+    max_batch: Annotated[
+        int, typer.Option(help="Requests decided together at most (micro-batching).", min=1)
+    ] = 32,
+    # ---- end micro-batching ----
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
     access_log: Annotated[
         bool,
@@ -187,6 +201,8 @@ def serve(
             write_timeout_s=write_timeout,
             masking_key=masking_key,
             unkeyed_masking=unkeyed_masking,
+            batch_wait_ms=batch_wait_ms,  # micro-batching
+            max_batch=max_batch,
         )
         check_workers(config, workers)
         app = create_app(config)  # loads and verifies everything once, before any worker

@@ -51,15 +51,21 @@ def _object(
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for f in fields:
-        path = f"{prefix}{f.name}"
-        before = len(errors)
-        value = _value(f.dtype, raw.get(f.name), path, errors, f.constraints)
-        if value is None and f.required and len(errors) == before:
-            errors.append(missing(path))  # a value of the wrong type is reported as such
-        if f.sensitive and len(errors) > before:  # never echo a sensitive value
-            errors[before:] = [redact(p) for p in errors[before:]]
-        out[f.name] = value
+        out[f.name] = read_field(f, raw.get(f.name), prefix, errors)
     return out
+
+
+def read_field(f: Field, raw: Any, prefix: str, errors: list[FieldProblem]) -> Any:
+    """The value of field ``f`` of an object (``raw``: what the object holds for it), its
+    problems appended to ``errors``; a sensitive field's problems never show its value."""
+    path = f"{prefix}{f.name}"
+    before = len(errors)
+    value = _value(f.dtype, raw, path, errors, f.constraints)
+    if value is None and f.required and len(errors) == before:
+        errors.append(missing(path))  # a value of the wrong type is reported as such
+    if f.sensitive and len(errors) > before:  # never echo a sensitive value
+        errors[before:] = [redact(p) for p in errors[before:]]
+    return value
 
 
 def _value(

@@ -74,6 +74,11 @@ class ServeConfig(BaseModel):
     Requests are parsed, decided and turned into log records on a pool of
     ``decide_threads`` threads (default: Python's, ``min(32, cores + 4)``), off the event
     loop.
+
+    Concurrent ``decide`` requests to one pipeline are micro-batched: a request waits at
+    most ``batch_wait_ms`` milliseconds (0 disables) for others, and up to ``max_batch``
+    are decided in one call (by the batch executor past ``batch_threshold`` records), each
+    still answered, logged and failed on its own (:mod:`kaskad.serve.coalesce`).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -95,6 +100,10 @@ class ServeConfig(BaseModel):
     journal: str | None = None  # the journal folder (journal mode)
     journal_limit_bytes: int = DEFAULT_LIMIT_BYTES  # journal disk use at most; then 503
     decide_threads: int | None = None  # threads deciding requests; None: Python's default
+    # micro-batching: concurrent /decide requests to one pipeline wait at most this long
+    # (milliseconds; 0 disables) to be decided together, at most max_batch at a time
+    batch_wait_ms: float = 1.0
+    max_batch: int = 32
     tune_gc: bool = True  # garbage-collector settings for serving (see kaskad.serve.gctune)
     # Keyed masking of sensitive fields in the decision log (docs/security.md); without a
     # key a server that logs sensitive fields refuses to start unless unkeyed_masking.
@@ -132,6 +141,12 @@ class ServeConfig(BaseModel):
             )
         if self.journal_limit_bytes < 1:
             raise ServeConfigError("journal_limit_bytes must be at least 1")
+        if not 0 <= self.batch_wait_ms <= 1000:
+            raise ServeConfigError(
+                f"batch_wait_ms is {self.batch_wait_ms}: give 0 (no micro-batching) to 1000"
+            )
+        if self.max_batch < 1:
+            raise ServeConfigError(f"max_batch is {self.max_batch}: give at least 1")
         return self
 
 

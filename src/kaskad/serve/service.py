@@ -25,6 +25,7 @@ from kaskad.monitor.reference import reference_for
 from kaskad.serve import gctune, recording
 from kaskad.serve.auth import Authenticator
 from kaskad.serve.budget import ByteBudget
+from kaskad.serve.coalesce import Coalescer
 from kaskad.serve.config import ReleaseRef, ServeConfig
 from kaskad.serve.decision_log import item_fingerprint, open_decision_log, shape_fingerprint
 from kaskad.serve.errors import ServeError, internal
@@ -74,6 +75,14 @@ class _Body:
 
 
 Handler = Callable[[ServedPipeline, _Body], Awaitable[Answer]]
+Decided = tuple[Result, list[Future[None]]]  # a result and its decision-log commits
+
+
+def _alone(pipeline: ServedPipeline, record: Any, shadows: bool) -> Result | BaseException:
+    try:
+        return pipeline.decide(record, shadows)
+    except Exception as exc:
+        return exc
 
 
 def refusal_reason(error: ServeError) -> str:
@@ -111,6 +120,17 @@ class ServeService:
         self.budget = ByteBudget(config.queue_bytes)  # bodies held until their records commit
         self._threads = ThreadPoolExecutor(
             config.decide_threads, thread_name_prefix="kaskad-decide"
+        )
+        # micro-batching of concurrent /decide requests (kaskad.serve.coalesce)
+        self._coalescer: Coalescer[_Body, Decided] | None = (
+            Coalescer(
+                config.batch_wait_ms / 1000,
+                config.max_batch,
+                self._decide_coalesced,
+                self.metrics.batch_size.observe,
+            )
+            if config.batch_wait_ms > 0 and config.max_batch > 1
+            else None
         )
         self.watcher = PromotionWatcher(
             self.pipelines,
@@ -197,11 +217,60 @@ class ServeService:
 
     # ---- deciding ---------------------------------------------------------------------
 
-    def _decide_and_log(
-        self, pipeline: ServedPipeline, body: _Body
-    ) -> tuple[Result, list[Future[None]]]:
+    def _decide_and_log(self, pipeline: ServedPipeline, body: _Body) -> Decided:
         record = parse_record(body.data, body.fmt, pipeline.plan.schema, self.config.max_depth)
         result = pipeline.decide(record, self.shadows is None)
+        return self._log_one(pipeline, body, record, result)
+
+    def _decide_together(
+        self, pipeline: ServedPipeline, bodies: list[_Body]
+    ) -> list[Decided | BaseException]:
+        """Coalesced ``/decide`` requests in one call: each body parsed, the records
+        decided together (the batch executor past ``batch_threshold``), each logged as its
+        own request. Every outcome is its request's own: a body that does not parse, or a
+        record the log refuses, fails alone; if deciding them together raises, each record
+        is decided alone."""
+        if len(bodies) == 1:
+            try:
+                return [self._decide_and_log(pipeline, bodies[0])]
+            except Exception as exc:
+                return [exc]
+        outcomes: list[Decided | BaseException | None] = [None] * len(bodies)
+        records: list[Any] = []
+        where: list[int] = []
+        schema, depth = pipeline.plan.schema, self.config.max_depth
+        for i, body in enumerate(bodies):
+            try:
+                records.append(parse_record(body.data, body.fmt, schema, depth))
+                where.append(i)
+            except Exception as exc:
+                outcomes[i] = exc
+        shadows = self.shadows is None
+        results: list[Result | BaseException]
+        try:
+            results = list(
+                pipeline.decide_many(records, self.config.batch_threshold, shadows, timed=True)
+            )
+        except Exception:  # one record's problem stays its own: each is decided alone
+            results = [_alone(pipeline, record, shadows) for record in records]
+        for i, record, result in zip(where, records, results, strict=True):
+            try:
+                if isinstance(result, BaseException):
+                    raise result
+                outcomes[i] = self._log_one(pipeline, bodies[i], record, result)
+            except Exception as exc:
+                outcomes[i] = exc
+        return [o if o is not None else RuntimeError("not decided") for o in outcomes]
+
+    async def _decide_coalesced(
+        self, pipeline: ServedPipeline, bodies: list[_Body]
+    ) -> list[Decided | BaseException]:
+        return await self.off_loop(self._decide_together, pipeline, bodies)
+
+    def _log_one(
+        self, pipeline: ServedPipeline, body: _Body, record: Any, result: Result
+    ) -> Decided:
+        """Observe one decided (or rejected) record and queue it for the decision log."""
         # every request's shape: the body's own when refused, the parsed record's otherwise
         # (no second parse; for JSON the two are the same)
         fingerprint = (
@@ -227,7 +296,10 @@ class ServeService:
         return result, logged
 
     async def _decide(self, pipeline: ServedPipeline, body: _Body) -> Answer:
-        result, logged = await self.off_loop(self._decide_and_log, pipeline, body)
+        if self._coalescer is not None:
+            result, logged = await self._coalescer.submit(pipeline, body)
+        else:
+            result, logged = await self.off_loop(self._decide_and_log, pipeline, body)
         await self.committed(logged)
         self._run_shadows_later(pipeline, result)
         if result.rejected:

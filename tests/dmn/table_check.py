@@ -70,6 +70,9 @@ def check_unary(test: str) -> None:
         check_unary(text[4:-1])
         return
     for item in _split_list(text):
+        if item.startswith("not(") and item.endswith(")"):
+            check_unary(item[4:-1])
+            continue
         interval = _INTERVAL.match(item)
         compare = _COMPARE.match(item)
         if interval:

@@ -90,3 +90,35 @@ def test_imported_tables_decide_as_dmn_says(dmn: Path, tmp_path: Path) -> None:
         assert row["status"] == "decided", row
         got = {key: row[key] for key in case["expected"]}
         assert got == case["expected"], case["input"]["id"]
+
+
+def test_rule_ids_and_outputs_that_kaskad_reserves_are_renamed(tmp_path: Path) -> None:
+    """A DMN rule id equal to an output's name or to ``matched``/``unknown``, and an
+    output named ``matched``, become names a kaskad table may have; the table compiles."""
+    from tests.dmn.test_errors import HEAD, TAIL, rule, table
+
+    outputs = (
+        '<output id="o1" name="out" typeRef="string" />'
+        '<output id="o2" name="matched" typeRef="integer" />'
+    )
+    body = (
+        rule("out", "&lt; 5", outputs=('"low"', "1"))
+        + rule("matched", "[5..10]", outputs=('"mid"', "2"))
+        + rule("unknown", "&gt; 10", outputs=('"high"', "3"))
+    )
+    dmn = tmp_path / "names.dmn"
+    dmn.write_text(HEAD + table(body, outputs=outputs, attrs=' hitPolicy="FIRST"') + TAIL)
+    model = read_dmn(dmn)
+    (only,) = model.tables
+    assert [o.id for o in only.outputs] == ["out", "matched_2"]
+    assert [r.id for r in only.rules] == ["rule_out", "rule_matched", "rule_unknown"]
+    write_tables(model, tmp_path)
+    (tmp_path / "schema.yaml").write_text("schema: s\nfields:\n  x: float\n", "utf-8")
+    (tmp_path / "pipeline.yaml").write_text(
+        "pipeline: names\ninput: schema.yaml\nsteps:\n  - table: tables/d1.yaml\n"
+        "decision:\n  - otherwise: done\n",
+        "utf-8",
+    )
+    executor = RecordExecutor(compile_pipeline(tmp_path / "pipeline.yaml"))
+    row = json_value(executor.decide({"x": 7}).output)
+    assert (row["d1.out"], row["d1.matched_2"], row["d1.matched"]) == ("mid", 2, ["rule_matched"])

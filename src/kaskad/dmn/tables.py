@@ -3,6 +3,8 @@ outputs with their types and values, rules; problems appended with the element's
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from kaskad.dmn import feel
 from kaskad.dmn.errors import problem
 from kaskad.dmn.model import (
@@ -17,6 +19,9 @@ from kaskad.dmn.model import (
 )
 from kaskad.dmn.xmltree import Element
 from kaskad.errors import Problem
+
+# fields every kaskad table gives besides its outputs (TABLE.matched, TABLE.unknown)
+RESERVED = ("matched", "unknown")
 
 CAMUNDA = "http://camunda.org/schema/1.0/dmn"
 HIT_POLICIES = ("UNIQUE", "FIRST", "PRIORITY", "ANY", "COLLECT", "RULE ORDER", "OUTPUT ORDER")
@@ -73,6 +78,7 @@ class TableReader:
         if self.failed or outputs is None:
             return None
         inputs = _apart(inputs, {o.id for o in outputs}, resolver)
+        rules = _rule_ids_apart(rules, {o.id for o in outputs})
         description = decision.find("description")
         text = description.text if description is not None else None
         borrowed = tuple(
@@ -225,7 +231,7 @@ class TableReader:
         table_name: str,
     ) -> tuple[TableOutput, ...] | None:
         outputs: list[TableOutput] = []
-        used: set[str] = set()
+        used: set[str] = set(RESERVED)
         ordered = hit_policy in ("PRIORITY", "OUTPUT ORDER")
         if " " in hit_policy and hit_policy.startswith("COLLECT") and len(elements) > 1:
             self.fail(
@@ -434,6 +440,18 @@ def _apart(
             item = TableInput(new, item.expr, item.label)
         out.append(item)
     return tuple(out)
+
+
+def _rule_ids_apart(rules: list[TableRule], outputs: set[str]) -> list[TableRule]:
+    """Rule ids other than the table's output ids and the fields every table gives
+    (``matched``, ``unknown``): a run counts each rule as ``TABLE.RULE_ID``."""
+    used = {r.id for r in rules} | outputs | set(RESERVED)
+    out: list[TableRule] = []
+    for rule in rules:
+        if rule.id in outputs or rule.id in RESERVED:
+            rule = replace(rule, id=_unique(f"rule_{rule.id}", used))
+        out.append(rule)
+    return out
 
 
 def _unique(base: str, used: set[str]) -> str:

@@ -172,3 +172,60 @@ def test_any_list_of_strings_is_a_list_test_of_the_same_values(
     node = parse(f"x IN ({body})")
     assert isinstance(node, ast.InList)
     assert [item.value for item in node.items] == values  # type: ignore[attr-defined]
+
+
+def test_the_importer_knows_every_keyword_a_field_name_cannot_be() -> None:
+    from kaskad.dmn.tables import KASKAD_KEYWORDS
+
+    words = [
+        "and",
+        "or",
+        "not",
+        "in",
+        "is",
+        "null",
+        "true",
+        "false",
+        "case",
+        "when",
+        "then",
+        "else",
+        "end",
+        "date",
+        "timestamp",
+        "interval",
+        "between",
+        "like",
+        "where",
+        "exists",
+        "any",
+        "all",
+        "count",
+        "sum",
+        "min",
+        "max",
+        "order",
+        "by",
+        "limit",
+        "select",
+        "from",
+        "as",
+        "distinct",
+        "if",
+        "for",
+        "some",
+        "every",
+        "return",
+        "instance",
+        "of",
+        "function",
+    ]
+    refused = set()
+    for word in words:
+        try:
+            parse(f"{word}.x > 1")
+        except Exception:
+            refused.add(word)
+    assert refused <= KASKAD_KEYWORDS
+    for word in KASKAD_KEYWORDS:
+        parse(f"{word}_.x > 1")

@@ -122,3 +122,28 @@ def test_rule_ids_and_outputs_that_kaskad_reserves_are_renamed(tmp_path: Path) -
     executor = RecordExecutor(compile_pipeline(tmp_path / "pipeline.yaml"))
     row = json_value(executor.decide({"x": 7}).output)
     assert (row["d1.out"], row["d1.matched_2"], row["d1.matched"]) == ("mid", 2, ["rule_matched"])
+
+
+def test_a_feel_name_that_is_a_kaskad_keyword_becomes_a_field_name(tmp_path: Path) -> None:
+    from tests.dmn.test_errors import HEAD, TAIL, rule, table
+
+    inputs = (
+        '<input id="i1"><inputExpression id="e1" typeRef="date"><text>Date</text>'
+        "</inputExpression></input>"
+    )
+    body = rule("early", '&lt; date("2024-01-01")') + rule("late", '&gt;= date("2024-01-01")')
+    dmn = tmp_path / "keyword.dmn"
+    dmn.write_text(HEAD + table(body, inputs=inputs) + TAIL)
+    model = read_dmn(dmn)
+    (only,) = model.tables
+    assert only.inputs[0].expr == "date_"
+    assert only.renamed == (("Date", "date_"),)
+    write_tables(model, tmp_path)
+    (tmp_path / "schema.yaml").write_text("schema: s\nfields:\n  date_: date\n", "utf-8")
+    (tmp_path / "pipeline.yaml").write_text(
+        "pipeline: keyword\ninput: schema.yaml\nsteps:\n  - table: tables/d1.yaml\n"
+        "decision:\n  - otherwise: done\n",
+        "utf-8",
+    )
+    executor = RecordExecutor(compile_pipeline(tmp_path / "pipeline.yaml"))
+    assert json_value(executor.decide({"date_": "2023-05-01"}).output)["d1.matched"] == ["early"]

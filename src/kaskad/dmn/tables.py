@@ -22,6 +22,11 @@ from kaskad.errors import Problem
 
 # fields every kaskad table gives besides its outputs (TABLE.matched, TABLE.unknown)
 RESERVED = ("matched", "unknown")
+# words kaskad's expression language does not read as the first name of a field
+# (tests/dmn/test_feel.py checks this list against the language's parser)
+KASKAD_KEYWORDS = frozenset(
+    ("case", "date", "timestamp", "interval", "not", "null", "true", "false")
+)
 
 CAMUNDA = "http://camunda.org/schema/1.0/dmn"
 HIT_POLICIES = ("UNIQUE", "FIRST", "PRIORITY", "ANY", "COLLECT", "RULE ORDER", "OUTPUT ORDER")
@@ -396,9 +401,11 @@ class _Resolver:
         elif sanitise(head) in self.outputs and len(parts) == 1:
             shown, table, out = self.outputs[sanitise(head)]
             found = f"{table.name}.{out}"
-        if found is None:  # an input field; a FEEL name with spaces becomes snake_case
-            if " " in head:
-                self.renamed[head] = sanitise(head)
+        if found is None:  # an input field; a FEEL name with spaces becomes snake_case,
+            # one that is a keyword of kaskad's language gets a "_" (``Date`` → ``date_``)
+            if " " in head or head.lower() in KASKAD_KEYWORDS:
+                name = sanitise(head)
+                self.renamed[head] = f"{name}_" if name in KASKAD_KEYWORDS else name
                 head = self.renamed[head]
             return ".".join([head, *rest])
         if self.current is not None:

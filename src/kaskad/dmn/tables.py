@@ -217,15 +217,16 @@ class TableReader:
         self, text: str, where: str, element: Element, resolver: _Resolver
     ) -> str | int | float:
         if not text.strip():
-            return "NULL"
+            return "null"
         try:
             piece = feel.expression(text, resolver)
         except feel.FeelError as exc:
             self.feel_problem(exc, where, text, element)
-            return "NULL"
+            return "null"
         if piece.literal and not piece.string and _is_number(piece.text):
             return float(piece.text) if "." in piece.text else int(piece.text)
-        return piece.text
+        # literals as the table format writes them: true, false, null
+        return piece.text.lower() if piece.text in ("TRUE", "FALSE", "NULL") else piece.text
 
     def outputs(
         self,
@@ -486,11 +487,11 @@ def _infer(entries: list[str | int | float], values: tuple[Value, ...] | None) -
             kinds.add("integer")
         elif isinstance(entry, float):
             kinds.add("float")
-        elif entry in ("TRUE", "FALSE"):
+        elif entry in ("true", "false"):
             kinds.add("boolean")
         elif entry.startswith("'") and entry.endswith("'") and len(entry) > 1:
             kinds.add("string")
-        elif entry == "NULL":
+        elif entry == "null":
             continue
         else:
             return None

@@ -91,3 +91,32 @@ def test_expressions_with_question_mark_are_left_out(tmp_path: Path) -> None:
     rules = COMPLETE.replace('"< 18"', '"? < 18"')
     # r1 cannot be analysed: no gap is claimed, nothing else changes
     assert warnings(tmp_path, table("UNIQUE", rules)) == []
+
+
+def test_an_input_reading_a_ranked_table_output_takes_its_values(tmp_path: Path) -> None:
+    """A table that reads another table's text output with ``values`` (all its cells
+    literals) sees those values, not "any other value": no false gap."""
+    write_pipeline(tmp_path, table("FIRST", COMPLETE))
+    band = (
+        "table: band\nhit_policy: UNIQUE\ninputs:\n  - {id: group, expr: t.out}\n"
+        "outputs:\n  - {id: b, type: string}\nrules:\n"
+        "  - when: [\"'minor', 'adult'\"]\n    then: [\"'young'\"]\n"
+        "  - when: [\"'senior driver', 'senior'\"]\n    then: [\"'old'\"]\n"
+    )
+    (tmp_path / "tables" / "band.yaml").write_text(band, encoding="utf-8")
+    pipeline = tmp_path / "pipeline.yaml"
+    text = pipeline.read_text(encoding="utf-8")
+    text = text.replace(
+        "  - table: tables/t.yaml\n", "  - table: tables/t.yaml\n  - table: tables/band.yaml\n"
+    )
+    ranked = "  - {id: out, type: string, values: [minor, adult, senior driver, senior]}"
+    t_yaml = tmp_path / "tables" / "t.yaml"
+    t_yaml.write_text(t_yaml.read_text().replace("  - {id: out, type: string}", ranked))
+    pipeline.write_text(text, encoding="utf-8")
+    spec, plan = compile_with_spec(pipeline)
+    assert [w for w in lint(spec, plan) if w.code.startswith("K23")] == []
+    # without the values, "any other value" of t.out is a gap of band
+    t_yaml.write_text(t_yaml.read_text().replace(ranked, "  - {id: out, type: string}"))
+    spec, plan = compile_with_spec(pipeline)
+    found = [w for w in lint(spec, plan) if w.code.startswith("K23")]
+    assert [w.code for w in found] == ["K232"] and "any other value" in found[0].message

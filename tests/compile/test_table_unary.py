@@ -28,6 +28,7 @@ def expr(test: str) -> str | None:
         ("'a,b'", "? = ('a,b')"),
         ("not('a', 'b')", "NOT ((? = ('a')) OR (? = ('b')))"),
         ("null", "? IS NULL"),
+        ("null, not('a')", "(? IS NULL) OR (NOT (? = ('a')))"),
         ("? > income * 0.5", "? > income * 0.5"),
         ("'what?'", "? = ('what?')"),
         ("date '2024-01-01'", "? = (date '2024-01-01')"),

@@ -26,6 +26,7 @@ HIT_POLICIES = {
     "COLLECT COUNT",
 }
 TYPES = {"string", "integer", "float", "boolean"}
+RESERVED = {"matched", "unknown"}  # every table gives TABLE.matched and TABLE.unknown
 TOP_KEYS = {
     "table",
     "description",
@@ -70,6 +71,9 @@ def check_unary(test: str) -> None:
         check_unary(text[4:-1])
         return
     for item in _split_list(text):
+        if item.startswith("not(") and item.endswith(")"):
+            check_unary(item[4:-1])
+            continue
         interval = _INTERVAL.match(item)
         compare = _COMPARE.match(item)
         if interval:
@@ -99,13 +103,15 @@ def check_table(data: Any) -> None:
     for item in outputs:
         assert set(item) <= {"id", "label", "type", "values"}
         assert NAME.match(item["id"]), item["id"]
+        assert item["id"] not in RESERVED, item["id"]
         assert item["type"] in TYPES
         for value in item.get("values", []):
             assert isinstance(value, str if item["type"] == "string" else (int, float))
     for key in data.get("default", {}):
         assert key in {o["id"] for o in outputs}
     assert data["rules"], "a table without rules"
-    rule_ids = set()
+    rule_ids: set[str] = set()
+    output_ids = {o["id"] for o in outputs}
     for rule in data["rules"]:
         assert set(rule) <= {"when", "then", "annotation", "id"}
         assert len(rule["when"]) == len(inputs), rule
@@ -120,4 +126,5 @@ def check_table(data: Any) -> None:
         if "id" in rule:
             assert RULE_ID.match(rule["id"]), rule["id"]
             assert rule["id"] not in rule_ids
+            assert rule["id"] not in output_ids | RESERVED, rule["id"]
             rule_ids.add(rule["id"])

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kaskad.compile.expr import ast
-from kaskad.compile.expr.parser import parse
+from kaskad.compile.expr.parser import ExprSyntaxError, parse
 from kaskad.dmn.feel import FeelError, expression, literal_values, unary_tests
 from tests.dmn.table_check import check_unary
 
@@ -24,13 +24,15 @@ from tests.dmn.table_check import check_unary
         ("< 21", "< 21"),
         ("<=-1.5", "<= -1.5"),
         ("= 5", "= 5"),
-        ("!= 5", "not(5)"),
-        ('!= "glass"', "not('glass')"),
+        ("!= 5", "null, not(5)"),
+        ('!= "glass"', "null, not('glass')"),
         ("[21..65]", "[21..65]"),
         ("(1..2)", "(1..2)"),
         ("]1..2[", "]1..2["),
         ("[1000..3000[", "[1000..3000["),
-        ('not("x", "y")', "not('x', 'y')"),
+        ('not("x", "y")', "null, not('x', 'y')"),
+        ('not("x", null)', "not('x', null)"),
+        ('"x", != "y"', "null, 'x', not('y')"),
         ("not(< 5, [10..20])", "not(< 5, [10..20])"),
         ("null", "null"),
         ("= null", "null"),
@@ -59,7 +61,9 @@ def test_unary_tests(feel: str, kaskad: str) -> None:
 
 
 def test_a_camunda_input_variable_stands_for_the_input() -> None:
-    assert unary_tests('season != "Winter"', input_names=frozenset({"season"})) == ("? != 'Winter'")
+    assert unary_tests('season != "Winter"', input_names=frozenset({"season"})) == (
+        "(? IS NULL OR ? != 'Winter')"
+    )
 
 
 @pytest.mark.parametrize(
@@ -74,6 +78,7 @@ def test_a_camunda_input_variable_stands_for_the_input() -> None:
         ("a or b and c", "a OR b AND c"),
         ("x = null", "x IS NULL"),
         ("null != x", "x IS NOT NULL"),
+        ('kind != "glass"', "(kind IS NULL OR kind != 'glass')"),
         ("not(a) and b", "(NOT (a)) AND b"),
         ("score between 1 and 2", "score BETWEEN 1 AND 2"),
         ('name + " " + surname', "name || ' ' || surname"),
@@ -161,8 +166,66 @@ def test_any_list_of_strings_is_a_list_test_of_the_same_values(
 ) -> None:
     feel = ", ".join(_feel_literal(v) for v in values)
     translated = unary_tests(f"not({feel})" if negated else feel)
-    body = translated[4:-1] if negated else translated
-    assert translated.startswith("not(") == negated
+    # FEEL's not("a") matches a missing value: kaskad says so with ``null,``
+    assert translated.startswith("null, not(") == negated
+    body = translated[10:-1] if negated else translated
     node = parse(f"x IN ({body})")
     assert isinstance(node, ast.InList)
     assert [item.value for item in node.items] == values  # type: ignore[attr-defined]
+
+
+def test_the_importer_knows_every_keyword_a_field_name_cannot_be() -> None:
+    from kaskad.dmn.tables import KASKAD_KEYWORDS
+
+    words = [
+        "and",
+        "or",
+        "not",
+        "in",
+        "is",
+        "null",
+        "true",
+        "false",
+        "case",
+        "when",
+        "then",
+        "else",
+        "end",
+        "date",
+        "timestamp",
+        "interval",
+        "between",
+        "like",
+        "where",
+        "exists",
+        "any",
+        "all",
+        "count",
+        "sum",
+        "min",
+        "max",
+        "order",
+        "by",
+        "limit",
+        "select",
+        "from",
+        "as",
+        "distinct",
+        "if",
+        "for",
+        "some",
+        "every",
+        "return",
+        "instance",
+        "of",
+        "function",
+    ]
+    refused = set()
+    for word in words:
+        try:
+            parse(f"{word}.x > 1")
+        except ExprSyntaxError:
+            refused.add(word)
+    assert refused <= KASKAD_KEYWORDS
+    for word in KASKAD_KEYWORDS:
+        parse(f"{word}_.x > 1")

@@ -32,8 +32,8 @@ TESTS = {
         "10, 20, 30",
     ],
     "amount": ["-", "> 100.5", "<= 1000", "[0..500]", "not([100..200])", "? > age * 10"],
-    "kind": ["-", "'auto'", "'auto','home'", "not('travel')", "null"],
-    "region": ["-", "'north'", "'north','south'", "not('east')"],
+    "kind": ["-", "'auto'", "'auto','home'", "not('travel')", "null", "null, not('travel')"],
+    "region": ["-", "'north'", "'north','south'", "not('east')", "'north', not('east', 'west')"],
     "vip": ["-", "true", "false", "null"],
 }
 INPUTS = list(TESTS)

@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from kaskad.compile.expr.typed import TCol, TLit
 from kaskad.compile.plan import Plan, TableNode
 from kaskad.compile.table import test_shapes
 from kaskad.compile.unary import Shape, Value
@@ -57,14 +59,37 @@ def table_checks(spec: PipelineSpec, plan: Plan) -> list[Problem]:
     for table in spec.tables:
         node = nodes.get(table.name)
         if node is not None:
-            found += check_table(table, node)
+            found += check_table(table, node, _ranked_columns(nodes.values()))
     return found
 
 
-def check_table(spec: TableSpec, node: TableNode) -> list[Problem]:
+def _ranked_columns(nodes: Iterable[TableNode]) -> dict[str, tuple[Value, ...]]:
+    """Text outputs of single-value tables that list their ``values``: a later table that
+    reads one (``risk_class.risk_class``) reads one of those values, or a missing one."""
+    return {
+        node.column(o.id): o.values
+        for node in nodes
+        if not node.gives_lists and node.aggregator is None
+        for k, o in enumerate(node.table_outputs)
+        if o.values
+        and o.dtype.kind == "string"
+        and all(isinstance(r.then[k], TLit) for r in node.rules)
+        and (node.default is None or isinstance(node.default[k], TLit))
+    }
+
+
+def check_table(
+    spec: TableSpec, node: TableNode, ranked: Mapping[str, tuple[Value, ...]] | None = None
+) -> list[Problem]:
     shapes = test_shapes(spec)
     found = _empty_intervals(spec, shapes)
-    dtypes = [expr.dtype for _, expr in node.inputs]
+    ranked = ranked or {}
+    dtypes = [
+        DType("category", values=tuple(str(v) for v in ranked[expr.column]))
+        if isinstance(expr, TCol) and not expr.path and expr.column in ranked
+        else expr.dtype
+        for _, expr in node.inputs
+    ]
     cells: list[list[_Cell]] = []
     unread: set[int] = set()  # inputs whose tests the analysis cannot read (dates, ...)
     for k, dtype in enumerate(dtypes):

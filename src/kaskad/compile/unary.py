@@ -116,6 +116,12 @@ def _item(item: str) -> tuple[str, Interval | tuple[Value] | None]:
         return _replace_question(item), None
     if item.lower() == "null":
         return f"{q} IS NULL", None
+    negated = _NOT.match(item)
+    if negated and _balanced(negated.group(1)):
+        # ``null, not('a', 'b')``: missing, or none of those (the form of DMN's
+        # ``not("a")``, which matches a missing value)
+        inner, _ = _disjunction(negated.group(1))
+        return f"NOT ({inner})", None
     match = _INTERVAL.match(item)
     if match and ".." in _outside_strings(item):
         start, lo, hi, end = match.groups()

@@ -233,6 +233,10 @@ class _Parser:
             if op in ("=", "!=") and (left.null or right.null):
                 other = right if left.null else left
                 return Piece(f"{other.text} IS {'NOT ' if op == '!=' else ''}NULL")
+            if op == "!=" and (left.literal or right.literal):
+                # FEEL: a missing value is not equal to a value (true, not null)
+                other = right if left.literal else left
+                return Piece(f"({other.text} IS NULL OR {left.text} != {right.text})")
             return Piece(f"{left.text} {op} {right.text}")
         if self.at("keyword", "between"):
             self.take()
@@ -387,18 +391,26 @@ class _Parser:
         """A value: a literal, a date, a name (a value of another field), arithmetic."""
         return self.additive()
 
-    def positive(self) -> tuple[str, str]:
-        """One positive unary test as (simple form, form over ``?``)."""
+    def positive(self) -> tuple[str, str, NullMatch]:
+        """One positive unary test as (simple form, form over ``?``, what it gives for a
+        missing input value in FEEL)."""
         if self.at("op") and self.tok.text in ("<", "<=", ">", ">=", "=", "!="):
             op = self.take().text
             value = self.endpoint()
+            at_null: NullMatch = (
+                None
+                if op not in ("=", "!=") or not (value.literal or value.null)
+                else "is_null"
+                if value.null and op == "="
+                else (op == "!=") != value.null
+            )
             expr = (
                 f"? IS {'NOT ' if op == '!=' else ''}NULL"
                 if value.null and op in ("=", "!=")
                 else f"? {op} {value.text}"
             )
             if not value.literal:
-                return "", expr
+                return "", expr, at_null
             text = _unary_literal(value.text)
             simple = (
                 f"not({text})"
@@ -407,14 +419,16 @@ class _Parser:
                 if op == "=" and value.null
                 else f"{op} {text}"
             )
-            return simple, expr
+            return simple, expr, at_null
         if self.at("op") and self.tok.text in ("[", "(", "]"):
-            return self.interval()
+            return (*self.interval(), None)
         value = self.endpoint()
         if not (self.at("end") or self.at("op", ",") or self.at("op", ")")):
             raise self.unexpected("',' or the end of the test")
         expr = "? IS NULL" if value.null else f"? = {value.text}"
-        return (_unary_literal(value.text) if value.literal else ""), expr
+        simple = _unary_literal(value.text) if value.literal else ""
+        equal_null: NullMatch = "is_null" if value.null else False if value.literal else None
+        return simple, expr, equal_null
 
     def interval(self) -> tuple[str, str]:
         opening = self.take().text
@@ -431,12 +445,17 @@ class _Parser:
             return "", expr
         return f"{opening}{_unary_literal(low.text)}..{_unary_literal(high.text)}{closing}", expr
 
-    def positive_list(self) -> list[tuple[str, str]]:
+    def positive_list(self) -> list[tuple[str, str, NullMatch]]:
         tests = [self.positive()]
         while self.at("op", ","):
             self.take()
             tests.append(self.positive())
         return tests
+
+
+# what a positive unary test gives for a missing input in FEEL: True, False, None (null:
+# no match), or "is_null" (the test is ``null``, which kaskad's tests match as well)
+NullMatch = bool | None | str
 
 
 def _unary_literal(text: str) -> str:
@@ -509,11 +528,20 @@ def unary_tests(
         if "?" not in piece.text:
             raise simple_error from None
         return piece.text
-    if all(simple for simple, _ in tests):
-        joined = ", ".join(simple for simple, _ in tests)
-        return f"not({joined})" if negated else joined
-    joined = " OR ".join(expr for _, expr in tests)
-    return f"NOT ({joined})" if negated else joined
+    at_null = [n for *_, n in tests]
+    # FEEL compares a missing value with ``=`` as false (not null), so ``not("a")`` and
+    # ``!= "a"`` match it; kaskad's tests leave it unknown: say ``null`` explicitly
+    if negated:
+        add_null = all(n is False for n in at_null)
+    else:
+        add_null = True in at_null and "is_null" not in at_null
+    if all(simple for simple, _, _ in tests):
+        joined = ", ".join(simple for simple, _, _ in tests)
+        test = f"not({joined})" if negated else joined
+        return f"null, {test}" if add_null else test
+    joined = " OR ".join(expr for _, expr, _ in tests)
+    test = f"NOT ({joined})" if negated else joined
+    return f"? IS NULL OR {test}" if add_null else test
 
 
 def literal_values(text: str) -> list[str | int | float | bool]:

@@ -3,6 +3,8 @@ outputs with their types and values, rules; problems appended with the element's
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from kaskad.dmn import feel
 from kaskad.dmn.errors import problem
 from kaskad.dmn.model import (
@@ -17,6 +19,14 @@ from kaskad.dmn.model import (
 )
 from kaskad.dmn.xmltree import Element
 from kaskad.errors import Problem
+
+# fields every kaskad table gives besides its outputs (TABLE.matched, TABLE.unknown)
+RESERVED = ("matched", "unknown")
+# words kaskad's expression language does not read as the first name of a field
+# (tests/dmn/test_feel.py checks this list against the language's parser)
+KASKAD_KEYWORDS = frozenset(
+    ("case", "date", "timestamp", "interval", "not", "null", "true", "false")
+)
 
 CAMUNDA = "http://camunda.org/schema/1.0/dmn"
 HIT_POLICIES = ("UNIQUE", "FIRST", "PRIORITY", "ANY", "COLLECT", "RULE ORDER", "OUTPUT ORDER")
@@ -73,6 +83,7 @@ class TableReader:
         if self.failed or outputs is None:
             return None
         inputs = _apart(inputs, {o.id for o in outputs}, resolver)
+        rules = _rule_ids_apart(rules, {o.id for o in outputs})
         description = decision.find("description")
         text = description.text if description is not None else None
         borrowed = tuple(
@@ -206,15 +217,16 @@ class TableReader:
         self, text: str, where: str, element: Element, resolver: _Resolver
     ) -> str | int | float:
         if not text.strip():
-            return "NULL"
+            return "null"
         try:
             piece = feel.expression(text, resolver)
         except feel.FeelError as exc:
             self.feel_problem(exc, where, text, element)
-            return "NULL"
+            return "null"
         if piece.literal and not piece.string and _is_number(piece.text):
             return float(piece.text) if "." in piece.text else int(piece.text)
-        return piece.text
+        # literals as the table format writes them: true, false, null
+        return piece.text.lower() if piece.text in ("TRUE", "FALSE", "NULL") else piece.text
 
     def outputs(
         self,
@@ -225,7 +237,7 @@ class TableReader:
         table_name: str,
     ) -> tuple[TableOutput, ...] | None:
         outputs: list[TableOutput] = []
-        used: set[str] = set()
+        used: set[str] = set(RESERVED)
         ordered = hit_policy in ("PRIORITY", "OUTPUT ORDER")
         if " " in hit_policy and hit_policy.startswith("COLLECT") and len(elements) > 1:
             self.fail(
@@ -390,9 +402,11 @@ class _Resolver:
         elif sanitise(head) in self.outputs and len(parts) == 1:
             shown, table, out = self.outputs[sanitise(head)]
             found = f"{table.name}.{out}"
-        if found is None:  # an input field; a FEEL name with spaces becomes snake_case
-            if " " in head:
-                self.renamed[head] = sanitise(head)
+        if found is None:  # an input field; a FEEL name with spaces becomes snake_case,
+            # one that is a keyword of kaskad's language gets a "_" (``Date`` → ``date_``)
+            if " " in head or head.lower() in KASKAD_KEYWORDS:
+                name = sanitise(head)
+                self.renamed[head] = f"{name}_" if name in KASKAD_KEYWORDS else name
                 head = self.renamed[head]
             return ".".join([head, *rest])
         if self.current is not None:
@@ -436,6 +450,18 @@ def _apart(
     return tuple(out)
 
 
+def _rule_ids_apart(rules: list[TableRule], outputs: set[str]) -> list[TableRule]:
+    """Rule ids other than the table's output ids and the fields every table gives
+    (``matched``, ``unknown``): a run counts each rule as ``TABLE.RULE_ID``."""
+    used = {r.id for r in rules} | outputs | set(RESERVED)
+    out: list[TableRule] = []
+    for rule in rules:
+        if rule.id in outputs or rule.id in RESERVED:
+            rule = replace(rule, id=_unique(f"rule_{rule.id}", used))
+        out.append(rule)
+    return out
+
+
 def _unique(base: str, used: set[str]) -> str:
     name, n = base, 2
     while name in used:
@@ -461,11 +487,11 @@ def _infer(entries: list[str | int | float], values: tuple[Value, ...] | None) -
             kinds.add("integer")
         elif isinstance(entry, float):
             kinds.add("float")
-        elif entry in ("TRUE", "FALSE"):
+        elif entry in ("true", "false"):
             kinds.add("boolean")
         elif entry.startswith("'") and entry.endswith("'") and len(entry) > 1:
             kinds.add("string")
-        elif entry == "NULL":
+        elif entry == "null":
             continue
         else:
             return None

@@ -30,6 +30,7 @@ from kaskad.cli.common import (
     store_location,
 )
 from kaskad.cli.decisions import decisions_app
+from kaskad.cli.docs import docs
 from kaskad.cli.monitor import labels_app, monitor, release_reference
 from kaskad.cli.passport import passport
 from kaskad.cli.registry import load, model_app, release_app
@@ -73,6 +74,7 @@ app.command("backtest")(backtest)
 app.command("serve")(serve)
 app.command("runs")(runs)
 app.command("passport")(passport)
+app.command("docs")(docs)
 
 PipelineArg = Annotated[
     str,

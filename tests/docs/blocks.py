@@ -11,7 +11,7 @@ is allowed); the site does not show them:
   page.
 
 A ``console`` block's commands are its ``$ `` lines (a trailing ``\\`` continues one on the
-next line); the other lines are what the command prints, shown, not compared. A ``bash``
+next line, a here-document runs to its delimiter); the other lines are what the command prints, shown, not compared. A ``bash``
 block is one script. A ``python`` block runs in a namespace shared by the page's Python
 blocks.
 """
@@ -24,6 +24,7 @@ from pathlib import Path
 
 RUNNABLE = ("bash", "console", "python")
 FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```[ \t]*$", re.S | re.M)
+HEREDOC = re.compile(r"<<-?\s*'?(\w+)'?")
 MARKER = re.compile(r"<!--\s*illustration\s*(?::\s*(?P<why>.*?))?\s*-->\s*$", re.S)
 
 
@@ -51,6 +52,12 @@ class Block:
             command = line[2:]
             while command.endswith("\\"):
                 command = command + "\n" + next(lines, "")
+            heredoc = HEREDOC.search(command)
+            if heredoc:  # the here-document's lines, up to its delimiter, belong to it
+                for body in lines:
+                    command += "\n" + body
+                    if body == heredoc.group(1):
+                        break
             commands.append(command)
         return commands
 

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-
 from generate import generate_applications, training_table, write_applications
 from train import add_fraud_score, train_models
 

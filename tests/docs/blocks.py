@@ -6,14 +6,14 @@ is allowed); the site does not show them:
 
 - ``<!-- illustration: why -->``: the block is not run (it needs a network, a cluster, a
   container runtime, a second machine...); the reason is required.
-- ``<!-- page-server -->`` is not needed: a ``kaskad serve`` command starts in the
-  background, the next block runs once it answers ``/ready``, and it is stopped after the
-  page.
+A ``kaskad serve`` command (long-running) needs no marker: it starts in the background,
+the next command runs once it answers ``/ready``, and it is stopped when the next server
+starts or the page ends (see tests/docs/runner.py).
 
 A ``console`` block's commands are its ``$ `` lines (a trailing ``\\`` continues one on the
-next line, a here-document runs to its delimiter); the other lines are what the command prints, shown, not compared. A ``bash``
-block is one script. A ``python`` block runs in a namespace shared by the page's Python
-blocks.
+next line, a here-document runs to its delimiter); the other lines are what the command
+prints, shown, not compared. A ``bash`` block is one script. A ``python`` block runs in a
+namespace shared by the page's Python blocks.
 """
 
 from __future__ import annotations

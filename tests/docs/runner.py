@@ -72,8 +72,11 @@ def scratch_bin_dir(repo: Path) -> None:
 
 def command_env(repo: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KASKAD_", "PYTEST_"))}
-    env["PATH"] = f"{repo / '.venv' / 'bin'}{os.pathsep}{env.get('PATH', '')}"
-    env["PYTHONPATH"] = str(ROOT / "src")
+    # The README's .venv/bin first, then the tools beside this interpreter (mkdocs);
+    # kaskad is the scratch copy's own source.
+    tools = Path(sys.executable).parent
+    env["PATH"] = os.pathsep.join([str(repo / ".venv" / "bin"), str(tools), env.get("PATH", "")])
+    env["PYTHONPATH"] = str(repo / "src")
     env["COLUMNS"] = "120"
     env["NO_COLOR"] = "1"
     return env
@@ -169,10 +172,12 @@ class PageRun:
                     f"{block.where}: `{command}` stopped with {proc.returncode}\n"
                     f"{_tail(log.read_bytes())}"
                 )
-            with contextlib.suppress(urllib.error.URLError, OSError):
-                with urllib.request.urlopen(url, timeout=2) as reply:
-                    if reply.status == 200:
-                        return
+            with (
+                contextlib.suppress(urllib.error.URLError, OSError),
+                urllib.request.urlopen(url, timeout=2) as reply,
+            ):
+                if reply.status == 200:
+                    return
             time.sleep(0.3)
         raise ExampleFailed(f"{block.where}: `{command}` never answered {url}")
 

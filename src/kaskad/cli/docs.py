@@ -21,7 +21,7 @@ BUILD_HINT = (
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         """Requests are not printed: the site is static and local."""
 
 
@@ -31,6 +31,12 @@ def site_index(site: Path = SITE) -> Path:
     if not index.is_file():
         raise fail(BUILD_HINT)
     return index
+
+
+def site_server(site: Path, port: int) -> http.server.ThreadingHTTPServer:
+    """An HTTP server of ``site``'s files on 127.0.0.1 (not started)."""
+    handler = functools.partial(_QuietHandler, directory=str(site))
+    return http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
 
 
 def docs(
@@ -51,15 +57,14 @@ def docs(
 ) -> None:
     """The documentation site (guides, CLI and Python reference, error codes), served on
     127.0.0.1 from the files shipped with kaskad: nothing is fetched from the internet."""
-    index = site_index()
+    index = site_index(SITE)
     if not serve:
         out.print(str(index))
         if open_browser:
             webbrowser.open(index.as_uri())
         return
-    handler = functools.partial(_QuietHandler, directory=str(index.parent))
     try:
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+        server = site_server(index.parent, port)
     except OSError as exc:
         raise fail(f"cannot serve on 127.0.0.1:{port}: {exc.strerror}; try --port") from None
     url = f"http://127.0.0.1:{server.server_address[1]}/index.html"

@@ -3,9 +3,8 @@
 
 from __future__ import annotations
 
-import click
 import typer.main
 
 from kaskad.cli.main import app
 
-command: click.Command = typer.main.get_command(app)
+command = typer.main.get_command(app)

@@ -6,6 +6,7 @@ is allowed); the site does not show them:
 
 - ``<!-- illustration: why -->``: the block is not run (it needs a network, a cluster, a
   container runtime, a second machine...); the reason is required.
+
 A ``kaskad serve`` command (long-running) needs no marker: it starts in the background,
 the next command runs once it answers ``/ready``, and it is stopped when the next server
 starts or the page ends (see tests/docs/runner.py).

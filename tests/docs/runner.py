@@ -9,15 +9,19 @@ page ends; the next command waits until it answers ``/ready``.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +154,10 @@ class PageRun:
 
     def _serve(self, block: Block, command: str) -> None:
         self.close()  # one server at a time: the documented commands share the port
+        port = re.search(r"--port[ =](\d+)", command)
+        number = int(port.group(1)) if port else 8000
+        if _listening(number):  # another process's server would answer for ours
+            raise ExampleFailed(f"{block.where}: port {number} is in use before `{command}`")
         self.started += 1
         log = self.repo / f"serve-{self.started}.log"
         with log.open("wb") as sink:
@@ -163,8 +171,7 @@ class PageRun:
                 start_new_session=True,
             )
         self.servers.append((proc, log))
-        port = re.search(r"--port[ =](\d+)", command)
-        url = f"http://127.0.0.1:{port.group(1) if port else 8000}/ready"
+        url = f"http://127.0.0.1:{number}/ready"
         deadline = time.monotonic() + READY_TIMEOUT
         while time.monotonic() < deadline:
             if proc.poll() is not None:
@@ -191,6 +198,23 @@ class PageRun:
                     os.killpg(proc.pid, signal.SIGKILL)
                     proc.wait()
         self.servers.clear()
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+@contextlib.contextmanager
+def server_port_lock(blocks: list[Block]) -> Iterator[None]:
+    """Pages that start ``kaskad serve`` on its documented port run one at a time, also
+    across pytest-xdist workers (a lock file in the temporary folder)."""
+    if not any(SERVE.match(c) for b in blocks if b.lang != "python" for c in b.commands()):
+        yield
+        return
+    with (Path(tempfile.gettempdir()) / "kaskad-docs-serve.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        yield
 
 
 def _tail(data: bytes, lines: int = 25) -> str:

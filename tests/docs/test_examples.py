@@ -12,7 +12,14 @@ from pathlib import Path
 import pytest
 
 from tests.docs.blocks import page_blocks, untagged_commands
-from tests.docs.runner import ROOT, ExampleFailed, PageRun, scratch_bin_dir, scratch_repository
+from tests.docs.runner import (
+    ROOT,
+    ExampleFailed,
+    PageRun,
+    scratch_bin_dir,
+    scratch_repository,
+    server_port_lock,
+)
 
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 RUNNABLE_PAGES = [p for p in PAGES if any(not b.illustration for b in page_blocks(p))]
@@ -27,13 +34,14 @@ def _name(page: Path) -> str:
 @pytest.mark.parametrize("page", RUNNABLE_PAGES, ids=_name)
 def test_page_examples_run(page: Path, example_dir: Path, tmp_path: Path) -> None:
     repo = scratch_repository(tmp_path / "repo")
+    blocks = [b for b in page_blocks(repo / page.relative_to(ROOT)) if not b.illustration]
     run = PageRun(repo)
-    try:
-        for block in page_blocks(repo / page.relative_to(ROOT)):
-            if not block.illustration:
+    with server_port_lock(blocks):
+        try:
+            for block in blocks:
                 run.run(block)
-    finally:
-        run.close()
+        finally:
+            run.close()
 
 
 @pytest.mark.parametrize("page", PAGES, ids=_name)

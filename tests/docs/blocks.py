@@ -7,6 +7,10 @@ is allowed); the site does not show them:
 - ``<!-- illustration: why -->``: the block is not run (it needs a network, a cluster, a
   container runtime, a second machine...); the reason is required.
 
+- ``<!-- needs: promtool -->``: the block runs a program that a development machine may
+  lack; without it the block is skipped, unless ``KASKAD_REQUIRE_SERVICES=1`` (as in
+  ``.ci/run``, which installs it), where that fails.
+
 A ``kaskad serve`` command (long-running) needs no marker: it starts in the background,
 the next command runs once it answers ``/ready``, and it is stopped when the next server
 starts or the page ends (see tests/docs/runner.py).
@@ -27,6 +31,7 @@ RUNNABLE = ("bash", "console", "python")
 FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```[ \t]*$", re.S | re.M)
 HEREDOC = re.compile(r"<<-?\s*'?(\w+)'?")
 MARKER = re.compile(r"<!--\s*illustration\s*(?::\s*(?P<why>.*?))?\s*-->\s*$", re.S)
+NEEDS = re.compile(r"<!--\s*needs:\s*(?P<tools>[\w\- ]+?)\s*-->\s*$")
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,7 @@ class Block:
     lang: str
     text: str
     illustration: str | None  # the reason, when marked
+    needs: tuple[str, ...] = ()  # programs it runs that a development machine may lack
 
     @property
     def where(self) -> str:
@@ -79,8 +85,10 @@ def page_blocks(page: Path) -> list[Block]:
             why = (marker.group("why") or "").strip()
             if not why:
                 raise ValueError(f"{page.name}: an illustration marker must say why")
+        needs = NEEDS.search(last)
+        tools = tuple(needs.group("tools").split()) if needs else ()
         line = text[: match.start()].count("\n") + 1
-        blocks.append(Block(page, line, lang, match.group(2), why))
+        blocks.append(Block(page, line, lang, match.group(2), why, tools))
     return blocks
 
 

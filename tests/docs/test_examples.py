@@ -7,6 +7,8 @@ order in a scratch copy of the repository with the credit example built; a block
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -39,6 +41,10 @@ def test_page_examples_run(page: Path, example_dir: Path, tmp_path: Path) -> Non
     with server_port_lock(blocks):
         try:
             for block in blocks:
+                if missing := [tool for tool in block.needs if shutil.which(tool) is None]:
+                    if os.environ.get("KASKAD_REQUIRE_SERVICES") == "1":
+                        pytest.fail(f"{block.where} needs {', '.join(missing)}")
+                    continue
                 run.run(block)
         finally:
             run.close()
@@ -79,3 +85,10 @@ def test_illustration_needs_a_reason(tmp_path: Path) -> None:
     page.write_text("<!-- illustration -->\n```console\n$ false\n```\n")
     with pytest.raises(ValueError, match="must say why"):
         page_blocks(page)
+
+
+def test_needs_marker_names_the_programs(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text("<!-- needs: promtool -->\n```console\n$ promtool --version\n```\n")
+    (block,) = page_blocks(page)
+    assert block.needs == ("promtool",) and block.illustration is None

@@ -31,7 +31,9 @@ ROOT = Path(__file__).resolve().parents[2]
 COMMAND_TIMEOUT = 300
 READY_TIMEOUT = 90
 FAILED = "__docs_failed__"
-SERVE = re.compile(r"^(?:\w+=\S*\s+)*(?:\.venv/bin/)?kaskad\s+serve\b")
+SERVE = re.compile(
+    r"""^(?:[A-Za-z_]\w*=(?:"[^"]*"|'[^']*'|\S*)\s+)*(?:\.venv/bin/)?kaskad\s+serve\b"""
+)
 SKIP_COPY = shutil.ignore_patterns(
     ".git",
     ".venv",
@@ -61,13 +63,15 @@ def scratch_repository(target: Path) -> Path:
 
 
 def scratch_bin_dir(repo: Path) -> None:
-    """``repo/.venv/bin/kaskad`` and ``python``: this interpreter (a symlink would lose
-    the virtual environment, found next to the link's own path)."""
+    """``repo/.venv/bin/kaskad``, ``python`` and ``python3`` (a venv's python3 is its own):
+    this interpreter (a symlink would lose the virtual environment, found next to the
+    link's own path)."""
     bin_dir = repo / ".venv" / "bin"
     bin_dir.mkdir(parents=True)
     for name, line in (
         ("kaskad", f'exec "{sys.executable}" -m kaskad.cli.main "$@"'),
         ("python", f'exec "{sys.executable}" "$@"'),
+        ("python3", f'exec "{sys.executable}" "$@"'),
     ):
         script = bin_dir / name
         script.write_text(f"#!/bin/sh\n{line}\n")
@@ -162,7 +166,7 @@ class PageRun:
         log = self.repo / f"serve-{self.started}.log"
         with log.open("wb") as sink:
             proc = subprocess.Popen(
-                ["bash", "-c", f"exec {command}"],
+                ["bash", "-c", command],  # its own process group: stopped whole
                 cwd=self.repo,
                 env=self.env,
                 stdout=sink,

@@ -1,7 +1,7 @@
 """Error hierarchy shared by every layer of kaskad.
 
-Every error kaskad raises derives from :class:`KaskadError`. Problems found while
-loading or compiling a pipeline are collected as :class:`Problem` entries (each with
+Every error kaskad raises derives from `KaskadError`. Problems found while
+loading or compiling a pipeline are collected as `Problem` entries (each with
 a stable code, a location and an optional hint) and raised together once.
 Error codes are documented in ``docs/errors.md``.
 """
@@ -146,7 +146,7 @@ class FieldProblem:
     :data:`FIELD_PROBLEM_TEXTS`), and, where the check knows them, what was expected and
     what arrived (``got`` as written in messages, e.g. ``text 'x'``, ``'wire'``).
 
-    Validation produces these values; they become text only at the edges (:attr:`message`
+    Validation produces these values; they become text only at the edges (`message`
     in a batch output's ``errors`` column and a decision's trace, a JSON object in HTTP
     replies)."""
 

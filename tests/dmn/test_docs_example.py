@@ -20,8 +20,8 @@ ENV = {"COLUMNS": "200", "NO_COLOR": "1"}
 
 
 def commands() -> list[str]:
-    blocks = re.findall(r"```\n(.*?)```", PAGE.read_text(encoding="utf-8"), re.S)
-    lines = [line.strip() for block in blocks for line in block.splitlines()]
+    blocks = re.findall(r"```\w*\n(.*?)```", PAGE.read_text(encoding="utf-8"), re.S)
+    lines = [line.strip().removeprefix("$ ") for block in blocks for line in block.splitlines()]
     return [
         line
         for line in lines

@@ -38,6 +38,7 @@ from kaskad.cli.masking_opts import (
     UnmaskedOpt,
     output_masking,
 )
+from kaskad.cli.docs import docs
 from kaskad.cli.monitor import labels_app, monitor, release_reference
 from kaskad.cli.passport import passport
 from kaskad.cli.registry import load, model_app, release_app
@@ -82,6 +83,7 @@ app.command("serve")(serve)
 app.command("runs")(runs)
 app.command("passport")(passport)
 app.command("import-dmn")(import_dmn)
+app.command("docs")(docs)
 
 PipelineArg = Annotated[
     str,

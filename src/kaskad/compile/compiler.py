@@ -580,7 +580,7 @@ def compile_pipeline(
     allow_version_mismatch: bool = False,
     resolver: ModelResolver | None = None,
 ) -> Plan:
-    """Load, check and compile a pipeline file; raise :class:`SpecError` listing every problem.
+    """Load, check and compile a pipeline file; raise `SpecError` listing every problem.
 
     ``allow_version_mismatch`` lets models saved by another version of their library load
     (their warnings stay on the loaded adapters); otherwise they are refused (K301).
@@ -596,8 +596,8 @@ def compile_with_spec(
     allow_version_mismatch: bool = False,
     resolver: ModelResolver | None = None,
 ) -> tuple[PipelineSpec, Plan]:
-    """:func:`compile_pipeline`, also giving the spec the plan was compiled from (whose
-    texts keep their places in the files, for :func:`kaskad.compile.lint.lint`)."""
+    """`compile_pipeline`, also giving the spec the plan was compiled from (whose
+    texts keep their places in the files, for `kaskad.compile.lint.lint`)."""
     path = Path(path)
     problems: list[Problem] = []
     spec = load_pipeline_spec(path, problems, display=_shown(path))

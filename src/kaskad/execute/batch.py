@@ -222,9 +222,9 @@ class BatchExecutor:
     def run_deferred(
         self, frame: pl.DataFrame, source: str = "input"
     ) -> tuple[pl.DataFrame, ShadowRows | None]:
-        """Like :meth:`run` without the challengers' columns, plus a function that computes
+        """Like `run` without the challengers' columns, plus a function that computes
         them later (None without challengers): one dict of ``shadow.NAME.*`` fields per
-        row of ``frame``, None for a rejected row. Same values as :meth:`run`."""
+        row of ``frame``, None for a rejected row. Same values as `run`."""
         work, inputs, rejected = self._champion(frame, source)
         out = self._assemble(work, rejected)
         columns = [c for s in self._shadows for c, _ in s.columns]

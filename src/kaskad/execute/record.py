@@ -72,7 +72,7 @@ class Decision:
     plan_hash: str
     branch: int | None = None  # index of the decision branch that matched
     # the champion's values, kept only by ``decide(record, shadows=False)`` so that
-    # :meth:`RecordExecutor.run_shadows` can run the challengers later
+    # `RecordExecutor.run_shadows` can run the challengers later
     values: dict[str, Any] | None = field(default=None, repr=False, compare=False)
     # why the record was rejected, as values (``output["errors"]`` holds their messages)
     problems: tuple[FieldProblem, ...] = ()
@@ -264,7 +264,7 @@ class RecordExecutor:
         """Decide one record (JSON-like values); invalid input gives a 'rejected' result.
 
         With ``shadows=False`` the challengers are not run and their fields are left out;
-        the decision keeps the champion's values for :meth:`run_shadows`."""
+        the decision keeps the champion's values for `run_shadows`."""
         start = time.perf_counter()
         env, errors = self.read(record)
         return self._run(record, env, errors, shadows, start, self._steps)

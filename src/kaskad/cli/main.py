@@ -31,6 +31,7 @@ from kaskad.cli.common import (
 )
 from kaskad.cli.decisions import decisions_app
 from kaskad.cli.dmn import import_dmn
+from kaskad.cli.docs import docs
 from kaskad.cli.masking_opts import (
     MaskingKeyEnvOpt,
     MaskingKeyFileOpt,
@@ -38,7 +39,6 @@ from kaskad.cli.masking_opts import (
     UnmaskedOpt,
     output_masking,
 )
-from kaskad.cli.docs import docs
 from kaskad.cli.monitor import labels_app, monitor, release_reference
 from kaskad.cli.passport import passport
 from kaskad.cli.registry import load, model_app, release_app

@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
+from kaskad.cli.exitcodes import ExitCode
 from kaskad.store.defaults import DEFAULT_FOLDER
 
 if TYPE_CHECKING:
@@ -20,12 +22,55 @@ if TYPE_CHECKING:
 out = Console()
 err = Console(stderr=True)
 
+
+def find_store(start: Path | None = None) -> Path | None:
+    """The nearest store folder (``.kaskad``) in ``start`` (the current directory) or a
+    folder above it, so that a command finds the project's store from any sub-folder."""
+    here = (start or Path.cwd()).absolute()
+    for folder in (here, *here.parents):
+        candidate = folder / DEFAULT_FOLDER
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+_new_store: list[Path] = []  # a default store that did not exist when the command began
+
+
+def resolve_store(value: str | None) -> str:
+    """``--store``/``KASKAD_STORE`` when given; else the nearest ``.kaskad`` folder here
+    or above; else ``./.kaskad``, announced once the command has made it
+    (:func:`announce_new_store`)."""
+    if value:
+        return value
+    found = find_store()
+    if found is not None:
+        return str(found)
+    made = Path.cwd().absolute() / DEFAULT_FOLDER
+    _new_store[:] = [made]
+    return str(made)
+
+
+def announce_new_store() -> None:
+    """Say where a store was made when no ``--store`` was given and none was found."""
+    for made in _new_store:
+        if made.is_dir():
+            err.print(
+                f"note: no {DEFAULT_FOLDER} store here or in a folder above: made a new "
+                f"store at {made} (choose one with --store or KASKAD_STORE)",
+                highlight=False,
+            )
+    _new_store.clear()
+
+
 StoreOpt = Annotated[
     str | None,
     typer.Option(
         "--store",
         envvar="KASKAD_STORE",
-        help=f"Store: a folder (SQLite + artifacts; default ./{DEFAULT_FOLDER}) or a database URL.",
+        callback=resolve_store,
+        help=f"Store: a folder (SQLite + artifacts) or a database URL. Default: the "
+        f"nearest {DEFAULT_FOLDER} folder here or above, else ./{DEFAULT_FOLDER}.",
         show_default=False,
     ),
 ]
@@ -82,16 +127,16 @@ def actor_name(actor: str | None) -> str:
 
 
 def store_location(store: str | None) -> str:
-    """The ``--store`` option's value, or the default folder."""
-    return store or str(DEFAULT_FOLDER)
+    """The ``--store`` option's value, or the store :func:`resolve_store` finds."""
+    return store or resolve_store(None)
 
 
 def cache_root(location: str | None) -> Path:
-    """Where releases are written out to run: beside the store's database (under the
-    default folder for a database URL)."""
+    """Where releases are written out to run: beside the store's database (for a
+    database URL, under the nearest ``.kaskad`` folder, else ``./.kaskad``)."""
     if location and "://" in location:
-        return DEFAULT_FOLDER / "releases"
-    return Path(location or DEFAULT_FOLDER) / "releases"
+        return (find_store() or DEFAULT_FOLDER) / "releases"
+    return Path(location or resolve_store(None)) / "releases"
 
 
 def is_release_ref(text: str) -> bool:
@@ -99,6 +144,8 @@ def is_release_ref(text: str) -> bool:
     return "@" in text and not Path(text).exists()
 
 
-def fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/] {message}", highlight=False)
+def fail(message: str, code: ExitCode = ExitCode.FAILED) -> typer.Exit:
+    """Print ``error: MESSAGE`` on standard error; the exit to raise, with a code from the
+    one table (:class:`~kaskad.cli.exitcodes.ExitCode`)."""
+    err.print(f"[red]error:[/] {escape(message)}", highlight=False)
     return typer.Exit(code)

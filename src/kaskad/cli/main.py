@@ -16,6 +16,7 @@ from kaskad import __version__
 from kaskad.cli.approvals import release_approve, release_require_approval
 from kaskad.cli.audit_trail import audit_app
 from kaskad.cli.backtest import backtest
+from kaskad.cli import helptext
 from kaskad.cli.bundle import bundle_app
 from kaskad.cli.common import (
     ActorOpt,
@@ -24,12 +25,15 @@ from kaskad.cli.common import (
     actor_name,
     cache_root,
     err,
+    fail,
     is_release_ref,
     out,
     progress_bar,
     store_location,
 )
 from kaskad.cli.decisions import decisions_app
+from kaskad.cli.exitcodes import ExitCode
+from kaskad.cli.guard import KaskadGroup, exit_code_for
 from kaskad.cli.monitor import labels_app, monitor, release_reference
 from kaskad.cli.passport import passport
 from kaskad.cli.registry import load, model_app, release_app
@@ -49,30 +53,33 @@ if TYPE_CHECKING:
 # imports the library parts it uses (compiler, executors, store, server) when it runs, so
 # that `kaskad --help` and `kaskad --version` start in a fraction of a second.
 
+helptext.install()
+
 app = typer.Typer(
     name="kaskad",
+    cls=KaskadGroup,
     help="Versioned decision pipelines: rules, model cascades and shadows, identical in "
     "batch and in real time.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-app.add_typer(model_app, name="model")
-app.add_typer(release_app, name="release")
-app.add_typer(decisions_app, name="decisions")
-app.add_typer(store_app, name="store")
-app.add_typer(bundle_app, name="bundle")
-app.add_typer(labels_app, name="labels")
+app.add_typer(model_app, name="model", rich_help_panel=helptext.REGISTRY)
+app.add_typer(release_app, name="release", rich_help_panel=helptext.REGISTRY)
+app.add_typer(decisions_app, name="decisions", rich_help_panel=helptext.MONITOR)
+app.add_typer(store_app, name="store", rich_help_panel=helptext.DELIVER)
+app.add_typer(bundle_app, name="bundle", rich_help_panel=helptext.DELIVER)
+app.add_typer(labels_app, name="labels", rich_help_panel=helptext.MONITOR)
 release_app.command("reference")(release_reference)
 release_app.command("approve")(release_approve)
 release_app.command("require-approval")(release_require_approval)
-app.command("monitor")(monitor)
-app.add_typer(scorecard_app, name="scorecard")
-app.add_typer(audit_app, name="audit")
-app.command("backtest")(backtest)
-app.command("serve")(serve)
-app.command("runs")(runs)
-app.command("passport")(passport)
+app.command("monitor", rich_help_panel=helptext.MONITOR)(monitor)
+app.add_typer(scorecard_app, name="scorecard", rich_help_panel=helptext.BUILD)
+app.add_typer(audit_app, name="audit", rich_help_panel=helptext.MONITOR)
+app.command("backtest", rich_help_panel=helptext.RUN)(backtest)
+app.command("serve", rich_help_panel=helptext.SERVE)(serve)
+app.command("runs", rich_help_panel=helptext.RUN)(runs)
+app.command("passport", rich_help_panel=helptext.MONITOR)(passport)
 
 PipelineArg = Annotated[
     str,
@@ -127,10 +134,10 @@ def _compiled(pipeline: str, as_json: bool, store: str | None = None) -> tuple[P
             out.print_json(data={"valid": False, "problems": [p.to_dict() for p in exc.problems]})
         else:
             print_problems(err, exc.problems)
-        raise typer.Exit(1) from None
+        raise typer.Exit(ExitCode.FAILED) from None
 
 
-@app.command()
+@app.command(rich_help_panel=helptext.BUILD)
 def validate(
     pipeline: PipelineArg,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
@@ -165,12 +172,12 @@ def validate(
             }
         )
         if failing:
-            raise typer.Exit(1)
+            raise typer.Exit(ExitCode.FAILED)
         return
     if warnings:
         print_warnings(err, warnings, as_errors=strict)
         if failing:
-            raise typer.Exit(1)
+            raise typer.Exit(ExitCode.FAILED)
     print_plan(out, plan)
 
 
@@ -195,7 +202,7 @@ def _read_record(source: Path | None) -> Any:
             text = source.read_text(encoding="utf-8")
         except OSError as exc:
             err.print(f"[red]error:[/] cannot read {source}: {exc.strerror}")
-            raise typer.Exit(2) from None
+            raise typer.Exit(ExitCode.USAGE) from None
         where = str(source)
     from kaskad.execute.contract import loads as contract_loads
 
@@ -206,10 +213,10 @@ def _read_record(source: Path | None) -> Any:
             f"[red]error:[/] {where} is not valid JSON: {exc.msg} at line {exc.lineno}, "
             f"column {exc.colno}"
         )
-        raise typer.Exit(2) from None
+        raise typer.Exit(ExitCode.USAGE) from None
 
 
-@app.command()
+@app.command(rich_help_panel=helptext.BUILD)
 def decide(
     pipeline: PipelineArg,
     input: Annotated[
@@ -236,17 +243,17 @@ def decide(
         decision = RecordExecutor(plan).decide(record)
     except KaskadError as exc:
         err.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(1) from None
+        raise typer.Exit(ExitCode.FAILED) from None
     report = explain(plan, decision)
     if as_json:
         sys.stdout.write(json.dumps(report, ensure_ascii=False, indent=2) + "\n")
     else:
         print_decision(out, plan, report)
     if decision.output.get("status") == "rejected":
-        raise typer.Exit(3)
+        raise typer.Exit(ExitCode.REJECTED)
 
 
-@app.command()
+@app.command(rich_help_panel=helptext.RUN)
 def run(
     pipeline: PipelineArg,
     input: Annotated[
@@ -333,14 +340,14 @@ def run(
         plan = _load(pipeline, store=store)
     if engine not in ("local", "spark"):
         err.print(f"[red]error:[/] unknown engine {engine!r}; use local or spark")
-        raise typer.Exit(2)
+        raise typer.Exit(ExitCode.USAGE)
     if engine == "spark":
         if rejects is not None or max_rejected is not None:
             err.print(
                 "[red]error:[/] --rejects and --max-rejected work with --engine local only; "
                 "on Spark rejected records are rows of the output (status 'rejected')"
             )
-            raise typer.Exit(2)
+            raise typer.Exit(ExitCode.USAGE)
         _run_spark(entry, plan, input, output, master, chunk_size)
         return
     with removing_partials_on_signals():  # no partial output left on SIGINT or SIGTERM
@@ -359,7 +366,7 @@ def run(
             )
         except KaskadError as exc:
             err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
-            raise typer.Exit(2) from None
+            raise typer.Exit(ExitCode.USAGE) from None
         summary = SummaryBuilder(plan, source.name, sink.name, release=release)
         progress = progress_bar(quiet)
         task = progress.add_task(plan.name, total=total, rate="")
@@ -385,11 +392,9 @@ def run(
             if not no_record:
                 _record(store, failed, actor)
             code = (
-                3
+                ExitCode.REJECTED
                 if isinstance(exc, TooManyRejectedError)
-                else 2
-                if isinstance(exc, InputError)
-                else 1
+                else exit_code_for(exc)
             )
             raise typer.Exit(code) from None
         if not quiet:
@@ -406,14 +411,28 @@ def _run_spark(
         from kaskad.batch.spark import run_spark, session
     except ImportError:  # pragma: no cover - pyspark is an optional extra
         err.print("[red]error:[/] --engine spark needs PySpark: pip install 'kaskad[spark]'")
-        raise typer.Exit(2) from None
+        raise typer.Exit(ExitCode.USAGE) from None
+    if "://" not in output and Path(output).exists():  # Spark would refuse only at the end
+        raise fail(
+            f"{output} exists: a Spark run does not replace an output; remove it or "
+            "write to another path",
+            ExitCode.USAGE,
+        )
     start = time.perf_counter()
-    spark = session(master, app_name=f"kaskad {plan.name}", batch_rows=chunk_size)
+    try:
+        spark = session(master, app_name=f"kaskad {plan.name}", batch_rows=chunk_size)
+    except Exception as exc:  # no Java, a master that cannot be reached
+        raise fail(f"cannot start Spark ({master}): {_first_line(exc)}", ExitCode.UNAVAILABLE)
     try:
         rows = run_spark(spark, plan, input, output)
     except KaskadError as exc:
-        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
-        raise typer.Exit(2) from None
+        raise fail(str(exc), exit_code_for(exc)) from None
+    except Exception as exc:
+        from pyspark.errors import PySparkException
+
+        if not isinstance(exc, PySparkException):
+            raise
+        raise fail(f"Spark refused the run: {_first_line(exc)}", ExitCode.USAGE) from None
     finally:
         spark.stop()
     elapsed = time.perf_counter() - start
@@ -422,6 +441,12 @@ def _run_spark(
         f"written to {output}",
         highlight=False,
     )
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of a Java-side error (Spark appends its JVM stack trace)."""
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
 
 
 def _record(store: str | None, summary: RunSummary, actor: str | None) -> None:

@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from kaskad.cli.common import StoreOpt, err, out
+from kaskad.cli.exitcodes import ExitCode
 from kaskad.cli.registry import opened
 
 audit_app = typer.Typer(
@@ -78,4 +79,4 @@ def audit_verify(
                 f"[red]error:[/] K608 the audit trail's hash chain is broken at"
                 f" {len(report.breaks)} place(s)"
             )
-        raise typer.Exit(1)
+        raise typer.Exit(ExitCode.FAILED)

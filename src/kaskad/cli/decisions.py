@@ -19,6 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from kaskad.cli.common import StoreOpt, fail, out, store_location
+from kaskad.cli.exitcodes import exit_code_for
 from kaskad.errors import KaskadError
 
 decisions_app = typer.Typer(
@@ -56,7 +57,7 @@ def rejections(
     try:
         shapes = rejection_shapes(store_location(store), pipeline, start)
     except KaskadError as exc:
-        raise fail(str(exc)) from None
+        raise fail(str(exc), exit_code_for(exc)) from None
     if as_json:
         out.print_json(json.dumps([s.to_dict() for s in shapes], ensure_ascii=False))
         return
@@ -96,7 +97,7 @@ def show(
     try:
         detail = decision_detail(store_location(store), decision_id)
     except KaskadError as exc:
-        raise fail(str(exc)) from None
+        raise fail(str(exc), exit_code_for(exc)) from None
     out.print_json(json.dumps(detail, default=_text, ensure_ascii=False))
 
 

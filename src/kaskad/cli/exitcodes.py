@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-__all__ = ["ExitCode", "EXIT_CODES"]
+from kaskad.errors import InputError, StoreUnavailableError
+
+__all__ = ["EXIT_CODES", "ExitCode"]
 
 
 class ExitCode(IntEnum):
@@ -35,8 +37,16 @@ EXIT_CODES: dict[ExitCode, str] = {
     "differences",
     ExitCode.NO_MATCH: "nothing matched what was asked (no logged decision in the window or "
     "with that key)",
-    ExitCode.UNAVAILABLE: "a service kaskad needs cannot be reached: the store's database, "
-    "Spark",
+    ExitCode.UNAVAILABLE: "a service kaskad needs cannot be reached: the store's database, Spark",
     ExitCode.INTERRUPTED: "stopped by Ctrl-C or SIGTERM; no partial output is left behind",
 }
 """Each exit code and what it means, as docs/cli.md lists them."""
+
+
+def exit_code_for(exc: BaseException) -> ExitCode:
+    """The exit code of an expected failure, by its kind."""
+    if isinstance(exc, StoreUnavailableError):
+        return ExitCode.UNAVAILABLE
+    if isinstance(exc, (InputError, OSError)):
+        return ExitCode.USAGE
+    return ExitCode.FAILED

@@ -16,10 +16,10 @@ import typer
 from rich.markup import escape
 from typer.core import TyperGroup
 
-from kaskad.cli.exitcodes import ExitCode
-from kaskad.errors import InputError, KaskadError, SpecError, StoreUnavailableError
+from kaskad.cli.exitcodes import ExitCode, exit_code_for
+from kaskad.errors import KaskadError, SpecError
 
-__all__ = ["KaskadGroup", "exit_code_for"]
+__all__ = ["KaskadGroup", "message_for"]
 
 # The order commands appear in within their panels (panels keep the order of
 # kaskad.cli.helptext.PANELS because the first command of each is listed first).
@@ -41,15 +41,6 @@ ORDER = (
     "bundle",
     "store",
 )
-
-
-def exit_code_for(exc: BaseException) -> ExitCode:
-    """The exit code of an expected failure, by its kind."""
-    if isinstance(exc, StoreUnavailableError):
-        return ExitCode.UNAVAILABLE
-    if isinstance(exc, (InputError, OSError)):
-        return ExitCode.USAGE
-    return ExitCode.FAILED
 
 
 def message_for(exc: BaseException) -> str:

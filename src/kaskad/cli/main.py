@@ -13,10 +13,10 @@ import typer
 from rich.markup import escape
 
 from kaskad import __version__
+from kaskad.cli import helptext
 from kaskad.cli.approvals import release_approve, release_require_approval
 from kaskad.cli.audit_trail import audit_app
 from kaskad.cli.backtest import backtest
-from kaskad.cli import helptext
 from kaskad.cli.bundle import bundle_app
 from kaskad.cli.common import (
     ActorOpt,
@@ -32,8 +32,8 @@ from kaskad.cli.common import (
     store_location,
 )
 from kaskad.cli.decisions import decisions_app
-from kaskad.cli.exitcodes import ExitCode
-from kaskad.cli.guard import KaskadGroup, exit_code_for
+from kaskad.cli.exitcodes import ExitCode, exit_code_for
+from kaskad.cli.guard import KaskadGroup
 from kaskad.cli.monitor import labels_app, monitor, release_reference
 from kaskad.cli.passport import passport
 from kaskad.cli.registry import load, model_app, release_app
@@ -41,7 +41,7 @@ from kaskad.cli.runs import runs
 from kaskad.cli.scorecard import scorecard_app
 from kaskad.cli.serve import serve
 from kaskad.cli.store import store_app
-from kaskad.errors import InputError, KaskadError, SpecError
+from kaskad.errors import KaskadError, SpecError
 
 if TYPE_CHECKING:
     from kaskad.batch.summary import RunSummary
@@ -392,9 +392,7 @@ def run(
             if not no_record:
                 _record(store, failed, actor)
             code = (
-                ExitCode.REJECTED
-                if isinstance(exc, TooManyRejectedError)
-                else exit_code_for(exc)
+                ExitCode.REJECTED if isinstance(exc, TooManyRejectedError) else exit_code_for(exc)
             )
             raise typer.Exit(code) from None
         if not quiet:
@@ -422,7 +420,9 @@ def _run_spark(
     try:
         spark = session(master, app_name=f"kaskad {plan.name}", batch_rows=chunk_size)
     except Exception as exc:  # no Java, a master that cannot be reached
-        raise fail(f"cannot start Spark ({master}): {_first_line(exc)}", ExitCode.UNAVAILABLE)
+        raise fail(
+            f"cannot start Spark ({master}): {_first_line(exc)}", ExitCode.UNAVAILABLE
+        ) from None
     try:
         rows = run_spark(spark, plan, input, output)
     except KaskadError as exc:

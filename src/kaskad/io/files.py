@@ -19,6 +19,7 @@ from kaskad.spec.schema import Schema
 
 __all__ = [
     "FORMATS",
+    "file_columns",
     "file_format",
     "frame_from_records",
     "read_input",
@@ -47,6 +48,20 @@ def read_input(path: Path, schema: Schema) -> pl.DataFrame:
         return pl.read_csv(path, schema_overrides=flat)
     except InputError:
         raise
+    except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
+        raise InputError(f"{path}: cannot read as {fmt}: {exc}") from exc
+
+
+def file_columns(path: Path) -> list[str]:
+    """The columns a CSV, Parquet or JSON Lines file holds (JSON Lines: the keys of any of
+    its records), whatever the schema; to say which column a caller asked for is absent."""
+    fmt = file_format(path)
+    try:
+        if fmt == "parquet":
+            return list(pl.read_parquet_schema(path))
+        if fmt == "jsonl":
+            return list(pl.scan_ndjson(path, infer_schema_length=None).collect_schema())
+        return pl.read_csv(path, n_rows=0).columns
     except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
         raise InputError(f"{path}: cannot read as {fmt}: {exc}") from exc
 

@@ -25,6 +25,7 @@ from kaskad.errors import FieldProblem, InputError
 from kaskad.execute.contract import DATETIME_TEXT, TEXT_READ, loads, read_nested, read_value
 from kaskad.execute.contract_frame import Read, read_columns
 from kaskad.execute.inputs import prepare_frame
+from kaskad.io.nested_text import read_nested_text
 from kaskad.spec.schema import Schema
 from kaskad.spec.types import DType
 
@@ -186,6 +187,24 @@ def conform(
             source, problem, row=offset + row, column=path, field_problem=field
         )
 
+    nested = read_nested_text(frame, schema)
+    if nested.problems:
+        at = min(nested.problems)
+        if unread is None:
+            found = nested.problems[at][0]
+            path = found.path or ""
+            dtype = _dtype_at(schema, path)
+            raw = _at(frame.row(at, named=True), path, dtype)
+            raise malformed(at, path, problem_text(raw, dtype, found), found)
+        keys = [f.name for f in schema.fields if f.key and f.name in frame.columns]
+        for row in sorted(nested.problems):
+            line = line_of(offset + row) if line_of is not None else None
+            known = tuple((k, frame[k][row]) for k in keys)
+            where = None if line is not None else offset + row
+            unread.append(Unread(row, tuple(nested.problems[row]), line, where, known))
+        keep = pl.Series([i not in nested.problems for i in range(frame.height)])
+        return conform(nested.frame.filter(keep), schema, source, offset, line_of, unread)
+    frame = nested.frame
     read = read_columns(frame, schema)
     if unread is not None and read.unread:
         return _set_aside(frame, read, schema, offset, line_of, unread, source)

@@ -14,24 +14,13 @@ from rich.console import Console
 from rich.markup import escape
 
 from kaskad.cli.exitcodes import ExitCode
-from kaskad.store.defaults import DEFAULT_FOLDER
+from kaskad.store.defaults import DEFAULT_FOLDER, find_store
 
 if TYPE_CHECKING:
     from rich.progress import Progress
 
 out = Console()
 err = Console(stderr=True)
-
-
-def find_store(start: Path | None = None) -> Path | None:
-    """The nearest store folder (``.kaskad``) in ``start`` (the current directory) or a
-    folder above it, so that a command finds the project's store from any sub-folder."""
-    here = (start or Path.cwd()).absolute()
-    for folder in (here, *here.parents):
-        candidate = folder / DEFAULT_FOLDER
-        if candidate.is_dir():
-            return candidate
-    return None
 
 
 _new_store: list[Path] = []  # a default store that did not exist when the command began

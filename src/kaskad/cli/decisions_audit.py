@@ -61,7 +61,8 @@ def parse_time(text: str | None, option: str) -> dt.datetime | None:
         value = dt.datetime.fromisoformat(text.strip())
     except ValueError:
         raise fail(
-            f"{option} {text!r}: write a date or time, e.g. 2025-03-01 or 2025-03-01T12:00", 2
+            f"{option} {text!r}: write a date or time, e.g. 2025-03-01 or 2025-03-01T12:00",
+            ExitCode.USAGE,
         ) from None
     return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import click
 import typer
 from rich.markup import escape
 from typer.core import TyperGroup
@@ -58,12 +57,12 @@ def message_for(exc: BaseException) -> str:
 class KaskadGroup(TyperGroup):
     """The ``kaskad`` group: workflow order in ``--help``; expected failures as messages."""
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
+    def list_commands(self, ctx: Any) -> list[str]:
         names = super().list_commands(ctx)
         rank = {name: i for i, name in enumerate(ORDER)}
         return sorted(names, key=lambda n: rank.get(n, len(ORDER)))
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:
         from kaskad.cli.common import announce_new_store, err
 
         try:

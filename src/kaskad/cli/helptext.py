@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import click
 from rich.columns import Columns
 from rich.table import Table
 from rich.text import Text
@@ -32,7 +31,7 @@ DELIVER = "Deliver"
 PANELS = (BUILD, REGISTRY, RUN, SERVE, MONITOR, DELIVER)
 
 
-def _no_type(self: click.Parameter, ctx: click.Context) -> str | None:
+def _no_type(self: TyperOption | TyperArgument, ctx: Any) -> str | None:
     """Only an explicit metavar (``FILE``, ``NAME@STAGE``) is worth a column; a type
     (``<str>``, ``<bool>``) is not."""
     return self.metavar
@@ -75,8 +74,8 @@ def install() -> None:
     if _installed:
         return
     _installed = True
-    TyperOption.display_type_rich = _no_type  # type: ignore[assignment]
+    TyperOption.display_type_rich = _no_type  # type: ignore[method-assign]
     TyperArgument.display_type_rich = _no_type  # type: ignore[assignment]
     TyperArgument._rich_display_name = _argument_name  # type: ignore[method-assign]
     TyperArgument._usage_display_name = _argument_usage  # type: ignore[method-assign]
-    rich_utils.Table = _HelpTable  # type: ignore[misc]
+    rich_utils.Table = _HelpTable  # type: ignore[attr-defined]

@@ -9,6 +9,7 @@ PostgreSQL and Spark sources, through :func:`read_nested_text`: one contract on 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
 
@@ -22,7 +23,7 @@ __all__ = ["NestedRead", "read_nested_text"]
 _TEXT = (pl.String, pl.Categorical, pl.Enum)
 
 
-def _text_where_typed(got: pl.DataType, want: pl.DataType) -> bool:
+def _text_where_typed(got: Any, want: Any) -> bool:
     """Whether ``got`` holds text where ``want`` holds another type (at any depth)."""
     if isinstance(want, pl.Struct):
         if not isinstance(got, pl.Struct):

@@ -189,19 +189,20 @@ def conform(
 
     nested = read_nested_text(frame, schema)
     if nested.problems:
-        at = min(nested.problems)
+        first_row = min(nested.problems)
         if unread is None:
-            found = nested.problems[at][0]
-            path = found.path or ""
+            first_problem = nested.problems[first_row][0]
+            path = first_problem.path or ""
             dtype = _dtype_at(schema, path)
-            raw = _at(frame.row(at, named=True), path, dtype)
-            raise malformed(at, path, problem_text(raw, dtype, found), found)
+            raw_value = _at(frame.row(first_row, named=True), path, dtype)
+            text = problem_text(raw_value, dtype, first_problem)
+            raise malformed(first_row, path, text, first_problem)
         keys = [f.name for f in schema.fields if f.key and f.name in frame.columns]
-        for row in sorted(nested.problems):
-            line = line_of(offset + row) if line_of is not None else None
-            known = tuple((k, frame[k][row]) for k in keys)
-            where = None if line is not None else offset + row
-            unread.append(Unread(row, tuple(nested.problems[row]), line, where, known))
+        for bad in sorted(nested.problems):
+            line = line_of(offset + bad) if line_of is not None else None
+            known = tuple((k, frame[k][bad]) for k in keys)
+            where = None if line is not None else offset + bad
+            unread.append(Unread(bad, tuple(nested.problems[bad]), line, where, known))
         keep = pl.Series([i not in nested.problems for i in range(frame.height)])
         return conform(nested.frame.filter(keep), schema, source, offset, line_of, unread)
     frame = nested.frame

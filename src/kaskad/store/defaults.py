@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["DEFAULT_FOLDER", "DEFAULT_JOURNAL_LIMIT_BYTES", "DEFAULT_QUEUE_SIZE"]
+__all__ = ["DEFAULT_FOLDER", "DEFAULT_JOURNAL_LIMIT_BYTES", "DEFAULT_QUEUE_SIZE", "find_store"]
 
 DEFAULT_FOLDER = Path(".kaskad")
 """The store folder when none is given: SQLite database, artifacts and release cache."""
@@ -18,3 +18,15 @@ DEFAULT_QUEUE_SIZE = 1024
 
 DEFAULT_JOURNAL_LIMIT_BYTES = 1 << 30  # 1 GiB
 """Disk the decision journal may use while the store is behind or down."""
+
+
+def find_store(start: Path | None = None) -> Path | None:
+    """The nearest store folder (``.kaskad``) in ``start`` (the current directory) or a
+    folder above it, so that the project's store is found from any of its sub-folders;
+    None when there is none."""
+    here = (start or Path.cwd()).absolute()
+    for folder in (here, *here.parents):
+        candidate = folder / DEFAULT_FOLDER
+        if candidate.is_dir():
+            return candidate
+    return None

@@ -121,7 +121,7 @@ def test_model_register_from_the_shell(project: Path, tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "registered fraud version 1" in result.stdout
-    shown = json.loads(kaskad("model", "show", "fraud@1", *store[:2]).stdout)
+    shown = json.loads(kaskad("model", "show", "fraud@1", "--json", *store[:2]).stdout)
     assert [i["name"] for i in shown["inputs"]] == [
         "amount",
         "device_age_days",

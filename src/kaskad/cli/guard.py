@@ -75,5 +75,8 @@ class KaskadGroup(TyperGroup):
         except (KaskadError, OSError) as exc:
             err.print(f"[red]error:[/] {escape(message_for(exc))}", highlight=False)
             raise typer.Exit(exit_code_for(exc)) from None
+        except KeyboardInterrupt:
+            err.print("interrupted", highlight=False)
+            raise typer.Exit(ExitCode.INTERRUPTED) from None
         finally:
             announce_new_store()

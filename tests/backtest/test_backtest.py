@@ -369,3 +369,4 @@ def test_command_compares_a_release_with_the_working_copy(
     no_label = [*args[:8], "--label", "nope", *args[10:]]
     missing = CliRunner().invoke(cli(), no_label)
     assert missing.exit_code == 2 and "'nope'" in missing.output
+    assert "K701 no column 'nope'" in missing.output and "has no values" not in missing.output

@@ -125,3 +125,27 @@ def test_release_plan_finds_the_store_above(
     monkeypatch.chdir(deep)
     assert kaskad.release_plan("aml_unknowns", "latest").name == "aml_unknowns"
     assert not (deep / ".kaskad").exists()
+
+
+def test_a_run_sets_aside_only_the_records_whose_nested_text_cannot_be_read(
+    tmp_path: Path,
+) -> None:
+    from kaskad.io.sources import open_source
+
+    plan = kaskad.compile_pipeline(PIPELINE)
+    rows = [
+        {"id": "a", "day": "2025-03-01", "transactions": [{"day": "2025-02-01"}]},
+        {"id": "b", "day": "bad day", "transactions": [{"day": "2025-02-02"}]},
+        {"id": "c", "day": "2025-03-02", "transactions": [{"day": "1 March"}]},
+        {"id": "d", "day": None, "transactions": [{"day": None}, {"day": "2025-02-03"}]},
+    ]
+    path = tmp_path / "ops.parquet"
+    pl.DataFrame(rows).write_parquet(path)
+    chunks = list(open_source(path, plan.schema, chunk_size=10).read_chunks())
+    assert len(chunks) == 1
+    chunk = chunks[0]
+    assert chunk.frame["id"].to_list() == ["a", "d"]
+    assert chunk.frame["transactions"].to_list()[1][1]["day"].isoformat() == "2025-02-03"
+    set_aside = {u.row: [p.path for p in u.problems] for u in chunk.unread}
+    assert set_aside == {1: ["day"], 2: ["transactions[].day"]}
+    assert [dict(u.keys) for u in chunk.unread] == [{"id": "b"}, {"id": "c"}]

@@ -171,10 +171,13 @@ def conform(
 ) -> pl.DataFrame:
     """``frame`` in the schema's types: scalar columns read by the reading contract
     (:func:`kaskad.execute.contract_frame.read_columns`: text by its grammar, empty text
-    missing), others cast. A value that cannot be read is reported at its row index
+    missing), text inside lists and objects too, as in JSON Lines
+    (:func:`kaskad.io.nested_text.read_nested_text`), others cast. A value that cannot be read is reported at its row index
     (``offset`` + its row in ``frame``), or at its line when ``line_of`` maps row indexes
     to lines, with the contract's field problem; given ``unread``, its record is left
     out and added there instead."""
+
+    raw_frame = frame
 
     def malformed(
         row: int, path: str, problem: str, field: FieldProblem | None = None
@@ -187,31 +190,22 @@ def conform(
             source, problem, row=offset + row, column=path, field_problem=field
         )
 
-    nested = read_nested_text(frame, schema)
-    if nested.problems:
-        first_row = min(nested.problems)
-        if unread is None:
-            first_problem = nested.problems[first_row][0]
-            path = first_problem.path or ""
-            dtype = _dtype_at(schema, path)
-            raw_value = _at(frame.row(first_row, named=True), path, dtype)
-            text = problem_text(raw_value, dtype, first_problem)
-            raise malformed(first_row, path, text, first_problem)
-        keys = [f.name for f in schema.fields if f.key and f.name in frame.columns]
-        for bad in sorted(nested.problems):
-            line = line_of(offset + bad) if line_of is not None else None
-            known = tuple((k, frame[k][bad]) for k in keys)
-            where = None if line is not None else offset + bad
-            unread.append(Unread(bad, tuple(nested.problems[bad]), line, where, known))
-        keep = pl.Series([i not in nested.problems for i in range(frame.height)])
-        return conform(nested.frame.filter(keep), schema, source, offset, line_of, unread)
+    nested = read_nested_text(frame, schema)  # text inside lists and objects, as JSON
     frame = nested.frame
     read = read_columns(frame, schema)
-    if unread is not None and read.unread:
-        return _set_aside(frame, read, schema, offset, line_of, unread, source)
-    first = read.first()
-    if first is not None:
-        at, name = first
+    if unread is not None and (read.unread or nested.problems):
+        return _set_aside(frame, read, schema, offset, line_of, unread, source, nested.problems)
+    scalar = read.first()
+    if nested.problems and (scalar is None or min(nested.problems) <= scalar[0]):
+        first_row = min(nested.problems)
+        first_problem = nested.problems[first_row][0]
+        path = first_problem.path or ""
+        dtype = _dtype_at(schema, path)
+        raw_value = _at(raw_frame.row(first_row, named=True), path, dtype)
+        text = problem_text(raw_value, dtype, first_problem)
+        raise malformed(first_row, path, text, first_problem)
+    if scalar is not None:
+        at, name = scalar
         f = schema.field(name)
         assert f is not None
         raw = frame[name][at]
@@ -239,9 +233,11 @@ def _set_aside(
     line_of: Callable[[int], int | None] | None,
     unread: list[Unread],
     source: str,
+    nested: dict[int, list[FieldProblem]] | None = None,
 ) -> pl.DataFrame:
-    """The readable records of ``raw`` in the schema's types; the others go to ``unread``."""
-    problems: dict[int, list[FieldProblem]] = {}
+    """The readable records of ``raw`` in the schema's types; the others go to ``unread``
+    (with ``nested``, the problems of text inside lists and objects, by row)."""
+    problems: dict[int, list[FieldProblem]] = {k: list(v) for k, v in (nested or {}).items()}
     for name, mask in read.unread.items():
         f = schema.field(name)
         assert f is not None

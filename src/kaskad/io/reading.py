@@ -172,10 +172,10 @@ def conform(
     """``frame`` in the schema's types: scalar columns read by the reading contract
     (:func:`kaskad.execute.contract_frame.read_columns`: text by its grammar, empty text
     missing), text inside lists and objects too, as in JSON Lines
-    (:func:`kaskad.io.nested_text.read_nested_text`), others cast. A value that cannot be read is reported at its row index
-    (``offset`` + its row in ``frame``), or at its line when ``line_of`` maps row indexes
-    to lines, with the contract's field problem; given ``unread``, its record is left
-    out and added there instead."""
+    (:func:`kaskad.io.nested_text.read_nested_text`), others cast. A value that cannot
+    be read is reported at its row index (``offset`` + its row in ``frame``), or at its
+    line when ``line_of`` maps row indexes to lines, with the contract's field problem;
+    given ``unread``, its record is left out and added there instead."""
 
     raw_frame = frame
 

@@ -16,10 +16,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from kaskad.cli.common import StoreOpt, fail, out, store_location
 from kaskad.cli.exitcodes import exit_code_for
+from kaskad.cli.tables import Columns, print_rows
 from kaskad.errors import KaskadError
 
 decisions_app = typer.Typer(
@@ -64,25 +64,29 @@ def rejections(
     if not shapes:
         out.print("no rejections logged" + (f" in the last {since}" if since else ""))
         return
-    table = Table("pipeline", "content type", "shape", "count", "first seen", "last seen")
-    table.add_column("problems of the latest")
-    table.columns[3].justify = "right"
+    rows = []
     for s in shapes:
         problems = "; ".join(
             f"{p.get('field') or '(body)'}: {p.get('problem')}" for p in s.problems[:3]
         )
         if len(s.problems) > 3:
             problems += f"; … {len(s.problems) - 3} more"
-        table.add_row(
-            escape(s.pipeline),
-            escape(s.content_type or "-"),
-            (s.fingerprint or "-")[:12],
-            f"{s.count:,}",
-            s.first_at.strftime("%Y-%m-%d %H:%M:%S"),
-            s.last_at.strftime("%Y-%m-%d %H:%M:%S"),
-            escape(problems),
+        rows.append(
+            [
+                escape(s.pipeline),
+                escape(s.content_type or "-"),
+                (s.fingerprint or "-")[:12],
+                f"{s.count:,}",
+                s.first_at.strftime("%Y-%m-%d %H:%M:%S"),
+                s.last_at.strftime("%Y-%m-%d %H:%M:%S"),
+                escape(problems),
+            ]
         )
-    out.print(table)
+    columns = Columns.of(
+        "pipeline", "content type", "shape", "count", "first seen", "last seen",
+        "problems of the latest", identifiers=(0, 2, 4, 5), numbers=(3,),
+    )  # fmt: skip
+    print_rows(out, columns, rows)
 
 
 @decisions_app.command("show")

@@ -70,7 +70,12 @@ _FRAMEWORK_PACKAGES = {
 
 
 def _value(x: Any) -> str:
-    return f"{x:.4g}" if isinstance(x, float) else str(x)
+    """A number as people read it: 10,000 and 3,000,000 rather than 1e+04 and 3e+06."""
+    if not isinstance(x, float) or x != x or x in (float("inf"), float("-inf")):
+        return str(x)
+    if x.is_integer() and abs(x) < 1e15:
+        return f"{int(x):,}"
+    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.4g}"
 
 
 def _print_training(console: Console, data: dict[str, Any] | None) -> None:

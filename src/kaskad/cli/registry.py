@@ -330,19 +330,24 @@ def release_show(
     )
     if r.description:
         out.print(escape(r.description))
-    table = Table("kind", "name", "source", "component hash", "artifact sha256", "outputs checked")
-    for c in r.components:
-        table.add_row(
-            c["kind"],
-            c["name"],
-            c["source"],
+    rows = [
+        [
+            escape(c["kind"]),
+            escape(c["name"]),
+            escape(c["source"]),
             c["sha256"][:12],
             c.get("artifact_sha256", "")[:12],
-            c.get("outputs_checked", ""),
-        )
+            escape(c.get("outputs_checked", "")),
+        ]
+        for c in r.components
+    ]
     for ref, pinned in r.manifest.get("registered", {}).items():
         out.print(f"registered model {escape(ref)}: pinned to {escape(pinned)}", highlight=False)
-    out.print(table)
+    columns = Columns.of(
+        "kind", "name", "source", "component hash", "artifact sha256", "outputs checked",
+        identifiers=(0, 1, 3, 4),
+    )  # fmt: skip
+    print_rows(out, columns, rows)
     env = r.environment
     out.print(
         f"environment: Python {env.get('python')} on {env.get('platform')}; "

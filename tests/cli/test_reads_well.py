@@ -171,6 +171,7 @@ def test_the_store_is_found_from_a_sub_folder_and_announced_when_made(tmp_path: 
     project = tmp_path / "project"
     deep = project / "models" / "v2"
     deep.mkdir(parents=True)
+    (project / ".git").mkdir()  # the project's root: a store above it is not the project's
     pipeline = str(GOLDEN / "pipeline.yaml")
     made = kaskad("release", "create", pipeline, cwd=project)
     assert made.returncode == 0, made.stderr
@@ -182,6 +183,9 @@ def test_the_store_is_found_from_a_sub_folder_and_announced_when_made(tmp_path: 
     chosen = kaskad("release", "list", "--store", str(other), cwd=deep)
     assert chosen.returncode == 0 and "aml_unknowns@1" not in chosen.stdout
     assert "new store" not in chosen.stderr  # a store given explicitly is not announced
+    (tmp_path / ".kaskad").mkdir()  # outside the repository: never the project's store
+    inside = kaskad("release", "list", cwd=deep)
+    assert inside.returncode == 0 and "aml_unknowns@1" in inside.stdout
 
 
 # ---- model show -------------------------------------------------------------------------

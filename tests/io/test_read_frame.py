@@ -119,6 +119,7 @@ def test_release_plan_finds_the_store_above(
         create_release(store, PIPELINE, actor="a test", cache_root=store_dir / "releases")
     deep = tmp_path / "notebooks" / "q3"
     deep.mkdir(parents=True)
+    (tmp_path / ".git").mkdir()  # the project's root
     monkeypatch.chdir(deep)
     assert kaskad.release_plan("aml_unknowns", "latest").name == "aml_unknowns"
     assert not (deep / ".kaskad").exists()

@@ -59,7 +59,8 @@ StoreOpt = Annotated[
         envvar="KASKAD_STORE",
         callback=resolve_store,
         help=f"Store: a folder (SQLite + artifacts) or a database URL. Default: the "
-        f"nearest {DEFAULT_FOLDER} folder here or above, else ./{DEFAULT_FOLDER}.",
+        f"nearest {DEFAULT_FOLDER} folder here or above (up to the folder holding .git), "
+        f"else ./{DEFAULT_FOLDER}.",
         show_default=False,
     ),
 ]

@@ -121,8 +121,12 @@ def test_release_plan_finds_the_store_above(
     deep.mkdir(parents=True)
     (tmp_path / ".git").mkdir()  # the project's root
     monkeypatch.chdir(deep)
+    monkeypatch.delenv("KASKAD_STORE", raising=False)
     assert kaskad.release_plan("aml_unknowns", "latest").name == "aml_unknowns"
     assert not (deep / ".kaskad").exists()
+    monkeypatch.setenv("KASKAD_STORE", str(tmp_path / "another"))  # as --store reads it
+    with pytest.raises(NotFoundError):
+        kaskad.release_plan("aml_unknowns", "latest")
 
 
 def test_a_run_sets_aside_only_the_records_whose_nested_text_cannot_be_read(

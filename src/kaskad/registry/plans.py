@@ -3,6 +3,7 @@ a service of one's own."""
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 
@@ -12,7 +13,9 @@ from kaskad.registry.releases import load_release
 from kaskad.store.defaults import DEFAULT_FOLDER, find_store
 from kaskad.store.store import Store
 
-__all__ = ["release_plan"]
+__all__ = ["STORE_ENV", "release_plan"]
+
+STORE_ENV = "KASKAD_STORE"  # the environment variable the command's --store also reads
 
 
 def release_plan(
@@ -33,8 +36,9 @@ def release_plan(
     ``pipeline`` is a pipeline name, or a whole reference ``NAME@NUMBER``/``NAME@STAGE``
     (then ``release`` stays None). ``release`` is a number, a stage or ``latest``; None
     means the ``production`` stage, as ``kaskad serve NAME`` does. ``store`` is a store
-    folder or database URL; None finds it as the command does: the nearest ``.kaskad``
-    folder in the current directory or above.
+    folder or database URL; None finds it as the command does: ``KASKAD_STORE``, else the
+    nearest ``.kaskad`` folder in the current directory or above (up to the folder
+    holding ``.git``).
 
     The release is verified as every load is (artifact hashes, the environment lock,
     golden cases) and the load is recorded in the audit trail under ``actor`` (the OS
@@ -47,7 +51,7 @@ def release_plan(
         ref = pipeline
     else:
         ref = f"{pipeline}@production"
-    location = store if store is not None else find_store() or DEFAULT_FOLDER
+    location = store or os.environ.get(STORE_ENV) or find_store() or DEFAULT_FOLDER
     if isinstance(location, str) and "://" in location:
         cache = (find_store() or Path(tempfile.gettempdir()) / "kaskad") / "releases"
     else:

@@ -241,3 +241,15 @@ def test_spark_refuses_an_existing_output_without_a_traceback(tmp_path: Path) ->
     )  # fmt: skip
     assert refused.returncode == ExitCode.USAGE
     assert "exists" in refused.stderr and "Traceback" not in refused.stderr
+
+
+@pytest.mark.slow  # starts Spark
+def test_a_spark_refusal_is_one_line_not_a_java_traceback(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-folder" / "part.parquet"
+    refused = kaskad(
+        "run", str(GOLDEN / "pipeline.yaml"), "-i", str(missing), "-o", str(tmp_path / "o.parquet"),
+        "--engine", "spark", "--master", "local[1]", "--no-record", "--store", str(tmp_path / "s"),
+    )  # fmt: skip
+    assert refused.returncode == ExitCode.USAGE
+    assert "Spark refused the run: [PATH_NOT_FOUND]" in refused.stderr
+    assert "Traceback" not in refused.stderr and "at org.apache" not in refused.stderr

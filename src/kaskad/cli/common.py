@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from kaskad.cli.exitcodes import ExitCode
-from kaskad.store.defaults import DEFAULT_FOLDER, find_store
+from kaskad.store.defaults import DEFAULT_FOLDER, STORE_ENV, find_store
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -56,7 +56,7 @@ StoreOpt = Annotated[
     str | None,
     typer.Option(
         "--store",
-        envvar="KASKAD_STORE",
+        envvar=STORE_ENV,
         callback=resolve_store,
         help=f"Store: a folder (SQLite + artifacts) or a database URL. Default: the "
         f"nearest {DEFAULT_FOLDER} folder here or above (up to the folder holding .git), "

@@ -10,12 +10,10 @@ from pathlib import Path
 from kaskad.compile.plan import Plan
 from kaskad.registry.environment import default_actor
 from kaskad.registry.releases import load_release
-from kaskad.store.defaults import DEFAULT_FOLDER, find_store
+from kaskad.store.defaults import DEFAULT_FOLDER, STORE_ENV, find_store
 from kaskad.store.store import Store
 
-__all__ = ["STORE_ENV", "release_plan"]
-
-STORE_ENV = "KASKAD_STORE"  # the environment variable the command's --store also reads
+__all__ = ["release_plan"]
 
 
 def release_plan(

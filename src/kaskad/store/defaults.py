@@ -8,10 +8,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["DEFAULT_FOLDER", "DEFAULT_JOURNAL_LIMIT_BYTES", "DEFAULT_QUEUE_SIZE", "find_store"]
+__all__ = [
+    "DEFAULT_FOLDER",
+    "DEFAULT_JOURNAL_LIMIT_BYTES",
+    "DEFAULT_QUEUE_SIZE",
+    "STORE_ENV",
+    "find_store",
+]
 
 DEFAULT_FOLDER = Path(".kaskad")
 """The store folder when none is given: SQLite database, artifacts and release cache."""
+
+STORE_ENV = "KASKAD_STORE"
+"""The environment variable naming the store (what ``--store`` gives)."""
 
 PROJECT_MARKER = ".git"
 """A project's root: the search for a store stops at the first folder that holds it."""

@@ -187,6 +187,11 @@ class NotFoundError(StoreError):
     code = "K601"
 
 
+class StoreUnavailableError(StoreError):
+    """The store's database cannot be reached (refused connection, unknown host, a file
+    that cannot be opened); the command may work when it is back."""
+
+
 class ApprovalError(StoreError):
     """Four eyes: a stage that requires approval was asked to point at a release that no
     identity other than its creator approved, or a creator tried to approve their own."""

@@ -370,7 +370,8 @@ def test_command_compares_a_release_with_the_working_copy(
     assert '<table class="matrix">' in report.read_text(encoding="utf-8")
 
     bad = CliRunner().invoke(cli(), [*args[:3], "loan_decision", *args[4:]])
-    assert bad.exit_code == 2 and "is not a release" in bad.output
+    assert bad.exit_code == 1 and "is not a release" in bad.output  # as every bad reference
     no_label = [*args[:8], "--label", "nope", *args[10:]]
     missing = CliRunner().invoke(cli(), no_label)
     assert missing.exit_code == 2 and "'nope'" in missing.output
+    assert "K701 no column 'nope'" in missing.output and "has no values" not in missing.output

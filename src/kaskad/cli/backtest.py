@@ -24,6 +24,7 @@ from kaskad.cli.common import (
     store_location,
 )
 from kaskad.cli.decisions_audit import SinceOpt, UntilOpt
+from kaskad.cli.exitcodes import ExitCode, exit_code_for
 from kaskad.cli.masking_opts import (
     MaskingKeyEnvOpt,
     MaskingKeyFileOpt,
@@ -64,13 +65,13 @@ def _plan(
             return compile_pipeline(pipeline, resolver=resolver), None
         except SpecError as exc:
             print_problems(err, exc.problems)
-            raise typer.Exit(1) from None
+            raise typer.Exit(ExitCode.FAILED) from None
         except KaskadError as exc:
-            raise fail(str(exc)) from None
+            raise fail(str(exc), exit_code_for(exc)) from None
     try:
         ReleaseSelector.parse(ref)
     except StoreError:
-        raise fail(f"{ref!r} is not a release: write {_REF_HELP}", 2) from None
+        raise fail(f"{ref!r} is not a release: write {_REF_HELP}") from None
     loaded = load(store, ref, actor, allow_env)
     return loaded.plan, loaded.release.ref
 
@@ -87,6 +88,21 @@ def _reading_schema(baseline: Schema, candidate: Schema, label: str | None) -> S
     if label is not None and label not in known | {f.name for f in candidate.fields}:
         fields.append(Field(label, FLOAT))
     return Schema(baseline.name, tuple(fields), baseline.description, baseline.source)
+
+
+def _check_label(input: str, frame: pl.DataFrame, label: str, is_file: bool) -> None:
+    """K701 when the label column is absent from the input, or present with no value."""
+    from kaskad.backtest.result import LabelError
+    from kaskad.io.files import file_columns
+
+    columns = file_columns(Path(input)) if is_file else frame.columns
+    if label not in columns:
+        shown = ", ".join(columns[:12]) + (", …" if len(columns) > 12 else "")
+        raise LabelError(
+            f"{input}: K701 no column {label!r} to use as the label; its columns: {shown}"
+        )
+    if frame[label].null_count() == frame.height:
+        raise LabelError(f"{input}: K701 label column {label!r} has no values (all missing)")
 
 
 def reading_types(schema: Schema) -> dict[str, pl.DataType]:
@@ -157,7 +173,6 @@ def backtest(
 
     from kaskad.audit.traffic import decided_only, logged_frames, parse_decisions_input
     from kaskad.backtest.report import write_report, write_summary
-    from kaskad.backtest.run import LabelError
     from kaskad.backtest.run import backtest as run_backtest
     from kaskad.cli.decisions_audit import parse_time
     from kaskad.io.files import read_input
@@ -184,12 +199,10 @@ def backtest(
             frame = decided_only(read_input(Path(input), reading))
         if frame.height == 0:
             raise InputError(f"{input}: no records to replay")
-        if label is not None and (
-            label not in frame.columns or frame[label].null_count() == frame.height
-        ):
-            raise LabelError(f"{input}: label column {label!r} has no values")
+        if label is not None:
+            _check_label(input, frame, label, logged is None)
     except InputError as exc:
-        raise fail(str(exc), 2) from None
+        raise fail(str(exc), ExitCode.USAGE) from None
     masking = output_masking(
         err,
         base.schema,
@@ -217,9 +230,9 @@ def backtest(
                 masking=masking,
             )
     except InputError as exc:
-        raise fail(str(exc), 2) from None
+        raise fail(str(exc), ExitCode.USAGE) from None
     except KaskadError as exc:
-        raise fail(str(exc)) from None
+        raise fail(str(exc), exit_code_for(exc)) from None
     _print(result)
     try:
         if summary is not None:

@@ -9,6 +9,7 @@ import typer
 from rich.markup import escape
 
 from kaskad.cli.common import err, out
+from kaskad.cli.exitcodes import ExitCode
 
 
 def import_dmn(
@@ -31,7 +32,7 @@ def import_dmn(
         paths = write_tables(model, output_dir, force)
     except DmnImportError as exc:
         print_problems(err, exc.problems)
-        raise typer.Exit(1) from None
+        raise typer.Exit(ExitCode.FAILED) from None
     for path, table in zip(paths, model.tables, strict=True):
         out.print(
             f"wrote {escape(str(path))}: table {table.name} ({table.hit_policy}, "

@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from kaskad.cli.exitcodes import ExitCode
 from kaskad.errors import KaskadError
 
 if TYPE_CHECKING:
@@ -99,5 +100,5 @@ def output_masking(
             )
     except KaskadError as exc:
         err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
-        raise typer.Exit(2) from None
+        raise typer.Exit(ExitCode.USAGE) from None
     return OutputMasking(fields, key)

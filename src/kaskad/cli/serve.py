@@ -15,6 +15,7 @@ import typer
 import yaml
 
 from kaskad.cli.common import StoreOpt, cache_root, fail, store_location
+from kaskad.cli.exitcodes import exit_code_for
 from kaskad.errors import KaskadError
 from kaskad.store.defaults import (
     DEFAULT_JOURNAL_LIMIT_BYTES,
@@ -207,7 +208,7 @@ def serve(
         check_workers(config, workers)
         app = create_app(config)  # loads and verifies everything once, before any worker
     except KaskadError as exc:
-        raise fail(str(exc)) from None
+        raise fail(str(exc), exit_code_for(exc)) from None
     options: dict[str, Any] = {
         "host": host,
         "port": port,

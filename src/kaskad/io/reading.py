@@ -26,6 +26,7 @@ from kaskad.execute.contract import DATETIME_TEXT, TEXT_READ, loads, read_nested
 from kaskad.execute.contract_frame import Read, read_columns
 from kaskad.execute.inputs import prepare_frame
 from kaskad.execute.masking import redact, redact_at, sensitive_at
+from kaskad.io.nested_text import read_nested_text
 from kaskad.io.zoned_json import read_zoned, zoned
 from kaskad.spec.schema import Schema
 from kaskad.spec.types import DType
@@ -175,10 +176,13 @@ def conform(
     local times of their field's zone, as read from Parquet): scalar columns read by the
     reading contract
     (:func:`kaskad.execute.contract_frame.read_columns`: text by its grammar, empty text
-    missing), others cast. A value that cannot be read is reported at its row index
-    (``offset`` + its row in ``frame``), or at its line when ``line_of`` maps row indexes
-    to lines, with the contract's field problem; given ``unread``, its record is left
-    out and added there instead."""
+    missing), text inside lists and objects too, as in JSON Lines
+    (:func:`kaskad.io.nested_text.read_nested_text`), others cast. A value that cannot
+    be read is reported at its row index (``offset`` + its row in ``frame``), or at its
+    line when ``line_of`` maps row indexes to lines, with the contract's field problem;
+    given ``unread``, its record is left out and added there instead."""
+
+    raw_frame = frame
 
     def malformed(
         row: int, path: str, problem: str, field: FieldProblem | None = None
@@ -194,12 +198,22 @@ def conform(
             source, problem, row=offset + row, column=path, field_problem=field
         )
 
+    nested = read_nested_text(frame, schema)  # text inside lists and objects, as JSON
+    frame = nested.frame
     read = read_columns(frame, schema, naive_local)
-    if unread is not None and read.unread:
-        return _set_aside(frame, read, schema, offset, line_of, unread, source)
-    first = read.first()
-    if first is not None:
-        at, name = first
+    if unread is not None and (read.unread or nested.problems):
+        return _set_aside(frame, read, schema, offset, line_of, unread, source, nested.problems)
+    scalar = read.first()
+    if nested.problems and (scalar is None or min(nested.problems) <= scalar[0]):
+        first_row = min(nested.problems)
+        first_problem = nested.problems[first_row][0]
+        path = first_problem.path or ""
+        dtype = _dtype_at(schema, path)
+        raw_value = _at(raw_frame.row(first_row, named=True), path, dtype)
+        text = problem_text(raw_value, dtype, first_problem)
+        raise malformed(first_row, path, text, first_problem)
+    if scalar is not None:
+        at, name = scalar
         f = schema.field(name)
         assert f is not None
         raw = frame[name][at]
@@ -227,9 +241,13 @@ def _set_aside(
     line_of: Callable[[int], int | None] | None,
     unread: list[Unread],
     source: str,
+    nested: dict[int, list[FieldProblem]] | None = None,
 ) -> pl.DataFrame:
-    """The readable records of ``raw`` in the schema's types; the others go to ``unread``."""
-    problems: dict[int, list[FieldProblem]] = {}
+    """The readable records of ``raw`` in the schema's types; the others go to ``unread``
+    (with ``nested``, the problems of text inside lists and objects, by row)."""
+    problems: dict[int, list[FieldProblem]] = {
+        k: [redact_at(schema, p) for p in v] for k, v in (nested or {}).items()
+    }
     for name, mask in read.unread.items():
         f = schema.field(name)
         assert f is not None

@@ -10,6 +10,7 @@ the command line is built.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from rich.columns import Columns
@@ -66,6 +67,16 @@ class _HelpTable(Table):
 
 
 _installed = False
+_command_help = rich_utils._make_command_help
+
+
+def _one_paragraph(*, help_text: str, markup_mode: Any) -> Any:
+    """A command's line in a group's help: its first paragraph as one flowing text (Typer
+    keeps the docstring's line breaks in rich mode, which cuts sentences mid-line)."""
+    first, _, rest = inspect.cleandoc(help_text).partition("\n\n")
+    if not first.startswith("\b"):
+        first = " ".join(first.split("\n"))
+    return _command_help(help_text=first + ("\n\n" + rest if rest else ""), markup_mode=markup_mode)
 
 
 def install() -> None:
@@ -74,6 +85,7 @@ def install() -> None:
     if _installed:
         return
     _installed = True
+    rich_utils._make_command_help = _one_paragraph
     TyperOption.display_type_rich = _no_type  # type: ignore[method-assign]
     TyperArgument.display_type_rich = _no_type  # type: ignore[assignment]
     TyperArgument._rich_display_name = _argument_name  # type: ignore[method-assign]

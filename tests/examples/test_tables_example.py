@@ -27,7 +27,7 @@ def run(cwd: Path, *args: str) -> tuple[int, str]:
 def test_every_documented_command_works(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "examples" / "tables", tmp_path / "examples" / "tables")
     commands = [
-        line.split()[1:] for line in DOC.read_text().splitlines() if line.startswith("kaskad ")
+        line.split()[2:] for line in DOC.read_text().splitlines() if line.startswith("$ kaskad ")
     ]
     assert len(commands) == 3
     for args in commands:

@@ -41,7 +41,9 @@ def test_what_to_serve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         "credit",
         ReleaseRef("credit@production", "st", cache_root("st")),
     )
-    assert _source("credit@3", None)[1] == ReleaseRef("credit@3", ".kaskad", cache_root(None))
+    # no --store: the store found as every command finds it (here: none yet, ./.kaskad)
+    here = str(tmp_path / ".kaskad")
+    assert _source("credit@3", None)[1] == ReleaseRef("credit@3", here, cache_root(None))
     assert _source("p.yaml", None) == ("loans", PipelineFile(Path("p.yaml")))
     assert _source("web=p.yaml", None) == ("web", PipelineFile(Path("p.yaml")))
     # a missing file stays a file: the server then says it is missing

@@ -22,7 +22,7 @@ def import_dmn(
         bool, typer.Option("--force", help="Replace table files that already exist.")
     ] = False,
 ) -> None:
-    """Import the decision tables of a DMN file (Camunda, Drools, …) as
+    """Import the decision tables of a DMN file (Camunda, Drools and others) as
     tables/NAME.yaml; refuse, naming the element and its line, what kaskad cannot run."""
     from kaskad.cli.render import print_problems
     from kaskad.dmn import DmnImportError, read_dmn, write_tables

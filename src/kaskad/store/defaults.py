@@ -40,12 +40,26 @@ def find_store(start: Path | None = None) -> Path | None:
     """The nearest store folder (``.kaskad``) in ``start`` (the current directory) or a
     folder above it, up to the project's root — the first folder holding ``.git`` — so
     that the project's store is found from any of its sub-folders and a store outside the
-    repository is not; None when there is none."""
+    repository is not; None when there is none. The walk stops below the folders many
+    projects share (the root, the temporary folder, the home folder): a store left there
+    is used only when a command runs in that very folder."""
     here = (start or Path.cwd()).absolute()
     for folder in (here, *here.parents):
+        if folder != here and _shared(folder):
+            return None  # a store in /tmp or /home belongs to nobody's project below it
         candidate = folder / DEFAULT_FOLDER
         if candidate.is_dir():
             return candidate
         if (folder / PROJECT_MARKER).exists():
             return None
     return None
+
+
+def _shared(folder: Path) -> bool:
+    """Folders many projects live under: the file system's root, the temporary folder,
+    the home folder and the folder of home folders. Walking up stops below them."""
+    import tempfile
+
+    home = Path.home().absolute()
+    shared = {Path(folder.anchor), Path(tempfile.gettempdir()).absolute(), home, home.parent}
+    return folder in shared

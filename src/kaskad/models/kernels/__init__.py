@@ -1,0 +1,92 @@
+"""Compiled model kernels: a model's trees scored by kaskad without the library's
+per-call overhead, bit-identical to the library or not used at all.
+
+:func:`choose` takes a loaded library adapter and returns the adapter to score with: a
+:class:`KernelAdapter` when a kernel reproduces the model (``tree-ensemble/1``) and passes
+the bit-identity gate (:mod:`kaskad.models.kernels.gate`), else the library adapter itself
+with the reason. The choice is made once per loaded adapter (the model cache keeps
+adapters by content), at compile time by the compiler (the plan records it) and again
+when an executor loads the plan, so a kernel is never used in an environment where it
+was not checked.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from kaskad.models.base import ModelAdapter
+from kaskad.models.kernels.adapter import KernelAdapter
+from kaskad.models.kernels.batch import batch_kernel
+from kaskad.models.kernels.ensemble import TreeEnsemble, Unsupported
+from kaskad.models.kernels.gate import check, refusals, sample
+from kaskad.models.kernels.record import record_kernel
+
+__all__ = ["LIBRARY", "TREES", "KernelAdapter", "KernelChoice", "choose", "ensemble_of"]
+
+TREES = "tree-ensemble/1"
+LIBRARY = "library"
+_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class KernelChoice:
+    """Which kernel scores a model: ``kernel`` is ``tree-ensemble/1`` or ``library``
+    (then ``reason`` says why); ``adapter`` is what to call."""
+
+    kernel: str
+    reason: str
+    adapter: ModelAdapter
+
+
+def choose(library: ModelAdapter) -> KernelChoice:
+    """The kernel for a loaded library adapter, decided once per adapter."""
+    found: KernelChoice | None = getattr(library, "_kaskad_kernel", None)
+    if found is not None:
+        return found
+    with _LOCK:
+        found = getattr(library, "_kaskad_kernel", None)
+        if found is None:
+            found = _decide(library)
+            library._kaskad_kernel = found  # type: ignore[attr-defined]
+    return found
+
+
+def ensemble_of(library: ModelAdapter) -> TreeEnsemble:
+    """The model's trees as a :class:`TreeEnsemble`; Unsupported says why not."""
+    task: str = getattr(library, "_task", "")
+    if library.takes_frame:
+        raise Unsupported("the model takes named columns (text inputs or column selection)")
+    if library.framework == "lightgbm":
+        from kaskad.models.kernels.lightgbm import from_lightgbm
+
+        return from_lightgbm(library.artifact.decode("utf-8", errors="replace"), task)
+    if library.framework == "sklearn":
+        from kaskad.models.kernels.sklearn_trees import from_sklearn
+
+        estimator: Any = getattr(library, "estimator", None)
+        if estimator is None:
+            raise Unsupported("no estimator")
+        return from_sklearn(estimator, task)
+    raise Unsupported(f"no kernel for {library.framework} models yet")
+
+
+def _decide(library: ModelAdapter) -> KernelChoice:
+    try:
+        e = ensemble_of(library)
+    except Unsupported as exc:
+        return KernelChoice(LIBRARY, str(exc), library)
+    except Exception as exc:  # a model the extractor did not expect: say so, use the library
+        return KernelChoice(LIBRARY, f"cannot read the trees: {type(exc).__name__}: {exc}", library)
+    if library.n_inputs is not None and library.n_inputs != e.n_features:
+        return KernelChoice(
+            LIBRARY, f"the trees read {e.n_features} features, the model {library.n_inputs}", library
+        )
+    e.refuses_nan, e.refuses_inf = refusals(library, e.n_features)
+    kernel = KernelAdapter(library, TREES, batch_kernel(e), record_kernel(e), library_from_rows=0)
+    why = check(library, kernel, sample(e, not e.refuses_nan, not e.refuses_inf))
+    if why:
+        return KernelChoice(LIBRARY, f"not bit-identical: {why}", library)
+    kernel.use_library_from(None)
+    return KernelChoice(TREES, "", kernel)

@@ -1,0 +1,189 @@
+"""The per-record kernel: a tree ensemble compiled into one Python function.
+
+Each tree becomes nested ``if``/``else`` statements on the row's values, with every
+threshold and leaf value written as an exact float literal (``repr`` round-trips a
+float64); leaves add to one accumulator per class, in tree order. No NumPy array is made
+per call: a call costs a few comparisons per tree. An ensemble too deep or too large for
+that (Python limits nesting; compiling a huge function takes long) is walked node by node
+over lists instead (:func:`walker`), with the same arithmetic.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from array import array
+from collections.abc import Callable
+from typing import Any
+
+from kaskad.models.kernels.ensemble import ZERO, TreeEnsemble
+
+RecordKernel = Callable[[list[float]], list[float]]  # a row -> the outputs per class
+MAX_GENERATED_DEPTH = 80  # Python refuses more than 100 nested blocks
+MAX_GENERATED_NODES = 60_000
+_F32 = struct.Struct("f")
+
+
+def record_kernel(e: TreeEnsemble) -> RecordKernel:
+    """The fastest exact per-record function for ``e``."""
+    if e.n_nodes <= MAX_GENERATED_NODES and e.depth() <= MAX_GENERATED_DEPTH:
+        return generated(e)
+    return walker(e)
+
+
+def _round32(x: float) -> float:
+    return float(_F32.unpack(_F32.pack(x))[0])
+
+
+def finish(e: TreeEnsemble) -> Callable[[list[float]], list[float]]:
+    """Mean and link, applied to the raw sums of one row."""
+    divide = e.divide
+    link = e.link
+    s = e.sigmoid
+    exp = math.exp
+
+    def done(acc: list[float]) -> list[float]:
+        if divide:
+            acc = [a / divide for a in acc]
+        if link == "sigmoid":
+            return [1.0 / (1.0 + exp(-s * a)) for a in acc]
+        if link == "softmax":
+            top = acc[0]
+            for a in acc[1:]:
+                top = max(a, top)
+            exps = [exp(a - top) for a in acc]
+            total = 0.0
+            for v in exps:
+                total += v
+            return [v / total for v in exps]
+        return acc
+
+    return done
+
+
+def prepare(e: TreeEnsemble) -> Callable[[list[float]], list[float]]:
+    """The row as the ensemble compares it: rounded to float32 where the library does,
+    refused where the library refuses it."""
+    f32 = e.float32_inputs
+    fill = e.fill
+    refuses_nan, refuses_inf = e.refuses_nan, e.refuses_inf
+    refuses = refuses_nan or refuses_inf
+
+    band = e.zero_band
+
+    def ready(row: list[float]) -> list[float]:
+        if band:
+            row = [0.0 if -ZERO <= v <= ZERO else v for v in row]
+        if fill is not None:
+            row = [f if v != v else v for v, f in zip(row, fill, strict=True)]
+        x = array("f", row).tolist() if f32 else row
+        if refuses:
+            for v in x:
+                if (refuses_nan and v != v) or (refuses_inf and v in (math.inf, -math.inf)):
+                    raise ValueError(f"the model does not accept the input value {v}")
+        return x
+
+    return ready
+
+
+def _lit(v: float) -> str:
+    if math.isfinite(v):
+        return repr(float(v))
+    return "_INF" if v > 0 else ("_NINF" if v < 0 else "_NAN")
+
+
+def _condition(e: TreeEnsemble, n: int, sets: list[str]) -> str:
+    """A Python expression true when a row goes left at node ``n``."""
+    x = f"x[{e.feature[n]}]"
+    t = _lit(e.threshold[n])
+    if e.cat[n] >= 0:
+        return f"-1.0 < {x} < 2147483648.0 and int({x}) in {sets[e.cat[n]]}"
+    le, gt = ("<", ">=") if e.strict else ("<=", ">")
+    if e.zero_missing[n]:
+        if e.nan_left[n]:
+            return f"{x} != {x} or -{ZERO!r} <= {x} <= {ZERO!r} or {x} {le} {t}"
+        return f"{x} {le} {t} and not (-{ZERO!r} <= {x} <= {ZERO!r})"
+    if e.nan_left[n]:
+        return f"not ({x} {gt} {t})"  # NaN compares false: it goes left
+    return f"{x} {le} {t}"  # NaN compares false: it goes right
+
+
+def generated(e: TreeEnsemble) -> RecordKernel:
+    """``e`` compiled into nested if/else statements."""
+    sets = [f"_S{i}" for i in range(len(e.cat_sets))]
+    lines = ["def _kernel(x):"]
+    lines += [f"    a{c} = {_lit(v)}" for c, v in enumerate(e.init)]
+    add32 = e.float32_sum
+    for root, klass in zip(e.roots, e.tree_class, strict=True):
+        stack: list[tuple[int, int, str]] = [(root, 1, "")]
+        while stack:
+            node, depth, head = stack.pop()
+            pad = "    " * depth
+            if head:
+                lines.append(pad[:-4] + head)
+            if e.feature[node] < 0:
+                value = _lit(e.value[node])
+                if add32:
+                    lines.append(f"{pad}a{klass} = _r32(a{klass} + {value})")
+                else:
+                    lines.append(f"{pad}a{klass} += {value}")
+                continue
+            lines.append(f"{pad}if {_condition(e, node, sets)}:")
+            # the else branch is emitted after the whole if branch (stack order)
+            stack.append((e.right[node], depth + 1, "else:"))
+            stack.append((e.left[node], depth + 1, ""))
+    lines.append("    return [" + ", ".join(f"a{c}" for c in range(e.n_classes)) + "]")
+    names: dict[str, Any] = {
+        "_INF": math.inf,
+        "_NINF": -math.inf,
+        "_NAN": math.nan,
+        "_r32": _round32,
+    }
+    names.update({s: e.cat_sets[i] for i, s in enumerate(sets)})
+    exec(compile("\n".join(lines), "<kaskad tree kernel>", "exec"), names)  # noqa: S102
+    raw: Callable[[list[float]], list[float]] = names["_kernel"]
+    return _wrap(e, raw)
+
+
+def _wrap(e: TreeEnsemble, raw: Callable[[list[float]], list[float]]) -> RecordKernel:
+    ready = prepare(e)
+    done = finish(e)
+    plain = not e.divide and e.link == "identity"
+
+    def kernel(row: list[float]) -> list[float]:
+        acc = raw(ready(row))
+        return acc if plain else done(acc)
+
+    return kernel
+
+
+def walker(e: TreeEnsemble) -> RecordKernel:
+    """``e`` walked node by node over Python lists."""
+    feature, threshold, left, right = e.feature, e.threshold, e.left, e.right
+    nan_left, zero, cat, value = e.nan_left, e.zero_missing, e.cat, e.value
+    sets = e.cat_sets
+    trees = list(zip(e.roots, e.tree_class, strict=True))
+    init = e.init
+    strict = e.strict
+    add32 = e.float32_sum
+
+    def raw(x: list[float]) -> list[float]:
+        acc = list(init)
+        for root, klass in trees:
+            n = root
+            f = feature[n]
+            while f >= 0:
+                v = x[f]
+                c = cat[n]
+                if c >= 0:
+                    go = -1.0 < v < 2147483648.0 and int(v) in sets[c]
+                elif v != v or (zero[n] and -ZERO <= v <= ZERO):
+                    go = nan_left[n]
+                else:
+                    go = v < threshold[n] if strict else v <= threshold[n]
+                n = left[n] if go else right[n]
+                f = feature[n]
+            acc[klass] = _round32(acc[klass] + value[n]) if add32 else acc[klass] + value[n]
+        return acc
+
+    return _wrap(e, raw)

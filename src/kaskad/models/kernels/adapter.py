@@ -21,7 +21,7 @@ from kaskad.models.base import Batch, FloatArray, ModelAdapter, Row
 BatchFn = Callable[[FloatArray], FloatArray]
 RecordFn = Callable[[list[float]], list[float]]
 # rows from which a batch goes to the library (its compiled loops beat a NumPy walk)
-LIBRARY_FROM_ROWS = 256
+LIBRARY_FROM_ROWS = 32
 
 
 class KernelAdapter(ModelAdapter):

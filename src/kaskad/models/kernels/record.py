@@ -18,6 +18,17 @@ from typing import Any
 
 from kaskad.models.kernels.ensemble import ZERO, TreeEnsemble
 
+# The generated function for a forest of two stumps on feature 0 looks like:
+#     def _kernel(x):
+#         a0 = 0.0
+#         v0, v1, = x
+#         if not (v0 > 0.5):
+#             a0 += -0.25
+#         else:
+#             a0 += 0.75
+#         if v0 <= 1.5:
+#         ...
+#         return [a0]
 RecordKernel = Callable[[list[float]], list[float]]  # a row -> the outputs per class
 MAX_GENERATED_DEPTH = 80  # Python refuses more than 100 nested blocks
 MAX_GENERATED_NODES = 60_000
@@ -94,7 +105,7 @@ def _lit(v: float) -> str:
 
 def _condition(e: TreeEnsemble, n: int, sets: list[str]) -> str:
     """A Python expression true when a row goes left at node ``n``."""
-    x = f"x[{e.feature[n]}]"
+    x = f"v{e.feature[n]}"  # the row's values are unpacked into locals first
     t = _lit(e.threshold[n])
     if e.cat[n] >= 0:
         return f"-1.0 < {x} < 2147483648.0 and int({x}) in {sets[e.cat[n]]}"
@@ -113,6 +124,8 @@ def generated(e: TreeEnsemble) -> RecordKernel:
     sets = [f"_S{i}" for i in range(len(e.cat_sets))]
     lines = ["def _kernel(x):"]
     lines += [f"    a{c} = {_lit(v)}" for c, v in enumerate(e.init)]
+    if e.n_features:
+        lines.append("    " + ", ".join(f"v{j}" for j in range(e.n_features)) + ", = x")
     add32 = e.float32_sum
     for root, klass in zip(e.roots, e.tree_class, strict=True):
         stack: list[tuple[int, int, str]] = [(root, 1, "")]

@@ -2,8 +2,8 @@
 
 scikit-learn converts the features to float32 and compares them (as doubles) with the
 float64 ``tree_.threshold`` (``<=`` goes left); a NaN goes where ``missing_go_to_left``
-says (scikit-learn >= 1.3). A classifier tree's probabilities are its leaf's class values
-divided by their sum; a forest adds its trees' outputs in order and divides by their
+says (scikit-learn >= 1.3). A classifier tree's probabilities are its leaf's class
+fractions; a forest adds its trees' outputs in order and divides by their
 number; gradient boosting starts from the constant init prediction and adds
 ``learning_rate * value`` per stage in order, then ``expit`` (binary) or the softmax
 (multiclass). A Pipeline is accepted when everything before the trees is one
@@ -78,9 +78,13 @@ def _imputer_fill(imputer: Any) -> list[float]:
 
 
 def _leaf_probabilities(tree: Any) -> np.ndarray[Any, Any]:
-    """Per node, the class probabilities a classifier tree gives (``predict_proba``)."""
+    """Per node, the class probabilities a classifier tree gives (``predict_proba``):
+    scikit-learn >= 1.4 stores them in ``tree_.value``; before, it stored class weights
+    and divided by their sum when predicting."""
     proba = np.array(tree.tree_.value[:, 0, :], dtype=np.float64)
     normalizer = proba.sum(axis=1)[:, np.newaxis]
+    if np.allclose(normalizer, 1.0):
+        return proba
     normalizer[normalizer == 0.0] = 1.0
     proba /= normalizer
     return proba

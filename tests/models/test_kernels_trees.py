@@ -191,9 +191,11 @@ def test_sklearn_random_models(
     x, y = _data(seed)
     model = make(seed, depth)
     is_classifier = hasattr(model, "predict_proba")
-    target = np.digitize(y, np.quantile(y, np.linspace(0, 1, classes + 1)[1:-1])) if (
-        is_classifier
-    ) else y
+    target = (
+        np.digitize(y, np.quantile(y, np.linspace(0, 1, classes + 1)[1:-1]))
+        if (is_classifier)
+        else y
+    )
     if imputed or "GradientBoosting" in type(model).__name__:
         model = make_pipeline(SimpleImputer(strategy="median"), model)
     model.fit(x, target)
@@ -262,7 +264,7 @@ def test_the_gate_refuses_a_kernel_that_differs(monkeypatch: pytest.MonkeyPatch)
 
 def test_models_without_a_kernel_say_why() -> None:
     x, y = _data(10, missing=0.0)
-    linear = _sklearn(make_pipeline(StandardScaler(), LogisticRegression()).fit(x, y > 0))
+    linear = _sklearn(LogisticRegression().fit(x, y > 0))
     choice = choose(linear)
     assert choice.kernel == LIBRARY and "LogisticRegression" in choice.reason
     scaled = make_pipeline(StandardScaler(), DecisionTreeRegressor(max_depth=3)).fit(x, y)

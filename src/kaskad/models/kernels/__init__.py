@@ -81,7 +81,9 @@ def _decide(library: ModelAdapter) -> KernelChoice:
         return KernelChoice(LIBRARY, f"cannot read the trees: {type(exc).__name__}: {exc}", library)
     if library.n_inputs is not None and library.n_inputs != e.n_features:
         return KernelChoice(
-            LIBRARY, f"the trees read {e.n_features} features, the model {library.n_inputs}", library
+            LIBRARY,
+            f"the trees read {e.n_features} features, the model {library.n_inputs}",
+            library,
         )
     e.refuses_nan, e.refuses_inf = refusals(library, e.n_features)
     kernel = KernelAdapter(library, TREES, batch_kernel(e), record_kernel(e), library_from_rows=0)

@@ -75,9 +75,7 @@ class KernelAdapter(ModelAdapter):
             raise ModelPredictionError(self.path, f"{type(exc).__name__}: {exc}") from exc
         if not self._multiclass:
             return {self.output_names[0]: np.ascontiguousarray(out[:, 0])}
-        named: dict[str, FloatArray] = {
-            "prediction": np.argmax(out, axis=1).astype(np.float64)
-        }
+        named: dict[str, FloatArray] = {"prediction": np.argmax(out, axis=1).astype(np.float64)}
         for i, name in enumerate(self.output_names[1:]):
             named[name] = np.ascontiguousarray(out[:, i])
         return named

@@ -101,9 +101,7 @@ def _tree(e: TreeEnsemble, tree: dict[str, str]) -> int:
         elif missing == 0:  # NaN is compared as 0.0
             splits.append(e.add_split(f, thresholds[i], nan_left=0.0 <= thresholds[i]))
         elif missing == 1:
-            splits.append(
-                e.add_split(f, thresholds[i], nan_left=default_left, zero_missing=True)
-            )
+            splits.append(e.add_split(f, thresholds[i], nan_left=default_left, zero_missing=True))
         else:
             splits.append(e.add_split(f, thresholds[i], nan_left=default_left))
     leaf_nodes = [e.add_leaf(v) for v in leaves]

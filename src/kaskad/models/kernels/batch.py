@@ -71,12 +71,12 @@ def batch_kernel(e: TreeEnsemble) -> BatchKernel:
             node = np.where(go, left[node], right[node])
         leaves = value[node]  # (n, trees)
         out = np.empty((n, k), dtype=value.dtype)
-        for c in range(k):
-            cols = groups[c]
+        for j in range(k):
+            cols = groups[j]
             run = np.empty((n, len(cols) + 1), dtype=value.dtype)
-            run[:, 0] = init[c]
+            run[:, 0] = init[j]
             run[:, 1:] = leaves[:, cols]
-            out[:, c] = np.add.accumulate(run, axis=1)[:, -1]
+            out[:, j] = np.add.accumulate(run, axis=1)[:, -1]
         return out.astype(np.float64)
 
     def kernel(x: FloatArray) -> FloatArray:

@@ -13,8 +13,9 @@ A leaf holds one float64 value, already scaled as the library scales it (a boost
 stage's value times the learning rate). A row's raw output for class ``c`` is ``init[c]``
 plus the values of its leaves in the trees of class ``c``, added one tree after another in
 tree order (float64, or float32 for a ``float32_sum`` ensemble); then ``divide`` (a
-forest's mean) and the ``link``. Missing inputs are imputed (``fill``), then rounded to float32 first for a
-``float32_inputs`` ensemble (scikit-learn and XGBoost compare float32 features).
+forest's mean) and the ``link``. Missing inputs are imputed first (``fill``), then
+rounded to float32 for a ``float32_inputs`` ensemble (scikit-learn and XGBoost compare
+float32 features).
 
 Nothing here knows a library: the extractors in this package build an ensemble from one,
 and :mod:`kaskad.models.kernels.gate` checks it against the library before it is used.

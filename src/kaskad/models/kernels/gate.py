@@ -13,6 +13,7 @@ the same way.
 from __future__ import annotations
 
 import math
+
 import numpy as np
 import numpy.typing as npt
 

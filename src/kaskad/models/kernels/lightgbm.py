@@ -6,8 +6,8 @@ missing type (0 none: NaN is taken as 0.0; 1 zero: NaN and values within ±1e-35
 default way; 2 NaN: NaN goes the default way). A categorical split sends a row left when
 its value, truncated to an int, is in the node's bitset. Children below zero are leaves
 (``~child`` is the leaf's index). The binary objective's probability is
-``1 / (1 + exp(-sigmoid * raw))``; multiclass takes the softmax of the classes' sums. LightGBM reads an input within
-±1e-35 as 0.0 (it keeps only the values outside that band).
+``1 / (1 + exp(-sigmoid * raw))``; multiclass takes the softmax of the classes' sums.
+LightGBM reads an input within ±1e-35 as 0.0 (it keeps only the values outside that band).
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ def _tree(e: TreeEnsemble, tree: dict[str, str]) -> int:
             )
             splits.append(e.add_split(f, 0.0, nan_left=False, categories=cats))
         elif missing == 0:  # NaN is compared as 0.0
-            splits.append(e.add_split(f, thresholds[i], nan_left=0.0 <= thresholds[i]))
+            splits.append(e.add_split(f, thresholds[i], nan_left=thresholds[i] >= 0.0))
         elif missing == 1:
             splits.append(e.add_split(f, thresholds[i], nan_left=default_left, zero_missing=True))
         else:

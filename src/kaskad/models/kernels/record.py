@@ -153,7 +153,7 @@ def generated(e: TreeEnsemble) -> RecordKernel:
         "_r32": _round32,
     }
     names.update({s: e.cat_sets[i] for i, s in enumerate(sets)})
-    exec(compile("\n".join(lines), "<kaskad tree kernel>", "exec"), names)  # noqa: S102
+    exec(compile("\n".join(lines), "<kaskad tree kernel>", "exec"), names)
     raw: Callable[[list[float]], list[float]] = names["_kernel"]
     return _wrap(e, raw)
 

@@ -54,6 +54,16 @@ class KernelAdapter(ModelAdapter):
         self._multiclass = len(self.output_names) > 1
         self._library_from = library_from_rows
 
+    @property
+    def record(self) -> RecordFn:
+        """The per-record kernel itself: a row's floats -> the outputs per class."""
+        return self._record
+
+    @property
+    def batch(self) -> BatchFn:
+        """The batch kernel itself: an (n, inputs) array -> the (n, classes) outputs."""
+        return self._batch
+
     def use_library_from(self, rows: int | None) -> None:
         """Hand batches of at least ``rows`` rows to the library (None: the default;
         0: never)."""

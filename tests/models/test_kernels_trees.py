@@ -159,6 +159,43 @@ def test_lightgbm_edge_values() -> None:
     assert_identical(adapter, np.asarray(rows, dtype=np.float64))
 
 
+# --- XGBoost ------------------------------------------------------------------------------
+
+
+@settings(max_examples=8, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    objective=st.sampled_from(["binary:logistic", "reg:squarederror"]),
+    depth=st.integers(1, 8),
+    rate=st.sampled_from([0.05, 0.3, 1.0]),
+)
+def test_xgboost_random_models(seed: int, objective: str, depth: int, rate: float) -> None:
+    import xgboost as xgb
+
+    x, y = _data(seed)
+    label = (y > np.median(y)).astype(int) if objective.startswith("binary") else y
+    booster = xgb.train(
+        {"objective": objective, "max_depth": depth, "eta": rate, "seed": seed},
+        xgb.DMatrix(x, label),
+        num_boost_round=12,
+    )
+    adapter = load_bytes(bytes(booster.save_raw("ubj")), "xgboost", Path("m.ubj"))
+    assert_identical(adapter, _inputs(seed, x))
+
+
+def test_xgboost_multiclass_is_left_to_the_library() -> None:
+    import xgboost as xgb
+
+    x, y = _data(12)
+    booster = xgb.train(
+        {"objective": "multi:softprob", "num_class": 3},
+        xgb.DMatrix(x, np.digitize(y, [-0.5, 0.5])),
+        num_boost_round=3,
+    )
+    choice = choose(load_bytes(bytes(booster.save_raw("ubj")), "xgboost", Path("m.ubj")))
+    assert choice.kernel == LIBRARY and "multiclass" in choice.reason
+
+
 # --- scikit-learn -------------------------------------------------------------------------
 
 _CLASSIFIERS = [

@@ -69,6 +69,13 @@ def ensemble_of(library: ModelAdapter) -> TreeEnsemble:
         if estimator is None:
             raise Unsupported("no estimator")
         return from_sklearn(estimator, task)
+    if library.framework == "xgboost":
+        from kaskad.models.kernels.xgboost import from_xgboost
+
+        booster: Any = getattr(library, "_booster", None)
+        if booster is None:
+            raise Unsupported("no booster")
+        return from_xgboost(booster, task)
     raise Unsupported(f"no kernel for {library.framework} models yet")
 
 

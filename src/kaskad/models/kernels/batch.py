@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from kaskad.models.kernels.ensemble import ZERO, TreeEnsemble
+from kaskad.models.kernels.record import expf
 
 FloatArray = npt.NDArray[np.float64]
 BatchKernel = Callable[[FloatArray], FloatArray]  # (n, features) -> (n, classes)
@@ -86,7 +87,8 @@ def batch_kernel(e: TreeEnsemble) -> BatchKernel:
         if fill is not None:
             x = np.where(np.isnan(x), fill, x)
         if e.float32_inputs:
-            x = x.astype(np.float32).astype(np.float64)
+            with np.errstate(over="ignore"):  # beyond float32's range: inf, as the library
+                x = x.astype(np.float32).astype(np.float64)
         if e.refuses_nan and np.isnan(x).any():
             raise ValueError("the model does not accept missing values")
         if e.refuses_inf and np.isinf(x).any():
@@ -104,6 +106,12 @@ def finish_batch(e: TreeEnsemble, raw: FloatArray) -> FloatArray:
         raw = raw / e.divide
     if e.link == "sigmoid":
         return np.asarray(1.0 / (1.0 + np.exp(-e.sigmoid * raw)), dtype=np.float64)
+    if e.link == "xgb_sigmoid":  # XGBoost's float32 sigmoid, with the C library's expf
+        f32 = np.float32
+        x = np.minimum(-raw.astype(f32), f32(88.7))
+        ex = np.asarray([expf(v) for v in x.ravel().tolist()], dtype=f32).reshape(x.shape)
+        denom = (ex + f32(1.0)) + f32(1e-16)
+        return np.asarray(f32(1.0) / denom, dtype=np.float64)
     if e.link == "softmax":
         top = raw[:, 0].copy()
         for c in range(1, raw.shape[1]):

@@ -10,13 +10,17 @@ over lists instead (:func:`walker`), with the same arithmetic.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import math
 import struct
 from array import array
 from collections.abc import Callable
 from typing import Any
 
-from kaskad.models.kernels.ensemble import ZERO, TreeEnsemble
+import numpy as np
+
+from kaskad.models.kernels.ensemble import ZERO, TreeEnsemble, Unsupported
 
 # The generated function for a forest of two stumps on feature 0 looks like:
 #     def _kernel(x):
@@ -33,6 +37,8 @@ RecordKernel = Callable[[list[float]], list[float]]  # a row -> the outputs per 
 MAX_GENERATED_DEPTH = 80  # Python refuses more than 100 nested blocks
 MAX_GENERATED_NODES = 60_000
 _F32 = struct.Struct("f")
+_MAX_EXP32 = float(np.float32(88.7))
+_EPS32 = float(np.float32(1e-16))
 
 
 def record_kernel(e: TreeEnsemble) -> RecordKernel:
@@ -40,6 +46,29 @@ def record_kernel(e: TreeEnsemble) -> RecordKernel:
     if e.n_nodes <= MAX_GENERATED_NODES and e.depth() <= MAX_GENERATED_DEPTH:
         return generated(e)
     return walker(e)
+
+
+def _libm_expf() -> Callable[[float], float]:
+    """The C library's float32 ``expf`` (what XGBoost's sigmoid calls): rounding the
+    float64 ``exp`` differs from it in a few values in 10,000."""
+    found = ctypes.util.find_library("m")
+    if found is None:
+        raise Unsupported("the C math library (expf) is not found")
+    fn = ctypes.CDLL(found).expf
+    fn.restype = ctypes.c_float
+    fn.argtypes = [ctypes.c_float]
+    return fn  # type: ignore[no-any-return]
+
+
+def expf(x: float) -> float:
+    """``expf(x)`` of the C library, for a float32 value ``x``."""
+    global _EXPF
+    if _EXPF is None:
+        _EXPF = _libm_expf()
+    return float(_EXPF(x))
+
+
+_EXPF: Callable[[float], float] | None = None
 
 
 def _round32(x: float) -> float:
@@ -58,6 +87,9 @@ def finish(e: TreeEnsemble) -> Callable[[list[float]], list[float]]:
             acc = [a / divide for a in acc]
         if link == "sigmoid":
             return [1.0 / (1.0 + exp(-s * a)) for a in acc]
+        if link == "xgb_sigmoid":  # XGBoost's float32 sigmoid
+            r = _round32
+            return [r(1.0 / r(r(expf(min(-a, _MAX_EXP32)) + 1.0) + _EPS32)) for a in acc]
         if link == "softmax":
             top = acc[0]
             for a in acc[1:]:

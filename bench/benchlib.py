@@ -224,7 +224,7 @@ def kernel_batch(path: Path, framework: str) -> Callable[[FloatArray], FloatArra
     """kaskad's compiled batch kernel of a model (the first output column), called
     directly; None when the model has none."""
     choice = choose(load_model(path, framework))
-    if not isinstance(choice.adapter, KernelAdapter):
+    if not isinstance(choice.adapter, KernelAdapter) or choice.adapter.batch is None:
         return None
     batch = choice.adapter.batch
 

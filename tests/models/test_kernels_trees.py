@@ -24,13 +24,13 @@ from sklearn.ensemble import (
     RandomForestRegressor,
 )
 from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import MinMaxScaler, StandardScaler
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from kaskad.models.base import ModelAdapter, load_bytes
-from kaskad.models.kernels import LIBRARY, TREES, KernelAdapter, choose, ensemble_of
+from kaskad.models.kernels import LIBRARY, LINEAR, TREES, KernelAdapter, choose, ensemble_of
 from kaskad.models.kernels.record import generated, walker
 
 WIDTH = 5
@@ -71,9 +71,9 @@ def _inputs(seed: int, x: Any, rows: int = 300) -> Any:
     return out
 
 
-def assert_identical(adapter: ModelAdapter, x: Any) -> KernelAdapter:
+def assert_identical(adapter: ModelAdapter, x: Any, kind: str = TREES) -> KernelAdapter:
     choice = choose(adapter)
-    assert choice.kernel == TREES, choice.reason
+    assert choice.kernel == kind, choice.reason
     kernel = choice.adapter
     assert isinstance(kernel, KernelAdapter)
     kernel.use_library_from(0)  # the NumPy walk on every batch size
@@ -276,6 +276,37 @@ def test_the_walker_gives_the_generated_function_s_bits() -> None:
         assert _bits(fast(row)).tolist() == _bits(slow(row)).tolist()
 
 
+# --- scikit-learn linear models (records; batches are sklearn_exact's kernel) -------------
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    kind=st.sampled_from(["binary", "multiclass", "linear", "ridge"]),
+    scaled=st.booleans(),
+    scale=st.floats(1e-3, 1e4),
+)
+def test_sklearn_linear_models(seed: int, kind: str, scaled: bool, scale: float) -> None:
+    x, y = _data(seed)
+    x = x * scale
+    final: Any = {
+        "binary": LogisticRegression(max_iter=300),
+        "multiclass": LogisticRegression(max_iter=300),
+        "linear": LinearRegression(),
+        "ridge": Ridge(alpha=0.5),
+    }[kind]
+    target: Any = y
+    if kind == "binary":
+        target = y > 0
+    elif kind == "multiclass":
+        target = np.digitize(y, [-0.5, 0.5])
+    steps: list[Any] = [SimpleImputer(strategy="mean")]
+    if scaled:
+        steps.append(StandardScaler())
+    model = make_pipeline(*steps, final).fit(x, target)
+    assert_identical(_sklearn(model), _inputs(seed, x), LINEAR)
+
+
 # --- the gate and what has no kernel ------------------------------------------------------
 
 
@@ -301,9 +332,9 @@ def test_the_gate_refuses_a_kernel_that_differs(monkeypatch: pytest.MonkeyPatch)
 
 def test_models_without_a_kernel_say_why() -> None:
     x, y = _data(10, missing=0.0)
-    linear = _sklearn(LogisticRegression().fit(x, y > 0))
+    linear = _sklearn(make_pipeline(MinMaxScaler(), LogisticRegression()).fit(x, y > 0))
     choice = choose(linear)
-    assert choice.kernel == LIBRARY and "LogisticRegression" in choice.reason
+    assert choice.kernel == LIBRARY and "MinMaxScaler" in choice.reason
     scaled = make_pipeline(StandardScaler(), DecisionTreeRegressor(max_depth=3)).fit(x, y)
     choice = choose(_sklearn(scaled))
     assert choice.kernel == LIBRARY and "StandardScaler" in choice.reason

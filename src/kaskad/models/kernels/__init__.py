@@ -23,9 +23,10 @@ from kaskad.models.kernels.ensemble import TreeEnsemble, Unsupported
 from kaskad.models.kernels.gate import check, refusals, sample
 from kaskad.models.kernels.record import record_kernel
 
-__all__ = ["LIBRARY", "TREES", "KernelAdapter", "KernelChoice", "choose", "ensemble_of"]
+__all__ = ["LIBRARY", "LINEAR", "TREES", "KernelAdapter", "KernelChoice", "choose", "ensemble_of"]
 
 TREES = "tree-ensemble/1"
+LINEAR = "linear/1"
 LIBRARY = "library"
 _LOCK = threading.Lock()
 
@@ -80,6 +81,8 @@ def ensemble_of(library: ModelAdapter) -> TreeEnsemble:
 
 
 def _decide(library: ModelAdapter) -> KernelChoice:
+    if getattr(library, "linear_kernel", False) and not library.takes_frame:
+        return _linear(library)
     try:
         e = ensemble_of(library)
     except Unsupported as exc:
@@ -99,3 +102,23 @@ def _decide(library: ModelAdapter) -> KernelChoice:
         return KernelChoice(LIBRARY, f"not bit-identical: {why}", library)
     kernel.use_library_from(None)
     return KernelChoice(TREES, "", kernel)
+
+
+def _linear(library: ModelAdapter) -> KernelChoice:
+    """A scikit-learn linear model: its batches are kaskad's fixed-order kernel already
+    (:mod:`kaskad.models.sklearn_exact`); its records get the plain-Python kernel."""
+    from kaskad.models.kernels.linear import linear_record
+
+    try:
+        width, record = linear_record(
+            getattr(library, "estimator", None), getattr(library, "_task", "")
+        )
+    except Unsupported as exc:
+        return KernelChoice(LIBRARY, str(exc), library)
+    e = TreeEnsemble(n_features=width)
+    e.refuses_nan, e.refuses_inf = refusals(library, width)
+    kernel = KernelAdapter(library, LINEAR, None, record, library_from_rows=0)
+    why = check(library, kernel, sample(e, not e.refuses_nan, not e.refuses_inf))
+    if why:
+        return KernelChoice(LIBRARY, f"not bit-identical: {why}", library)
+    return KernelChoice(LINEAR, "", kernel)

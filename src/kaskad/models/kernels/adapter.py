@@ -1,7 +1,7 @@
 """A model adapter that scores with a compiled kernel instead of calling the library.
 
 It has the library adapter's inputs and outputs; only how a row is scored changes. The
-per-record call runs the generated Python function on the row's list of floats (no NumPy
+per-record call runs a plain-Python function on the row's list of floats (no NumPy
 array per call); the batch call walks the trees in NumPy for small batches and hands
 large ones to the library, whose compiled loops are faster there (both give the same
 bits: the gate checked it).
@@ -31,7 +31,7 @@ class KernelAdapter(ModelAdapter):
         self,
         library: ModelAdapter,
         name: str,
-        batch: BatchFn,
+        batch: BatchFn | None,
         record: RecordFn,
         *,
         library_from_rows: int = LIBRARY_FROM_ROWS,
@@ -60,8 +60,9 @@ class KernelAdapter(ModelAdapter):
         return self._record
 
     @property
-    def batch(self) -> BatchFn:
-        """The batch kernel itself: an (n, inputs) array -> the (n, classes) outputs."""
+    def batch(self) -> BatchFn | None:
+        """The batch kernel itself: an (n, inputs) array -> the (n, classes) outputs
+        (None: batches are the library adapter's)."""
         return self._batch
 
     def use_library_from(self, rows: int | None) -> None:
@@ -77,7 +78,7 @@ class KernelAdapter(ModelAdapter):
             raise ModelPredictionError(
                 self.path, f"expects {self.n_inputs} inputs per row, got shape {arr.shape}"
             )
-        if self._library_from and len(arr) >= self._library_from:
+        if self._batch is None or (self._library_from and len(arr) >= self._library_from):
             return self.library.predict_batch(arr)
         try:
             out = self._batch(arr)

@@ -94,7 +94,10 @@ def check(
         expected = library.predict_batch(x)
     except Exception as exc:
         return f"the library failed on the gate's sample: {type(exc).__name__}: {exc}"
-    got = kernel.predict_batch(x)
+    try:
+        got = kernel.predict_batch(x)
+    except Exception as exc:
+        return f"the batch kernel failed on the gate's sample: {type(exc).__name__}: {exc}"
     for name, want in expected.items():
         if not same_bits(want, got[name]):
             bad = int(np.flatnonzero(np.asarray(want) != np.asarray(got[name]))[:1].sum())
@@ -104,7 +107,10 @@ def check(
             )
     for i in range(len(x)):
         row = x[i].tolist()
-        one = kernel.predict_one(row)
+        try:
+            one = kernel.predict_one(row)
+        except Exception as exc:
+            return f"the per-record kernel failed on row {i}: {type(exc).__name__}: {exc}"
         for name, want in expected.items():
             if not same_bits(np.asarray([one[name]]), want[i : i + 1]):
                 return (

@@ -279,6 +279,7 @@ def test_the_walker_gives_the_generated_function_s_bits() -> None:
 # --- scikit-learn linear models (records; batches are sklearn_exact's kernel) -------------
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @settings(max_examples=10, deadline=None)
 @given(
     seed=st.integers(0, 10_000),

@@ -196,6 +196,48 @@ def test_xgboost_multiclass_is_left_to_the_library() -> None:
     assert choice.kernel == LIBRARY and "multiclass" in choice.reason
 
 
+# --- CatBoost -----------------------------------------------------------------------------
+
+
+def _catboost(model: Any, tmp: Path) -> ModelAdapter:
+    path = tmp / "m.cbm"
+    model.save_model(str(path))
+    return load_bytes(path.read_bytes(), "catboost", path)
+
+
+@settings(max_examples=8, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    binary=st.booleans(),
+    depth=st.integers(1, 7),
+    nan_mode=st.sampled_from(["Min", "Max"]),
+)
+def test_catboost_random_models(
+    tmp_path_factory: pytest.TempPathFactory, seed: int, binary: bool, depth: int, nan_mode: str
+) -> None:
+    import catboost
+
+    x, y = _data(seed)
+    kind = catboost.CatBoostClassifier if binary else catboost.CatBoostRegressor
+    target = (y > np.median(y)).astype(int) if binary else y
+    model = kind(iterations=15, depth=depth, nan_mode=nan_mode, random_seed=seed, verbose=0)
+    model.fit(x, target)
+    assert_identical(_catboost(model, tmp_path_factory.mktemp("cb")), _inputs(seed, x))
+
+
+def test_catboost_categorical_features_are_left_to_the_library(tmp_path: Path) -> None:
+    import catboost
+    import pandas as pd
+
+    x, y = _data(13, missing=0.0)
+    frame = pd.DataFrame(x, columns=[f"f{i}" for i in range(WIDTH)])
+    frame["f3"] = frame["f3"].astype(int).astype(str)
+    model = catboost.CatBoostClassifier(iterations=5, verbose=0, cat_features=["f3"])
+    model.fit(frame, (y > 0).astype(int))
+    choice = choose(_catboost(model, tmp_path))
+    assert choice.kernel == LIBRARY and "named columns" in choice.reason
+
+
 # --- scikit-learn -------------------------------------------------------------------------
 
 _CLASSIFIERS = [

@@ -77,6 +77,13 @@ def ensemble_of(library: ModelAdapter) -> TreeEnsemble:
         if booster is None:
             raise Unsupported("no booster")
         return from_xgboost(booster, task)
+    if library.framework == "catboost":
+        from kaskad.models.kernels.catboost import from_catboost
+
+        model: Any = getattr(library, "_model", None)
+        if model is None:
+            raise Unsupported("no model")
+        return from_catboost(model, task)
     raise Unsupported(f"no kernel for {library.framework} models yet")
 
 

@@ -104,6 +104,8 @@ def finish_batch(e: TreeEnsemble, raw: FloatArray) -> FloatArray:
     """Mean and link over an (n, classes) array of raw sums."""
     if e.divide:
         raw = raw / e.divide
+    if e.scale_bias is not None:
+        raw = e.scale_bias[0] * raw + e.scale_bias[1]
     if e.link == "sigmoid":
         return np.asarray(1.0 / (1.0 + np.exp(-e.sigmoid * raw)), dtype=np.float64)
     if e.link == "xgb_sigmoid":  # XGBoost's float32 sigmoid, with the C library's expf

@@ -58,6 +58,7 @@ class TreeEnsemble:
     float32_sum: bool = False
     strict: bool = False
     divide: float = 0.0  # divide the sums by this (a forest's number of trees); 0: none
+    scale_bias: tuple[float, float] | None = None  # then ``scale * sum + bias`` (CatBoost)
     link: Link = "identity"
     sigmoid: float = 1.0  # LightGBM's sigmoid parameter: 1 / (1 + exp(-sigmoid * x))
     # inputs within [-ZERO, ZERO] are read as 0.0 (LightGBM keeps only values outside it)

@@ -89,9 +89,13 @@ def finish(e: TreeEnsemble) -> Callable[[list[float]], list[float]]:
     link = e.link
     s = e.sigmoid
 
+    scale_bias = e.scale_bias
+
     def done(acc: list[float]) -> list[float]:
         if divide:
             acc = [a / divide for a in acc]
+        if scale_bias is not None:
+            acc = [scale_bias[0] * a + scale_bias[1] for a in acc]
         if link == "sigmoid":
             return [1.0 / (1.0 + exp(-s * a)) for a in acc]
         if link == "xgb_sigmoid":  # XGBoost's float32 sigmoid
@@ -200,7 +204,7 @@ def generated(e: TreeEnsemble) -> RecordKernel:
 def _wrap(e: TreeEnsemble, raw: Callable[[list[float]], list[float]]) -> RecordKernel:
     ready = prepare(e)
     done = finish(e)
-    plain = not e.divide and e.link == "identity"
+    plain = not e.divide and e.link == "identity" and e.scale_bias is None
 
     def kernel(row: list[float]) -> list[float]:
         acc = raw(ready(row))

@@ -1,8 +1,13 @@
-"""Compiled model kernels: a model's trees scored by kaskad without the library's
-per-call overhead, bit-identical to the library or not used at all.
+"""Compiled model kernels: a model scored by kaskad without the library's per-call
+overhead, bit-identical to the library or not used at all.
+
+Tree ensembles (LightGBM, XGBoost, CatBoost, scikit-learn trees, forests and gradient
+boosting) become a :class:`~kaskad.models.kernels.ensemble.TreeEnsemble` with a generated
+per-record function and a NumPy batch walk (``tree-ensemble/1``); scikit-learn linear
+models get a plain-Python per-record kernel (``linear/1``).
 
 :func:`choose` takes a loaded library adapter and returns the adapter to score with: a
-:class:`KernelAdapter` when a kernel reproduces the model (``tree-ensemble/1``) and passes
+:class:`KernelAdapter` when a kernel reproduces the model and passes
 the bit-identity gate (:mod:`kaskad.models.kernels.gate`), else the library adapter itself
 with the reason. The choice is made once per loaded adapter (the model cache keeps
 adapters by content), at compile time by the compiler (the plan records it) and again

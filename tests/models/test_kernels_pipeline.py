@@ -161,3 +161,29 @@ def test_kernel_and_library_give_the_same_bits_in_both_executors(
         got = record.decide(row)
         for c in columns:
             assert got.output[c] == ours[c][i], (c, i)
+
+
+def test_executors_use_the_kernel_the_plan_names_and_the_library_if_it_fails_there(
+    claims: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import kaskad.models.kernels as kernels
+    from kaskad.execute.loaded import Loaded
+    from kaskad.models import ModelCache
+
+    plan = compile_pipeline(claims)
+    nodes = plan.model_nodes()
+    assert all(isinstance(Loaded(plan).model(n), kernels.KernelAdapter) for n in nodes)
+
+    def broken(library: object) -> kernels.TreeEnsemble:
+        raise kernels.Unsupported("not in this process")
+
+    monkeypatch.setattr(kernels, "ensemble_of", broken)
+    fresh = Loaded(plan, ModelCache())  # another process: the gate runs again, and fails
+    adapters = [fresh.model(n) for n in nodes]
+    assert not any(isinstance(a, kernels.KernelAdapter) for a in adapters)
+    frame = _claims(30, 3)
+    ours = BatchExecutor(plan, ModelCache()).run(frame)
+    monkeypatch.undo()
+    assert ours.select("severity", "p_review").equals(
+        BatchExecutor(plan).run(frame).select("severity", "p_review")
+    )

@@ -28,7 +28,17 @@ from kaskad.models.kernels.ensemble import TreeEnsemble, Unsupported
 from kaskad.models.kernels.gate import check, refusals, sample
 from kaskad.models.kernels.record import record_kernel
 
-__all__ = ["LIBRARY", "LINEAR", "TREES", "KernelAdapter", "KernelChoice", "choose", "ensemble_of"]
+__all__ = [
+    "LIBRARY",
+    "LINEAR",
+    "TREES",
+    "KernelAdapter",
+    "KernelChoice",
+    "TreeEnsemble",
+    "Unsupported",
+    "choose",
+    "ensemble_of",
+]
 
 TREES = "tree-ensemble/1"
 LINEAR = "linear/1"

@@ -17,7 +17,9 @@ was not checked.
 
 from __future__ import annotations
 
+import hashlib
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,16 +59,46 @@ class KernelChoice:
 
 
 def choose(library: ModelAdapter) -> KernelChoice:
-    """The kernel for a loaded library adapter, decided once per adapter."""
+    """The kernel for a loaded library adapter, decided once per adapter, and once per
+    artifact content in the process (another cache loading the same bytes reuses the
+    compiled kernel and the gate's verdict)."""
     found: KernelChoice | None = getattr(library, "_kaskad_kernel", None)
     if found is not None:
         return found
     with _LOCK:
         found = getattr(library, "_kaskad_kernel", None)
         if found is None:
-            found = _decide(library)
+            key = (library.framework, hashlib.sha256(library.artifact).hexdigest())
+            known = _CHOSEN.get(key) if library.artifact else None
+            found = _decide(library) if known is None else _again(library, known)
             library._kaskad_kernel = found  # type: ignore[attr-defined]
+            if library.artifact:
+                _remember(key, found)
     return found
+
+
+# per (framework, artifact sha256): kernel, reason, batch and record functions
+_Known = tuple[str, str, Any, Any]
+_CHOSEN: OrderedDict[tuple[str, str], _Known] = OrderedDict()
+_KEEP = 64
+
+
+def _remember(key: tuple[str, str], choice: KernelChoice) -> None:
+    adapter = choice.adapter
+    if isinstance(adapter, KernelAdapter):
+        _CHOSEN[key] = (choice.kernel, choice.reason, adapter.batch, adapter.record)
+    else:
+        _CHOSEN[key] = (choice.kernel, choice.reason, None, None)
+    _CHOSEN.move_to_end(key)
+    while len(_CHOSEN) > _KEEP:
+        _CHOSEN.popitem(last=False)
+
+
+def _again(library: ModelAdapter, known: _Known) -> KernelChoice:
+    kernel, reason, batch, record = known
+    if record is None:
+        return KernelChoice(kernel, reason, library)
+    return KernelChoice(kernel, reason, KernelAdapter(library, kernel, batch, record))
 
 
 def ensemble_of(library: ModelAdapter) -> TreeEnsemble:

@@ -220,7 +220,14 @@ def test_catboost_random_models(
     x, y = _data(seed)
     kind = catboost.CatBoostClassifier if binary else catboost.CatBoostRegressor
     target = (y > np.median(y)).astype(int) if binary else y
-    model = kind(iterations=15, depth=depth, nan_mode=nan_mode, random_seed=seed, verbose=0)
+    model = kind(
+        iterations=15,
+        depth=depth,
+        nan_mode=nan_mode,
+        random_seed=seed,
+        verbose=0,
+        allow_writing_files=False,
+    )
     model.fit(x, target)
     assert_identical(_catboost(model, tmp_path_factory.mktemp("cb")), _inputs(seed, x))
 
@@ -232,7 +239,9 @@ def test_catboost_categorical_features_are_left_to_the_library(tmp_path: Path) -
     x, y = _data(13, missing=0.0)
     frame = pd.DataFrame(x, columns=[f"f{i}" for i in range(WIDTH)])
     frame["f3"] = frame["f3"].astype(int).astype(str)
-    model = catboost.CatBoostClassifier(iterations=5, verbose=0, cat_features=["f3"])
+    model = catboost.CatBoostClassifier(
+        iterations=5, verbose=0, cat_features=["f3"], allow_writing_files=False
+    )
     model.fit(frame, (y > 0).astype(int))
     choice = choose(_catboost(model, tmp_path))
     assert choice.kernel == LIBRARY and "named columns" in choice.reason

@@ -26,7 +26,7 @@ from kaskad.models.kernels.ensemble import ZERO, TreeEnsemble, Unsupported
 #     def _kernel(x):
 #         a0 = 0.0
 #         v0, v1, = x
-#         if not (v0 > 0.5):
+#         if v0 <= 0.5:
 #             a0 += -0.25
 #         else:
 #             a0 += 0.75
@@ -146,20 +146,21 @@ def _lit(v: float) -> str:
     return "_INF" if v > 0 else ("_NINF" if v < 0 else "_NAN")
 
 
-def _condition(e: TreeEnsemble, n: int, sets: list[str]) -> str:
-    """A Python expression true when a row goes left at node ``n``."""
+def _condition(e: TreeEnsemble, n: int, sets: list[str]) -> tuple[str, bool]:
+    """A Python expression, and whether it is true when a row goes left at node ``n``
+    (else: when it goes right)."""
     x = f"v{e.feature[n]}"  # the row's values are unpacked into locals first
     t = _lit(e.threshold[n])
     if e.cat[n] >= 0:
-        return f"-1.0 < {x} < 2147483648.0 and int({x}) in {sets[e.cat[n]]}"
+        return f"-1.0 < {x} < 2147483648.0 and int({x}) in {sets[e.cat[n]]}", True
     le, gt = ("<", ">=") if e.strict else ("<=", ">")
     if e.zero_missing[n]:
         if e.nan_left[n]:
-            return f"{x} != {x} or -{ZERO!r} <= {x} <= {ZERO!r} or {x} {le} {t}"
-        return f"{x} {le} {t} and not (-{ZERO!r} <= {x} <= {ZERO!r})"
+            return f"{x} != {x} or -{ZERO!r} <= {x} <= {ZERO!r} or {x} {le} {t}", True
+        return f"{x} {le} {t} and not (-{ZERO!r} <= {x} <= {ZERO!r})", True
     if e.nan_left[n]:
-        return f"not ({x} {gt} {t})"  # NaN compares false: it goes left
-    return f"{x} {le} {t}"  # NaN compares false: it goes right
+        return f"{x} {gt} {t}", False  # true: right; NaN compares false: it goes left
+    return f"{x} {le} {t}", True  # NaN compares false: it goes right
 
 
 def generated(e: TreeEnsemble) -> RecordKernel:
@@ -184,10 +185,14 @@ def generated(e: TreeEnsemble) -> RecordKernel:
                 else:
                     lines.append(f"{pad}a{klass} += {value}")
                 continue
-            lines.append(f"{pad}if {_condition(e, node, sets)}:")
+            condition, goes_left = _condition(e, node, sets)
+            lines.append(f"{pad}if {condition}:")
+            first, then = (e.left[node], e.right[node])
+            if not goes_left:
+                first, then = then, first
             # the else branch is emitted after the whole if branch (stack order)
-            stack.append((e.right[node], depth + 1, "else:"))
-            stack.append((e.left[node], depth + 1, ""))
+            stack.append((then, depth + 1, "else:"))
+            stack.append((first, depth + 1, ""))
     lines.append("    return [" + ", ".join(f"a{c}" for c in range(e.n_classes)) + "]")
     names: dict[str, Any] = {
         "_INF": math.inf,

@@ -359,6 +359,22 @@ def test_sklearn_linear_models(seed: int, kind: str, scaled: bool, scale: float)
     assert_identical(_sklearn(model), _inputs(seed, x), LINEAR)
 
 
+def test_a_value_the_library_refuses_raises_the_library_s_error() -> None:
+    x, y = _data(14, missing=0.0)
+    adapter = _sklearn(make_pipeline(StandardScaler(), Ridge()).fit(x, y))
+    kernel = assert_identical(adapter, _inputs(14, x), LINEAR)
+    row = [np.inf] + [0.0] * (WIDTH - 1)
+    with pytest.raises(Exception, match="infinity") as ours:
+        kernel.predict_one(row)
+    with pytest.raises(Exception, match="infinity") as theirs:
+        adapter.predict_one(row)
+    assert str(ours.value) == str(theirs.value)
+    # NaN passes the scaler and gives NaN, with the kernel as without it
+    nan = [np.nan] * WIDTH
+    assert np.isnan(kernel.predict_one(nan)["prediction"])
+    assert np.isnan(adapter.predict_one(nan)["prediction"])
+
+
 # --- the gate and what has no kernel ------------------------------------------------------
 
 

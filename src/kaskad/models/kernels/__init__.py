@@ -18,6 +18,7 @@ was not checked.
 from __future__ import annotations
 
 import hashlib
+import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from typing import Any
 from kaskad.models.base import ModelAdapter
 from kaskad.models.kernels.adapter import KernelAdapter
 from kaskad.models.kernels.batch import batch_kernel
-from kaskad.models.kernels.ensemble import TreeEnsemble, Unsupported
+from kaskad.models.kernels.ensemble import Refused, TreeEnsemble, Unsupported
 from kaskad.models.kernels.gate import check, refusals, sample
 from kaskad.models.kernels.record import record_kernel
 
@@ -171,8 +172,24 @@ def _linear(library: ModelAdapter) -> KernelChoice:
         return KernelChoice(LIBRARY, str(exc), library)
     e = TreeEnsemble(n_features=width)
     e.refuses_nan, e.refuses_inf = refusals(library, width)
-    kernel = KernelAdapter(library, LINEAR, None, record, library_from_rows=0)
+    kernel = KernelAdapter(library, LINEAR, None, _guarded(record, e), library_from_rows=0)
     why = check(library, kernel, sample(e, not e.refuses_nan, not e.refuses_inf))
     if why:
         return KernelChoice(LIBRARY, f"not bit-identical: {why}", library)
     return KernelChoice(LINEAR, "", kernel)
+
+
+def _guarded(record: Any, e: TreeEnsemble) -> Any:
+    """``record``, refusing the values the library refuses (it then raises its error)."""
+    nan, inf = e.refuses_nan, e.refuses_inf
+    if not (nan or inf):
+        return record
+
+    def guarded(row: list[float]) -> list[float]:
+        for v in row:
+            if (nan and v != v) or (inf and v in (math.inf, -math.inf)):
+                raise Refused(f"the model does not accept the input value {v}")
+        out: list[float] = record(row)
+        return out
+
+    return guarded

@@ -4,7 +4,8 @@ It has the library adapter's inputs and outputs; only how a row is scored change
 per-record call runs a plain-Python function on the row's list of floats (no NumPy
 array per call); the batch call walks the trees in NumPy for small batches and hands
 large ones to the library, whose compiled loops are faster there (both give the same
-bits: the gate checked it).
+bits: the gate checked it). An input the library refuses (NaN or ±inf for some models)
+is handed to the library, which raises its own error.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import polars as pl
 
 from kaskad.errors import ModelPredictionError
 from kaskad.models.base import Batch, FloatArray, ModelAdapter, Row
+from kaskad.models.kernels.ensemble import Refused
 
 BatchFn = Callable[[FloatArray], FloatArray]
 RecordFn = Callable[[list[float]], list[float]]
@@ -82,6 +84,8 @@ class KernelAdapter(ModelAdapter):
             return self.library.predict_batch(arr)
         try:
             out = self._batch(arr)
+        except Refused:  # the library's own error, as without the kernel
+            return self.library.predict_batch(arr)
         except Exception as exc:
             raise ModelPredictionError(self.path, f"{type(exc).__name__}: {exc}") from exc
         if not self._multiclass:
@@ -96,6 +100,8 @@ class KernelAdapter(ModelAdapter):
             raise ModelPredictionError(self.path, f"expects {self.n_inputs} inputs, got {len(row)}")
         try:
             out = self._record(row)
+        except Refused:
+            return self.library.predict_one(row)
         except Exception as exc:
             raise ModelPredictionError(self.path, f"{type(exc).__name__}: {exc}") from exc
         if not self._multiclass:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 
-from kaskad.models.kernels.ensemble import ZERO, TreeEnsemble
+from kaskad.models.kernels.ensemble import ZERO, Refused, TreeEnsemble
 from kaskad.models.kernels.record import expf
 
 FloatArray = npt.NDArray[np.float64]
@@ -90,9 +90,9 @@ def batch_kernel(e: TreeEnsemble) -> BatchKernel:
             with np.errstate(over="ignore"):  # beyond float32's range: inf, as the library
                 x = x.astype(np.float32).astype(np.float64)
         if e.refuses_nan and np.isnan(x).any():
-            raise ValueError("the model does not accept missing values")
+            raise Refused("the model does not accept missing values")
         if e.refuses_inf and np.isinf(x).any():
-            raise ValueError("the model does not accept infinite values")
+            raise Refused("the model does not accept infinite values")
         parts = [walk(np.ascontiguousarray(x[i : i + _CHUNK])) for i in range(0, len(x), _CHUNK)]
         raw = np.concatenate(parts) if parts else np.empty((0, k))
         return finish_batch(e, raw)

@@ -37,6 +37,11 @@ class Unsupported(Exception):
     """The model uses something the kernels do not reproduce; the message says what."""
 
 
+class Refused(ValueError):
+    """An input the library refuses (NaN or ±inf for some models): the caller asks the
+    library, which raises its own error."""
+
+
 @dataclass
 class TreeEnsemble:
     """Flat node arrays of every tree, and how the leaves' values become outputs."""

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from kaskad.models.kernels.ensemble import ZERO, TreeEnsemble, Unsupported
+from kaskad.models.kernels.ensemble import ZERO, Refused, TreeEnsemble, Unsupported
 
 # The generated function for a forest of two stumps on feature 0 looks like:
 #     def _kernel(x):
@@ -134,7 +134,7 @@ def prepare(e: TreeEnsemble) -> Callable[[list[float]], list[float]]:
         if refuses:
             for v in x:
                 if (refuses_nan and v != v) or (refuses_inf and v in (math.inf, -math.inf)):
-                    raise ValueError(f"the model does not accept the input value {v}")
+                    raise Refused(f"the model does not accept the input value {v}")
         return x
 
     return ready

@@ -124,12 +124,13 @@ def library_scorers(models: Models) -> Scorers:
 
 def kernel_scorers(models: Models) -> Scorers:
     """The same model work by kaskad's compiled batch kernels (the NumPy walk), called
-    directly on the whole chunk (the ONNX shadow stays onnxruntime)."""
+    directly on the whole chunk."""
     library = library_scorers(models)
     fraud = kernel_batch(MODELS / "fraud.txt", "lightgbm")
     credit_pd = kernel_batch(MODELS / "credit_pd.joblib", "sklearn")
+    v2 = kernel_batch(MODELS / "credit_pd_v2.onnx", "onnx")
     return Scorers(fraud or library.fraud, credit_pd or library.credit_pd,
-                   library.credit_pd_v2)
+                   v2 or library.credit_pd_v2)
 
 
 def constant_scorers() -> Scorers:
@@ -412,7 +413,7 @@ def report(results: list[Comparison], shares: dict[str, float], share_rows: int)
         print(f"{r.label:<18}{median(r.kaskad):>12,.0f}{median(r.baseline):>12,.0f}{best}"
               f"{r.ratio:>17.0%}   {spread(r.kaskad)}; {spread(r.baseline)}")
     print("kernels: the baseline with kaskad's NumPy batch kernels called directly instead "
-          "of LightGBM and scikit-learn (see bench/README.md for lleaves)")
+          "of the libraries (see bench/README.md for lleaves)")
     print(f"share of the time spent in model calls (one pass over {share_rows:,} rows): "
           + ", ".join(f"{side} {share:.0%}" for side, share in shares.items()))
     full = results[0]

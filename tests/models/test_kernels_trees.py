@@ -327,6 +327,37 @@ def test_the_walker_gives_the_generated_function_s_bits() -> None:
         assert _bits(fast(row)).tolist() == _bits(slow(row)).tolist()
 
 
+# --- ONNX (skl2onnx) ------------------------------------------------------------------
+
+
+@settings(max_examples=6, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    classifier=st.booleans(),
+    depth=st.integers(1, 5),
+    fill=st.sampled_from([-1.0, 0.0, 2.5]),
+)
+def test_onnx_tree_ensembles_from_skl2onnx(
+    seed: int, classifier: bool, depth: int, fill: float
+) -> None:
+    from skl2onnx import to_onnx
+
+    x, y = _data(seed)
+    final: Any = (
+        GradientBoostingClassifier(n_estimators=10, max_depth=depth, random_state=seed)
+        if classifier
+        else GradientBoostingRegressor(n_estimators=10, max_depth=depth, random_state=seed)
+    )
+    target = (y > 0).astype(int) if classifier else y
+    model = make_pipeline(SimpleImputer(strategy="constant", fill_value=fill), final)
+    model.fit(x, target)
+    onnx_model = to_onnx(
+        model, x[:1].astype(np.float32), options={"zipmap": False} if classifier else None
+    )
+    adapter = load_bytes(onnx_model.SerializeToString(), "onnx", Path("m.onnx"))
+    assert_identical(adapter, _inputs(seed, x))
+
+
 # --- scikit-learn linear models (records; batches are sklearn_exact's kernel) -------------
 
 

@@ -132,6 +132,10 @@ def ensemble_of(library: ModelAdapter) -> TreeEnsemble:
         if model is None:
             raise Unsupported("no model")
         return from_catboost(model, task)
+    if library.framework == "onnx":
+        from kaskad.models.kernels.onnx_trees import from_onnx
+
+        return from_onnx(library.artifact, task)
     raise Unsupported(f"no kernel for {library.framework} models yet")
 
 

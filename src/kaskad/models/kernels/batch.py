@@ -104,8 +104,16 @@ def finish_batch(e: TreeEnsemble, raw: FloatArray) -> FloatArray:
     """Mean and link over an (n, classes) array of raw sums."""
     if e.divide:
         raw = raw / e.divide
-    if e.scale_bias is not None:
+    if e.scale_bias is not None and e.float32_sum:  # onnxruntime: + base value, float32
+        raw = (raw.astype(np.float32) + np.float32(e.scale_bias[1])).astype(np.float64)
+    elif e.scale_bias is not None:
         raw = e.scale_bias[0] * raw + e.scale_bias[1]
+    if e.link == "onnx_logistic":  # onnxruntime's float32 ComputeLogistic
+        f32 = np.float32
+        x = raw.astype(f32)
+        ex = np.asarray([expf(v) for v in (-np.abs(x)).ravel().tolist()], dtype=f32)
+        v = f32(1.0) / (f32(1.0) + ex.reshape(x.shape))
+        return np.asarray(np.where(x < 0, f32(1.0) - v, v), dtype=np.float64)
     if e.link == "sigmoid":
         return np.asarray(1.0 / (1.0 + np.exp(-e.sigmoid * raw)), dtype=np.float64)
     if e.link == "xgb_sigmoid":  # XGBoost's float32 sigmoid, with the C library's expf

@@ -30,7 +30,7 @@ import numpy as np
 
 # LightGBM's kZeroThreshold (1e-35f), as the double it is compared as
 ZERO = float(np.float32(1e-35))
-Link = Literal["identity", "sigmoid", "softmax", "xgb_sigmoid"]
+Link = Literal["identity", "sigmoid", "softmax", "xgb_sigmoid", "onnx_logistic"]
 
 
 class Unsupported(Exception):

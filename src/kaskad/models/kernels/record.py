@@ -94,8 +94,17 @@ def finish(e: TreeEnsemble) -> Callable[[list[float]], list[float]]:
     def done(acc: list[float]) -> list[float]:
         if divide:
             acc = [a / divide for a in acc]
-        if scale_bias is not None:
+        if scale_bias is not None and e.float32_sum:  # onnxruntime: + base value, float32
+            acc = [_round32(a + scale_bias[1]) for a in acc]
+        elif scale_bias is not None:
             acc = [scale_bias[0] * a + scale_bias[1] for a in acc]
+        if link == "onnx_logistic":  # onnxruntime's float32 ComputeLogistic
+            r = _round32
+            out = []
+            for a in acc:
+                v = r(1.0 / r(1.0 + expf(-abs(a))))
+                out.append(r(1.0 - v) if a < 0 else v)
+            return out
         if link == "sigmoid":
             return [1.0 / (1.0 + exp(-s * a)) for a in acc]
         if link == "xgb_sigmoid":  # XGBoost's float32 sigmoid

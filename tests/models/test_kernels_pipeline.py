@@ -178,13 +178,14 @@ def test_executors_use_the_kernel_the_plan_names_and_the_library_if_it_fails_the
         raise kernels.Unsupported("not in this process")
 
     monkeypatch.setattr(kernels, "ensemble_of", broken)
-    monkeypatch.setattr(kernels, "_CHOSEN", type(kernels._CHOSEN)())
+    kernels.forget()
     fresh = Loaded(plan, ModelCache())  # another process: the gate runs again, and fails
     adapters = [fresh.model(n) for n in nodes]
     assert not any(isinstance(a, kernels.KernelAdapter) for a in adapters)
     frame = _claims(30, 3)
     ours = BatchExecutor(plan, ModelCache()).run(frame)
     monkeypatch.undo()
+    kernels.forget()
     assert ours.select("severity", "p_review").equals(
         BatchExecutor(plan).run(frame).select("severity", "p_review")
     )

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import math
 import threading
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +42,7 @@ __all__ = [
     "Unsupported",
     "choose",
     "ensemble_of",
+    "forget",
 ]
 
 TREES = "tree-ensemble/1"
@@ -63,21 +65,30 @@ def choose(library: ModelAdapter) -> KernelChoice:
     """The kernel for a loaded library adapter, decided once per adapter, and once per
     artifact content in the process (another cache loading the same bytes reuses the
     compiled kernel and the gate's verdict)."""
-    found: KernelChoice | None = getattr(library, "_kaskad_kernel", None)
+    found = _BY_ADAPTER.get(library)
     if found is not None:
         return found
     with _LOCK:
-        found = getattr(library, "_kaskad_kernel", None)
+        found = _BY_ADAPTER.get(library)
         if found is None:
             key = (library.framework, hashlib.sha256(library.artifact).hexdigest())
             known = _CHOSEN.get(key) if library.artifact else None
             found = _decide(library) if known is None else _again(library, known)
-            library._kaskad_kernel = found  # type: ignore[attr-defined]
+            _BY_ADAPTER[library] = found
             if library.artifact:
                 _remember(key, found)
     return found
 
 
+def forget() -> None:
+    """Drop every verdict: the next :func:`choose` checks each model again, as a new
+    process does (e.g. after the library was upgraded)."""
+    with _LOCK:
+        _BY_ADAPTER.clear()
+        _CHOSEN.clear()
+
+
+_BY_ADAPTER: weakref.WeakKeyDictionary[ModelAdapter, KernelChoice] = weakref.WeakKeyDictionary()
 # per (framework, artifact sha256): kernel, reason, batch and record functions
 _Known = tuple[str, str, Any, Any]
 _CHOSEN: OrderedDict[tuple[str, str], _Known] = OrderedDict()

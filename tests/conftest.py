@@ -89,7 +89,14 @@ def example_dir() -> Path:
 
     models = EXAMPLE / "models"
     data = EXAMPLE / "data" / "applications.jsonl"
-    needed = [models / "fraud.txt", models / "credit_pd.joblib", models / "credit_pd_v2.onnx", data]
+    needed = [
+        models / "fraud.txt",
+        models / "credit_pd.joblib",
+        models / "credit_pd_v2.onnx",
+        data,
+        data.parent / "applications.parquet",
+        data.parent / "history.parquet",
+    ]
     data.parent.mkdir(exist_ok=True)
     with (data.parent / ".build.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes

@@ -152,6 +152,7 @@ ALLOWED: dict[str, set[str]] = {
         "store",
     },
     "deliver": {"compile", "registry", "spec", "store"},
+    "dmn": set(),
     "monitor": {"backtest", "compile", "execute", "io", "registry", "spec", "store"},
     "cli": {
         "audit",
@@ -159,6 +160,7 @@ ALLOWED: dict[str, set[str]] = {
         "batch",
         "compile",
         "deliver",
+        "dmn",
         "execute",
         "io",
         "models",

@@ -2,8 +2,10 @@
 
     python examples/credit/build.py [--rows N] [--seed S] [--out DIR]
 
-Writes ``data/applications.jsonl``, ``data/training.parquet`` and ``models/*``
-under DIR (default: this directory). The same seed gives byte-identical data files
+Writes ``data/applications.jsonl`` (and the same applications as ``data/applications.parquet``,
+in the input schema's types), ``data/history.parquet`` (those applications with the simulated
+``defaulted`` outcome, a labelled history for backtests), ``data/training.parquet`` and
+``models/*`` under DIR (default: this directory). The same seed gives byte-identical data files
 and models that predict identically.
 """
 
@@ -12,7 +14,9 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import Any
 
+import polars as pl
 from generate import generate_applications, training_table, write_applications
 from train import add_fraud_score, train_models
 
@@ -21,6 +25,30 @@ HERE = Path(__file__).resolve().parent
 
 def _describe(path: Path, what: str) -> str:
     return f"wrote {path} ({what}, {path.stat().st_size / 1e6:.1f} MB)"
+
+
+def _typed_parquet(
+    applications: list[dict[str, Any]], table: pl.DataFrame, data_dir: Path
+) -> list[tuple[Path, str]]:
+    """The applications as Parquet in the input schema's types, and with their outcome."""
+    from kaskad.errors import Problem
+    from kaskad.io.files import frame_from_records
+    from kaskad.spec.schema import load_schema
+
+    problems: list[Problem] = []
+    schema_file = HERE / "schemas" / "application.yaml"
+    schema, _ = load_schema(schema_file, str(schema_file), problems)
+    if schema is None:
+        raise SystemExit(f"{schema_file}: {problems}")
+    frame = frame_from_records(applications, schema)
+    typed = data_dir / "applications.parquet"
+    frame.write_parquet(typed)
+    history = data_dir / "history.parquet"
+    frame.with_columns(table["defaulted"]).write_parquet(history)
+    return [
+        (typed, f"{frame.height} applications in the schema's types"),
+        (history, f"{frame.height} applications with the 'defaulted' outcome"),
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     print(_describe(parquet, f"{table.height} rows: {', '.join(table.columns)}"))
     rates = ", ".join(f"{c} {table[c].to_numpy().mean():.1%}" for c in ("is_fraud", "defaulted"))
     print(f"label rates: {rates}")
+    for path, what in _typed_parquet(applications, table, data_dir):
+        print(_describe(path, what))
     for name, path in models.items():
         print(_describe(path, name))
     print(f"done in {time.perf_counter() - started:.1f} s")

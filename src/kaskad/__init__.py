@@ -18,7 +18,9 @@ if TYPE_CHECKING:
     from kaskad.execute.batch import BatchExecutor
     from kaskad.execute.record import Decision, RecordExecutor
     from kaskad.features import feature
+    from kaskad.io.files import read_frame
     from kaskad.registry.models import register_model
+    from kaskad.registry.plans import release_plan
 
 __version__ = "0.1.0"
 
@@ -35,7 +37,9 @@ __all__ = [
     "__version__",
     "compile_pipeline",
     "feature",
+    "read_frame",
     "register_model",
+    "release_plan",
 ]
 
 # Where each public name lives; imported by ``__getattr__`` the first time it is used.
@@ -51,7 +55,9 @@ _HOMES = {
     "SpecError": "kaskad.errors",
     "compile_pipeline": "kaskad.compile.compiler",
     "feature": "kaskad.features",
+    "read_frame": "kaskad.io.files",
     "register_model": "kaskad.registry.models",
+    "release_plan": "kaskad.registry.plans",
 }
 
 

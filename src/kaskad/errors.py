@@ -1,7 +1,7 @@
 """Error hierarchy shared by every layer of kaskad.
 
-Every error kaskad raises derives from :class:`KaskadError`. Problems found while
-loading or compiling a pipeline are collected as :class:`Problem` entries (each with
+Every error kaskad raises derives from `KaskadError`. Problems found while
+loading or compiling a pipeline are collected as `Problem` entries (each with
 a stable code, a location and an optional hint) and raised together once.
 Error codes are documented in ``docs/errors.md``.
 """
@@ -106,6 +106,16 @@ class ExecutionError(KaskadError):
         super().__init__(f"step {step!r} failed: {message}")
 
 
+class TableHitError(KaskadError):
+    """A decision table's hit policy refuses a record: several rules match a UNIQUE table
+    (K227), or matching rules of an ANY table disagree (K228). The record fails; the run
+    goes on."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        super().__init__(f"{code} {message}")
+
+
 class InputError(KaskadError):
     """Input data (a file or a record) cannot be read as the pipeline's schema expects."""
 
@@ -136,7 +146,7 @@ class FieldProblem:
     :data:`FIELD_PROBLEM_TEXTS`), and, where the check knows them, what was expected and
     what arrived (``got`` as written in messages, e.g. ``text 'x'``, ``'wire'``).
 
-    Validation produces these values; they become text only at the edges (:attr:`message`
+    Validation produces these values; they become text only at the edges (`message`
     in a batch output's ``errors`` column and a decision's trace, a JSON object in HTTP
     replies)."""
 
@@ -175,6 +185,11 @@ class NotFoundError(StoreError):
     """A model, release, stage or pipeline named by the caller is not in the registry."""
 
     code = "K601"
+
+
+class StoreUnavailableError(StoreError):
+    """The store's database cannot be reached (refused connection, unknown host, a file
+    that cannot be opened); the command may work when it is back."""
 
 
 class ApprovalError(StoreError):

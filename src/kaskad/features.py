@@ -126,7 +126,7 @@ class UnverifiedModuleError(Exception):
 
 @contextmanager
 def only_verified(hashes: Iterable[str]) -> Iterator[None]:
-    """Within the block, :func:`run_module` runs only modules with one of ``hashes``
+    """Within the block, `run_module` runs only modules with one of ``hashes``
     (a release's files, checked against its manifest): edited files never run."""
     token = _VERIFIED.set(frozenset(hashes))
     try:

@@ -101,6 +101,11 @@ def test_every_flip_is_explained_by_the_lowered_threshold(result: BacktestResult
         assert cell.rule_changes == (RuleChange(CASH_1M, "pass", "hit", cell.rows),)
         assert {r.candidate for r in cell.reason_changes} == {"aml"}
         assert len(cell.examples) == 5
+    # the report names the changed rule as the change that explains every flip
+    assert [(c.kind, c.name, c.flips) for c in result.changes] == [
+        ("rule", CASH_1M, result.flipped)
+    ]
+    assert (result.flips_unexplained, result.flips_rejected) == (0, 0)
     assert result.rows == ROWS
     assert result.cell("rejected", "rejected") == ROWS // 500
     assert result.decision_counts("baseline")["rejected"] == ROWS // 500
@@ -365,7 +370,8 @@ def test_command_compares_a_release_with_the_working_copy(
     assert '<table class="matrix">' in report.read_text(encoding="utf-8")
 
     bad = CliRunner().invoke(cli(), [*args[:3], "loan_decision", *args[4:]])
-    assert bad.exit_code == 2 and "is not a release" in bad.output
+    assert bad.exit_code == 1 and "is not a release" in bad.output  # as every bad reference
     no_label = [*args[:8], "--label", "nope", *args[10:]]
     missing = CliRunner().invoke(cli(), no_label)
     assert missing.exit_code == 2 and "'nope'" in missing.output
+    assert "K701 no column 'nope'" in missing.output and "has no values" not in missing.output

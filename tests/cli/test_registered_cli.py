@@ -37,7 +37,7 @@ def test_registered_models_from_the_shell(project: Path, tmp_path: Path) -> None
         "--name", "fraud", "--framework", "lightgbm", "--store", store,
     )  # fmt: skip
     assert code == 0 and "artifact sha256" in out
-    artifact = json.loads(kaskad("model", "show", "fraud@1", "--store", store)[1])
+    artifact = json.loads(kaskad("model", "show", "fraud@1", "--json", "--store", store)[1])
     sha = artifact["artifact_sha256"]
 
     code, _, err = kaskad("validate", registered, "--store", store)
@@ -46,7 +46,7 @@ def test_registered_models_from_the_shell(project: Path, tmp_path: Path) -> None
 
     code, out, _ = kaskad("model", "promote", "fraud@1", "--to", "production", "--store", store)
     assert code == 0 and "fraud@production" in out and "version 1" in out
-    assert json.loads(kaskad("model", "show", "fraud@production", "--store", store)[1])[
+    assert json.loads(kaskad("model", "show", "fraud@production", "--json", "--store", store)[1])[
         "stages"
     ] == ["production"]
 

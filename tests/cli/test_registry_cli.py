@@ -24,7 +24,9 @@ def test_release_lifecycle_from_the_shell(project: Path, tmp_path: Path) -> None
     )
     assert first.returncode == 0, first.stderr
     assert "created release loan_decision@1" in first.stdout
-    assert kaskad("release", "create", pipeline, *common).returncode == 0
+    same = kaskad("release", "create", pipeline, *common)  # the plan is unchanged: refused
+    assert same.returncode == 1 and "K950" in same.stderr and "loan_decision@1" in same.stderr
+    assert kaskad("release", "create", pipeline, "--allow-unchanged", *common).returncode == 0
     assert (
         kaskad("release", "promote", "loan_decision@1", "--to", "production", *common).returncode
         == 0
@@ -119,7 +121,7 @@ def test_model_register_from_the_shell(project: Path, tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "registered fraud version 1" in result.stdout
-    shown = json.loads(kaskad("model", "show", "fraud@1", *store[:2]).stdout)
+    shown = json.loads(kaskad("model", "show", "fraud@1", "--json", *store[:2]).stdout)
     assert [i["name"] for i in shown["inputs"]] == [
         "amount",
         "device_age_days",

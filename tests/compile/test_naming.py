@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from kaskad.compile import naming
-from kaskad.compile.expr.functions import AGGREGATES, FUNCTION_TABLE, FUNCTIONS
+from kaskad.compile.expr.functions import AGGREGATES, FUNCTION_TABLE, FUNCTIONS, SPECIAL
 from kaskad.spec.rules import ON_MISSING
 from kaskad.spec.types import OUTCOME, STRING_LIST, DType
 
@@ -28,7 +28,11 @@ def test_shadow_fields_are_decision_reasons_outputs_and_error() -> None:
 
 
 def test_every_function_name_is_known_once() -> None:
-    assert len(FUNCTIONS) == len(set(FUNCTIONS)) == len(FUNCTION_TABLE) + len(AGGREGATES)
+    assert (
+        len(FUNCTIONS)
+        == len(set(FUNCTIONS))
+        == len(FUNCTION_TABLE) + len(AGGREGATES) + len(SPECIAL)
+    )
     for name, func in FUNCTION_TABLE.items():
         assert func.name == name and 1 <= func.min_args <= func.max_args
 

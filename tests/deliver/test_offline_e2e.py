@@ -171,6 +171,8 @@ def test_gitlab_ci_template_runs_its_jobs_locally(
         subprocess.run(
             [*kaskad, *args, "--store", str(registry)], check=True, env=env, capture_output=True
         )
+    pipeline = project / "pipeline.yaml"  # the commit CI releases changes the pipeline
+    pipeline.write_text(pipeline.read_text().replace("version: 1", "version: 2", 1))
     git = ["git", "-c", "user.name=ci", "-c", "user.email=ci@example.invalid"]
     for step in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "pipeline"]):
         subprocess.run([*git, *step], cwd=project, check=True, capture_output=True)

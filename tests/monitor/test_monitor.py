@@ -149,7 +149,8 @@ def test_labels_loaded_a_day_later_give_scikit_learns_auc(served_log: str, tmp_p
     immature = label_report(served_log, "aml", maturity=dt.timedelta(days=1))
     assert immature["labelled"] == 0  # every decision is younger than a day
     bad = kaskad("labels", "load", str(path), "--pipeline", "aml", "--label", "nope")
-    assert bad.returncode == 1 and "no column 'decision_id', 'nope'" in bad.stderr
+    # a file without a column it needs: exit 2, as `backtest --label` (docs/cli.md)
+    assert bad.returncode == 2 and "no column 'decision_id', 'nope'" in bad.stderr
 
 
 def test_live_drift_alarms_on_a_shifted_window_only() -> None:

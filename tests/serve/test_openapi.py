@@ -52,8 +52,12 @@ def test_paths_and_security(document: dict[str, Any]) -> None:
     assert set(paths) == {
         "/v1/pipelines/credit/decide",
         "/v1/pipelines/credit/decide-batch",
+        "/v1/pipelines/credit/promote",
+        "/v1/pipelines/credit/rollback",
+        "/v1/pipelines/credit/approve",
         "/health",
         "/ready",
+        "/openapi.json",
         "/metrics",
     }
     schemes = document["components"]["securitySchemes"]
@@ -70,9 +74,22 @@ def test_paths_and_security(document: dict[str, Any]) -> None:
         content = post["requestBody"]["content"]
         assert set(content) == {"application/json", "application/xml"}
         assert content["application/json"]["schema"] == content["application/xml"]["schema"]
-        for status in ("401", "403", "413", "415", "422"):
+        for status in ("401", "403", "404", "409", "413", "415", "422", "500", "503"):
             error = post["responses"][status]["content"]["application/json"]["schema"]
             assert error == {"$ref": "#/components/schemas/Error"}
+
+
+def test_admin_operations_are_described(document: dict[str, Any]) -> None:
+    for action in ("promote", "rollback", "approve"):
+        post = document["paths"][f"/v1/pipelines/credit/{action}"]["post"]
+        assert set(post["requestBody"]["content"]) == {"application/json"}  # never XML
+        statuses = set(post["responses"])
+        assert {"200", "401", "403", "404", "409", "413", "422", "503"} <= statuses
+        assert ("502" in statuses) == (action != "approve")
+    promote = document["components"]["schemas"]["PromoteBody"]
+    assert promote["required"] == ["release"] and promote["additionalProperties"] is False
+    rollback = document["paths"]["/v1/pipelines/credit/rollback"]["post"]
+    assert rollback["requestBody"]["required"] is False  # an empty body rolls back
 
 
 def test_input_schema_of_the_credit_example(document: dict[str, Any]) -> None:

@@ -36,7 +36,7 @@ def test_tiny_queue_sheds_with_503_and_retry_after(tmp_path: Path) -> None:
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=20, limits=limits) as c:
-            _burst(c, 300)  # warm up
+            _burst(c, 600) + _burst(c, 600)  # warm up: the allocator's arenas, the batches
             before = _rss_kib(proc.pid)
             responses = _burst(c, 600) + _burst(c, 600)
             after = _rss_kib(proc.pid)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from kaskad.compile.expr.typed import TAgg, TCol, TElem, TExpr, walk
-from kaskad.compile.plan import Branch, FeatureNode, ModelNode, Node, Plan, RuleSetNode
+from kaskad.compile.plan import Branch, FeatureNode, ModelNode, Node, Plan, RuleSetNode, TableNode
 from kaskad.spec.types import DType, Field
 
 FieldPath = tuple[str, ...]
@@ -27,7 +27,7 @@ def expr_paths(expr: TExpr) -> Iterator[Path]:
 
 
 def _node_exprs(node: Node) -> list[TExpr]:
-    if isinstance(node, FeatureNode | RuleSetNode):
+    if isinstance(node, FeatureNode | RuleSetNode | TableNode):
         return node.expressions()
     if isinstance(node, ModelNode):
         return [expr for _, expr in node.inputs]
@@ -63,6 +63,8 @@ def readers(plan: Plan) -> dict[Path, list[str]]:
 def _kind(node: Node) -> str:
     if isinstance(node, RuleSetNode):
         return "rules"
+    if isinstance(node, TableNode):
+        return "table"
     if isinstance(node, ModelNode):
         return "model"
     return "feature"

@@ -65,6 +65,16 @@ class ReasonChange:
 
 
 @dataclass(frozen=True)
+class CellChange:
+    """Rows of a flip explained by one change: its key (``decision branch 2``, ``rule
+    aml.cash_1m``, ``model credit_pd``), ``""`` for no change, ``rejected`` where one
+    release rejected the record at the door."""
+
+    change: str
+    rows: int
+
+
+@dataclass(frozen=True)
 class FlipCell:
     """One cell of the flip matrix; off the diagonal, what changed in its rows."""
 
@@ -74,6 +84,7 @@ class FlipCell:
     rule_changes: tuple[RuleChange, ...] = ()
     reason_changes: tuple[ReasonChange, ...] = ()
     examples: tuple[str, ...] = ()  # key fields of the first rows
+    explained_by: tuple[CellChange, ...] = ()  # off the diagonal: the changes behind it
 
 
 @dataclass(frozen=True)
@@ -168,6 +179,20 @@ class OutcomeRate:
 
 
 @dataclass(frozen=True)
+class ExplainedChange:
+    """A change between the two releases that can flip a decision (a rule, a decision
+    branch, a model, a feature, …: see :func:`kaskad.registry.diff.diff_plans`), and how
+    many flipped records it explains."""
+
+    kind: str
+    name: str
+    status: str  # added, removed, changed
+    before: str | None
+    after: str | None
+    flips: int
+
+
+@dataclass(frozen=True)
 class BacktestResult:
     baseline: PlanInfo
     candidate: PlanInfo
@@ -182,6 +207,11 @@ class BacktestResult:
     outcomes: tuple[OutcomeRate, ...]
     created_at: str
     kaskad_version: str
+    # every change between the plans, with the flips each explains; the flips none
+    # explains, and those where one release rejected the record at the door
+    changes: tuple[ExplainedChange, ...] = ()
+    flips_unexplained: int = 0
+    flips_rejected: int = 0
 
     @property
     def flipped(self) -> int:
@@ -233,11 +263,21 @@ class BacktestResult:
         return result
 
 
+def _has_default(f: dataclasses.Field[Any]) -> bool:
+    return f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+
+
 def _build(tp: Any, value: Any) -> Any:
     """A value of type ``tp`` from its JSON form (dataclasses, tuples, optionals)."""
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
         hints = typing.get_type_hints(tp)
-        return tp(**{f.name: _build(hints[f.name], value[f.name]) for f in dataclasses.fields(tp)})
+        return tp(
+            **{
+                f.name: _build(hints[f.name], value[f.name])
+                for f in dataclasses.fields(tp)
+                if f.name in value or not _has_default(f)  # older summaries lack new fields
+            }
+        )
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin in (types.UnionType, typing.Union):
         if value is None:

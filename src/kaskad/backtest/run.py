@@ -24,6 +24,7 @@ import numpy as np
 import polars as pl
 
 from kaskad import __version__
+from kaskad.backtest.attribution import Attribution
 from kaskad.backtest.metrics import (
     FloatArray,
     LabelArray,
@@ -37,6 +38,8 @@ from kaskad.backtest.result import (
     REJECTED,
     BacktestError,
     BacktestResult,
+    CellChange,
+    ExplainedChange,
     FlipCell,
     LabelError,
     OutcomeCounts,
@@ -51,14 +54,20 @@ from kaskad.backtest.result import (
     ScoreSummary,
     ratio,
 )
+from kaskad.compile.expr.typed import TLit
 from kaskad.compile.naming import HIT, PASS, UNKNOWN
-from kaskad.compile.plan import ModelNode, Plan, Rule, RuleSetNode
+from kaskad.compile.plan import ModelNode, Plan, Rule, RuleSetNode, TableNode
 from kaskad.execute.batch import BatchExecutor
+from kaskad.execute.output_masking import OutputMasking
+from kaskad.execute.tables import rule_outcome_exprs
+from kaskad.spec.types import BOOLEAN
 
 __all__ = [
     "REJECTED",
     "BacktestError",
     "BacktestResult",
+    "CellChange",
+    "ExplainedChange",
     "FlipCell",
     "LabelError",
     "OutcomeCounts",
@@ -111,9 +120,19 @@ def _histogram(base: FloatArray, cand: FloatArray) -> ScoreHistogram:
 
 
 def _rules(plan: Plan) -> dict[str, tuple[RuleSetNode, Rule]]:
-    return {
+    """Every rule's result field → its rule set and rule; a decision table's rules count as
+    rules too (``TABLE.RULE_ID``: hit when matched), under a rule set of the table's name."""
+    found = {
         n.column(r.id): (n, r) for n in plan.nodes if isinstance(n, RuleSetNode) for r in n.rules
     }
+    for n in plan.nodes:
+        if isinstance(n, TableNode):
+            as_rules = RuleSetNode(n.name, n.description, (), n.component)
+            for r in n.rules:
+                when = r.when if r.when is not None else TLit(BOOLEAN, True)
+                rule = Rule(r.id, r.annotation, "hit", "", n.on_missing, r.text, when)
+                found[n.column(r.id)] = (as_rules, rule)
+    return found
 
 
 def _scores(plan: Plan) -> dict[str, str]:
@@ -158,9 +177,18 @@ def _prefixed(frame: pl.DataFrame, prefix: str, columns: list[str]) -> pl.DataFr
 
 
 class _Accumulator:
-    def __init__(self, baseline: Plan, candidate: Plan, label: str | None) -> None:
+    def __init__(
+        self,
+        baseline: Plan,
+        candidate: Plan,
+        label: str | None,
+        masking: OutputMasking | None = None,
+    ) -> None:
         self.label = label
+        self.masking = masking
         self.rules_b, self.rules_c = _rules(baseline), _rules(candidate)
+        self.tables_b = rule_outcome_exprs(baseline.nodes)
+        self.tables_c = rule_outcome_exprs(candidate.nodes)
         self.common_rules = [c for c in self.rules_b if c in self.rules_c]
         self.scores_b, self.scores_c = _scores(baseline), _scores(candidate)
         self.keys = [k for k in baseline.schema.keys if k in candidate.schema.keys]
@@ -182,6 +210,10 @@ class _Accumulator:
         if not (chunk.height == out_b.height == out_c.height):
             raise BacktestError("the executors returned a different number of rows")
         self.rows += chunk.height
+        if self.tables_b:
+            out_b = out_b.with_columns(self.tables_b)
+        if self.tables_c:
+            out_c = out_c.with_columns(self.tables_c)
         b = _prefixed(out_b, "b:", [*self.keys, *self.rules_b, *self.scores_b])
         c = _prefixed(out_c, "c:", [*self.rules_c, *self.scores_c])
         both = pl.concat([b, c], how="horizontal")
@@ -239,12 +271,15 @@ class _Accumulator:
             self.reason_changes[(db, dc, rb, rc)] += n
         if not self.keys:
             return
-        key = pl.concat_str([pl.col(f"b:{k}").cast(pl.String) for k in self.keys], separator="/")
         firsts = (
-            off.select(*cell, key.alias("key"))
+            off.select(*cell, *(pl.col(f"b:{k}").alias(k) for k in self.keys))
             .group_by(*cell, maintain_order=True)
             .head(EXAMPLES_PER_CELL)
         )
+        if self.masking is not None:  # a sensitive key is shown as its digest
+            firsts = self.masking.frame(firsts)
+        key = pl.concat_str([pl.col(k).cast(pl.String) for k in self.keys], separator="/")
+        firsts = firsts.select(*cell, key.alias("key"))
         for db, dc, k in firsts.iter_rows():
             found = self.examples.setdefault((db, dc), [])
             if len(found) < EXAMPLES_PER_CELL and k is not None:
@@ -419,20 +454,26 @@ def backtest(
     baseline_ref: str | None = None,
     candidate_ref: str | None = None,
     input_name: str | None = None,
+    masking: OutputMasking | None = None,
 ) -> BacktestResult:
     """Run ``baseline`` and ``candidate`` over the same chunks of input and compare them.
 
     ``label``, when given, names a 0/1 column of the input (not of the schema) whose rate
     is reported per decision and against which every model score's AUC, Gini and KS are
     computed. ``baseline_ref``/``candidate_ref`` (``NAME@NUMBER``) and ``input_name`` are
-    recorded in the result for the report.
+    recorded in the result for the report. With ``masking``, example keys that are
+    sensitive input fields are shown as their digests.
     """
     run_b = BatchExecutor(dataclasses.replace(baseline, shadows=()))
     run_c = BatchExecutor(dataclasses.replace(candidate, shadows=()))
-    acc = _Accumulator(baseline, candidate, label)
+    acc = _Accumulator(baseline, candidate, label, masking)
+    why = Attribution(baseline, candidate)
     source = input_name or "input"
     for chunk in frame_chunks:
-        acc.add(chunk, run_b.run(chunk, source), run_c.run(chunk, source))
+        out_b, out_c = run_b.run(chunk, source), run_c.run(chunk, source)
+        acc.add(chunk, out_b, out_c)
+        why.add(chunk, out_b, out_c, source)
+    changes, unexplained, rejected = why.explained()
     decisions = _decision_order(baseline, candidate, {d for cell in acc.cells for d in cell})
     labels = np.concatenate(acc.labels) if acc.labels else np.empty(0, dtype=np.int8)
     return BacktestResult(
@@ -442,11 +483,17 @@ def backtest(
         label=label,
         rows=acc.rows,
         decisions=decisions,
-        flips=acc.flip_cells(decisions),
+        flips=tuple(
+            dataclasses.replace(c, explained_by=why.cell(c.baseline, c.candidate))
+            for c in acc.flip_cells(decisions)
+        ),
         rules=acc.rule_table(),
         scores=_score_shifts(acc),
         performance=_performance(acc, labels) if label is not None else (),
         outcomes=_outcome_rates(acc, decisions) if label is not None else (),
         created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         kaskad_version=__version__,
+        changes=changes,
+        flips_unexplained=unexplained,
+        flips_rejected=rejected,
     )

@@ -120,7 +120,8 @@ def read_chunk(plan: Plan, batch: pa.RecordBatch, raw: str, tolerant: bool = Tru
         return Chunk(frame, tuple(unread or ()), numbers if "line" in names else None)
     table = pl.from_arrow(batch)
     assert isinstance(table, pl.DataFrame)
-    return Chunk(conform(table, plan.schema, source, unread=unread), tuple(unread or ()))
+    typed = conform(table, plan.schema, source, unread=unread, naive_local=True)
+    return Chunk(typed, tuple(unread or ()))
 
 
 def decide_batches(

@@ -25,6 +25,8 @@ from kaskad.compile.naming import HIT, PASS, UNKNOWN
 from kaskad.compile.plan import Plan
 from kaskad.execute.batch import BatchExecutor
 from kaskad.execute.failures import FAILED as FAILED_RECORD
+from kaskad.execute.output_masking import OutputMasking
+from kaskad.execute.tables import rule_outcome_exprs
 from kaskad.io.reading import Chunk
 from kaskad.io.sinks import Sink
 from kaskad.io.sources import Source
@@ -120,9 +122,12 @@ class SummaryBuilder:
 
     def __post_init__(self) -> None:
         self.rule_columns = [name for name, dtype in self.plan.output_fields() if dtype == OUTCOME]
+        # a decision table's rules are counted as a rule set's: hit (matched), pass, unknown
+        tables = {e.meta.output_name(): e for e in rule_outcome_exprs(self.plan.nodes)}
+        self.rule_columns += list(tables)
         self._rule_counts = {c: dict.fromkeys(OUTCOMES, 0) for c in self.rule_columns}
         self._rule_exprs = [
-            (pl.col(c) == outcome).sum().alias(f"{c}\n{outcome}")
+            (tables.get(c, pl.col(c)) == outcome).sum().alias(f"{c}\n{outcome}")
             for c in self.rule_columns
             for outcome in OUTCOMES
         ]
@@ -211,6 +216,7 @@ def run_batch(
     *,
     rejects: Sink | None = None,
     max_rejected: RejectLimit | None = None,
+    masking: OutputMasking | None = None,
 ) -> RunSummary:
     """Decide every chunk of ``source`` into ``sink`` and commit it; on any failure abort
     the sink (nothing appears under the output's name) and re-raise. A record that cannot
@@ -220,10 +226,13 @@ def run_batch(
     (made here when not given) holds the counts so far even when the run fails;
     ``on_chunk`` is called with each chunk's record count (for a progress bar). With
     ``read_ahead`` a thread reads the next chunk while this one is decided (one chunk
-    more in memory)."""
+    more in memory). With ``masking``, the sensitive input fields the output echoes are
+    written as digests, to the output and the rejects (open both sinks with
+    ``masking.schema(executor.output_schema)``)."""
     builder = summary or SummaryBuilder(executor.plan, source.name, sink.name)
     chunks = _read_ahead(source.read_chunks()) if read_ahead else source.read_chunks()
     schema = executor.output_schema
+    written = masking.schema(schema) if masking is not None else schema
     try:
         with sink, rejects or contextlib.nullcontext():
             for chunk in chunks:
@@ -233,8 +242,10 @@ def run_batch(
                 builder.add(result)
                 if max_rejected is not None:
                     max_rejected.check(builder.rejected, builder.rows_in, final=False)
+                if masking is not None:
+                    result = masking.frame(result)
                 if rejects is not None:
-                    result, rejected = split_rejected(result, first, rejects_schema(schema))
+                    result, rejected = split_rejected(result, first, rejects_schema(written))
                     rejects.write(rejected)
                 sink.write(result)
                 if on_chunk is not None:

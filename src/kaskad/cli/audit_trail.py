@@ -7,10 +7,11 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from kaskad.cli.common import StoreOpt, err, out
+from kaskad.cli.exitcodes import ExitCode
 from kaskad.cli.registry import opened
+from kaskad.cli.tables import Columns, print_rows
 
 audit_app = typer.Typer(
     help="The audit trail: who changed what in the registry, when, before and after.",
@@ -36,17 +37,21 @@ def audit(
         data = [{k: getattr(e, k) for k in e.__dataclass_fields__} for e in entries]
         out.print_json(data=json.loads(json.dumps(data, default=str)))
         return
-    table = Table("when", "actor", "action", "target", "before", "after")
-    for e in entries:
-        table.add_row(
+    rows = [
+        [
             f"{e.at:%Y-%m-%d %H:%M:%S}",
-            e.actor,
-            e.action,
-            e.target,
+            escape(e.actor),
+            escape(e.action),
+            escape(e.target),
             escape(json.dumps(e.before, default=str)) if e.before else "",
             escape(json.dumps(e.after, default=str)) if e.after else "",
-        )
-    out.print(table)
+        ]
+        for e in entries
+    ]
+    columns = Columns.of(
+        "when", "actor", "action", "target", "before", "after", identifiers=(0, 2, 3)
+    )
+    print_rows(out, columns, rows)
 
 
 @audit_app.command("verify")
@@ -78,4 +83,4 @@ def audit_verify(
                 f"[red]error:[/] K608 the audit trail's hash chain is broken at"
                 f" {len(report.breaks)} place(s)"
             )
-        raise typer.Exit(1)
+        raise typer.Exit(ExitCode.FAILED)

@@ -15,6 +15,7 @@ from kaskad.cli.common import (
     ActorOpt,
     AllowEnvOpt,
     StoreOpt,
+    actor_name,
     cache_root,
     err,
     fail,
@@ -23,6 +24,14 @@ from kaskad.cli.common import (
     store_location,
 )
 from kaskad.cli.decisions_audit import SinceOpt, UntilOpt
+from kaskad.cli.exitcodes import ExitCode, exit_code_for
+from kaskad.cli.masking_opts import (
+    MaskingKeyEnvOpt,
+    MaskingKeyFileOpt,
+    MaskingKeyIdOpt,
+    UnmaskedOpt,
+    output_masking,
+)
 from kaskad.errors import InputError, KaskadError, SpecError, StoreError
 from kaskad.store.refs import ReleaseSelector
 
@@ -56,13 +65,13 @@ def _plan(
             return compile_pipeline(pipeline, resolver=resolver), None
         except SpecError as exc:
             print_problems(err, exc.problems)
-            raise typer.Exit(1) from None
+            raise typer.Exit(ExitCode.FAILED) from None
         except KaskadError as exc:
-            raise fail(str(exc)) from None
+            raise fail(str(exc), exit_code_for(exc)) from None
     try:
         ReleaseSelector.parse(ref)
     except StoreError:
-        raise fail(f"{ref!r} is not a release: write {_REF_HELP}", 2) from None
+        raise fail(f"{ref!r} is not a release: write {_REF_HELP}") from None
     loaded = load(store, ref, actor, allow_env)
     return loaded.plan, loaded.release.ref
 
@@ -79,6 +88,21 @@ def _reading_schema(baseline: Schema, candidate: Schema, label: str | None) -> S
     if label is not None and label not in known | {f.name for f in candidate.fields}:
         fields.append(Field(label, FLOAT))
     return Schema(baseline.name, tuple(fields), baseline.description, baseline.source)
+
+
+def _check_label(input: str, frame: pl.DataFrame, label: str, is_file: bool) -> None:
+    """K701 when the label column is absent from the input, or present with no value."""
+    from kaskad.backtest.result import LabelError
+    from kaskad.io.files import file_columns
+
+    columns = file_columns(Path(input)) if is_file else frame.columns
+    if label not in columns:
+        shown = ", ".join(columns[:12]) + (", …" if len(columns) > 12 else "")
+        raise LabelError(
+            f"{input}: K701 no column {label!r} to use as the label; its columns: {shown}"
+        )
+    if frame[label].null_count() == frame.height:
+        raise LabelError(f"{input}: K701 label column {label!r} has no values (all missing)")
 
 
 def reading_types(schema: Schema) -> dict[str, pl.DataType]:
@@ -138,13 +162,17 @@ def backtest(
     chunk_size: Annotated[int, typer.Option(help="Rows per batch.", min=1)] = 50_000,
     since: SinceOpt = None,
     until: UntilOpt = None,
+    masking_key_file: MaskingKeyFileOpt = None,
+    masking_key_env: MaskingKeyEnvOpt = None,
+    masking_key_id: MaskingKeyIdOpt = "k1",
+    unmasked: UnmaskedOpt = False,
 ) -> None:
-    """Replay history through two releases: decision flips, rule rates, score shift, AUC."""
+    """Replay history through two releases: decision flips, rule rates, score shift, AUC.
+    Example keys that are sensitive input fields are shown as digests unless --unmasked."""
     import polars as pl
 
     from kaskad.audit.traffic import decided_only, logged_frames, parse_decisions_input
     from kaskad.backtest.report import write_report, write_summary
-    from kaskad.backtest.run import LabelError
     from kaskad.backtest.run import backtest as run_backtest
     from kaskad.cli.decisions_audit import parse_time
     from kaskad.io.files import read_input
@@ -171,12 +199,23 @@ def backtest(
             frame = decided_only(read_input(Path(input), reading))
         if frame.height == 0:
             raise InputError(f"{input}: no records to replay")
-        if label is not None and (
-            label not in frame.columns or frame[label].null_count() == frame.height
-        ):
-            raise LabelError(f"{input}: label column {label!r} has no values")
+        if label is not None:
+            _check_label(input, frame, label, logged is None)
     except InputError as exc:
-        raise fail(str(exc), 2) from None
+        raise fail(str(exc), ExitCode.USAGE) from None
+    masking = output_masking(
+        err,
+        base.schema,
+        [k for k in base.schema.keys if k in cand.schema.keys],
+        file=masking_key_file,
+        env=masking_key_env,
+        key_id=masking_key_id,
+        unmasked=unmasked,
+        pipeline=base.name,
+        output=str(report or summary or "kaskad backtest"),
+        store=store,
+        actor=actor_name(actor),
+    )
     progress = progress_bar()
     try:
         with progress:
@@ -188,11 +227,12 @@ def backtest(
                 baseline_ref=base_ref,
                 candidate_ref=cand_ref,
                 input_name=str(input),
+                masking=masking,
             )
     except InputError as exc:
-        raise fail(str(exc), 2) from None
+        raise fail(str(exc), ExitCode.USAGE) from None
     except KaskadError as exc:
-        raise fail(str(exc)) from None
+        raise fail(str(exc), exit_code_for(exc)) from None
     _print(result)
     try:
         if summary is not None:
@@ -225,6 +265,7 @@ def _print(r: BacktestResult) -> None:
         f"[bold]{escape(_name(r.candidate.ref, r.candidate.name))}[/]",
         highlight=False,
     )
+    _print_changes(r)
     matrix = Table("baseline ↓ candidate →", *r.decisions, title="flip matrix")
     for b in r.decisions:
         cells = []
@@ -273,3 +314,24 @@ def _print(r: BacktestResult) -> None:
                 ),
             )
         out.print(perf)
+
+
+def _print_changes(r: BacktestResult) -> None:
+    """Every change between the releases, next to the flips it explains."""
+    if not r.changes:
+        out.print("the releases decide with the same rules, branches, models and features")
+        return
+    table = Table("change", "status", "baseline", "candidate", "flips", title="what changed")
+    for c in r.changes:
+        table.add_row(
+            f"{c.kind} {escape(c.name)}",
+            c.status,
+            escape(c.before or "—"),
+            escape(c.after or "—"),
+            f"{c.flips:,}",
+        )
+    if r.flips_unexplained:
+        table.add_row("(no change above)", "", "", "", f"{r.flips_unexplained:,}")
+    if r.flips_rejected:
+        table.add_row("(rejected by one release)", "", "", "", f"{r.flips_rejected:,}")
+    out.print(table)

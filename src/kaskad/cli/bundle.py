@@ -11,6 +11,7 @@ from rich.markup import escape
 from typer.core import TyperGroup
 
 from kaskad.cli.common import ActorOpt, StoreOpt, actor_name, err, fail, out
+from kaskad.cli.exitcodes import exit_code_for
 from kaskad.cli.registry import opened
 from kaskad.errors import KaskadError
 
@@ -143,7 +144,7 @@ def bundle_verify(
     try:
         checked = verify_bundle(bundle)
     except KaskadError as exc:
-        raise fail(str(exc)) from None
+        raise fail(str(exc), exit_code_for(exc)) from None
     if as_json:
         m = checked.manifest
         data = {

@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-from kaskad.store.defaults import DEFAULT_FOLDER
+from kaskad.cli.exitcodes import ExitCode
+from kaskad.store.defaults import DEFAULT_FOLDER, STORE_ENV, find_store
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -20,12 +22,45 @@ if TYPE_CHECKING:
 out = Console()
 err = Console(stderr=True)
 
+
+_new_store: list[Path] = []  # a default store that did not exist when the command began
+
+
+def resolve_store(value: str | None) -> str:
+    """``--store``/``KASKAD_STORE`` when given; else the nearest ``.kaskad`` folder here
+    or above; else ``./.kaskad``, announced once the command has made it
+    (:func:`announce_new_store`)."""
+    if value:
+        return value
+    found = find_store()
+    if found is not None:
+        return str(found)
+    made = Path.cwd().absolute() / DEFAULT_FOLDER
+    _new_store[:] = [made]
+    return str(made)
+
+
+def announce_new_store() -> None:
+    """Say where a store was made when no ``--store`` was given and none was found."""
+    for made in _new_store:
+        if made.is_dir():
+            err.print(
+                f"note: no {DEFAULT_FOLDER} store here or in a folder above: made a new "
+                f"store at {made} (choose one with --store or KASKAD_STORE)",
+                highlight=False,
+            )
+    _new_store.clear()
+
+
 StoreOpt = Annotated[
     str | None,
     typer.Option(
         "--store",
-        envvar="KASKAD_STORE",
-        help=f"Store: a folder (SQLite + artifacts; default ./{DEFAULT_FOLDER}) or a database URL.",
+        envvar=STORE_ENV,
+        callback=resolve_store,
+        help=f"Store: a folder (SQLite + artifacts) or a database URL. Default: the "
+        f"nearest {DEFAULT_FOLDER} folder here or above (up to the folder holding .git), "
+        f"else ./{DEFAULT_FOLDER}.",
         show_default=False,
     ),
 ]
@@ -82,16 +117,16 @@ def actor_name(actor: str | None) -> str:
 
 
 def store_location(store: str | None) -> str:
-    """The ``--store`` option's value, or the default folder."""
-    return store or str(DEFAULT_FOLDER)
+    """The ``--store`` option's value, or the store :func:`resolve_store` finds."""
+    return store or resolve_store(None)
 
 
 def cache_root(location: str | None) -> Path:
-    """Where releases are written out to run: beside the store's database (under the
-    default folder for a database URL)."""
+    """Where releases are written out to run: beside the store's database (for a
+    database URL, under the nearest ``.kaskad`` folder, else ``./.kaskad``)."""
     if location and "://" in location:
-        return DEFAULT_FOLDER / "releases"
-    return Path(location or DEFAULT_FOLDER) / "releases"
+        return (find_store() or DEFAULT_FOLDER) / "releases"
+    return Path(location or resolve_store(None)) / "releases"
 
 
 def is_release_ref(text: str) -> bool:
@@ -99,6 +134,8 @@ def is_release_ref(text: str) -> bool:
     return "@" in text and not Path(text).exists()
 
 
-def fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/] {message}", highlight=False)
+def fail(message: str, code: ExitCode = ExitCode.FAILED) -> typer.Exit:
+    """Print ``error: MESSAGE`` on standard error; the exit to raise, with a code from the
+    one table (:class:`~kaskad.cli.exitcodes.ExitCode`)."""
+    err.print(f"[red]error:[/] {escape(message)}", highlight=False)
     return typer.Exit(code)

@@ -16,9 +16,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from kaskad.cli.common import StoreOpt, fail, out, store_location
+from kaskad.cli.exitcodes import exit_code_for
+from kaskad.cli.tables import Columns, print_rows
 from kaskad.errors import KaskadError
 
 decisions_app = typer.Typer(
@@ -56,32 +57,36 @@ def rejections(
     try:
         shapes = rejection_shapes(store_location(store), pipeline, start)
     except KaskadError as exc:
-        raise fail(str(exc)) from None
+        raise fail(str(exc), exit_code_for(exc)) from None
     if as_json:
         out.print_json(json.dumps([s.to_dict() for s in shapes], ensure_ascii=False))
         return
     if not shapes:
         out.print("no rejections logged" + (f" in the last {since}" if since else ""))
         return
-    table = Table("pipeline", "content type", "shape", "count", "first seen", "last seen")
-    table.add_column("problems of the latest")
-    table.columns[3].justify = "right"
+    rows = []
     for s in shapes:
         problems = "; ".join(
             f"{p.get('field') or '(body)'}: {p.get('problem')}" for p in s.problems[:3]
         )
         if len(s.problems) > 3:
             problems += f"; … {len(s.problems) - 3} more"
-        table.add_row(
-            escape(s.pipeline),
-            escape(s.content_type or "-"),
-            (s.fingerprint or "-")[:12],
-            f"{s.count:,}",
-            s.first_at.strftime("%Y-%m-%d %H:%M:%S"),
-            s.last_at.strftime("%Y-%m-%d %H:%M:%S"),
-            escape(problems),
+        rows.append(
+            [
+                escape(s.pipeline),
+                escape(s.content_type or "-"),
+                (s.fingerprint or "-")[:12],
+                f"{s.count:,}",
+                s.first_at.strftime("%Y-%m-%d %H:%M:%S"),
+                s.last_at.strftime("%Y-%m-%d %H:%M:%S"),
+                escape(problems),
+            ]
         )
-    out.print(table)
+    columns = Columns.of(
+        "pipeline", "content type", "shape", "count", "first seen", "last seen",
+        "problems of the latest", identifiers=(0, 2, 4, 5), numbers=(3,),
+    )  # fmt: skip
+    print_rows(out, columns, rows)
 
 
 @decisions_app.command("show")
@@ -96,7 +101,7 @@ def show(
     try:
         detail = decision_detail(store_location(store), decision_id)
     except KaskadError as exc:
-        raise fail(str(exc)) from None
+        raise fail(str(exc), exit_code_for(exc)) from None
     out.print_json(json.dumps(detail, default=_text, ensure_ascii=False))
 
 

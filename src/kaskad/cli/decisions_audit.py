@@ -23,6 +23,7 @@ from kaskad.cli.common import (
     out,
     store_location,
 )
+from kaskad.cli.exitcodes import ExitCode, exit_code_for
 from kaskad.errors import KaskadError
 
 if TYPE_CHECKING:
@@ -60,7 +61,8 @@ def parse_time(text: str | None, option: str) -> dt.datetime | None:
         value = dt.datetime.fromisoformat(text.strip())
     except ValueError:
         raise fail(
-            f"{option} {text!r}: write a date or time, e.g. 2025-03-01 or 2025-03-01T12:00", 2
+            f"{option} {text!r}: write a date or time, e.g. 2025-03-01 or 2025-03-01T12:00",
+            ExitCode.USAGE,
         ) from None
     return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
 
@@ -111,7 +113,7 @@ def replay(
     from kaskad.store import Store
 
     if decision_id is None and pipeline is None and since is None and until is None:
-        raise fail("give a decision id, or a window: --pipeline, --since, --until", 2)
+        raise fail("give a decision id, or a window: --pipeline, --since, --until", ExitCode.USAGE)
     start, end = parse_time(since, "--since"), parse_time(until, "--until")
     log = store_location(store)
     try:
@@ -128,9 +130,9 @@ def replay(
                 allow_environment_mismatch=allow_environment_mismatch,
             )
     except KaskadError as exc:
-        raise fail(str(exc)) from None
+        raise fail(str(exc), exit_code_for(exc)) from None
     if report.replayed + len(report.unreplayable) + report.rejected_skipped == 0:
-        raise fail("no logged decisions match: nothing replayed", 4)
+        raise fail("no logged decisions match: nothing replayed", ExitCode.NO_MATCH)
     _print_replay(report, as_json)
     raise typer.Exit(report.exit_code)
 
@@ -156,7 +158,7 @@ def explain(
                 log, opened, decision_id, cache_root=cache_root(registry or store)
             )
     except KaskadError as exc:
-        raise fail(str(exc)) from None
+        raise fail(str(exc), exit_code_for(exc)) from None
     if as_json:
         out.print_json(json.dumps(facts, default=str, ensure_ascii=False))
     else:
@@ -208,7 +210,7 @@ def export(
             log, out_path, schema=schema, pipeline=pipeline, since=start, until=end
         )
     except KaskadError as exc:
-        raise fail(str(exc)) from None
+        raise fail(str(exc), exit_code_for(exc)) from None
     typed = f", inputs typed as {release}" if schema is not None else ""
     out.print(
         f"{rows_written:,} decisions written to {escape(str(out_path))}{escape(typed)}",
@@ -230,7 +232,7 @@ def prune(
     try:
         result = run_prune(store_location(store), when, actor_name(actor), pipeline)
     except KaskadError as exc:
-        raise fail(str(exc)) from None
+        raise fail(str(exc), exit_code_for(exc)) from None
     dropped = (
         f" ({len(result.partitions_dropped)} monthly partitions dropped)"
         if result.partitions_dropped
@@ -257,9 +259,9 @@ def erase(
     try:
         result = run_erase(store_location(store), key, actor_name(actor), reason, pipeline)
     except KaskadError as exc:
-        raise fail(str(exc)) from None
+        raise fail(str(exc), exit_code_for(exc)) from None
     if result.audit is None:
-        raise fail("no logged decision has that business key", 4)
+        raise fail("no logged decision has that business key", ExitCode.NO_MATCH)
     out.print(
         f"inputs of {len(result.decisions):,} decisions erased"
         f" ({result.already_erased:,} already erased); key recorded as {result.key_digest};"

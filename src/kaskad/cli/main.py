@@ -13,6 +13,7 @@ import typer
 from rich.markup import escape
 
 from kaskad import __version__
+from kaskad.cli import helptext
 from kaskad.cli.approvals import release_approve, release_require_approval
 from kaskad.cli.audit_trail import audit_app
 from kaskad.cli.backtest import backtest
@@ -24,12 +25,24 @@ from kaskad.cli.common import (
     actor_name,
     cache_root,
     err,
+    fail,
     is_release_ref,
     out,
     progress_bar,
     store_location,
 )
 from kaskad.cli.decisions import decisions_app
+from kaskad.cli.dmn import import_dmn
+from kaskad.cli.docs import docs
+from kaskad.cli.exitcodes import ExitCode, exit_code_for
+from kaskad.cli.guard import KaskadGroup
+from kaskad.cli.masking_opts import (
+    MaskingKeyEnvOpt,
+    MaskingKeyFileOpt,
+    MaskingKeyIdOpt,
+    UnmaskedOpt,
+    output_masking,
+)
 from kaskad.cli.monitor import labels_app, monitor, release_reference
 from kaskad.cli.passport import passport
 from kaskad.cli.registry import load, model_app, release_app
@@ -37,7 +50,7 @@ from kaskad.cli.runs import runs
 from kaskad.cli.scorecard import scorecard_app
 from kaskad.cli.serve import serve
 from kaskad.cli.store import store_app
-from kaskad.errors import InputError, KaskadError, SpecError
+from kaskad.errors import KaskadError, SpecError
 
 if TYPE_CHECKING:
     from kaskad.batch.summary import RunSummary
@@ -49,20 +62,23 @@ if TYPE_CHECKING:
 # imports the library parts it uses (compiler, executors, store, server) when it runs, so
 # that `kaskad --help` and `kaskad --version` start in a fraction of a second.
 
+helptext.install()
+
 app = typer.Typer(
     name="kaskad",
+    cls=KaskadGroup,
     help="Versioned decision pipelines: rules, model cascades and shadows, identical in "
     "batch and in real time.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-app.add_typer(model_app, name="model")
-app.add_typer(release_app, name="release")
-app.add_typer(decisions_app, name="decisions")
-app.add_typer(store_app, name="store")
-app.add_typer(bundle_app, name="bundle")
-app.add_typer(labels_app, name="labels")
+app.add_typer(model_app, name="model", rich_help_panel=helptext.REGISTRY)
+app.add_typer(release_app, name="release", rich_help_panel=helptext.REGISTRY)
+app.add_typer(decisions_app, name="decisions", rich_help_panel=helptext.MONITOR)
+app.add_typer(store_app, name="store", rich_help_panel=helptext.DELIVER)
+app.add_typer(bundle_app, name="bundle", rich_help_panel=helptext.DELIVER)
+app.add_typer(labels_app, name="labels", rich_help_panel=helptext.MONITOR)
 release_app.command("reference")(release_reference)
 release_app.command("approve")(release_approve)
 release_app.command("require-approval")(release_require_approval)
@@ -73,6 +89,15 @@ app.command("backtest")(backtest)
 app.command("serve")(serve)
 app.command("runs")(runs)
 app.command("passport")(passport)
+app.command("import-dmn", rich_help_panel=helptext.BUILD)(import_dmn)
+app.command("docs", rich_help_panel=helptext.DELIVER)(docs)
+app.command("monitor", rich_help_panel=helptext.MONITOR)(monitor)
+app.add_typer(scorecard_app, name="scorecard", rich_help_panel=helptext.BUILD)
+app.add_typer(audit_app, name="audit", rich_help_panel=helptext.MONITOR)
+app.command("backtest", rich_help_panel=helptext.RUN)(backtest)
+app.command("serve", rich_help_panel=helptext.SERVE)(serve)
+app.command("runs", rich_help_panel=helptext.RUN)(runs)
+app.command("passport", rich_help_panel=helptext.MONITOR)(passport)
 
 PipelineArg = Annotated[
     str,
@@ -127,10 +152,10 @@ def _compiled(pipeline: str, as_json: bool, store: str | None = None) -> tuple[P
             out.print_json(data={"valid": False, "problems": [p.to_dict() for p in exc.problems]})
         else:
             print_problems(err, exc.problems)
-        raise typer.Exit(1) from None
+        raise typer.Exit(ExitCode.FAILED) from None
 
 
-@app.command()
+@app.command(rich_help_panel=helptext.BUILD)
 def validate(
     pipeline: PipelineArg,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
@@ -139,7 +164,7 @@ def validate(
         typer.Option(
             "--strict",
             "--warnings-as-errors",
-            help="Treat lint warnings (K901-K904) as errors: exit 1 when there are any.",
+            help="Treat lint warnings (K230-K233, K901-K904) as errors: exit 1 when there are any.",
         ),
     ] = False,
     store: StoreOpt = None,
@@ -170,12 +195,12 @@ def validate(
             }
         )
         if failing:
-            raise typer.Exit(1)
+            raise typer.Exit(ExitCode.FAILED)
         return
     if warnings:
         print_warnings(err, warnings, as_errors=strict)
         if failing:
-            raise typer.Exit(1)
+            raise typer.Exit(ExitCode.FAILED)
     print_plan(out, plan)
 
 
@@ -200,7 +225,7 @@ def _read_record(source: Path | None) -> Any:
             text = source.read_text(encoding="utf-8")
         except OSError as exc:
             err.print(f"[red]error:[/] cannot read {source}: {exc.strerror}")
-            raise typer.Exit(2) from None
+            raise typer.Exit(ExitCode.USAGE) from None
         where = str(source)
     from kaskad.execute.contract import loads as contract_loads
 
@@ -211,10 +236,10 @@ def _read_record(source: Path | None) -> Any:
             f"[red]error:[/] {where} is not valid JSON: {exc.msg} at line {exc.lineno}, "
             f"column {exc.colno}"
         )
-        raise typer.Exit(2) from None
+        raise typer.Exit(ExitCode.USAGE) from None
 
 
-@app.command()
+@app.command(rich_help_panel=helptext.BUILD)
 def decide(
     pipeline: PipelineArg,
     input: Annotated[
@@ -229,8 +254,14 @@ def decide(
     store: StoreOpt = None,
     actor: ActorOpt = None,
     allow_environment_mismatch: AllowEnvOpt = False,
+    masking_key_file: MaskingKeyFileOpt = None,
+    masking_key_env: MaskingKeyEnvOpt = None,
+    masking_key_id: MaskingKeyIdOpt = "k1",
+    unmasked: UnmaskedOpt = False,
 ) -> None:
-    """Decide one record and show the trace: rule outcomes, scores, timings, hashes."""
+    """Decide one record and show the trace: rule outcomes, scores, timings, hashes.
+    Sensitive input fields the result echoes (a sensitive key) are shown as digests
+    unless --unmasked."""
     from kaskad.cli.render import print_decision
     from kaskad.execute.explain import explain
     from kaskad.execute.record import RecordExecutor
@@ -241,17 +272,32 @@ def decide(
         decision = RecordExecutor(plan).decide(record)
     except KaskadError as exc:
         err.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(1) from None
+        raise typer.Exit(ExitCode.FAILED) from None
+    masking = output_masking(
+        err,
+        plan.schema,
+        decision.output,
+        file=masking_key_file,
+        env=masking_key_env,
+        key_id=masking_key_id,
+        unmasked=unmasked,
+        pipeline=plan.name,
+        output="kaskad decide",
+        store=store,
+        actor=actor_name(actor),
+    )
     report = explain(plan, decision)
+    if masking is not None:
+        report["result"] = masking.row(report["result"])
     if as_json:
         sys.stdout.write(json.dumps(report, ensure_ascii=False, indent=2) + "\n")
     else:
         print_decision(out, plan, report)
     if decision.output.get("status") == "rejected":
-        raise typer.Exit(3)
+        raise typer.Exit(ExitCode.REJECTED)
 
 
-@app.command()
+@app.command(rich_help_panel=helptext.RUN)
 def run(
     pipeline: PipelineArg,
     input: Annotated[
@@ -316,9 +362,15 @@ def run(
     store: StoreOpt = None,
     actor: ActorOpt = None,
     allow_environment_mismatch: AllowEnvOpt = False,
+    masking_key_file: MaskingKeyFileOpt = None,
+    masking_key_env: MaskingKeyEnvOpt = None,
+    masking_key_id: MaskingKeyIdOpt = "k1",
+    unmasked: UnmaskedOpt = False,
 ) -> None:
     """Decide every record of a file, folder or table, chunk by chunk; write one result
     row per record; print the run summary and keep it in the store (`kaskad runs`).
+    Sensitive input fields the output echoes (a sensitive key) are written as digests,
+    in the output and the rejects, unless --unmasked.
     Exit codes: 0 done; 1 the run failed; 2 the input, output or options are wrong;
     3 more records rejected than --max-rejected allows (nothing written)."""
     from kaskad.batch.rejects import RejectLimit, TooManyRejectedError, rejects_schema
@@ -338,33 +390,68 @@ def run(
         plan = _load(pipeline, store=store)
     if engine not in ("local", "spark"):
         err.print(f"[red]error:[/] unknown engine {engine!r}; use local or spark")
-        raise typer.Exit(2)
+        raise typer.Exit(ExitCode.USAGE)
     if engine == "spark":
         if rejects is not None or max_rejected is not None:
             err.print(
                 "[red]error:[/] --rejects and --max-rejected work with --engine local only; "
                 "on Spark rejected records are rows of the output (status 'rejected')"
             )
-            raise typer.Exit(2)
+            raise typer.Exit(ExitCode.USAGE)
+        columns = [name for name, _ in plan.output_fields()]
+        from kaskad.execute.output_masking import echoed_sensitive
+
+        if echoed_sensitive(plan.schema, columns) and not unmasked:
+            err.print(
+                "[red]error:[/] the output echoes sensitive fields and --engine spark does"
+                " not mask them: use --engine local, or --unmasked (recorded in the audit"
+                " trail)"
+            )
+            raise typer.Exit(ExitCode.USAGE)
+        output_masking(
+            err,
+            plan.schema,
+            columns,
+            file=None,
+            env=None,
+            key_id=masking_key_id,
+            unmasked=unmasked,
+            pipeline=plan.name,
+            output=output,
+            store=store,
+            actor=actor_name(actor),
+        )
         _run_spark(entry, plan, input, output, master, chunk_size)
         return
     with removing_partials_on_signals():  # no partial output left on SIGINT or SIGTERM
         executor = BatchExecutor(plan)
+        masking = output_masking(
+            err,
+            plan.schema,
+            executor.output_schema,
+            file=masking_key_file,
+            env=masking_key_env,
+            key_id=masking_key_id,
+            unmasked=unmasked,
+            pipeline=plan.name,
+            output=output_table or output,
+            store=store,
+            actor=actor_name(actor),
+        )
+        written = masking.schema(executor.output_schema) if masking else executor.output_schema
         try:
             limit = RejectLimit.parse(max_rejected) if max_rejected is not None else None
             source = open_source(
                 input, plan.schema, chunk_size=chunk_size, table=input_table, query=input_query
             )
             total = source.count_rows() if not quiet else None
-            sink = open_sink(output, executor.output_schema, table=output_table)
+            sink = open_sink(output, written, table=output_table)
             reject_sink = (
-                open_sink(rejects, rejects_schema(executor.output_schema))
-                if rejects is not None
-                else None
+                open_sink(rejects, rejects_schema(written)) if rejects is not None else None
             )
         except KaskadError as exc:
             err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
-            raise typer.Exit(2) from None
+            raise typer.Exit(ExitCode.USAGE) from None
         summary = SummaryBuilder(plan, source.name, sink.name, release=release)
         progress = progress_bar(quiet)
         task = progress.add_task(plan.name, total=total, rate="")
@@ -383,6 +470,7 @@ def run(
                     on_chunk=advance,
                     rejects=reject_sink,
                     max_rejected=limit,
+                    masking=masking,
                 )
         except KaskadError as exc:
             failed = summary.finish(error=str(exc))
@@ -390,11 +478,7 @@ def run(
             if not no_record:
                 _record(store, failed, actor)
             code = (
-                3
-                if isinstance(exc, TooManyRejectedError)
-                else 2
-                if isinstance(exc, InputError)
-                else 1
+                ExitCode.REJECTED if isinstance(exc, TooManyRejectedError) else exit_code_for(exc)
             )
             raise typer.Exit(code) from None
         if not quiet:
@@ -411,14 +495,30 @@ def _run_spark(
         from kaskad.batch.spark import run_spark, session
     except ImportError:  # pragma: no cover - pyspark is an optional extra
         err.print("[red]error:[/] --engine spark needs PySpark: pip install 'kaskad[spark]'")
-        raise typer.Exit(2) from None
+        raise typer.Exit(ExitCode.USAGE) from None
+    if "://" not in output and Path(output).exists():  # Spark would refuse only at the end
+        raise fail(
+            f"{output} exists: a Spark run does not replace an output; remove it or "
+            "write to another path",
+            ExitCode.USAGE,
+        )
     start = time.perf_counter()
-    spark = session(master, app_name=f"kaskad {plan.name}", batch_rows=chunk_size)
+    try:
+        spark = session(master, app_name=f"kaskad {plan.name}", batch_rows=chunk_size)
+    except Exception as exc:  # no Java, a master that cannot be reached
+        raise fail(
+            f"cannot start Spark ({master}): {_first_line(exc)}", ExitCode.UNAVAILABLE
+        ) from None
     try:
         rows = run_spark(spark, plan, input, output)
     except KaskadError as exc:
-        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
-        raise typer.Exit(2) from None
+        raise fail(str(exc), exit_code_for(exc)) from None
+    except Exception as exc:
+        from pyspark.errors import PySparkException
+
+        if not isinstance(exc, PySparkException):
+            raise
+        raise fail(f"Spark refused the run: {_first_line(exc)}", ExitCode.USAGE) from None
     finally:
         spark.stop()
     elapsed = time.perf_counter() - start
@@ -427,6 +527,12 @@ def _run_spark(
         f"written to {output}",
         highlight=False,
     )
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of a Java-side error (Spark appends its JVM stack trace)."""
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
 
 
 def _record(store: str | None, summary: RunSummary, actor: str | None) -> None:

@@ -23,6 +23,7 @@ import typer
 from rich.markup import escape
 
 from kaskad.cli.common import StoreOpt, cache_root, fail, out, store_location
+from kaskad.cli.exitcodes import ExitCode, exit_code_for
 from kaskad.cli.registry import opened
 from kaskad.errors import KaskadError
 
@@ -99,7 +100,7 @@ def monitor(
     try:
         report = monitor_window(store_location(store), spec, thresholds)
     except KaskadError as exc:
-        raise fail(str(exc)) from None
+        raise fail(str(exc), exit_code_for(exc)) from None
     if html is not None:
         write_html(html, report)
     if as_json:
@@ -107,7 +108,7 @@ def monitor(
     else:
         _summary(report)
     if check and report["alarms"]:
-        raise typer.Exit(1)
+        raise typer.Exit(ExitCode.FAILED)
 
 
 def _summary(r: dict[str, Any]) -> None:
@@ -155,7 +156,7 @@ def labels_load(
     try:
         loaded = load_labels(store_location(store), pipeline, file, key=key, label=label, at=at)
     except KaskadError as exc:
-        raise fail(str(exc)) from None
+        raise fail(str(exc), exit_code_for(exc)) from None
     out.print(f"loaded {loaded} labels for {escape(pipeline)} by {escape(key)}", highlight=False)
 
 
@@ -183,7 +184,7 @@ def labels_report(
             vintage=vintage,
         )
     except KaskadError as exc:
-        raise fail(str(exc)) from None
+        raise fail(str(exc), exit_code_for(exc)) from None
     sys.stdout.write(json.dumps(report, indent=2, default=str) + "\n")
 
 
@@ -226,7 +227,7 @@ def release_reference(
                 rows, source = window.rows, f"decision log of {release.ref}"
             reference = freeze_rows(s, location, release.ref, rows, source)
     except KaskadError as exc:
-        raise fail(str(exc)) from None
+        raise fail(str(exc), exit_code_for(exc)) from None
     out.print(
         f"froze the monitoring reference of {release.ref} from {reference['records']} "
         f"records ({escape(source)})",

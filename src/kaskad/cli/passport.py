@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from kaskad.cli.common import StoreOpt, cache_root, fail, out
+from kaskad.cli.exitcodes import ExitCode, exit_code_for
 from kaskad.cli.registry import opened
 from kaskad.errors import KaskadError
 
@@ -46,12 +47,12 @@ def passport(
         for path in output:
             output_format(path)
     except KaskadError as exc:
-        raise fail(str(exc), 2) from None
+        raise fail(str(exc), ExitCode.USAGE) from None
     with opened(store) as s:
         facts = gather(s, ref, cache_root(store), tuple(backtest or ()))
     try:
         write_outputs(facts, output)
     except KaskadError as exc:
-        raise fail(str(exc)) from None
+        raise fail(str(exc), exit_code_for(exc)) from None
     for path in output:
         out.print(f"wrote {path}", highlight=False)

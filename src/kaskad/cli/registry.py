@@ -23,12 +23,15 @@ from kaskad.cli.common import (
     out,
     store_location,
 )
+from kaskad.cli.exitcodes import ExitCode, exit_code_for
+from kaskad.cli.tables import Columns, print_rows
 from kaskad.errors import ApprovalError, KaskadError
 from kaskad.store.refs import LATEST, ReleaseSelector
 
 if TYPE_CHECKING:
     from kaskad.registry.releases import LoadedRelease
     from kaskad.store import Store
+    from kaskad.store.api import Release
 
 model_app = typer.Typer(help="Register and inspect models.", no_args_is_help=True)
 release_app = typer.Typer(
@@ -45,13 +48,13 @@ def opened(location: str | None) -> Iterator[Store]:
     try:
         store = Store.open(location)
     except KaskadError as exc:
-        raise fail(str(exc)) from None
+        raise fail(str(exc), exit_code_for(exc)) from None
     try:
         yield store
     except ApprovalError as exc:
         raise fail(f"{exc.code} {exc}") from None
     except KaskadError as exc:
-        raise fail(str(exc)) from None
+        raise fail(str(exc), exit_code_for(exc)) from None
     finally:
         store.close()
 
@@ -86,9 +89,9 @@ def _json_option(value: str | None, what: str) -> dict[str, Any]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise fail(f"{what} must be JSON (or a JSON file): {exc.msg}", 2) from None
+        raise fail(f"{what} must be JSON (or a JSON file): {exc.msg}", ExitCode.USAGE) from None
     if not isinstance(data, dict):
-        raise fail(f"{what} must be a JSON object such as '{{\"auc\": 0.81}}'", 2)
+        raise fail(f"{what} must be a JSON object such as '{{\"auc\": 0.81}}'", ExitCode.USAGE)
     return data
 
 
@@ -159,34 +162,46 @@ def model_list(
     """Registered models, newest versions last."""
     with opened(store) as s:
         versions = s.list_models(name)
-    table = Table("name", "version", "framework", "artifact sha256", "inputs", "created", "by")
-    for v in versions:
-        table.add_row(
-            v.name,
+    rows = [
+        [
+            escape(v.name),
             str(v.version),
-            v.framework,
+            escape(v.framework),
             v.artifact_sha256[:12],
             str(len(v.inputs)),
             f"{v.created_at:%Y-%m-%d %H:%M}",
-            v.created_by,
-        )
-    out.print(table)
+            escape(v.created_by),
+        ]
+        for v in versions
+    ]
+    columns = Columns.of(
+        "name", "version", "framework", "artifact sha256", "inputs", "created", "by",
+        identifiers=(0, 1, 2, 3, 5), numbers=(1, 4),
+    )  # fmt: skip
+    print_rows(out, columns, rows)
 
 
 @model_app.command("show")
 def model_show(
     ref: Annotated[str, typer.Argument(help="NAME, NAME@VERSION or NAME@STAGE.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Everything recorded, as JSON.")] = False,
     store: StoreOpt = None,
 ) -> None:
-    """Everything recorded about a model version, as JSON (``artifact_sha256``: the sha256
-    of the artifact file's bytes, what ``model register`` prints)."""
+    """A model version in brief: artifact, inputs, metrics, training data by column
+    (``--json``: everything recorded; ``artifact_sha256`` is the sha256 of the artifact
+    file's bytes, what ``model register`` prints)."""
     with opened(store) as s:
         model = ReleaseSelector.parse(ref, default=LATEST)  # NAME: its latest version
         v = s.resolve_model(str(model))
         stages = [st for st, n in s.model_stages(v.name).items() if n == v.version]
-    data = {k: getattr(v, k) for k in v.__dataclass_fields__}
-    data["stages"] = stages
-    out.print_json(data=json.loads(json.dumps(data, default=str)))
+    if as_json:
+        data = {k: getattr(v, k) for k in v.__dataclass_fields__}
+        data["stages"] = stages
+        out.print_json(data=json.loads(json.dumps(data, default=str)))
+        return
+    from kaskad.cli.modelview import print_model
+
+    print_model(out, v, stages)
 
 
 # ---- releases -------------------------------------------------------------------------
@@ -200,11 +215,21 @@ def release_create(
     ] = None,
     golden_count: Annotated[int, typer.Option(help="How many golden cases.", min=1)] = 200,
     description: Annotated[str, typer.Option(help="What changed in this release.")] = "",
+    allow_unchanged: Annotated[
+        bool,
+        typer.Option(
+            "--allow-unchanged",
+            help="Make the release even if an existing one has the same plan (otherwise "
+            "asked in a terminal, refused elsewhere: K950, exit 1).",
+        ),
+    ] = False,
     store: StoreOpt = None,
     actor: ActorOpt = None,
     allow_environment_mismatch: AllowEnvOpt = False,
 ) -> None:
-    """Snapshot a pipeline, its components, model artifacts, environment and golden cases."""
+    """Snapshot a pipeline, its components, model artifacts, environment and golden cases.
+    A pipeline whose plan an existing release already has is not released again unless
+    confirmed (in a terminal) or --allow-unchanged."""
     from kaskad.registry.releases import create_release
 
     notes: list[str] = []
@@ -219,6 +244,7 @@ def release_create(
             allow_environment_mismatch=allow_environment_mismatch,
             notes=notes,
             cache_root=cache_root(store),
+            if_unchanged=None if allow_unchanged else _confirm_unchanged,
         )
         if golden is not None:  # the monitoring reference, frozen from the golden cases
             from kaskad.compile.compiler import compile_pipeline
@@ -240,6 +266,21 @@ def release_create(
         out.print(f"  note: {escape(note)}", highlight=False)
 
 
+def _confirm_unchanged(existing: Release) -> bool:
+    """Ask, in a terminal, whether to release a plan ``existing`` already has; elsewhere
+    (CI, a script) the answer is no."""
+    import sys
+
+    if not sys.stdin.isatty():
+        return False
+    return typer.confirm(
+        f"{existing.ref} already has this plan ({existing.plan_hash[:12]}); "
+        "make a new release anyway?",
+        default=False,
+        err=True,
+    )
+
+
 @release_app.command("list")
 def release_list(
     pipeline: Annotated[str | None, typer.Argument()] = None, store: StoreOpt = None
@@ -248,19 +289,25 @@ def release_list(
     with opened(store) as s:
         releases = s.list_releases(pipeline)
         stages = {name: s.stages(name) for name in {r.pipeline for r in releases}}
-    table = Table("release", "plan", "golden", "stages", "created", "by", "description")
+    rows = []
     for r in releases:
         at = [stage for stage, n in stages[r.pipeline].items() if n == r.number]
-        table.add_row(
-            r.ref,
-            r.plan_hash[:12],
-            str(r.golden_count),
-            ", ".join(sorted(at)),
-            f"{r.created_at:%Y-%m-%d %H:%M}",
-            r.created_by,
-            r.description,
+        rows.append(
+            [
+                escape(r.ref),
+                r.plan_hash[:12],
+                str(r.golden_count),
+                ", ".join(sorted(at)),
+                f"{r.created_at:%Y-%m-%d %H:%M}",
+                escape(r.created_by),
+                escape(r.description),
+            ]
         )
-    out.print(table)
+    columns = Columns.of(
+        "release", "plan", "golden", "stages", "created", "by", "description",
+        identifiers=(0, 1, 4), numbers=(2,),
+    )  # fmt: skip
+    print_rows(out, columns, rows)
 
 
 @release_app.command("show")
@@ -283,19 +330,24 @@ def release_show(
     )
     if r.description:
         out.print(escape(r.description))
-    table = Table("kind", "name", "source", "component hash", "artifact sha256", "outputs checked")
-    for c in r.components:
-        table.add_row(
-            c["kind"],
-            c["name"],
-            c["source"],
+    rows = [
+        [
+            escape(c["kind"]),
+            escape(c["name"]),
+            escape(c["source"]),
             c["sha256"][:12],
             c.get("artifact_sha256", "")[:12],
-            c.get("outputs_checked", ""),
-        )
+            escape(c.get("outputs_checked", "")),
+        ]
+        for c in r.components
+    ]
     for ref, pinned in r.manifest.get("registered", {}).items():
         out.print(f"registered model {escape(ref)}: pinned to {escape(pinned)}", highlight=False)
-    out.print(table)
+    columns = Columns.of(
+        "kind", "name", "source", "component hash", "artifact sha256", "outputs checked",
+        identifiers=(0, 1, 3, 4),
+    )  # fmt: skip
+    print_rows(out, columns, rows)
     env = r.environment
     out.print(
         f"environment: Python {env.get('python')} on {env.get('platform')}; "
@@ -311,7 +363,8 @@ def release_diff(
     b: Annotated[str, typer.Argument(help="Candidate release.")],
     store: StoreOpt = None,
 ) -> None:
-    """What changed: rules side by side, features, models, decision, shadows, packages."""
+    """What changed: rules side by side, features, list entries, models, decision, shadows,
+    packages."""
     from kaskad.registry.diff import diff_releases
 
     with opened(store) as s:
@@ -322,7 +375,9 @@ def release_diff(
         return
     table = Table("kind", "name", "change", diff.a.ref, diff.b.ref, show_lines=True)
     for c in diff.changes:
-        table.add_row(c.kind, c.name, c.status, escape(c.before or "—"), escape(c.after or "—"))
+        table.add_row(
+            c.kind, escape(c.name), c.status, escape(c.before or "—"), escape(c.after or "—")
+        )
     out.print(table)
 
 
@@ -353,8 +408,12 @@ def release_promote(
     """Point a stage at a release (the release is verified first)."""
     from kaskad.registry.releases import load_release
 
-    if to not in STAGES:
-        raise fail(f"unknown stage {to!r}; stages: {', '.join(STAGES)}", 2)
+    if to not in STAGES:  # like a reference to a stage that does not exist: exit 1
+        import difflib
+
+        close = difflib.get_close_matches(to, STAGES, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise fail(f"unknown stage {to!r}{hint} (stages: {', '.join(STAGES)})")
     who = actor_name(actor)
     with opened(store) as s:
         release = s.resolve(ref)
@@ -389,14 +448,16 @@ def release_history(
     """Every move of every stage pointer, oldest first."""
     with opened(store) as s:
         history = s.stage_history(pipeline, stage)
-    table = Table("when", "stage", "action", "from", "to", "by")
-    for h in history:
-        table.add_row(
+    rows = [
+        [
             f"{h.at:%Y-%m-%d %H:%M:%S}",
             h.stage,
             h.action,
             str(h.from_release or "—"),
             str(h.to_release or "—"),
-            h.actor,
-        )
-    out.print(table)
+            escape(h.actor),
+        ]
+        for h in history
+    ]
+    columns = Columns.of("when", "stage", "action", "from", "to", "by", identifiers=(0, 1, 2))
+    print_rows(out, columns, rows)

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from kaskad.cli.tables import Columns, print_rows
 from kaskad.compile.naming import HIT, PASS, SHADOW_PREFIX, UNKNOWN
 
 if TYPE_CHECKING:
@@ -39,10 +40,14 @@ def print_plan(console: Console, plan: Plan) -> None:
         f"[bold green]ok[/] pipeline [bold]{plan.name}[/] plan {plan.hash[:12]}", highlight=False
     )
     artifacts = plan.artifact_hashes()
-    table = Table("kind", "name", "source", "component hash", "artifact sha256")
-    for c in plan.components:
-        table.add_row(c.kind, c.name, c.source, c.sha256[:12], artifacts.get(c.sha256, "")[:12])
-    console.print(table)
+    rows = [
+        [c.kind, escape(c.name), escape(c.source), c.sha256[:12], artifacts.get(c.sha256, "")[:12]]
+        for c in plan.components
+    ]
+    columns = Columns.of(
+        "kind", "name", "source", "component hash", "artifact sha256", identifiers=(0, 1, 3, 4)
+    )
+    print_rows(console, columns, rows)
     steps = " → ".join(n.id for n in plan.nodes)
     console.print(f"steps: {steps} → decision")
     for node in plan.model_nodes():

@@ -11,6 +11,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from kaskad.cli.common import StoreOpt, fail, out
+from kaskad.cli.exitcodes import exit_code_for
+from kaskad.cli.tables import Columns, print_rows
 from kaskad.errors import KaskadError
 
 if TYPE_CHECKING:
@@ -42,7 +44,7 @@ def runs(
                 else opened.list_runs(pipeline=pipeline, limit=limit)
             )
     except KaskadError as exc:
-        raise fail(str(exc)) from None
+        raise fail(str(exc), exit_code_for(exc)) from None
     if as_json:
         data = [_as_dict(r) for r in found]
         out.print_json(json.dumps(data[0] if run_id is not None else data, ensure_ascii=False))
@@ -53,13 +55,8 @@ def runs(
     if not found:
         out.print("no runs recorded yet")
         return
-    table = Table("run", "started (UTC)", "pipeline", "status", "records", "decided", "rejected")
-    table.add_column("rows/s")
-    table.add_column("input → output")
-    for column in table.columns[4:8]:
-        column.justify = "right"
-    for r in found:
-        table.add_row(
+    rows = [
+        [
             str(r.id),
             r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
             escape(r.release or r.pipeline),
@@ -69,8 +66,15 @@ def runs(
             f"{r.rejected:,}",
             f"{r.rows_per_s:,.0f}",
             escape(f"{r.input} → {r.output}"),
-        )
-    out.print(table)
+        ]
+        for r in found
+    ]
+    columns = Columns.of(
+        "run", "started (UTC)", "pipeline", "status", "records", "decided", "rejected",
+        "rows/s", "input → output",
+        identifiers=(0, 1, 2, 3), numbers=(0, 4, 5, 6, 7),
+    )  # fmt: skip
+    print_rows(out, columns, rows)
 
 
 def _as_dict(r: RunRecord) -> dict[str, object]:

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from kaskad.cli.common import fail, out
+from kaskad.cli.exitcodes import exit_code_for
 
 scorecard_app = typer.Typer(
     help="Native scorecards: import from scikit-learn.", no_args_is_help=True
@@ -38,7 +39,7 @@ def scorecard_import(
     try:
         data = scorecard_from_sklearn(fitted, name or output.stem, reasons)
     except KaskadError as exc:
-        raise fail(str(exc)) from exc
+        raise fail(str(exc), exit_code_for(exc)) from exc
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), "utf-8")
     count = len(data["characteristics"])

@@ -15,8 +15,13 @@ import typer
 import yaml
 
 from kaskad.cli.common import StoreOpt, cache_root, fail, store_location
+from kaskad.cli.exitcodes import exit_code_for
 from kaskad.errors import KaskadError
-from kaskad.store.defaults import DEFAULT_JOURNAL_LIMIT_BYTES, DEFAULT_QUEUE_SIZE
+from kaskad.store.defaults import (
+    DEFAULT_JOURNAL_LIMIT_BYTES,
+    DEFAULT_QUEUE_BYTES,
+    DEFAULT_QUEUE_SIZE,
+)
 from kaskad.store.refs import ReleaseSelector
 
 if TYPE_CHECKING:
@@ -60,6 +65,14 @@ def serve(
     queue_size: Annotated[
         int, typer.Option(help="Decision-log records waiting at most; then 503.", min=1)
     ] = DEFAULT_QUEUE_SIZE,
+    queue_bytes: Annotated[
+        int,
+        typer.Option(
+            help="Bytes of requests waiting for the decision log at most (also while clients"
+            " that gave up leave records queued); then 503 with Retry-After.",
+            min=1,
+        ),
+    ] = DEFAULT_QUEUE_BYTES,
     no_decision_log: Annotated[
         bool, typer.Option("--no-decision-log", help="Do not log decisions (development).")
     ] = False,
@@ -125,6 +138,20 @@ def serve(
             " enumeration; warned at every start)."
         ),
     ] = False,
+    # ---- micro-batching (kaskad.serve.coalesce) ----
+    batch_wait_ms: Annotated[
+        float,
+        typer.Option(
+            help="Concurrent /decide requests to one pipeline wait at most this many"
+            " milliseconds to be decided together; 0 disables micro-batching.",
+            min=0,
+            max=1000,
+        ),
+    ] = 1.0,
+    max_batch: Annotated[
+        int, typer.Option(help="Requests decided together at most (micro-batching).", min=1)
+    ] = 32,
+    # ---- end micro-batching ----
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
     access_log: Annotated[
         bool,
@@ -167,6 +194,7 @@ def serve(
             allow_anonymous=allow_anonymous,
             decision_log=None if no_decision_log else location,
             queue_size=queue_size,
+            queue_bytes=queue_bytes,
             decision_log_mode=decision_log_mode,
             journal=str(journal) if journal is not None else None,
             journal_limit_bytes=journal_limit_mb << 20,
@@ -174,11 +202,13 @@ def serve(
             write_timeout_s=write_timeout,
             masking_key=masking_key,
             unkeyed_masking=unkeyed_masking,
+            batch_wait_ms=batch_wait_ms,  # micro-batching
+            max_batch=max_batch,
         )
         check_workers(config, workers)
         app = create_app(config)  # loads and verifies everything once, before any worker
     except KaskadError as exc:
-        raise fail(str(exc)) from None
+        raise fail(str(exc), exit_code_for(exc)) from None
     options: dict[str, Any] = {
         "host": host,
         "port": port,

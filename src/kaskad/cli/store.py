@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from kaskad.cli.common import ActorOpt, StoreOpt, actor_name, fail, out
+from kaskad.cli.exitcodes import ExitCode
 from kaskad.cli.registry import opened
 
 store_app = typer.Typer(help="Maintain the store: move artifacts into it.", no_args_is_help=True)
@@ -31,7 +32,7 @@ def migrate_artifacts(
     from kaskad.store import DatabaseArtifactStore, LocalArtifactStore, copy_artifacts
 
     if not source.is_dir():
-        raise fail(f"{source} is not an artifact folder", 2)
+        raise fail(f"{source} is not an artifact folder", ExitCode.USAGE)
     with opened(store) as s:
         in_database = isinstance(s.artifacts, DatabaseArtifactStore)
         into = f"the database {s.url}" if in_database else repr(s.artifacts)

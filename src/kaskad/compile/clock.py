@@ -16,14 +16,23 @@ from kaskad.compile.expr import typed as t
 from kaskad.compile.naming import DECISION_TIME, DECISION_TIME_TYPE
 from kaskad.compile.plan import Plan
 from kaskad.spec.schema import Schema
+from kaskad.spec.timezone import zoned, zoned_field
 from kaskad.spec.types import DType, Field
 
 _DESCRIPTION = "when the decision is taken: the record's value, else the clock (UTC)"
 
 
-def with_decision_time(inputs: Mapping[str, DType]) -> dict[str, DType]:
-    """The names expressions may read: the inputs, and ``decision_time`` in any case."""
-    return {DECISION_TIME: DECISION_TIME_TYPE, **inputs}
+def with_decision_time(inputs: Mapping[str, DType], timezone: str = "") -> dict[str, DType]:
+    """The names expressions may read: the inputs, and ``decision_time`` in any case (in
+    the pipeline's time zone)."""
+    return {DECISION_TIME: zoned(DECISION_TIME_TYPE, timezone), **inputs}
+
+
+def zoned_schema(schema: Schema, timezone: str) -> Schema:
+    """``schema`` with the pipeline's time zone on every datetime that declares none."""
+    if not timezone:
+        return schema
+    return replace(schema, fields=tuple(zoned_field(f, timezone) for f in schema.fields))
 
 
 def reads_clock(plan: Plan) -> bool:
@@ -46,9 +55,9 @@ def add_clock(plan: Plan) -> Plan:
     reads the decision time without declaring it; else ``plan`` itself."""
     if not reads_clock(plan):
         return plan
-    field = Field(DECISION_TIME, DECISION_TIME_TYPE, description=_DESCRIPTION)
+    field = Field(DECISION_TIME, zoned(DECISION_TIME_TYPE, plan.timezone), description=_DESCRIPTION)
     schema: Schema = replace(plan.schema, fields=(*plan.schema.fields, field))
     return replace(plan, schema=schema, clock=True)
 
 
-__all__ = ["add_clock", "reads_clock", "with_decision_time"]
+__all__ = ["add_clock", "reads_clock", "with_decision_time", "zoned_schema"]

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from kaskad.compile.clock import add_clock, with_decision_time
+from kaskad.compile.clock import add_clock, with_decision_time, zoned_schema
 from kaskad.compile.expr import ast
 from kaskad.compile.expr import typed as t
 from kaskad.compile.expr.check import Scope, check_expression, suggest
@@ -31,6 +31,7 @@ from kaskad.compile.registered import ModelResolver, resolve_models
 from kaskad.compile.scorecard import compile_scorecard, scorecard_outputs
 from kaskad.compile.serial import plan_hash
 from kaskad.compile.shadows import compile_shadows
+from kaskad.compile.table import compile_table, table_expression_texts, table_outputs
 from kaskad.errors import KaskadError, Location, Problem, SpecError
 from kaskad.features import FeatureCall, FeatureFunction, PythonModule
 from kaskad.models import ModelCache, default_cache
@@ -43,8 +44,10 @@ from kaskad.spec.pipeline import (
     load_pipeline_spec,
 )
 from kaskad.spec.reader import Text
+from kaskad.spec.reflist import RefList
 from kaskad.spec.rules import RuleSetSpec
 from kaskad.spec.scorecard import ScorecardSpec
+from kaskad.spec.table import TableSpec
 from kaskad.spec.types import (
     ANY,
     BOOLEAN,
@@ -65,7 +68,7 @@ class _Pending:
 
     id: str
     kind: str
-    spec: FeatureSpec | RuleSetSpec | ModelSpec | ScorecardSpec
+    spec: FeatureSpec | RuleSetSpec | ModelSpec | ScorecardSpec | TableSpec
     outputs: list[str]
     parsed: dict[str, ast.Node] = field(default_factory=dict)
     deps: set[str] = field(default_factory=set)
@@ -90,6 +93,8 @@ class Compiler:
         # models saved by another version of their library load (the warning is kept)
         self.allow_version_mismatch = allow_version_mismatch
         self._digests: dict[Path, str] = {}  # artifact → sha256 of its bytes, read once
+        # the pipeline's reference lists by name (None: it could not be read)
+        self.lists: dict[str, RefList | None] = {}
 
     # ---- expressions --------------------------------------------------------------------
 
@@ -110,7 +115,7 @@ class Compiler:
     def check(
         self, text: Text, node: ast.Node, columns: Mapping[str, DType], boolean: str | None = None
     ) -> t.TExpr | None:
-        expr, issues = check_expression(node, Scope(columns), boolean)
+        expr, issues = check_expression(node, Scope(columns, lists=self.lists), boolean)
         for issue in issues:
             self.problems.append(
                 Problem(
@@ -125,9 +130,11 @@ class Compiler:
     # ---- whole pipeline -----------------------------------------------------------------
 
     def compile(self, spec: PipelineSpec) -> Plan | None:
-        inputs = with_decision_time({f.name: f.dtype for f in spec.schema.fields})
+        schema = zoned_schema(spec.schema, spec.timezone)
+        inputs = with_decision_time({f.name: f.dtype for f in schema.fields}, spec.timezone)
         pending = self._pending(spec, inputs)
         produced = {out: p for p in pending for out in p.outputs}
+        self.lists = self._lists(spec, {*inputs, *produced})
         self.failed.update(n for n in spec.failed if n not in produced and n not in inputs)
         for p in pending:
             self._dependencies(p, produced)
@@ -143,7 +150,7 @@ class Compiler:
             description=spec.description,
             version=spec.version,
             source=spec.source,
-            schema=spec.schema,
+            schema=schema,
             nodes=tuple(nodes),
             decision=tuple(decision),
             shadows=tuple(shadows),
@@ -151,6 +158,7 @@ class Compiler:
             hash="",
             modules=_modules(spec),
             fallbacks=spec.on_error,
+            timezone=spec.timezone,
         )
         plan = add_clock(plan)
         return replace(plan, hash=plan_hash(plan))
@@ -210,12 +218,21 @@ class Compiler:
             for out in outs:
                 claim(out, f"scorecard {sc.name}", sc.location)
             pending.append(_Pending(sc.name, "scorecard", sc, outs))
+        for tb in spec.tables:
+            claim(tb.name, f"table {tb.name}", tb.location)
+            outs = table_outputs(tb)
+            for out in outs:
+                claim(out, f"table {tb.name}", tb.location)
+            pending.append(_Pending(tb.name, "table", tb, outs))
         for i, p in enumerate(pending):
             p.order = i
         return pending
 
     def _dependencies(self, p: _Pending, produced: Mapping[str, _Pending]) -> None:
         texts: list[tuple[str, Text]] = []
+        if isinstance(p.spec, TableSpec):
+            self._table_dependencies(p, p.spec, produced)
+            return
         if isinstance(p.spec, FeatureSpec):
             if p.spec.expr is not None:
                 texts.append((p.id, p.spec.expr))
@@ -235,6 +252,20 @@ class Compiler:
             if node is None:
                 continue
             p.parsed[key] = node
+            for path in _paths(node):
+                dep = _producer(list(path.parts), produced)
+                if dep is not None and dep is not p:
+                    p.deps.add(dep.id)
+
+    def _table_dependencies(
+        self, p: _Pending, spec: TableSpec, produced: Mapping[str, _Pending]
+    ) -> None:
+        """What a table reads (expressions that do not parse are reported when it compiles)."""
+        for text in table_expression_texts(spec):
+            try:
+                node = parse(text)
+            except ExprSyntaxError:
+                continue
             for path in _paths(node):
                 dep = _producer(list(path.parts), produced)
                 if dep is not None and dep is not p:
@@ -293,6 +324,8 @@ class Compiler:
             return self._feature(p, p.spec, columns)
         if isinstance(p.spec, ScorecardSpec):
             return self._scorecard(p, p.spec, columns)
+        if isinstance(p.spec, TableSpec):
+            return compile_table(p.spec, columns, self.problems)
         if isinstance(p.spec, RuleSetSpec):
             return self._ruleset(p.spec, p.parsed, columns, p.spec.name)
         return self._model_node(p.spec, p.parsed, columns)
@@ -335,7 +368,7 @@ class Compiler:
         for param in func.params:
             name = func.field_for(param)
             parsed = ast.Path(ast.Span(1, 1, len(name)), tuple(name.split(".")))
-            expr, issues = check_expression(parsed, Scope(columns))
+            expr, issues = check_expression(parsed, Scope(columns, lists=self.lists))
             if issues:
                 ok = False
                 hint = issues[0].hint or (
@@ -465,12 +498,34 @@ class Compiler:
                 out.append(Branch(expr, b.outcome, b.reasons, b.when.text))
         return out
 
+    def _lists(self, spec: PipelineSpec, names: set[str]) -> dict[str, RefList | None]:
+        """The reference lists by name (None for those that could not be read); a list
+        named like a field is refused (K256)."""
+        out: dict[str, RefList | None] = dict.fromkeys(spec.failed_lists)
+        for found in spec.lists:
+            name = found.list.name
+            if name in names:
+                self.problems.append(
+                    Problem(
+                        "K256",
+                        f"reference list '{name}' has the name of a field",
+                        found.location or spec.location,
+                        "rename the list (or the field): 'x IN name' must mean one of them",
+                    )
+                )
+                continue
+            out[name] = found.list
+        return out
+
     def _components(self, spec: PipelineSpec) -> list[ComponentRef]:
         refs: list[ComponentRef] = [spec.ref, spec.schema_ref]
+        refs.extend(found.ref for found in spec.lists)
         for fs in spec.featuresets:
             refs.extend(fs.refs)
         refs.extend(rs.ref for rs in spec.rulesets)
         refs.extend(sc.ref for sc in spec.scorecards)
+        refs.extend(tb.ref for tb in spec.tables)
+        refs.extend(tb.rules_file for tb in spec.tables if tb.rules_file is not None)
         return _unique(refs + [self._model_ref(m) for m in spec.models])
 
     def _model_ref(self, m: ModelSpec) -> ComponentRef:
@@ -533,7 +588,7 @@ def compile_pipeline(
     allow_version_mismatch: bool = False,
     resolver: ModelResolver | None = None,
 ) -> Plan:
-    """Load, check and compile a pipeline file; raise :class:`SpecError` listing every problem.
+    """Load, check and compile a pipeline file; raise `SpecError` listing every problem.
 
     ``allow_version_mismatch`` lets models saved by another version of their library load
     (their warnings stay on the loaded adapters); otherwise they are refused (K301).
@@ -549,8 +604,8 @@ def compile_with_spec(
     allow_version_mismatch: bool = False,
     resolver: ModelResolver | None = None,
 ) -> tuple[PipelineSpec, Plan]:
-    """:func:`compile_pipeline`, also giving the spec the plan was compiled from (whose
-    texts keep their places in the files, for :func:`kaskad.compile.lint.lint`)."""
+    """`compile_pipeline`, also giving the spec the plan was compiled from (whose
+    texts keep their places in the files, for `kaskad.compile.lint.lint`)."""
     path = Path(path)
     problems: list[Problem] = []
     spec = load_pipeline_spec(path, problems, display=_shown(path))

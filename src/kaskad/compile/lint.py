@@ -11,7 +11,9 @@ compiles; ``kaskad validate --strict`` makes them errors for CI. Codes (docs/err
   always 0);
 - K903 a rule reads no field at all: it always or never hits;
 - K904 a rule declares ``on_missing`` but reads only required input fields: it can never
-  be unknown, so ``on_missing`` never applies.
+  be unknown, so ``on_missing`` never applies;
+- K230-K233 decision tables: overlapping rules, gaps, rules that never match
+  (:mod:`kaskad.compile.table_checks`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from collections.abc import Iterator
 
 from kaskad.compile.expr import typed as t
 from kaskad.compile.plan import FeatureNode, Plan, RuleSetNode
+from kaskad.compile.table_checks import TABLE_WARNING_CODES, table_checks
 from kaskad.errors import Location, Problem
 from kaskad.spec.pipeline import PipelineSpec
 from kaskad.spec.reader import Text
@@ -29,7 +32,7 @@ from kaskad.spec.schema import Schema
 
 __all__ = ["WARNING_CODES", "lint"]
 
-WARNING_CODES = ("K901", "K902", "K903", "K904")
+WARNING_CODES = (*TABLE_WARNING_CODES, "K901", "K902", "K903", "K904")
 _UNKNOWN_READERS = ("unknown_count",)
 
 
@@ -40,6 +43,7 @@ def lint(spec: PipelineSpec, plan: Plan) -> list[Problem]:
     found += _unread_unknowns(spec, plan, texts)
     found += _shadowing(plan, texts)
     found += _rule_checks(spec, plan, texts)
+    found += table_checks(spec, plan)
     return found
 
 

@@ -39,6 +39,19 @@ def ruleset_column(ruleset: str, field: str) -> str:
     return f"{ruleset}.{field}"
 
 
+# ---- decision tables ------------------------------------------------------------------
+# a table NAME gives NAME.OUTPUT per output, NAME.matched (the ids of the rules that
+# matched, in rule order) and NAME.unknown (the rules whose tests read a missing value)
+
+TABLE_MATCHED = "matched"
+TABLE_UNKNOWN = "unknown"
+
+
+def table_column(table: str, field: str) -> str:
+    """The result field of an output (by id) or of ``matched``/``unknown`` of a table."""
+    return f"{table}.{field}"
+
+
 # ---- decision time ---------------------------------------------------------------------
 
 # the moment a decision is taken: from the record when it gives one, else the clock; a
@@ -84,10 +97,13 @@ __all__ = [
     "SHADOW_PREFIX",
     "SHADOW_REASONS",
     "SUMMARY_FIELDS",
+    "TABLE_MATCHED",
+    "TABLE_UNKNOWN",
     "UNKNOWN",
     "UNKNOWN_COUNT",
     "ruleset_column",
     "shadow_column",
     "shadow_fields",
     "shadow_prefix",
+    "table_column",
 ]

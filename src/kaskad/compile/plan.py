@@ -17,8 +17,11 @@ from kaskad.compile.naming import (
     DECISION_TIME,
     DECISION_TIME_TYPE,
     SUMMARY_FIELDS,
+    TABLE_MATCHED,
+    TABLE_UNKNOWN,
     ruleset_column,
     shadow_fields,
+    table_column,
 )
 from kaskad.features import FeatureCall, PythonModule
 from kaskad.spec.common import ComponentRef
@@ -118,7 +121,80 @@ class ModelNode:
         return [(name, DType("float")) for name, _ in self.outputs_map]
 
 
-Node = FeatureNode | RuleSetNode | ModelNode
+@dataclass(frozen=True)
+class TableOutput:
+    """An output of a decision table: its id, value type and (optional) ordered values,
+    the priority order of PRIORITY and OUTPUT ORDER."""
+
+    id: str
+    dtype: DType
+    values: tuple[str | int | float | bool, ...] = ()
+
+
+@dataclass(frozen=True)
+class TableRule:
+    """A row: ``when`` is its unary tests joined with AND, each over its input's value
+    (None: every test is ``-``); ``then`` gives one value per output."""
+
+    id: str
+    when: TExpr | None
+    then: tuple[TExpr, ...]
+    annotation: str = ""
+    text: str = ""  # the tests as written, ``amount: >= 100000; age: -``
+
+
+@dataclass(frozen=True)
+class TableNode:
+    """A decision table step; what its hit policy means is in
+    :mod:`kaskad.execute.tables`, shared by both executors."""
+
+    name: str
+    description: str
+    hit_policy: str  # UNIQUE, ANY, PRIORITY, FIRST, RULE ORDER, OUTPUT ORDER, COLLECT[ AGG]
+    on_missing: str  # unknown | pass | hit
+    inputs: tuple[tuple[str, TExpr], ...]  # for people and the trace; tests hold their own
+    table_outputs: tuple[TableOutput, ...]
+    rules: tuple[TableRule, ...]
+    order: tuple[int, ...]  # rule indices in the order the policy reads them
+    default: tuple[TExpr, ...] | None
+    component: ComponentRef
+
+    @property
+    def id(self) -> str:
+        return self.name
+
+    @property
+    def aggregator(self) -> str | None:
+        parts = self.hit_policy.split()
+        return parts[1] if parts[0] == "COLLECT" and len(parts) == 2 else None
+
+    @property
+    def gives_lists(self) -> bool:
+        return self.hit_policy in ("RULE ORDER", "OUTPUT ORDER", "COLLECT")
+
+    def column(self, field_id: str) -> str:
+        return table_column(self.name, field_id)
+
+    def expressions(self) -> list[TExpr]:
+        out = [r.when for r in self.rules if r.when is not None]
+        out += [e for r in self.rules for e in r.then]
+        return out + list(self.default or ())
+
+    def output_type(self, output: TableOutput) -> DType:
+        if self.gives_lists:
+            return DType("list", item=output.dtype)
+        if self.aggregator == "COUNT":
+            return DType("integer")
+        return output.dtype
+
+    def outputs(self) -> list[tuple[str, DType]]:
+        out = [(self.column(o.id), self.output_type(o)) for o in self.table_outputs]
+        out.append((self.column(TABLE_MATCHED), STRING_LIST))
+        out.append((self.column(TABLE_UNKNOWN), STRING_LIST))
+        return out
+
+
+Node = FeatureNode | RuleSetNode | ModelNode | TableNode
 
 
 @dataclass(frozen=True)
@@ -167,6 +243,8 @@ class Plan:
     # the pipeline reads ``decision_time`` without declaring it: the executors fill it from
     # the clock when the record has none, and report it in every result
     clock: bool = field(default=False, metadata={"omit_default": True})
+    # the pipeline's time zone (``timezone:``): datetimes without their own are in it
+    timezone: str = field(default="", metadata={"omit_default": True})
 
     def fallback(self, node_id: str) -> Fallback | None:
         """The fallback of a record the node ``node_id`` failed for: its step's, else the

@@ -20,7 +20,18 @@ import json
 from typing import Any
 
 from kaskad.compile.expr import typed as t
-from kaskad.compile.plan import Branch, FeatureNode, ModelNode, Plan, Rule, RuleSetNode, ShadowPlan
+from kaskad.compile.plan import (
+    Branch,
+    FeatureNode,
+    ModelNode,
+    Plan,
+    Rule,
+    RuleSetNode,
+    ShadowPlan,
+    TableNode,
+    TableOutput,
+    TableRule,
+)
 from kaskad.errors import KaskadError
 from kaskad.features import FeatureCall, PythonModule
 from kaskad.spec.common import ComponentRef, sha256_text
@@ -42,6 +53,9 @@ _TYPES: dict[str, type[Any]] = {
         RuleSetNode,
         Rule,
         ModelNode,
+        TableNode,
+        TableOutput,
+        TableRule,
         ComponentRef,
         Schema,
         Field,
@@ -62,6 +76,7 @@ _TYPES: dict[str, type[Any]] = {
         t.TFunc,
         t.TAgg,
         t.TShift,
+        t.TLookup,
     )
 }
 
@@ -83,7 +98,16 @@ class PlanFormatError(KaskadError):
     """A serialised plan that this kaskad cannot read."""
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
 def _encode(value: Any, portable: bool) -> Any:
+    if isinstance(value, _SCALARS):  # first: a reference list holds many of them
+        return value
+    if isinstance(value, tuple | list):
+        if all(isinstance(v, _SCALARS) for v in value):
+            return list(value)
+        return [_encode(v, portable) for v in value]
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         cls = type(value)
         if cls.__name__ not in _TYPES:
@@ -96,14 +120,10 @@ def _encode(value: Any, portable: bool) -> Any:
             if f.name not in skip:
                 out[f.name] = _encode(getattr(value, f.name), portable)
         return out
-    if isinstance(value, tuple | list):
-        return [_encode(v, portable) for v in value]
     if isinstance(value, dt.datetime):
         return {"type": "datetime", "value": value.isoformat()}
     if isinstance(value, dt.date):
         return {"type": "date", "value": value.isoformat()}
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
     raise TypeError(f"a plan cannot hold a {type(value).__name__}")
 
 

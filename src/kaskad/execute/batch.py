@@ -11,7 +11,16 @@ import polars as pl
 from kaskad.compile.expr import typed as t
 from kaskad.compile.expr.polars_dtypes import to_polars_dtype
 from kaskad.compile.expr.to_polars import PolarsCompiler, compute_hoisted, hoisted_aggregates
-from kaskad.compile.plan import Branch, FeatureNode, ModelNode, Node, Plan, RuleSetNode, ShadowPlan
+from kaskad.compile.plan import (
+    Branch,
+    FeatureNode,
+    ModelNode,
+    Node,
+    Plan,
+    RuleSetNode,
+    ShadowPlan,
+    TableNode,
+)
 from kaskad.errors import ExecutionError
 from kaskad.execute.convert import array_to_series, series_to_array
 from kaskad.execute.failures import FAILED, failure_text, fallback_fields
@@ -27,6 +36,7 @@ from kaskad.execute.semantics import (
     ruleset_exprs,
     summary_exprs,
 )
+from kaskad.execute.tables import TableExprs
 from kaskad.models import ModelCache
 
 _MODEL_DTYPES = {"number": pl.Float64, "text": pl.String}
@@ -61,6 +71,13 @@ class _NodeRunner:
             self.columns = [c.compile(node.expr).cast(to_polars_dtype(node.dtype)).alias(node.name)]
         elif isinstance(node, RuleSetNode):
             self.columns = ruleset_exprs(node, [c.compile(r.expr) for r in node.rules])
+        elif isinstance(node, TableNode):
+            self.table = TableExprs(
+                node,
+                [c.compile(r.when) if r.when is not None else None for r in node.rules],
+                [[c.compile(e) for e in r.then] for r in node.rules],
+                [c.compile(e) for e in node.default or ()],
+            )
         elif isinstance(node, FeatureNode):
             self.args = [c.compile(a) for a in node.args]
             self.func = loaded.feature(node)
@@ -79,6 +96,8 @@ class _NodeRunner:
         if isinstance(node, RuleSetNode):
             frame = frame.with_columns(self.columns)
             return frame.with_columns(summary_exprs(node))
+        if isinstance(node, TableNode):
+            return self.table.apply(frame)
         if self.columns:
             return frame.with_columns(self.columns)
         if isinstance(node, FeatureNode):
@@ -203,9 +222,9 @@ class BatchExecutor:
     def run_deferred(
         self, frame: pl.DataFrame, source: str = "input"
     ) -> tuple[pl.DataFrame, ShadowRows | None]:
-        """Like :meth:`run` without the challengers' columns, plus a function that computes
+        """Like `run` without the challengers' columns, plus a function that computes
         them later (None without challengers): one dict of ``shadow.NAME.*`` fields per
-        row of ``frame``, None for a rejected row. Same values as :meth:`run`."""
+        row of ``frame``, None for a rejected row. Same values as `run`."""
         work, inputs, rejected = self._champion(frame, source)
         out = self._assemble(work, rejected)
         columns = [c for s in self._shadows for c, _ in s.columns]

@@ -21,7 +21,8 @@ refused texts is in ``docs/inputs.md``; in short:
   is left to the field's ``finite`` constraint (:mod:`kaskad.execute.constraints`);
 - booleans are ``true``/``false`` in any letter case; dates ``YYYY-MM-DD``; datetimes
   ISO 8601 ``YYYY-MM-DD[T| ]HH:MM:SS[.ffffff][Z|±HH:MM]`` or a date alone (midnight), an
-  offset converted to UTC.
+  offset converted to UTC; without an offset, a local time of the field's time zone
+  (:mod:`kaskad.spec.timezone`), UTC when it has none.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from decimal import Decimal
 from typing import Any
 
 from kaskad.errors import FieldProblem
+from kaskad.spec.timezone import zone
 from kaskad.spec.types import DType
 
 __all__ = [
@@ -161,7 +163,10 @@ def read_value(raw: Any, dtype: DType, path: str) -> tuple[Any, FieldProblem | N
         return None, wrong_type(path, "a date as YYYY-MM-DD", describe(raw))
     elif kind == "datetime":
         if isinstance(raw, dt.datetime):
-            return _utc(raw), None
+            try:
+                return _utc(raw, dtype.tz), None
+            except ValueError:
+                return None, wrong_type(path, f"a time that exists in {dtype.tz}", describe(raw))
         return None, wrong_type(path, "a date and time in ISO format", describe(raw))
     return None, wrong_type(path, str(dtype), describe(raw))
 
@@ -230,14 +235,21 @@ def _read_text(raw: str, dtype: DType, path: str, got: str) -> tuple[Any, FieldP
     if kind == "datetime":
         if _DATETIME.fullmatch(text):
             try:
-                return _utc(dt.datetime.fromisoformat(text)), None
+                return _utc(dt.datetime.fromisoformat(text), dtype.tz), None
             except ValueError:
                 pass
         return None, wrong_type(path, "a date and time in ISO format", got)
     raise AssertionError(f"{dtype} is not read from text")
 
 
-def _utc(value: dt.datetime) -> dt.datetime:
+def _utc(value: dt.datetime, tz: str = "") -> dt.datetime:
+    """A datetime as naive UTC: an offset converted; a naive value is a local time of the
+    field's zone ``tz`` (UTC when none; the earlier of a repeated hour)."""
+    if value.tzinfo is None and tz:
+        local = value
+        value = value.replace(tzinfo=zone(tz))
+        if value.astimezone(dt.UTC).astimezone(value.tzinfo).replace(tzinfo=None) != local:
+            raise ValueError(f"{local} does not exist in {tz} (the clocks moved past it)")
     if value.tzinfo is not None:
         return value.astimezone(dt.UTC).replace(tzinfo=None)
     return value

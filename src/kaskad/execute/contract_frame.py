@@ -30,6 +30,16 @@ _FLOATS = (pl.Float32, pl.Float64)
 _INTEGERS = (pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32, pl.UInt64)
 
 
+def utc_of_local(local: pl.Expr, tz: str) -> pl.Expr:
+    """Naive local times of zone ``tz`` as naive UTC (the earlier of a repeated hour, and
+    a time skipped by a clock change moved forward, as Python's zoneinfo does)."""
+    return (
+        local.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
+        .dt.convert_time_zone("UTC")
+        .dt.replace_time_zone(None)
+    )
+
+
 def _full(pattern: str) -> str:
     return f"^(?:{pattern})$"
 
@@ -66,6 +76,8 @@ def text_expr(text: pl.Expr, dtype: DType) -> pl.Expr:
             "%Y-%m-%dT%H:%M:%S%.f%:z", time_unit="us", time_zone="UTC", strict=False
         ).dt.replace_time_zone(None)
         naive = iso.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", time_unit="us", strict=False)
+        if dtype.tz:  # a local time of the field's zone, as naive UTC
+            naive = utc_of_local(naive, dtype.tz)
         has_offset = iso.str.contains(r"[+-]\d{2}:\d{2}$")
         return pl.when(ok).then(pl.when(has_offset).then(aware).otherwise(naive))
     raise AssertionError(f"{dtype} is not read from text")
@@ -85,10 +97,12 @@ class Read:
         return min(found, key=lambda f: f[0]) if found else None
 
 
-def read_columns(frame: pl.DataFrame, schema: Schema) -> Read:
+def read_columns(frame: pl.DataFrame, schema: Schema, naive_local: bool = False) -> Read:
     """Type the scalar columns of ``frame`` that need the contract: text columns of every
     scalar field (empty text is missing), integer columns of float fields, and any
-    floating column of an integer field (refused: an integer field takes integers)."""
+    floating column of an integer field (refused: an integer field takes integers).
+    With ``naive_local`` (typed input such as Parquet), a datetime column without a zone
+    for a field with one holds local times of the field's zone."""
     exprs: list[pl.Expr] = []
     checked: list[Field] = []
     for f in schema.fields:
@@ -105,6 +119,9 @@ def read_columns(frame: pl.DataFrame, schema: Schema) -> Read:
             checked.append(f)
         elif f.dtype.kind == "float" and isinstance(got, _INTEGERS):
             exprs.append(col.cast(pl.Float64).alias(f.name))
+        elif naive_local and _local_times(got, f.dtype):
+            exprs.append(utc_of_local(col.cast(pl.Datetime("us")), f.dtype.tz).alias(f.name))
+            checked.append(f)
     if not exprs:
         return Read(frame, {})
     typed = frame.with_columns(exprs)
@@ -115,6 +132,16 @@ def read_columns(frame: pl.DataFrame, schema: Schema) -> Read:
             mask = ~_blank(frame[f.name], f.dtype) & typed[f.name].is_null()
             unread[f.name] = mask
     return Read(typed, unread)
+
+
+def _local_times(got: pl.DataType, dtype: DType) -> bool:
+    """A typed datetime column without a zone, for a field in a time zone."""
+    return (
+        dtype.kind == "datetime"
+        and bool(dtype.tz)
+        and isinstance(got, pl.Datetime)
+        and got.time_zone is None
+    )
 
 
 def _blank(raw: pl.Series, dtype: DType) -> pl.Series:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from kaskad.compile.plan import ModelNode, Plan, RuleSetNode
+from kaskad.compile.naming import TABLE_MATCHED, TABLE_UNKNOWN
+from kaskad.compile.plan import ModelNode, Plan, RuleSetNode, TableNode
 from kaskad.execute.convert import json_value
 from kaskad.execute.record import Decision
 from kaskad.models import default_cache
@@ -43,6 +44,25 @@ def component_entries(plan: Plan) -> list[dict[str, str]]:
     return out
 
 
+def _table_entry(node: TableNode, outputs: dict[str, Any]) -> dict[str, Any]:
+    """A table in the trace: its hit policy and each rule as matched, unknown or not."""
+    matched = set(outputs.get(node.column(TABLE_MATCHED)) or ())
+    unknown = set(outputs.get(node.column(TABLE_UNKNOWN)) or ())
+    return {
+        "hit_policy": node.hit_policy,
+        "on_missing": node.on_missing,
+        "rules": [
+            {
+                "id": r.id,
+                "tests": r.text,
+                "annotation": r.annotation,
+                "matched": True if r.id in matched else None if r.id in unknown else False,
+            }
+            for r in node.rules
+        ],
+    }
+
+
 def explain(plan: Plan, decision: Decision) -> dict[str, Any]:
     """``{"result": …, "trace": …}``; ``result`` holds the same fields as a batch row."""
     nodes = {n.id: n for n in plan.nodes}
@@ -73,6 +93,8 @@ def explain(plan: Plan, decision: Decision) -> dict[str, Any]:
                 }
                 for r in node.rules
             ]
+        if isinstance(node, TableNode):
+            entry["table"] = _table_entry(node, step.outputs)
         if isinstance(node, ModelNode):
             entry["model"] = _model_entry(node)
         steps.append(entry)

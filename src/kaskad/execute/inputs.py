@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
@@ -20,6 +20,7 @@ from kaskad.compile.expr.polars_dtypes import to_polars_dtype
 from kaskad.errors import FieldProblem, InputError
 from kaskad.execute.constraints import check_value, column_checks, nan_is_missing
 from kaskad.execute.contract import describe, read_value, wrong_type
+from kaskad.execute.masking import redact
 from kaskad.spec.schema import Schema
 from kaskad.spec.types import NO_CONSTRAINTS, Constraints, DType, Field
 
@@ -50,15 +51,21 @@ def _object(
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for f in fields:
-        path = f"{prefix}{f.name}"
-        before = len(errors)
-        value = _value(f.dtype, raw.get(f.name), path, errors, f.constraints)
-        if value is None and f.required and len(errors) == before:
-            errors.append(missing(path))  # a value of the wrong type is reported as such
-        if f.sensitive and len(errors) > before:  # never echo a sensitive value
-            errors[before:] = [_redacted(p) for p in errors[before:]]
-        out[f.name] = value
+        out[f.name] = read_field(f, raw.get(f.name), prefix, errors)
     return out
+
+
+def read_field(f: Field, raw: Any, prefix: str, errors: list[FieldProblem]) -> Any:
+    """The value of field ``f`` of an object (``raw``: what the object holds for it), its
+    problems appended to ``errors``; a sensitive field's problems never show its value."""
+    path = f"{prefix}{f.name}"
+    before = len(errors)
+    value = _value(f.dtype, raw, path, errors, f.constraints)
+    if value is None and f.required and len(errors) == before:
+        errors.append(missing(path))  # a value of the wrong type is reported as such
+    if f.sensitive and len(errors) > before:  # never echo a sensitive value
+        errors[before:] = [redact(p) for p in errors[before:]]
+    return value
 
 
 def _value(
@@ -96,17 +103,6 @@ def _value(
         return value
     errors.append(wrong_type(path, str(dtype), describe(raw)))
     return None
-
-
-def _redacted(problem: FieldProblem) -> FieldProblem:
-    """``problem`` without the value: ``got number 6223423370`` → ``got number (sensitive,
-    not shown)``."""
-    if problem.got is None and problem.note is None:
-        return problem
-    kind = (problem.got or "").split(" ", 1)[0]
-    shown = kind if kind.isalpha() else "a value"
-    note = None if problem.note is None else "the value is not shown (sensitive field)"
-    return replace(problem, got=f"{shown} (sensitive, not shown)", note=note)
 
 
 def _order_list_errors(item: DType, path: str, errors: list[FieldProblem]) -> list[FieldProblem]:
@@ -192,12 +188,22 @@ def _not_allowed_format(path: str) -> str:
     return not_allowed(path, "\0").message.replace("{", "{{").replace("}", "}}").replace("\0", "{}")
 
 
-def _checks(f: Field, col: pl.Expr, path: str) -> list[_Check]:
+def _not_allowed_message(path: str, value: pl.Expr, hidden: bool) -> pl.Expr:
+    """The :func:`not_allowed` message of ``value``; without the value for a sensitive
+    field (``hidden``), as :func:`coerce_record` gives it."""
+    if hidden:  # one text per value (as long as ``value``), never the value itself
+        text = pl.lit(redact(not_allowed(path, "")).message)
+        return pl.when(value.is_null()).then(text).otherwise(text)
+    return pl.format(_not_allowed_format(path), value)
+
+
+def _checks(f: Field, col: pl.Expr, path: str, hidden: bool = False) -> list[_Check]:
     out: list[_Check] = []
     dtype = f.dtype
+    hidden = hidden or f.sensitive  # within a sensitive field: messages never echo values
     if dtype.kind == "category":
         bad = col.is_not_null() & ~col.is_in(list(dtype.values))
-        out.append(_Check(bad, pl.when(bad).then(pl.format(_not_allowed_format(path), col))))
+        out.append(_Check(bad, pl.when(bad).then(_not_allowed_message(path, col, hidden))))
     elif dtype.kind in ("integer", "float", "string"):
         for constraint in column_checks(col, dtype, f.constraints, path):
             fails = col.is_not_null() & constraint.fails
@@ -205,10 +211,11 @@ def _checks(f: Field, col: pl.Expr, path: str) -> list[_Check]:
     elif dtype.kind == "object":
         present = col.is_not_null()
         for child in dtype.fields:
-            for check in _checks(child, col.struct.field(child.name), f"{path}.{child.name}"):
+            child_col = col.struct.field(child.name)
+            for check in _checks(child, child_col, f"{path}.{child.name}", hidden):
                 out.append(_Check(present & check.fails, pl.when(present).then(check.message)))
     elif dtype.kind == "list" and dtype.item is not None and dtype.item.kind in _LIST_CHECKED:
-        out.extend(_list_checks(dtype.item, col, f"{path}[]"))
+        out.extend(_list_checks(dtype.item, col, f"{path}[]", hidden))
     if f.required:
         out.append(
             _Check(col.is_null(), pl.when(col.is_null()).then(pl.lit(missing(path).message)))
@@ -219,20 +226,27 @@ def _checks(f: Field, col: pl.Expr, path: str) -> list[_Check]:
 _LIST_CHECKED = ("object", "category", "float")  # item kinds with checks (float: finite)
 
 
-def _list_checks(item: DType, col: pl.Expr, path: str) -> list[_Check]:
+def _list_checks(item: DType, col: pl.Expr, path: str, hidden: bool) -> list[_Check]:
     """Checks over list elements: one message per distinct problem, in element order."""
     out: list[_Check] = []
     elem = pl.element()
-    leaves: list[tuple[str, DType, pl.Expr, bool, Constraints]] = []
+    leaves: list[tuple[str, DType, pl.Expr, bool, Constraints, bool]] = []
     if item.kind != "object":
-        leaves.append((path, item, elem, False, NO_CONSTRAINTS))
+        leaves.append((path, item, elem, False, NO_CONSTRAINTS, hidden))
     else:
         for child in item.fields:
             value = elem.struct.field(child.name)
             leaves.append(
-                (f"{path}.{child.name}", child.dtype, value, child.required, child.constraints)
+                (
+                    f"{path}.{child.name}",
+                    child.dtype,
+                    value,
+                    child.required,
+                    child.constraints,
+                    hidden or child.sensitive,
+                )
             )
-    for leaf_path, dtype, value, required, constraints in leaves:
+    for leaf_path, dtype, value, required, constraints, secret in leaves:
         for constraint in column_checks(value, dtype, constraints, leaf_path):
             bad_any = col.list.agg((value.is_not_null() & constraint.fails).any())
             message = pl.lit(constraint.problem.message)
@@ -240,7 +254,7 @@ def _list_checks(item: DType, col: pl.Expr, path: str) -> list[_Check]:
         if dtype.kind == "category":
             bad = value.is_not_null() & ~value.is_in(list(dtype.values))
             msgs = col.list.agg(
-                pl.format(_not_allowed_format(leaf_path), value)
+                _not_allowed_message(leaf_path, value, secret)
                 .filter(bad)
                 .unique(maintain_order=True)
             )

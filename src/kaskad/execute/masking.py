@@ -22,15 +22,25 @@ import json
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from kaskad.errors import KaskadError
+from kaskad.errors import FieldProblem, KaskadError
 from kaskad.spec.schema import Schema
 from kaskad.spec.types import DType, Field
 
-__all__ = ["MaskingKey", "MaskingKeyError", "has_sensitive", "load_masking_key", "mask"]
+__all__ = [
+    "MaskingKey",
+    "MaskingKeyError",
+    "digest_of",
+    "has_sensitive",
+    "load_masking_key",
+    "mask",
+    "redact",
+    "redact_at",
+    "sensitive_at",
+]
 
 _KEY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 MIN_SECRET_BYTES = 16
@@ -102,6 +112,12 @@ def _keyed(key: MaskingKey) -> Digest:
         return prefix + hmac.new(key.secret, _text(value), hashlib.sha256).hexdigest()
 
     return digest
+
+
+def digest_of(key: MaskingKey | None) -> Digest:
+    """The digest of a value: keyed HMAC (``hmac-sha256:KEY_ID:<hex>``) with ``key``,
+    else unkeyed ``sha256:<hex>``."""
+    return _unkeyed if key is None else _keyed(key)
 
 
 def has_sensitive(schema: Schema) -> bool:
@@ -176,3 +192,41 @@ def _value_masker(dtype: DType) -> Masker | None:
 
         return each
     return None
+
+
+# ---- problems that must not echo a sensitive value ------------------------------------------
+
+
+def sensitive_at(schema: Schema, path: str | None) -> bool:
+    """Whether the field at ``path`` (``a.b``, ``items[].x``, a leading ``.`` allowed) is
+    sensitive or lies inside a sensitive field."""
+    if not path:
+        return False
+    fields: tuple[Field, ...] = schema.fields
+    for part in path.lstrip(".").replace("[]", "").split("."):
+        found = next((f for f in fields if f.name == part), None)
+        if found is None:
+            return False
+        if found.sensitive:
+            return True
+        dtype = found.dtype
+        while dtype.kind == "list" and dtype.item is not None:
+            dtype = dtype.item
+        fields = dtype.fields if dtype.kind == "object" else ()
+    return False
+
+
+def redact(problem: FieldProblem) -> FieldProblem:
+    """``problem`` without the value: ``got number 6223423370`` → ``got number (sensitive,
+    not shown)``."""
+    if problem.got is None and problem.note is None:
+        return problem
+    kind = (problem.got or "").split(" ", 1)[0]
+    shown = kind if kind.isalpha() else "a value"
+    note = None if problem.note is None else "the value is not shown (sensitive field)"
+    return replace(problem, got=f"{shown} (sensitive, not shown)", note=note)
+
+
+def redact_at(schema: Schema, problem: FieldProblem) -> FieldProblem:
+    """``problem`` redacted when its field is sensitive (:func:`sensitive_at`)."""
+    return redact(problem) if sensitive_at(schema, problem.path) else problem

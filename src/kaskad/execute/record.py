@@ -7,6 +7,7 @@ batch executor (see ``tests/execute/test_parity.py``).
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -14,12 +15,21 @@ from typing import Any
 
 from kaskad.compile.expr.to_python import compile_python
 from kaskad.compile.naming import DECISION_TIME
-from kaskad.compile.plan import Branch, FeatureNode, ModelNode, Node, Plan, RuleSetNode, ShadowPlan
+from kaskad.compile.plan import (
+    Branch,
+    FeatureNode,
+    ModelNode,
+    Node,
+    Plan,
+    RuleSetNode,
+    ShadowPlan,
+    TableNode,
+)
 from kaskad.errors import ExecutionError, FieldProblem
 from kaskad.execute.convert import array_to_value, clean_float, model_row, value_to_array
 from kaskad.execute.failures import FAILED, failure_text, fallback_fields
-from kaskad.execute.inputs import coerce_record
 from kaskad.execute.loaded import Loaded
+from kaskad.execute.reader import compile_reader
 from kaskad.execute.semantics import (
     ShadowFields,
     clock_now,
@@ -27,6 +37,7 @@ from kaskad.execute.semantics import (
     fill_decision_time,
     ruleset_step,
 )
+from kaskad.execute.tables import table_step
 from kaskad.models import ModelCache
 
 Env = dict[str, Any]
@@ -44,21 +55,38 @@ class StepTrace:
     component: str = ""
 
 
+StepMeta = tuple[str, str, str]  # a node's id, kind and component hash
+RawStep = tuple[StepMeta, float, dict[str, Any]]  # what a step did: its node, ms, outputs
+
+
 @dataclass(frozen=True)
 class Decision:
-    """One decision: the result row (same fields as a batch output row) and its trace."""
+    """One decision: the result row (same fields as a batch output row) and its trace.
+
+    The trace is kept as the executor wrote it (``trace``); :attr:`steps` builds its
+    :class:`StepTrace` values the first time it is read, :attr:`timings` only the times."""
 
     output: dict[str, Any]
-    steps: list[StepTrace]
+    trace: list[RawStep]
     duration_ms: float
     plan_hash: str
     branch: int | None = None  # index of the decision branch that matched
     # the champion's values, kept only by ``decide(record, shadows=False)`` so that
-    # :meth:`RecordExecutor.run_shadows` can run the challengers later
+    # `RecordExecutor.run_shadows` can run the challengers later
     values: dict[str, Any] | None = field(default=None, repr=False, compare=False)
     # why the record was rejected, as values (``output["errors"]`` holds their messages)
     problems: tuple[FieldProblem, ...] = ()
     failed_step: str | None = None  # the node that failed for the record (status 'failed')
+
+    @functools.cached_property
+    def steps(self) -> list[StepTrace]:
+        """What each step did, in plan order (up to the failed one)."""
+        return [StepTrace(m[0], m[1], ms, out, m[2]) for m, ms, out in self.trace]
+
+    @property
+    def timings(self) -> dict[str, float]:
+        """Milliseconds by step id, rounded to the microsecond (what serving logs)."""
+        return {m[0]: round(ms, 3) for m, ms, _ in self.trace}
 
     @property
     def outcome(self) -> str | None:
@@ -107,7 +135,18 @@ def _model_step(node: ModelNode, loaded: Loaded) -> Step:
     return run
 
 
+def _table_step(node: TableNode) -> Step:
+    return table_step(
+        node,
+        [compile_python(r.when) if r.when is not None else None for r in node.rules],
+        [[compile_python(e) for e in r.then] for r in node.rules],
+        [compile_python(e) for e in node.default or ()],
+    )
+
+
 def compile_step(node: Node, loaded: Loaded) -> Step:
+    if isinstance(node, TableNode):
+        return _table_step(node)
     if isinstance(node, FeatureNode):
         return _feature_step(node, loaded)
     if isinstance(node, RuleSetNode):
@@ -129,22 +168,51 @@ def _kind(node: Node) -> str:
         if isinstance(node, FeatureNode)
         else "rules"
         if isinstance(node, RuleSetNode)
+        else "table"
+        if isinstance(node, TableNode)
         else "model"
     )
 
 
+def shared_steps(champion: Plan, challenger: Plan) -> int:
+    """How many of a challenger pipeline's first steps it can take from the champion's
+    values: each is a step of the champion (same definition), on the same input schema,
+    neither reading the clock. Their inputs are then the champion's and so are their
+    values (a step reads only the input and the steps before it)."""
+    if champion.schema != challenger.schema or champion.clock or challenger.clock:
+        return 0
+    known = set(champion.nodes)
+    shared = 0
+    for node in challenger.nodes:
+        if node not in known:
+            break
+        shared += 1
+    return shared
+
+
 class _Shadow:
-    def __init__(self, shadow: ShadowPlan, loaded: Loaded) -> None:
+    def __init__(self, shadow: ShadowPlan, loaded: Loaded, champion: Plan) -> None:
         self.fields = ShadowFields(shadow)
         self.columns = self.fields.columns
         self.sub = RecordExecutor(shadow.plan, loaded.models) if shadow.plan is not None else None
+        self.shared = 0  # a challenger pipeline's first steps taken from the champion
+        self.names: list[str] = []  # the values they need: the input and those steps'
+        if shadow.plan is not None and (shared := shared_steps(champion, shadow.plan)):
+            self.shared = shared
+            self.names = [f.name for f in shadow.plan.schema.fields] + [
+                name for node in shadow.plan.nodes[:shared] for name, _ in node.outputs()
+            ]
         self.steps = [compile_step(n, loaded) for n in shadow.nodes]
         self.decide = _decision_step(shadow.decision)
 
     def run(self, env: Env, record: Mapping[str, Any]) -> dict[str, Any]:
         try:
             if self.sub is not None:
-                result = self.sub.decide(record).output
+                if self.shared:  # only the steps that differ run
+                    known = {name: env[name] for name in self.names}
+                    result = self.sub.decide_after(record, known, self.shared).output
+                else:
+                    result = self.sub.decide(record).output
                 if result["status"] == FAILED:  # a step of the challenger failed for it
                     return self.fields.failed(str(result["errors"][0]))
                 values = {n: result.get(n) for n in self.fields.reported}
@@ -169,13 +237,15 @@ class RecordExecutor:
         self.plan = plan
         loaded = Loaded(plan, models)
         self._steps = [
-            (n, compile_step(n, loaded), _kind(n), n.component.sha256) for n in plan.nodes
+            (n, compile_step(n, loaded), (n.id, _kind(n), n.component.sha256)) for n in plan.nodes
         ]
         self._decide = _decision_step(plan.decision)
-        self._shadows = [_Shadow(s, loaded) for s in plan.shadows]
+        self._shadows = [_Shadow(s, loaded, plan) for s in plan.shadows]
+        self._shadow_columns = [c for s in self._shadows for c in s.columns]
         self._fields = [name for name, _ in plan.output_fields()]
         self._node_outputs = [name for name, _ in plan.node_outputs()]
         self._keys = list(plan.schema.keys)
+        self.read = compile_reader(plan.schema)  # coerce_record(plan.schema, ·), compiled
 
     @property
     def has_shadows(self) -> bool:
@@ -194,39 +264,59 @@ class RecordExecutor:
         """Decide one record (JSON-like values); invalid input gives a 'rejected' result.
 
         With ``shadows=False`` the challengers are not run and their fields are left out;
-        the decision keeps the champion's values for :meth:`run_shadows`."""
+        the decision keeps the champion's values for `run_shadows`."""
         start = time.perf_counter()
-        env, errors = coerce_record(self.plan.schema, record)
+        env, errors = self.read(record)
+        return self._run(record, env, errors, shadows, start, self._steps)
+
+    def decide_after(self, record: Mapping[str, Any], known: Env, first: int) -> Decision:
+        """Decide ``record`` whose input and first ``first`` steps' values are ``known``
+        (the values are the champion's: see :func:`shared_steps`); only the other steps
+        run, and the trace holds only them."""
+        start = time.perf_counter()
+        return self._run(record, known, [], True, start, self._steps[first:])
+
+    def _run(
+        self,
+        record: Mapping[str, Any],
+        env: Env,
+        errors: list[FieldProblem],
+        shadows: bool,
+        start: float,
+        todo: list[tuple[Node, Step, StepMeta]],
+    ) -> Decision:
         out: dict[str, Any] = dict.fromkeys(self._fields)
         for key in self._keys:
             out[key] = env.get(key)
         if self.plan.clock:
             out[DECISION_TIME] = fill_decision_time(env, clock_now())
         out["errors"] = [p.message for p in errors]
-        steps: list[StepTrace] = []
+        steps: list[RawStep] = []
         if errors:
             out["status"] = "rejected"
             duration = (time.perf_counter() - start) * 1000
             return Decision(out, steps, duration, self.plan.hash, problems=tuple(errors))
-        for node, step, kind, sha in self._steps:
-            t0 = time.perf_counter()
+        clock = time.perf_counter
+        append = steps.append
+        t0 = clock()
+        for node, step, meta in todo:
             try:
                 values = step(env)
             except Exception as exc:  # the record fails, not the run or the request
                 error = failure_text(node, exc)
-                took = (time.perf_counter() - t0) * 1000
-                steps.append(StepTrace(node.id, kind, took, {"error": error}, sha))
+                append((meta, (clock() - t0) * 1000, {"error": error}))
                 return self._failed(out, env, steps, error, node, start, shadows)
             env.update(values)
-            steps.append(StepTrace(node.id, kind, (time.perf_counter() - t0) * 1000, values, sha))
+            t1 = clock()
+            append((meta, (t1 - t0) * 1000, values))
+            t0 = t1
         out["status"] = "decided"
         out["decision"], out["reasons"], branch = self._decide(env)
         for name in self._node_outputs:
             out[name] = env[name]
         if not shadows:
-            for shadow in self._shadows:
-                for column in shadow.columns:
-                    out.pop(column, None)
+            for column in self._shadow_columns:
+                out.pop(column, None)
             duration = (time.perf_counter() - start) * 1000
             return Decision(out, steps, duration, self.plan.hash, branch, dict(env))
         for shadow in self._shadows:
@@ -237,7 +327,7 @@ class RecordExecutor:
         self,
         out: dict[str, Any],
         env: Env,
-        steps: list[StepTrace],
+        steps: list[RawStep],
         error: str,
         node: Node,
         start: float,
@@ -251,8 +341,7 @@ class RecordExecutor:
         for name in self._node_outputs:
             out[name] = env.get(name)
         if not shadows:
-            for shadow in self._shadows:
-                for column in shadow.columns:
-                    out.pop(column, None)
+            for column in self._shadow_columns:
+                out.pop(column, None)
         duration = (time.perf_counter() - start) * 1000
         return Decision(out, steps, duration, self.plan.hash, failed_step=node.id)

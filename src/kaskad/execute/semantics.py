@@ -132,11 +132,18 @@ def summary_exprs(node: RuleSetNode) -> list[pl.Expr]:
 
 
 def _hit_ids(cols: list[tuple[str, pl.Expr]]) -> pl.Expr:
-    """The ids of the rules that hit, in rule order. Joining and splitting text is about ten
-    times faster in Polars than ``concat_list(...).list.drop_nulls()``; rule ids are
-    identifiers, so they hold no comma."""
+    """The ids of the rules that hit, in rule order."""
+    return ids_where([(rid, c == HIT) for rid, c in cols])
+
+
+def ids_where(flags: list[tuple[str, pl.Expr]]) -> pl.Expr:
+    """The ids whose flag is true, in order, as a list of text. Joining and splitting text
+    is about ten times faster in Polars than ``concat_list(...).list.drop_nulls()``; rule
+    ids are identifiers, so they hold no comma."""
+    if not flags:
+        return pl.lit([], dtype=STRING_LIST)
     joined = pl.concat_str(
-        [pl.when(c == HIT).then(pl.lit(rid)) for rid, c in cols],
+        [pl.when(flag).then(pl.lit(rid)) for rid, flag in flags],
         separator=",",
         ignore_nulls=True,
     )
@@ -258,6 +265,7 @@ __all__ = [
     "decision_time_filled",
     "error_text",
     "fill_decision_time",
+    "ids_where",
     "outcome",
     "outcome_expr",
     "ruleset_exprs",

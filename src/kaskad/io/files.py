@@ -6,27 +6,68 @@ backtests, tests)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from kaskad.compile.expr.polars_dtypes import to_polars_dtype
 from kaskad.errors import InputError
+from kaskad.execute.masking import has_sensitive
 from kaskad.io.reading import json_lines_frame
 from kaskad.io.sources import FORMATS, file_format
 from kaskad.spec.schema import Schema
 
+if TYPE_CHECKING:
+    from kaskad.compile.plan import Plan
+
 __all__ = [
     "FORMATS",
+    "file_columns",
     "file_format",
     "frame_from_records",
+    "read_frame",
     "read_input",
 ]
 
 
+def read_frame(
+    location: str | Path,
+    schema: Schema | Plan,
+    *,
+    table: str | None = None,
+    query: str | None = None,
+) -> pl.DataFrame:
+    """Read input whole, exactly as ``kaskad run`` reads it: a ``.csv``, ``.parquet`` or
+    ``.jsonl`` file, a folder of them, or a PostgreSQL URL with ``table`` or ``query``.
+
+    The frame has the schema's columns in the schema's types (give the plan, or its
+    ``plan.schema``), read by the reading contract every source keeps: dates written as
+    text (also inside lists and objects), empty text as missing, numbers checked. It is
+    what :meth:`kaskad.BatchExecutor.run` takes::
+
+        plan = kaskad.compile_pipeline("pipeline.yaml")
+        frame = kaskad.read_frame("applications.jsonl", plan)
+        results = kaskad.BatchExecutor(plan).run(frame)
+
+    A value that cannot be read raises :class:`~kaskad.errors.InputError` naming the file,
+    the line (or row) and the field."""
+    from kaskad.compile.plan import Plan
+    from kaskad.io.sources import open_source
+
+    fields = schema.schema if isinstance(schema, Plan) else schema
+    source = open_source(location, fields, table=table, query=query)
+    frames = list(source.chunks())
+    if not frames:
+        return pl.DataFrame(schema={f.name: to_polars_dtype(f.dtype) for f in fields.fields})
+    return pl.concat(frames, how="vertical")
+
+
 def read_input(path: Path, schema: Schema) -> pl.DataFrame:
-    """Read a CSV, Parquet or JSON Lines file with the schema's column types."""
+    """Read a CSV, Parquet or JSON Lines file with the schema's column types, keeping
+    columns the schema does not name (golden cases, backtests); :func:`read_frame` reads
+    as a run does."""
     fmt = file_format(path)
     if not path.exists():
         raise InputError(f"{path}: file not found")
@@ -47,6 +88,26 @@ def read_input(path: Path, schema: Schema) -> pl.DataFrame:
         return pl.read_csv(path, schema_overrides=flat)
     except InputError:
         raise
+    except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
+        text = str(exc)
+        if has_sensitive(schema):  # the library quotes the value it could not read
+            text = _QUOTED.sub("'…'", text) + " (values not shown: the schema has sensitive fields)"
+        raise InputError(f"{path}: cannot read as {fmt}: {text}") from exc
+
+
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+
+
+def file_columns(path: Path) -> list[str]:
+    """The columns a CSV, Parquet or JSON Lines file holds (JSON Lines: the keys of any of
+    its records), whatever the schema; to say which column a caller asked for is absent."""
+    fmt = file_format(path)
+    try:
+        if fmt == "parquet":
+            return list(pl.read_parquet_schema(path))
+        if fmt == "jsonl":
+            return list(pl.scan_ndjson(path, infer_schema_length=None).collect_schema())
+        return pl.read_csv(path, n_rows=0).columns
     except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
         raise InputError(f"{path}: cannot read as {fmt}: {exc}") from exc
 

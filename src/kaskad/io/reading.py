@@ -25,6 +25,9 @@ from kaskad.errors import FieldProblem, InputError
 from kaskad.execute.contract import DATETIME_TEXT, TEXT_READ, loads, read_nested, read_value
 from kaskad.execute.contract_frame import Read, read_columns
 from kaskad.execute.inputs import prepare_frame
+from kaskad.execute.masking import redact, redact_at, sensitive_at
+from kaskad.io.nested_text import read_nested_text
+from kaskad.io.zoned_json import read_zoned, zoned
 from kaskad.spec.schema import Schema
 from kaskad.spec.types import DType
 
@@ -167,17 +170,26 @@ def conform(
     offset: int = 0,
     line_of: Callable[[int], int | None] | None = None,
     unread: list[Unread] | None = None,
+    naive_local: bool = False,
 ) -> pl.DataFrame:
-    """``frame`` in the schema's types: scalar columns read by the reading contract
+    """``frame`` in the schema's types (``naive_local``: typed datetimes without a zone are
+    local times of their field's zone, as read from Parquet): scalar columns read by the
+    reading contract
     (:func:`kaskad.execute.contract_frame.read_columns`: text by its grammar, empty text
-    missing), others cast. A value that cannot be read is reported at its row index
-    (``offset`` + its row in ``frame``), or at its line when ``line_of`` maps row indexes
-    to lines, with the contract's field problem; given ``unread``, its record is left
-    out and added there instead."""
+    missing), text inside lists and objects too, as in JSON Lines
+    (:func:`kaskad.io.nested_text.read_nested_text`), others cast. A value that cannot
+    be read is reported at its row index (``offset`` + its row in ``frame``), or at its
+    line when ``line_of`` maps row indexes to lines, with the contract's field problem;
+    given ``unread``, its record is left out and added there instead."""
+
+    raw_frame = frame
 
     def malformed(
         row: int, path: str, problem: str, field: FieldProblem | None = None
     ) -> MalformedInputError:
+        if sensitive_at(schema, path):  # never echo a sensitive value
+            problem = hidden_text(path)
+            field = redact(field) if field is not None else None
         if line_of is not None:
             return MalformedInputError(
                 source, problem, line=line_of(offset + row), column=path, field_problem=field
@@ -186,12 +198,22 @@ def conform(
             source, problem, row=offset + row, column=path, field_problem=field
         )
 
-    read = read_columns(frame, schema)
-    if unread is not None and read.unread:
-        return _set_aside(frame, read, schema, offset, line_of, unread, source)
-    first = read.first()
-    if first is not None:
-        at, name = first
+    nested = read_nested_text(frame, schema)  # text inside lists and objects, as JSON
+    frame = nested.frame
+    read = read_columns(frame, schema, naive_local)
+    if unread is not None and (read.unread or nested.problems):
+        return _set_aside(frame, read, schema, offset, line_of, unread, source, nested.problems)
+    scalar = read.first()
+    if nested.problems and (scalar is None or min(nested.problems) <= scalar[0]):
+        first_row = min(nested.problems)
+        first_problem = nested.problems[first_row][0]
+        path = first_problem.path or ""
+        dtype = _dtype_at(schema, path)
+        raw_value = _at(raw_frame.row(first_row, named=True), path, dtype)
+        text = problem_text(raw_value, dtype, first_problem)
+        raise malformed(first_row, path, text, first_problem)
+    if scalar is not None:
+        at, name = scalar
         f = schema.field(name)
         assert f is not None
         raw = frame[name][at]
@@ -219,9 +241,13 @@ def _set_aside(
     line_of: Callable[[int], int | None] | None,
     unread: list[Unread],
     source: str,
+    nested: dict[int, list[FieldProblem]] | None = None,
 ) -> pl.DataFrame:
-    """The readable records of ``raw`` in the schema's types; the others go to ``unread``."""
-    problems: dict[int, list[FieldProblem]] = {}
+    """The readable records of ``raw`` in the schema's types; the others go to ``unread``
+    (with ``nested``, the problems of text inside lists and objects, by row)."""
+    problems: dict[int, list[FieldProblem]] = {
+        k: [redact_at(schema, p) for p in v] for k, v in (nested or {}).items()
+    }
     for name, mask in read.unread.items():
         f = schema.field(name)
         assert f is not None
@@ -229,7 +255,7 @@ def _set_aside(
             _, found = read_value(raw[name][at], f.dtype, name)
             if found is None:  # the column reader and the value reader disagree: say so
                 found = FieldProblem(name, "wrong_type", str(f.dtype), repr(raw[name][at]))
-            problems.setdefault(at, []).append(found)
+            problems.setdefault(at, []).append(redact_at(schema, found))
     keys = [f.name for f in schema.fields if f.key and f.name in read.frame.columns]
     for at in sorted(problems):
         line = line_of(offset + at) if line_of is not None else None
@@ -238,6 +264,11 @@ def _set_aside(
         unread.append(Unread(at, tuple(problems[at]), line, row, known))
     keep = pl.Series([i not in problems for i in range(raw.height)])
     return conform(read.frame.filter(keep), schema, source, offset)
+
+
+def hidden_text(path: str) -> str:
+    """A batch error's text for a value of a sensitive field that cannot be read."""
+    return f"cannot read the value of {path} (sensitive, not shown)"
 
 
 def problem_text(raw: Any, dtype: DType, found: FieldProblem | None) -> str:
@@ -268,10 +299,15 @@ def json_lines_frame(
     types = {f.name: to_polars_dtype(f.dtype) for f in schema.fields}
     data = b"".join(lines)
     if not _suspect(schema).search(data):
-        try:
-            return pl.read_ndjson(io.BytesIO(data), schema=types)
-        except pl.exceptions.PolarsError:
-            pass
+        if zoned(schema.dtype):  # naive text of a zoned datetime is a local time
+            quick = read_zoned(data, schema)
+            if quick is not None:
+                return quick
+        else:
+            try:
+                return pl.read_ndjson(io.BytesIO(data), schema=types)
+            except pl.exceptions.PolarsError:
+                pass
     rows: list[dict[str, Any]] = []
 
     keys = [f for f in schema.fields if f.key]
@@ -279,7 +315,12 @@ def json_lines_frame(
     def set_aside(at: int, problems: list[FieldProblem], record: Any = None) -> None:
         assert unread is not None
         cleaned = tuple(
-            FieldProblem((p.path or "").lstrip(".") or None, p.problem, p.expected, p.got, p.note)
+            redact_at(
+                schema,
+                FieldProblem(
+                    (p.path or "").lstrip(".") or None, p.problem, p.expected, p.got, p.note
+                ),
+            )
             for p in problems
         )
         known: list[tuple[str, Any]] = []
@@ -321,6 +362,8 @@ def json_lines_frame(
             raw = _at(record, path, dtype)
             problem = problem_text(raw, dtype, found)
             field = FieldProblem(path, found.problem, found.expected, found.got, found.note)
+            if sensitive_at(schema, path):  # never echo a sensitive value
+                problem, field = hidden_text(path), redact(field)
             raise MalformedInputError(
                 source, problem, line=first_line + i, column=path, field_problem=field
             )

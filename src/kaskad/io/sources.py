@@ -163,7 +163,9 @@ class ParquetSource(Source):
             for batch in file.iter_batches(batch_size=self.chunk_size, columns=self.columns):
                 frame = cast(pl.DataFrame, pl.from_arrow(batch))
                 unread: list[Unread] | None = [] if tolerant else None
-                typed = conform(frame, self.schema, self.name, offset, unread=unread)
+                typed = conform(
+                    frame, self.schema, self.name, offset, unread=unread, naive_local=True
+                )
                 yield Chunk(typed, tuple(unread or ()))
                 offset += frame.height
 

@@ -24,7 +24,8 @@ from typing import Any
 from kaskad import __version__
 from kaskad.backtest.report import read_summary
 from kaskad.compile.compiler import compile_pipeline
-from kaskad.compile.plan import FeatureNode, ModelNode, Plan, RuleSetNode
+from kaskad.compile.expr.typed import TExpr, TLit
+from kaskad.compile.plan import FeatureNode, ModelNode, Plan, RuleSetNode, TableNode
 from kaskad.errors import KaskadError, Problem
 from kaskad.registry import golden
 from kaskad.registry.environment import compare_environment
@@ -131,7 +132,8 @@ def gather(store: Store, ref: str, cache_root: Path, backtests: tuple[Path, ...]
             for n in plan.nodes
             if isinstance(n, FeatureNode)
         ],
-        rulesets=[_ruleset(n, root) for n in plan.nodes if isinstance(n, RuleSetNode)],
+        rulesets=[_ruleset(n, root) for n in plan.nodes if isinstance(n, RuleSetNode)]
+        + [_table(n, root) for n in plan.nodes if isinstance(n, TableNode)],
         decision=[
             {
                 "when": b.text if b.when is not None else "otherwise",
@@ -209,6 +211,37 @@ def _ruleset(node: RuleSetNode, root: Path) -> dict[str, Any]:
                 "outcome": r.outcome,
                 "severity": r.severity,
                 "on_missing": r.on_missing,
+            }
+            for r in node.rules
+        ],
+    }
+
+
+def _table(node: TableNode, root: Path) -> dict[str, Any]:
+    """A decision table in the rules section: each row as a rule, its tests as the
+    condition and its outputs as the outcome."""
+    outputs = [o.id for o in node.table_outputs]
+
+    def shown(values: tuple[TExpr, ...]) -> str:
+        return ", ".join(
+            f"{o}={e.value if isinstance(e, TLit) else '(expression)'}"
+            for o, e in zip(outputs, values, strict=True)
+        )
+
+    return {
+        "name": node.name,
+        "description": f"{node.description or 'Decision table'} "
+        f"(decision table, hit policy {node.hit_policy})",
+        "source": _relative(node.component.path, root),
+        "sha256": node.component.sha256,
+        "rules": [
+            {
+                "id": r.id,
+                "text": r.text,
+                "description": r.annotation,
+                "outcome": shown(r.then),
+                "severity": "",
+                "on_missing": node.on_missing,
             }
             for r in node.rules
         ],

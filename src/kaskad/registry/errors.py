@@ -27,6 +27,20 @@ class EnvironmentMismatchError(ReleaseError):
         )
 
 
+class UnchangedPlanError(ReleaseError):
+    """A new release would have the same plan as an existing one (K950): nothing in the
+    pipeline, its components or the models it pins changed."""
+
+    code = "K950"
+
+    def __init__(self, pipeline: str, existing: str, plan_hash: str) -> None:
+        self.existing = existing
+        super().__init__(
+            f"K950 {pipeline} is unchanged: {existing} already has plan {plan_hash[:12]}; "
+            f"use {existing} (promote it), or make a new release anyway with --allow-unchanged"
+        )
+
+
 @dataclass(frozen=True)
 class GoldenDiff:
     """One field of one golden case that no longer reproduces."""

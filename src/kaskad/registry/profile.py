@@ -54,7 +54,8 @@ def fingerprint(data: Path | pl.DataFrame) -> tuple[dict[str, Any], pl.DataFrame
 
 
 def profile_column(series: pl.Series) -> dict[str, Any]:
-    """Null count and either numeric summaries with quantiles or the most common values."""
+    """Null count and either numeric summaries with quantiles or the most common values
+    (none for a text column whose every value is distinct: an identifier)."""
     out: dict[str, Any] = {
         "type": str(series.dtype),
         "count": series.len(),
@@ -72,7 +73,12 @@ def profile_column(series: pl.Series) -> dict[str, Any]:
             )
         return out
     if series.dtype in (pl.String, pl.Categorical, pl.Enum):
-        counts = series.drop_nulls().cast(pl.String).value_counts(sort=True).head(TOP_VALUES)
-        out["distinct"] = series.drop_nulls().n_unique()
+        present = series.drop_nulls()
+        out["distinct"] = present.n_unique()
+        if out["distinct"] == present.len() > TOP_VALUES:
+            # every value once: an identifier, whose "most common values" are only ids
+            out["identifier"] = True
+            return out
+        counts = present.cast(pl.String).value_counts(sort=True).head(TOP_VALUES)
         out["top"] = {str(row[0]): int(row[1]) for row in counts.iter_rows()}
     return out

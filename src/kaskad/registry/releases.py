@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,12 @@ from kaskad.registry.environment import (
     packages_for,
     python_version,
 )
-from kaskad.registry.errors import EnvironmentMismatchError, GoldenMismatchError, ReleaseError
+from kaskad.registry.errors import (
+    EnvironmentMismatchError,
+    GoldenMismatchError,
+    ReleaseError,
+    UnchangedPlanError,
+)
 from kaskad.registry.references import StoreResolver
 from kaskad.store.api import Release
 from kaskad.store.store import Store
@@ -89,8 +95,13 @@ def create_release(
     allow_environment_mismatch: bool = False,
     notes: list[str] | None = None,
     cache_root: Path | None = None,
+    if_unchanged: Callable[[Release], bool] | None = None,
 ) -> Release:
     """Snapshot a pipeline into a new, numbered release.
+
+    When an existing release of the pipeline has the same plan, ``if_unchanged`` (when
+    given) is asked with the newest such release whether to make another one anyway;
+    False raises :class:`UnchangedPlanError` (K950) and nothing is made.
 
     A model saved with another version of its library than the installed one refuses the
     release (EnvironmentMismatchError, with the table) unless
@@ -101,6 +112,10 @@ def create_release(
     written under ``cache_root``) and the release pins the versions they resolved to."""
     resolver = StoreResolver(store, cache_root or Path(tempfile.gettempdir()) / "kaskad")
     plan = compile_pipeline(pipeline, allow_version_mismatch=True, resolver=resolver)
+    if if_unchanged is not None:
+        same = [r for r in store.list_releases(plan.name) if r.plan_hash == plan.hash]
+        if same and not if_unchanged(same[-1]):
+            raise UnchangedPlanError(plan.name, same[-1].ref, plan.hash)
     environment = capture_environment(packages_for({m.framework for m in plan.model_nodes()}))
     adapters = model_adapters(plan)
     saved = {p: v for a in adapters for p, v in a.saved_with}

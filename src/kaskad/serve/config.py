@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, mo
 
 from kaskad.execute.masking import MaskingKey
 from kaskad.serve.auth import ApiKey
+from kaskad.serve.budget import DEFAULT_QUEUE_BYTES
 from kaskad.serve.errors import ServeConfigError
 from kaskad.serve.inputs import DEFAULT_BODY_LIMIT, DEFAULT_MAX_DEPTH
 from kaskad.serve.shadows import DEFAULT_SHADOW_QUEUE_SIZE
@@ -54,7 +55,10 @@ class ServeConfig(BaseModel):
     ``decision_log`` is the store (folder or database URL) that receives one record per
     decision and rejection; a reply is sent only once its record is committed. At most
     ``queue_size`` records wait for the writer; beyond that requests get 503 with
-    ``Retry-After: retry_after_s``. Without ``decision_log`` nothing is logged.
+    ``Retry-After: retry_after_s``. The request bodies held meanwhile (read, and not
+    yet committed to the log, even when the client gave up) are bounded by
+    ``queue_bytes`` too: beyond it, 503 (S530) with ``Retry-After``. Without
+    ``decision_log`` nothing is logged.
 
     ``decision_log_mode="journal"`` answers once the record is fsynced to a local journal
     (folder ``journal``, default ``<store folder>/journal``; required for a database URL)
@@ -70,6 +74,11 @@ class ServeConfig(BaseModel):
     Requests are parsed, decided and turned into log records on a pool of
     ``decide_threads`` threads (default: Python's, ``min(32, cores + 4)``), off the event
     loop.
+
+    Concurrent ``decide`` requests to one pipeline are micro-batched: a request waits at
+    most ``batch_wait_ms`` milliseconds (0 disables) for others, and up to ``max_batch``
+    are decided in one call (by the batch executor past ``batch_threshold`` records), each
+    still answered, logged and failed on its own (:mod:`kaskad.serve.coalesce`).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -82,6 +91,7 @@ class ServeConfig(BaseModel):
     batch_threshold: int = 8  # lists longer than this go through the batch executor
     decision_log: str | None = None
     queue_size: int = DEFAULT_QUEUE_SIZE
+    queue_bytes: int = DEFAULT_QUEUE_BYTES  # request bytes waiting for the log; then 503
     write_timeout_s: float = DEFAULT_WRITE_TIMEOUT_S  # a commit waits for a locked store
     retry_after_s: int = 1
     shadow_queue_size: int = DEFAULT_SHADOW_QUEUE_SIZE  # shadow runs waiting; then skipped
@@ -90,6 +100,10 @@ class ServeConfig(BaseModel):
     journal: str | None = None  # the journal folder (journal mode)
     journal_limit_bytes: int = DEFAULT_LIMIT_BYTES  # journal disk use at most; then 503
     decide_threads: int | None = None  # threads deciding requests; None: Python's default
+    # micro-batching: concurrent /decide requests to one pipeline wait at most this long
+    # (milliseconds; 0 disables) to be decided together, at most max_batch at a time
+    batch_wait_ms: float = 1.0
+    max_batch: int = 32
     tune_gc: bool = True  # garbage-collector settings for serving (see kaskad.serve.gctune)
     # Keyed masking of sensitive fields in the decision log (docs/security.md); without a
     # key a server that logs sensitive fields refuses to start unless unkeyed_masking.
@@ -120,8 +134,19 @@ class ServeConfig(BaseModel):
             raise ServeConfigError("decision log mode 'journal' needs a decision log store")
         if self.journal is not None and self.decision_log_mode != "journal":
             raise ServeConfigError("a journal folder is given: set decision log mode 'journal'")
+        if self.queue_bytes < self.body_limit:
+            raise ServeConfigError(
+                f"queue_bytes ({self.queue_bytes}) is below the body limit ({self.body_limit}):"
+                " a request of the largest allowed size could never be accepted"
+            )
         if self.journal_limit_bytes < 1:
             raise ServeConfigError("journal_limit_bytes must be at least 1")
+        if not 0 <= self.batch_wait_ms <= 1000:
+            raise ServeConfigError(
+                f"batch_wait_ms is {self.batch_wait_ms}: give 0 (no micro-batching) to 1000"
+            )
+        if self.max_batch < 1:
+            raise ServeConfigError(f"max_batch is {self.max_batch}: give at least 1")
         return self
 
 

@@ -12,6 +12,7 @@
 | S500 | 500 | the configuration cannot be served (raised at start, not per request) |
 | S502 | 502 | the stage moved but its new release cannot be served; the old one keeps serving |
 | S503 | 503 | overloaded (decision log queue full), the log or the registry unwritable; retry |
+| S530 | 503 | overloaded: the request bytes waiting for the decision log reached queue_bytes |
 """
 
 from __future__ import annotations

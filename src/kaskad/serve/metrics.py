@@ -10,6 +10,8 @@
 - ``kaskad_score{pipeline,output}``: the distribution of every model output (0..1 buckets);
 - ``kaskad_decisions_total``, ``kaskad_rule_hits_total``, ``kaskad_rule_unknowns_total``
   and ``kaskad_shadow_skipped_total``;
+- ``kaskad_decide_batch_size``: how many concurrent ``/decide`` requests each
+  micro-batch decided together (``ServeConfig.batch_wait_ms``);
 - ``kaskad_journal_backlog_bytes``: in journal mode, what waits to be shipped to the store;
 - the monitoring series (docs/monitoring.md; alert rules in deploy/prometheus/):
   ``kaskad_inputs_total{pipeline,content_type,shape}`` every request or batch item by
@@ -80,6 +82,12 @@ class Metrics:
             ["pipeline", "output"],
             registry=r,
             buckets=tuple(round(0.05 * i, 2) for i in range(1, 21)),
+        )
+        self.batch_size = Histogram(
+            "kaskad_decide_batch_size",
+            "Concurrent /decide requests decided together (micro-batching)",
+            registry=r,
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128),
         )
         self.journal_backlog = Gauge(
             "kaskad_journal_backlog_bytes",

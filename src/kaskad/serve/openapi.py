@@ -40,6 +40,7 @@ from pydantic import BaseModel, ConfigDict, WithJsonSchema, create_model
 from pydantic import Field as ModelField
 
 from kaskad.compile.plan import Plan
+from kaskad.serve.openapi_admin import ADMIN_ERRORS, admin_routes
 from kaskad.spec.types import DType, Field
 
 OPENAPI_VERSION = "3.1.0"
@@ -56,7 +57,9 @@ _SCALARS: dict[str, dict[str, str]] = {
 _ERRORS = {
     401: "No API key, or an unknown one (S401)",
     403: "The API key lacks the role the endpoint needs (S403)",
-    404: "No pipeline is served under that name (S404)",
+    404: "No pipeline is served under that name, or no release ?release=N (S404)",
+    409: "The release asked for (?release=N) cannot be served: the pipeline is served from"
+    " its file, or the release fails verification (S409)",
     413: "The request body is larger than the limit, or a batch has more records than the"
     " decision log's queue takes (S413)",
     415: "The content type is neither JSON nor XML (S415)",
@@ -66,7 +69,8 @@ _ERRORS = {
     " holds the decision_id and the failed result), or the store refused this one record"
     " (S511, with an error_id)",
     503: "Overloaded, or the decision log cannot be written now (S503, with Retry-After and"
-    " an error_id)",
+    " an error_id), or the server holds too many request bytes waiting for the decision log"
+    " (S530, with Retry-After)",
 }
 _SECURITY_SCHEMES = {
     "bearerAuth": {"type": "http", "scheme": "bearer", "description": "Authorization: Bearer KEY"},
@@ -210,6 +214,7 @@ def openapi_schema(pipelines: Mapping[str, Plan], title: str = "kaskad") -> dict
     }
     for name in sorted(pipelines):
         _pipeline_routes(router, name, pipelines[name], errors)
+        admin_routes(router, name, _component_name(name), _documented, _error_responses)
     _service_routes(router)
     document = get_openapi(
         title=title,
@@ -223,6 +228,8 @@ def openapi_schema(pipelines: Mapping[str, Plan], title: str = "kaskad") -> dict
     document["security"] = _SECURITY
     for operations in document["paths"].values():  # XML bodies have the JSON bodies' shape
         for operation in operations.values():
+            if not operation.get("operationId", "").startswith("decide"):
+                continue  # promote, rollback, approve: JSON only
             content = operation.get("requestBody", {}).get("content", {})
             if _JSON in content:
                 content[_XML] = {"schema": content[_JSON]["schema"]}
@@ -263,6 +270,17 @@ def _pipeline_routes(
         responses={200: {"description": "One result per record, in order"}, **errors},
         openapi_extra=extra,
     )
+
+
+def _error_responses(statuses: tuple[int, ...]) -> dict[int | str, dict[str, Any]]:
+    """The error responses of the promote, rollback and approve operations."""
+    texts = {**_ERRORS, **ADMIN_ERRORS}
+    texts[413] = "The request body is larger than 16 KiB (S413)"
+    texts[422] = (
+        "The body is not a JSON object of the documented fields, or names no such release (S422)"
+    )
+    texts[503] = "The store cannot be read or written now (S503, with an error_id)"
+    return {status: {"model": Error, "description": texts[status]} for status in statuses}
 
 
 def _documented(body: Any = None) -> Callable[..., None]:
@@ -327,6 +345,21 @@ def _service_routes(router: APIRouter) -> None:
                 "model": ReadyStatus,
                 "description": "No pipelines, or decisions cannot be logged now",
             },
+        },
+        openapi_extra={"security": []},
+    )
+    router.add_api_route(
+        "/openapi.json",
+        up,
+        methods=["GET"],
+        operation_id="openapi",
+        summary="This document, for the pipelines served now",
+        response_model=None,
+        responses={
+            200: {
+                "description": "OpenAPI 3.1",
+                "content": {_JSON: {"schema": {"type": "object"}}},
+            }
         },
         openapi_extra={"security": []},
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -18,6 +19,7 @@ from kaskad.execute.batch import BatchExecutor, ShadowRows
 from kaskad.execute.convert import json_value
 from kaskad.execute.inputs import coerce_record
 from kaskad.execute.record import RecordExecutor
+from kaskad.execute.tables import rule_outcomes
 from kaskad.io.files import frame_from_records
 from kaskad.registry.releases import load_release
 from kaskad.serve.config import PipelineFile, ReleaseRef
@@ -77,11 +79,14 @@ class ServedPipeline:
             if isinstance(node, RuleSetNode)
             for rule in node.rules
         ]
+        # a decision table's rules count as rules: TABLE.RULE_ID, hit when matched
+        self._table_rules = list(rule_outcomes(plan.nodes, {}))
 
     @property
     def rule_columns(self) -> list[str]:
-        """The result field of every rule (``RULESET.RULE``)."""
-        return list(self._rules)
+        """The result field of every rule (``RULESET.RULE``) and the name of every table
+        rule (``TABLE.RULE_ID``)."""
+        return [*self._rules, *self._table_rules]
 
     @classmethod
     def load(cls, name: str, source: PipelineFile | ReleaseRef) -> ServedPipeline:
@@ -99,7 +104,7 @@ class ServedPipeline:
             output = {"status": "rejected", "errors": [p.message for p in problems]}
             return self._result(output, problems)
         decision = self._record.decide(record, shadows=shadows)
-        timings = {s.id: round(s.duration_ms, 3) for s in decision.steps}
+        timings = decision.timings  # the trace's times only: no StepTrace is built
         result = self._result(decision.output, decision.problems, decision.duration_ms, timings)
         values = decision.values
         if shadows or values is None or not self._record.has_shadows:
@@ -111,18 +116,24 @@ class ServedPipeline:
 
         return replace(result, shadow_job=job)
 
-    def decide_many(self, records: list[Any], threshold: int, shadows: bool = True) -> list[Result]:
+    def decide_many(
+        self, records: list[Any], threshold: int, shadows: bool = True, timed: bool = False
+    ) -> list[Result]:
         """Results in input order; more than ``threshold`` valid records are decided as a
         frame by the batch executor, the others one by one (same results: parity). With
         ``shadows=False`` the challengers run later, as for :meth:`decide`: for a frame,
-        the first ``shadow_job`` called runs them for all its records at once."""
-        checked = [coerce_record(self.plan.schema, r)[1] for r in records]
+        the first ``shadow_job`` called runs them for all its records at once. With
+        ``timed``, a record decided in a frame has the frame's time as ``duration_ms``
+        (the body of a coalesced request then has the fields an alone one has)."""
+        check = self._record.read
+        checked = [check(r)[1] for r in records]
         valid = [i for i, errors in enumerate(checked) if not errors]
         rows: dict[int, dict[str, Any]] = {}
         later: ShadowRows | None = None
         if len(valid) > threshold:
             frame = _frame([records[i] for i in valid], self)
             if frame is not None:
+                start = time.perf_counter()
                 try:
                     if shadows:
                         out = self._batch.run(frame, source="request")
@@ -130,6 +141,7 @@ class ServedPipeline:
                         out, later = self._batch.run_deferred(frame, source="request")
                 except InputError:  # a type polars reads differently: decide one by one
                     out = None
+                took = (time.perf_counter() - start) * 1000 if timed else None
                 if out is not None:
                     rows = dict(zip(valid, out.to_dicts(), strict=True))
         if not rows:
@@ -141,7 +153,7 @@ class ServedPipeline:
             if i not in rows:
                 results.append(self.decide(record, shadows))
                 continue
-            result = self._result(rows[i], checked[i])
+            result = self._result(rows[i], checked[i], took)
             if shared is not None and not result.rejected:
                 result = replace(result, shadow_job=self._row_job(shared, position[i]))
             results.append(result)
@@ -184,6 +196,8 @@ class ServedPipeline:
             body["errors"] = [problem_json(p) for p in problems]
         decision = output.get("decision")
         rules = {rule: output.get(rule) for rule in self._rules}
+        if self._table_rules:
+            rules.update(rule_outcomes(self.plan.nodes, output))
         chosen = decision if isinstance(decision, str) else None
         return Result(body, list(problems), chosen, rules, dict(timings or {}))
 

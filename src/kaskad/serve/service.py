@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 from fastapi import Request
@@ -24,6 +24,8 @@ from kaskad.monitor.live import LiveDrift
 from kaskad.monitor.reference import reference_for
 from kaskad.serve import gctune, recording
 from kaskad.serve.auth import Authenticator
+from kaskad.serve.budget import ByteBudget
+from kaskad.serve.coalesce import Coalescer
 from kaskad.serve.config import ReleaseRef, ServeConfig
 from kaskad.serve.decision_log import item_fingerprint, open_decision_log, shape_fingerprint
 from kaskad.serve.errors import ServeError, internal
@@ -69,9 +71,18 @@ class _Body:
     data: bytes
     fmt: BodyFormat
     content_type: str | None
+    held: list[Future[None]] = field(default_factory=list)  # its records in the log's queue
 
 
 Handler = Callable[[ServedPipeline, _Body], Awaitable[Answer]]
+Decided = tuple[Result, list[Future[None]]]  # a result and its decision-log commits
+
+
+def _alone(pipeline: ServedPipeline, record: Any, shadows: bool) -> Result | BaseException:
+    try:
+        return pipeline.decide(record, shadows)
+    except Exception as exc:
+        return exc
 
 
 def refusal_reason(error: ServeError) -> str:
@@ -106,8 +117,20 @@ class ServeService:
             else None
         )
         self._retry = {"Retry-After": str(config.retry_after_s)}
+        self.budget = ByteBudget(config.queue_bytes)  # bodies held until their records commit
         self._threads = ThreadPoolExecutor(
             config.decide_threads, thread_name_prefix="kaskad-decide"
+        )
+        # micro-batching of concurrent /decide requests (kaskad.serve.coalesce)
+        self._coalescer: Coalescer[_Body, Decided] | None = (
+            Coalescer(
+                config.batch_wait_ms / 1000,
+                config.max_batch,
+                self._decide_coalesced,
+                self.metrics.batch_size.observe,
+            )
+            if config.batch_wait_ms > 0 and config.max_batch > 1
+            else None
         )
         self.watcher = PromotionWatcher(
             self.pipelines,
@@ -194,11 +217,60 @@ class ServeService:
 
     # ---- deciding ---------------------------------------------------------------------
 
-    def _decide_and_log(
-        self, pipeline: ServedPipeline, body: _Body
-    ) -> tuple[Result, list[Future[None]]]:
+    def _decide_and_log(self, pipeline: ServedPipeline, body: _Body) -> Decided:
         record = parse_record(body.data, body.fmt, pipeline.plan.schema, self.config.max_depth)
         result = pipeline.decide(record, self.shadows is None)
+        return self._log_one(pipeline, body, record, result)
+
+    def _decide_together(
+        self, pipeline: ServedPipeline, bodies: list[_Body]
+    ) -> list[Decided | BaseException]:
+        """Coalesced ``/decide`` requests in one call: each body parsed, the records
+        decided together (the batch executor past ``batch_threshold``), each logged as its
+        own request. Every outcome is its request's own: a body that does not parse, or a
+        record the log refuses, fails alone; if deciding them together raises, each record
+        is decided alone."""
+        if len(bodies) == 1:
+            try:
+                return [self._decide_and_log(pipeline, bodies[0])]
+            except Exception as exc:
+                return [exc]
+        outcomes: list[Decided | BaseException | None] = [None] * len(bodies)
+        records: list[Any] = []
+        where: list[int] = []
+        schema, depth = pipeline.plan.schema, self.config.max_depth
+        for i, body in enumerate(bodies):
+            try:
+                records.append(parse_record(body.data, body.fmt, schema, depth))
+                where.append(i)
+            except Exception as exc:
+                outcomes[i] = exc
+        shadows = self.shadows is None
+        results: list[Result | BaseException]
+        try:
+            results = list(
+                pipeline.decide_many(records, self.config.batch_threshold, shadows, timed=True)
+            )
+        except Exception:  # one record's problem stays its own: each is decided alone
+            results = [_alone(pipeline, record, shadows) for record in records]
+        for i, record, result in zip(where, records, results, strict=True):
+            try:
+                if isinstance(result, BaseException):
+                    raise result
+                outcomes[i] = self._log_one(pipeline, bodies[i], record, result)
+            except Exception as exc:
+                outcomes[i] = exc
+        return [o if o is not None else RuntimeError("not decided") for o in outcomes]
+
+    async def _decide_coalesced(
+        self, pipeline: ServedPipeline, bodies: list[_Body]
+    ) -> list[Decided | BaseException]:
+        return await self.off_loop(self._decide_together, pipeline, bodies)
+
+    def _log_one(
+        self, pipeline: ServedPipeline, body: _Body, record: Any, result: Result
+    ) -> Decided:
+        """Observe one decided (or rejected) record and queue it for the decision log."""
         # every request's shape: the body's own when refused, the parsed record's otherwise
         # (no second parse; for JSON the two are the same)
         fingerprint = (
@@ -220,10 +292,14 @@ class ServeService:
                 )
             ],
         )
+        body.held.extend(logged)
         return result, logged
 
     async def _decide(self, pipeline: ServedPipeline, body: _Body) -> Answer:
-        result, logged = await self.off_loop(self._decide_and_log, pipeline, body)
+        if self._coalescer is not None:
+            result, logged = await self._coalescer.submit(pipeline, body)
+        else:
+            result, logged = await self.off_loop(self._decide_and_log, pipeline, body)
         await self.committed(logged)
         self._run_shadows_later(pipeline, result)
         if result.rejected:
@@ -263,6 +339,7 @@ class ServeService:
                 for r, record, fingerprint in zip(results, records, fingerprints, strict=True)
             ],
         )
+        body.held.extend(logged)
         return results, logged
 
     async def _decide_batch(self, pipeline: ServedPipeline, body: _Body) -> Answer:
@@ -278,6 +355,8 @@ class ServeService:
         handler: Handler = self._decide if endpoint == "decide" else self._decide_batch
         start = time.perf_counter()
         status = 500
+        held: list[Future[None]] = []  # the request's records in the decision log's queue
+        reserved = 0  # bytes of the byte budget the request holds
         try:
             self.auth.check(request.headers, "decide")
             pipeline = self._pipeline(name)
@@ -292,8 +371,9 @@ class ServeService:
                     request.headers.get("content-length"),
                     self.config.body_limit,
                 )
+                reserved = self._reserve(len(data))
                 fmt = body_format(content_type)
-                answer = await handler(pipeline, _Body(data, fmt, content_type))
+                answer = await handler(pipeline, _Body(data, fmt, content_type, held))
             except ServeError as exc:
                 if exc.status in LOGGED_REFUSALS:
                     self.metrics.rejected(name, exc.problems, refusal_reason(exc))
@@ -302,7 +382,9 @@ class ServeService:
                 if exc.status not in LOGGED_REFUSALS or self.log is None:
                     raise
                 refused = recording.for_refused_body(pipeline, exc, data, fmt, content_type)
-                await self.committed(self.submit(pipeline, [refused]))
+                queued = self.submit(pipeline, [refused])
+                held.extend(queued)
+                await self.committed(queued)
                 status = exc.status
                 payload = {**exc.to_dict(), "decision_id": refused.decision_id}
                 return FastJSONResponse(
@@ -315,8 +397,26 @@ class ServeService:
             status = exc.status
             raise
         finally:
+            if reserved:  # returned once its records are durable, even if the client left
+                self.budget.release_after(reserved, held)
             label = name if name in self.pipelines else "(unknown)"
             self.metrics.request(label, endpoint, status, time.perf_counter() - start)
+
+    def _reserve(self, size: int) -> int:
+        """Hold ``size`` bytes of the byte budget for a request (the bytes to release);
+        503 (S530) with Retry-After when the server already holds too many."""
+        if self.log is None:
+            return 0  # nothing waits for a writer: the body is freed with its request
+        if not self.budget.reserve(size):
+            limit = self.budget.limit
+            raise ServeError(
+                503,
+                "S530",
+                f"overloaded: the server holds {limit} bytes of requests waiting for the"
+                " decision log (--queue-bytes); retry shortly",
+                headers=self._retry,
+            )
+        return size
 
     def _pipeline(self, name: str) -> ServedPipeline:
         pipeline = self.pipelines.get(name)

@@ -25,7 +25,8 @@ def sha256_bytes(data: bytes) -> str:
 class ComponentRef:
     """A component as loaded: kind, name, file it came from and its content hash."""
 
-    kind: str  # schema, features, python, rules, model, pipeline
+    # schema, features, python, rules, list, table, table_rules (its CSV), model, pipeline
+    kind: str
     name: str
     source: str  # the file as shown to people (relative to the working folder)
     sha256: str

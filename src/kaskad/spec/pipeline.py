@@ -12,9 +12,13 @@ from kaskad.spec.common import ComponentRef, canonical_json, sha256_text
 from kaskad.spec.featureset import FeatureSetSpec, load_featureset
 from kaskad.spec.on_error import Fallback, read_on_error
 from kaskad.spec.reader import Reader, Text
+from kaskad.spec.reflist import RefListSpec
+from kaskad.spec.reflist_files import read_lists
 from kaskad.spec.rules import RuleSetSpec, check_identifier, load_ruleset
 from kaskad.spec.schema import Schema, load_schema
 from kaskad.spec.scorecard import ScorecardSpec, load_scorecard
+from kaskad.spec.table import TableSpec, load_table
+from kaskad.spec.timezone import read_timezone
 from kaskad.spec.yamlfile import PathKey, YamlDoc, load_yaml
 
 _PIPELINE_KEYS = (
@@ -28,6 +32,8 @@ _PIPELINE_KEYS = (
     "decision",
     "shadow",
     "on_error",
+    "lists",
+    "timezone",
 )
 _MODEL_KEYS = (
     "model",
@@ -41,8 +47,8 @@ _MODEL_KEYS = (
     "kernel",
 )
 _SHADOW_KEYS = ("name", "replaces", "rules", "pipeline", *_MODEL_KEYS)
-_STEP_KINDS = ("features", "rules", "model", "scorecard")
-_STEP_KINDS_TEXT = "'features', 'rules', 'model' or 'scorecard'"
+_STEP_KINDS = ("features", "rules", "model", "scorecard", "table")
+_STEP_KINDS_TEXT = "'features', 'rules', 'table', 'model' or 'scorecard'"
 _BRANCH_KEYS = ("when", "otherwise", "outcome", "reason", "reasons", "description")
 _SIMPLE_PATH = re.compile(r"^\s*[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\s*$")
 
@@ -111,6 +117,11 @@ class PipelineSpec:
     owner: str = ""
     purpose: str = ""
     scorecards: tuple[ScorecardSpec, ...] = ()
+    tables: tuple[TableSpec, ...] = ()
+    # reference lists (``lists:``) and the default time zone of datetimes (``timezone:``)
+    lists: tuple[RefListSpec, ...] = ()
+    timezone: str = ""
+    failed_lists: tuple[str, ...] = ()  # lists that could not be read (reported already)
 
 
 def _display(base: Path, display_base: str, rel: str) -> tuple[Path, str]:
@@ -347,6 +358,7 @@ def _pipeline(
     rulesets: list[RuleSetSpec] = []
     models: list[ModelSpec] = []
     scorecards: list[ScorecardSpec] = []
+    tables: list[TableSpec] = []
     failed: list[str] = []
     fallbacks: list[Fallback] = []
     for i, step in enumerate(r.sequence(("steps",), "'steps'")):
@@ -377,6 +389,13 @@ def _pipeline(
                 failed.append(cpath.stem)
             else:
                 scorecards.append(sc)
+        elif kind == "table":
+            table = load_table(cpath, cshown, problems)
+            if table is None:
+                failed.append(cpath.stem)
+            else:
+                tables.append(table)
+                fallbacks.extend(_step_on_error(r, spath, (table.name,)))
         elif kind == "features":
             fs = load_featureset(cpath, cshown, problems, failed)
             if fs is not None:
@@ -396,6 +415,10 @@ def _pipeline(
     if whole is not None:
         fallbacks.append(whole)
     shadows = _shadows(r, base, shown_base, problems) if with_shadows else []
+    r.component = f"pipeline {name}"
+    failed_lists: list[str] = []
+    lists = read_lists(r, base, shown_base, failed_lists)
+    timezone = read_timezone(r, ("timezone",))
     if schema is None or schema_ref is None:
         return None
     ref = ComponentRef(
@@ -419,8 +442,12 @@ def _pipeline(
         tuple(failed),
         tuple(fallbacks),
         scorecards=tuple(scorecards),
+        tables=tuple(tables),
         owner=r.string(("owner",), "'owner' (who answers for the pipeline)", False) or "",
         purpose=r.string(("purpose",), "'purpose' (what the pipeline decides)", False) or "",
+        lists=tuple(lists),
+        timezone=timezone,
+        failed_lists=tuple(failed_lists),
     )
 
 

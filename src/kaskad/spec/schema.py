@@ -9,6 +9,7 @@ from pathlib import Path
 
 from kaskad.errors import Problem
 from kaskad.spec.reader import Reader
+from kaskad.spec.timezone import read_timezone
 from kaskad.spec.types import ALL_KINDS, NO_CONSTRAINTS, Constraints, DType, Field, is_kind
 from kaskad.spec.yamlfile import PathKey, load_yaml
 
@@ -22,6 +23,7 @@ _FIELD_KEYS = (
     "items",
     "sensitive",
     "key",
+    "timezone",
     *_CONSTRAINT_KEYS,
 )
 # the kinds each constraint applies to
@@ -104,6 +106,15 @@ def _parse_type(r: Reader, path: PathKey, name: str) -> tuple[DType, dict[str, o
                     "make the items objects and constrain their fields",
                 )
         return DType("list", item=item[0]), spec
+    if "timezone" in spec:
+        if kind != "datetime":
+            r.problem(
+                "K259",
+                f"'timezone' applies to datetime fields, and '{name}' is {kind}",
+                (*path, "timezone"),
+            )
+        else:
+            return DType(kind, tz=read_timezone(r, (*path, "timezone"))), spec
     return DType(kind), spec
 
 

@@ -44,10 +44,15 @@ class DType:
     values: tuple[str, ...] = ()
     fields: tuple[Field, ...] = ()
     item: DType | None = None
+    # a datetime's time zone (IANA name): its values are held in UTC, naive input is read
+    # as local time there and day-level functions see local time; '' = UTC
+    tz: str = field(default="", metadata={"omit_default": True})
 
     def __str__(self) -> str:
         if self.kind == "list" and self.item is not None:
             return f"list of {self.item}"
+        if self.tz:
+            return f"{self.kind} ({self.tz})"
         return self.kind
 
     @property

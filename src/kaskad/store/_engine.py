@@ -15,10 +15,10 @@ from alembic import command
 from alembic.config import Config
 from alembic.util import CommandError
 from sqlalchemy import URL, Engine, create_engine, event, make_url, text
-from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.pool import StaticPool
 
-from kaskad.errors import StoreError
+from kaskad.errors import StoreError, StoreUnavailableError
 from kaskad.extras import has_module, missing_extra
 from kaskad.store.artifacts import ArtifactStore, LocalArtifactStore
 from kaskad.store.defaults import DEFAULT_FOLDER
@@ -178,7 +178,8 @@ def migrate(engine: Engine) -> None:
             command.upgrade(config, "head")
     except DBAPIError as exc:
         where = shown(engine.url)
-        raise StoreError(f"cannot open the kaskad store at {where}: {exc.orig}") from exc
+        error = StoreUnavailableError if isinstance(exc, OperationalError) else StoreError
+        raise error(f"cannot open the kaskad store at {where}: {exc.orig}") from exc
     except CommandError as exc:
         raise StoreError(
             f"cannot bring the kaskad store at {shown(engine.url)} up to date: {exc}"

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import queue
 import threading
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from sqlalchemy import insert, select
@@ -36,6 +38,7 @@ from kaskad.store.tables import DecisionPlanRow, DecisionRow, ShadowDecisionRow
 
 LOG = logging.getLogger(__name__)
 DEFAULT_WRITE_TIMEOUT_S = 5.0  # a commit waits at most this long for a locked store
+ROOM_PROBE_BYTES = 256 * 1024  # a SQLite store after a fault: free room it must have
 IDLE_PROBE_S = 5.0  # health() probes the store when no commit succeeded for this long
 PARTITION_CHECK_S = 24 * 3600  # how often a running writer makes the next months' partitions
 
@@ -218,6 +221,8 @@ class DecisionLog:
         if queue_size < 1 or write_timeout_s <= 0:
             raise ValueError("the decision log's queue size and write timeout must be positive")
         where = _engine.locate(location, None)
+        database = where.url.database if where.url.get_backend_name() == "sqlite" else None
+        self._folder = Path(database).parent if database else None  # SQLite: its folder
         self._engine = _engine.open_engine(where.url, json_serializer=dumps_text)
         try:
             _engine.migrate(self._engine)  # without the write timeout: migrations may be long
@@ -255,7 +260,8 @@ class DecisionLog:
 
     def health(self) -> str | None:
         """None while decisions can be logged: a commit succeeded in the last
-        :data:`IDLE_PROBE_S` seconds, or a probe row is inserted and rolled back now;
+        :data:`IDLE_PROBE_S` seconds, or a probe row is inserted and rolled back now
+        (after a fault, a SQLite store's folder must also take a :func:`room_probe`);
         otherwise why not (``/ready`` answers 503 meanwhile, and recovers without
         traffic)."""
         if self._problem is None and time.monotonic() - self._last_ok < IDLE_PROBE_S:
@@ -268,6 +274,8 @@ class DecisionLog:
                     conn.execute(insert(DecisionRow), [probe.row()])
                 finally:
                     transaction.rollback()
+            if self._problem is not None and self._folder is not None:
+                room_probe(self._folder)  # SQLite's rolled-back insert never touched the disk
         except Exception as exc:
             self._fault(exc)
             return self._problem
@@ -371,6 +379,19 @@ class DecisionLog:
                 conn.execute(insert(DecisionRow), decisions)
             if shadows:
                 conn.execute(insert(ShadowDecisionRow), shadows)
+
+
+def room_probe(folder: Path) -> None:
+    """Write :data:`ROOM_PROBE_BYTES` to a file in ``folder`` and remove it: an
+    ``OSError`` (no space left, read-only) when the folder cannot take a commit's worth
+    of writes."""
+    probe = folder / f".kaskad-room-probe-{os.getpid()}-{threading.get_ident()}"
+    try:
+        with probe.open("wb", buffering=0) as out:
+            out.write(b"\0" * ROOM_PROBE_BYTES)
+            os.fsync(out.fileno())
+    finally:
+        probe.unlink(missing_ok=True)
 
 
 def kind(record: Record) -> str:

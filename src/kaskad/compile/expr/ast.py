@@ -72,6 +72,7 @@ class InField(Node):
     operand: Node
     source: Path
     negated: bool
+    named_list: bool = False  # ``x IN list('name')``: a reference list, never a field
 
 
 @dataclass(frozen=True)

@@ -6,14 +6,17 @@ type so that one mistake is reported once, not again by every operator above it.
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from kaskad.compile.expr import ast
+from kaskad.compile.expr import ast, reflists
 from kaskad.compile.expr import typed as t
 from kaskad.compile.expr.functions import AGGREGATES, FUNCTION_TABLE, FUNCTIONS
+from kaskad.spec.reflist import RefList
+from kaskad.spec.timezone import zone
 from kaskad.spec.types import ANY, BOOLEAN, DATE, DATETIME, FLOAT, INTEGER, NULL, STRING, DType
 
 
@@ -33,6 +36,8 @@ class Scope:
     element: DType | None = None  # inside an aggregate: the list's item type
     element_name: str = ""
     uses_outer: list[bool] = field(default_factory=list)
+    # reference lists by name (None: a list that could not be read, reported already)
+    lists: Mapping[str, RefList | None] = field(default_factory=dict)
 
     def known_names(self) -> list[str]:
         names: list[str] = []
@@ -232,11 +237,16 @@ class Checker:
                 left.span,
             )
         dtype = DATE if kind == "date" and right.whole_days else DATETIME
+        if kind == "datetime" and operand.dtype.tz:
+            dtype = operand.dtype  # the moved time stays in its zone
         micros = -right.micros if node.op == "-" else right.micros
         return t.TShift(dtype, operand, micros)
 
     def _infield(self, node: ast.InField) -> t.TExpr:
-        """``x IN list_field``: true when an element equals x (SQL ``= ANY``)."""
+        """``x IN list_field``: true when an element equals x (SQL ``= ANY``); or ``x IN
+        name`` of a reference list (:mod:`~kaskad.compile.expr.reflists`)."""
+        if reflists.names_list(self, node):
+            return reflists.in_list(self, node)
         if self.scope.element is not None:
             return self.fail(
                 "K208", "IN a list field cannot be used inside an aggregate", node.span
@@ -314,6 +324,7 @@ class Checker:
         return t.TBinary(result, op, left, right)
 
     def _compare(self, node: ast.Binary, op: str, left: t.TExpr, right: t.TExpr) -> t.TExpr:
+        left, right = _local_literal(left, right.dtype), _local_literal(right, left.dtype)
         lt, rt = left.dtype, right.dtype
         if "null" in (lt.kind, rt.kind):
             return self.fail(
@@ -454,6 +465,8 @@ class Checker:
     def _call(self, node: ast.Call) -> t.TExpr:
         if node.name in AGGREGATES:
             return self._aggregate(node)
+        if node.name == "lookup":
+            return reflists.lookup(self, node)
         if node.where is not None:
             return self.fail(
                 "K208", f"WHERE applies to aggregates only, not {node.name}()", node.span
@@ -496,7 +509,7 @@ class Checker:
         if source is None:
             return t.TLit(ANY, None)
         item = source.dtype.item or ANY
-        inner = Scope(self.scope.columns, item, path.parts[-1])
+        inner = Scope(self.scope.columns, item, path.parts[-1], lists=self.scope.lists)
         sub = Checker(inner)
         value: t.TExpr | None = None
         value_node: ast.Node | None = None
@@ -613,6 +626,17 @@ class _ArgTypes:
         for arg, arg_node in zip(self.args, self.node.args, strict=True):
             result = self.checker._unify_into(result, arg, arg_node)
         return result
+
+
+def _local_literal(lit: t.TExpr, other: DType) -> t.TExpr:
+    """A ``TIMESTAMP '…'`` compared with a datetime in a time zone is a local time there:
+    the constant in UTC, as the datetime is held (the earlier of a repeated hour)."""
+    if not (isinstance(lit, t.TLit) and lit.dtype.kind == "datetime" and not lit.dtype.tz):
+        return lit
+    if other.kind != "datetime" or not other.tz:
+        return lit
+    value = lit.value.replace(tzinfo=zone(other.tz)).astimezone(dt.UTC).replace(tzinfo=None)
+    return t.TLit(other, value)
 
 
 def _is_number(text: str) -> bool:

@@ -20,11 +20,12 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from kaskad.compile.expr import scoring as sc
 from kaskad.compile.expr import typed as t
+from kaskad.spec.timezone import zone
 from kaskad.spec.types import BOOLEAN, DATE, FLOAT, INTEGER, STRING, DType
 
 if TYPE_CHECKING:
@@ -361,6 +362,43 @@ def _date_part(name: str) -> Function:
     )
 
 
+# ---- time zones ---------------------------------------------------------------------------
+
+
+def local_polars(x: pl.Expr, dtype: DType) -> pl.Expr:
+    """A datetime held in UTC as the naive local time of its zone (``dtype.tz``)."""
+    if dtype.kind != "datetime" or not dtype.tz:
+        return x
+    return x.dt.replace_time_zone("UTC").dt.convert_time_zone(dtype.tz).dt.replace_time_zone(None)
+
+
+def local_python(v: Any, dtype: DType) -> Any:
+    """:func:`local_polars` for one value."""
+    if v is None or dtype.kind != "datetime" or not dtype.tz:
+        return v
+    return v.replace(tzinfo=dt.UTC).astimezone(zone(dtype.tz)).replace(tzinfo=None)
+
+
+def _local(fn: Fn, dtype: DType) -> Fn:
+    if dtype.kind != "datetime" or not dtype.tz:
+        return fn
+    return lambda env, el: local_python(fn(env, el), dtype)
+
+
+def _in_zone(f: Function) -> Function:
+    """``f`` reading each datetime argument in its time zone: the day-level functions."""
+
+    def polars(args: Sequence[pl.Expr], node: t.TFunc) -> pl.Expr:
+        zoned = [local_polars(a, n.dtype) for a, n in zip(args, node.args, strict=True)]
+        return f.polars(zoned, node)
+
+    def python(args: Sequence[Fn], node: t.TFunc) -> Fn:
+        zoned = [_local(a, n.dtype) for a, n in zip(args, node.args, strict=True)]
+        return f.python(zoned, node)
+
+    return replace(f, polars=polars, python=python)
+
+
 _TABLE: tuple[Function, ...] = (
     Function("coalesce", 1, VARIADIC, _unified, _coalesce_polars, _coalesce_python),
     Function(
@@ -425,37 +463,45 @@ _TABLE: tuple[Function, ...] = (
         lambda args, node: args[0].str.contains(args[1], literal=True),
         _strict(lambda s, p: p in s),
     ),
-    _date_part("year"),
-    _date_part("month"),
-    _date_part("day"),
-    Function(
-        "days_between",
-        2,
-        2,
-        _returns(INTEGER, _date(0), _date(1)),
-        _days_between_polars,
-        _strict(lambda a, b: (_as_date(b) - _as_date(a)).days),
+    _in_zone(_date_part("year")),
+    _in_zone(_date_part("month")),
+    _in_zone(_date_part("day")),
+    _in_zone(
+        Function(
+            "days_between",
+            2,
+            2,
+            _returns(INTEGER, _date(0), _date(1)),
+            _days_between_polars,
+            _strict(lambda a, b: (_as_date(b) - _as_date(a)).days),
+        )
     ),
     _between("seconds"),
     _between("minutes"),
     _between("hours"),
-    Function(
-        "hour",
-        1,
-        1,
-        _returns(INTEGER, _datetime(0)),
-        lambda args, node: args[0].dt.hour().cast(pl_int64()),
-        _strict(lambda ts: ts.hour),
+    _in_zone(
+        Function(
+            "hour",
+            1,
+            1,
+            _returns(INTEGER, _datetime(0)),
+            lambda args, node: args[0].dt.hour().cast(pl_int64()),
+            _strict(lambda ts: ts.hour),
+        )
     ),
-    Function(
-        "weekday",
-        1,
-        1,
-        _returns(INTEGER, _date(0)),
-        lambda args, node: args[0].dt.weekday().cast(pl_int64()),
-        _strict(lambda d: d.isoweekday()),
+    _in_zone(
+        Function(
+            "weekday",
+            1,
+            1,
+            _returns(INTEGER, _date(0)),
+            lambda args, node: args[0].dt.weekday().cast(pl_int64()),
+            _strict(lambda d: d.isoweekday()),
+        )
     ),
-    Function("to_date", 1, 1, _returns(DATE, _date(0)), _to_date_polars, _strict(_as_date)),
+    _in_zone(
+        Function("to_date", 1, 1, _returns(DATE, _date(0)), _to_date_polars, _strict(_as_date))
+    ),
     Function("logistic", 1, 1, sc.logistic_typing, sc.logistic_polars, sc.logistic_python),
     Function(
         "top_reasons",
@@ -468,7 +514,9 @@ _TABLE: tuple[Function, ...] = (
 )
 
 FUNCTION_TABLE: dict[str, Function] = {f.name: f for f in _TABLE}
-FUNCTIONS = tuple(sorted((*FUNCTION_TABLE, *AGGREGATES)))  # every name a call may use
+# calls the checker reads itself: lookup(list, key, 'column') (kaskad.compile.expr.reflists)
+SPECIAL = ("lookup",)
+FUNCTIONS = tuple(sorted((*FUNCTION_TABLE, *AGGREGATES, *SPECIAL)))  # every name a call may use
 
 
 __all__ = [
@@ -476,6 +524,7 @@ __all__ = [
     "DAY_MICROS",
     "FUNCTIONS",
     "FUNCTION_TABLE",
+    "SPECIAL",
     "TRIM_CHARS",
     "ArgTypes",
     "Env",
@@ -483,5 +532,7 @@ __all__ = [
     "Function",
     "as_datetime",
     "empty_value",
+    "local_polars",
+    "local_python",
     "per_row",
 ]

@@ -22,6 +22,10 @@ __all__ = ["LikeMatcher", "fold_case", "like_of_regex"]
 
 @lru_cache(maxsize=4096)
 def _fold_char(ch: str) -> str:
+    # Unicode simple case folding, as Polars' (Rust regex) case-insensitive match uses it.
+    # The dotless i folds to nothing but itself there (its mapping to ``i`` is Turkic only).
+    if ch == "\u0131":
+        return ch
     lower = ch.lower()
     if len(lower) != 1:
         lower = ch

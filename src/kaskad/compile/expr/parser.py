@@ -232,6 +232,29 @@ class _Build(Transformer_NonRecursive[Token, ast.Node]):
         return ast.InField(_span_of(tree), operand, source, neg is not None)
 
     @v_args(tree=True)
+    def in_call(self, tree: Tree[Any]) -> ast.Node:
+        """``x IN list('name')``: a reference list by name."""
+        operand, neg, _, call = _kids(tree)
+        assert isinstance(call, ast.Call)
+        arg = call.args[0] if len(call.args) == 1 else None
+        if (
+            call.name != "list"
+            or call.where is not None
+            or not (isinstance(arg, ast.Literal) and arg.kind == "string")
+        ):
+            span = call.span
+            raise ExprSyntaxError(
+                "IN takes (values, ...), a list field, a reference list's name or list('name')",
+                span.line,
+                span.column,
+                span.length,
+                "write x IN list('high_risk_countries')",
+                code="K260",
+            )
+        source = ast.Path(arg.span, (str(arg.value),))
+        return ast.InField(_span_of(tree), operand, source, neg is not None, True)
+
+    @v_args(tree=True)
     def between(self, tree: Tree[Any]) -> ast.Node:
         operand, neg, _, low, _, high = _kids(tree)
         return ast.Between(_span_of(tree), operand, low, high, neg is not None)

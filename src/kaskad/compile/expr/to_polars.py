@@ -75,6 +75,8 @@ class PolarsCompiler:
                 .otherwise(pl.lit(miss, dtype=pl.Boolean))
             )
             return ~out if node.negated else out
+        if isinstance(node, t.TLookup):
+            return _lookup(c(node.key, elem), node)
         if isinstance(node, t.TShift):
             x = c(node.operand, elem)
             if node.dtype.kind == "date":
@@ -192,6 +194,18 @@ class PolarsCompiler:
         if node.func == "count" and node.where is None:
             return source.list.len().cast(pl.Int64)
         return source.list.agg(self.reduce(node, self.element_value(node, pl.element())))
+
+
+def _lookup(key: pl.Expr, node: t.TLookup) -> pl.Expr:
+    """The column's value of the entry whose key equals ``key``; NULL when none does."""
+    target = to_polars_dtype(node.dtype)
+    if not node.keys or node.key.dtype.kind == "null":
+        return pl.lit(None, dtype=target)
+    if node.key.dtype.kind == "float":
+        key = key.cast(pl.Float64) + 0.0  # -0.0 finds the entry of 0, as in Python
+    keys = pl.Series(list(node.keys), dtype=to_polars_dtype(node.key.dtype))
+    values = pl.Series(list(node.values), dtype=target)
+    return key.replace_strict(keys, values, default=pl.lit(None, dtype=target), return_dtype=target)
 
 
 def compute_hoisted(

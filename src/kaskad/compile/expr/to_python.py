@@ -85,6 +85,8 @@ def compile_python(node: t.TExpr) -> Fn:
         return _in(node)
     if isinstance(node, t.TShift):
         return _shift(node)
+    if isinstance(node, t.TLookup):
+        return _lookup(node)
     if isinstance(node, t.TIsNull):
         inner = compile_python(node.operand)
         if node.negated:
@@ -225,6 +227,17 @@ def _in(node: t.TIn) -> Fn:
         return result
 
     return in_
+
+
+def _lookup(node: t.TLookup) -> Fn:
+    key = compile_python(node.key)
+    table = dict(zip(node.keys, node.values, strict=True))
+
+    def lookup(env: Env, el: Any) -> Any:
+        v = key(env, el)
+        return None if v is None else table.get(v)
+
+    return lookup
 
 
 def _case(node: t.TCase) -> Fn:

@@ -55,6 +55,19 @@ class TIn(TExpr):
 
 
 @dataclass(frozen=True)
+class TLookup(TExpr):
+    """``lookup(list, key, 'column')``: the column's value in the entry of ``key`` (NULL
+    when the key is absent or NULL). The list's keys and the column's values travel here,
+    in the plan."""
+
+    key: TExpr
+    list_name: str
+    column: str
+    keys: tuple[Any, ...]
+    values: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
 class TShift(TExpr):
     """A date or datetime moved by a fixed length of time (``ts - INTERVAL '1 hour'``).
 
@@ -116,6 +129,8 @@ def children(expr: TExpr) -> list[TExpr]:
         return [expr.left, expr.right]
     if isinstance(expr, (TIn, TIsNull, TLike, TShift)):
         return [expr.operand]
+    if isinstance(expr, TLookup):
+        return [expr.key]
     if isinstance(expr, TCase):
         out = [x for pair in expr.whens for x in pair]
         return [*out, expr.default] if expr.default is not None else out

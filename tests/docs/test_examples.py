@@ -1,0 +1,94 @@
+"""Every documented command and Python block runs as written.
+
+Each page of README.md and docs/ runs its ```bash, ```console and ```python blocks in page
+order in a scratch copy of the repository with the credit example built; a block marked
+``<!-- illustration: why -->`` is not run (see tests/docs/blocks.py).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.docs.blocks import page_blocks, untagged_commands
+from tests.docs.runner import (
+    ROOT,
+    ExampleFailed,
+    PageRun,
+    scratch_bin_dir,
+    scratch_repository,
+    server_port_lock,
+)
+
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+RUNNABLE_PAGES = [p for p in PAGES if any(not b.illustration for b in page_blocks(p))]
+
+
+def _name(page: Path) -> str:
+    return str(page.relative_to(ROOT))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("page", RUNNABLE_PAGES, ids=_name)
+def test_page_examples_run(page: Path, example_dir: Path, tmp_path: Path) -> None:
+    repo = scratch_repository(tmp_path / "repo")
+    blocks = [b for b in page_blocks(repo / page.relative_to(ROOT)) if not b.illustration]
+    run = PageRun(repo)
+    with server_port_lock(blocks):
+        try:
+            for block in blocks:
+                if missing := [tool for tool in block.needs if shutil.which(tool) is None]:
+                    if os.environ.get("KASKAD_REQUIRE_SERVICES") == "1":
+                        pytest.fail(f"{block.where} needs {', '.join(missing)}")
+                    continue
+                run.run(block)
+        finally:
+            run.close()
+
+
+@pytest.mark.parametrize("page", PAGES, ids=_name)
+def test_commands_are_in_runnable_blocks(page: Path) -> None:
+    """A command in a block with no language would silently escape the check above."""
+    assert untagged_commands(page) == [], f"{_name(page)}: tag these blocks ```console"
+
+
+def test_a_broken_example_fails(tmp_path: Path) -> None:
+    """The harness reports a documented command that fails, naming the page and line."""
+    page = tmp_path / "broken.md"
+    page.write_text(
+        "# A page\n\n```console\n$ kaskad --version\n"
+        "$ kaskad validate examples/credit/no-such-pipeline.yaml\n```\n"
+    )
+    scratch_bin_dir(tmp_path)
+    run = PageRun(tmp_path)
+    (block,) = page_blocks(page)
+    with pytest.raises(ExampleFailed, match=r"broken\.md:3: `kaskad validate .*` exited with 1"):
+        run.run(block)
+
+
+def test_a_broken_python_block_fails(tmp_path: Path) -> None:
+    page = tmp_path / "broken.md"
+    page.write_text("```python\nimport kaskad\nkaskad.compile_pipeline('nowhere.yaml')\n```\n")
+    (block,) = page_blocks(page)
+    with pytest.raises(ExampleFailed, match=r"broken\.md:1: SpecError"):
+        PageRun(tmp_path).run(block)
+
+
+def test_illustration_needs_a_reason(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text("<!-- illustration: needs a cluster -->\n```console\n$ false\n```\n")
+    assert page_blocks(page)[0].illustration == "needs a cluster"
+    page.write_text("<!-- illustration -->\n```console\n$ false\n```\n")
+    with pytest.raises(ValueError, match="must say why"):
+        page_blocks(page)
+
+
+def test_needs_marker_names_the_programs(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text("<!-- needs: promtool -->\n```console\n$ promtool --version\n```\n")
+    (block,) = page_blocks(page)
+    assert block.needs == ("promtool",) and block.illustration is None

@@ -25,7 +25,8 @@ import numpy.typing as npt
 import onnxruntime as ort
 import polars as pl
 
-from kaskad.models import ModelAdapter, ModelCache, default_cache
+from kaskad.models import ModelAdapter, ModelCache, default_cache, load_model
+from kaskad.models.kernels import KernelAdapter, choose
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "credit"
@@ -205,6 +206,34 @@ class SwappedModels(ModelCache):
         return self._made[key]
 
 
+def kernel_function(path: Path, framework: str) -> Callable[[list[float]], float] | None:
+    """kaskad's compiled per-record kernel of a model, called directly (the score of a
+    binary model, the prediction of a regressor); None when the model has none."""
+    choice = choose(load_model(path, framework))
+    if not isinstance(choice.adapter, KernelAdapter):
+        return None
+    record = choice.adapter.record
+
+    def score(row: list[float]) -> float:
+        return record(row)[0]
+
+    return score
+
+
+def kernel_batch(path: Path, framework: str) -> Callable[[FloatArray], FloatArray] | None:
+    """kaskad's compiled batch kernel of a model (the first output column), called
+    directly; None when the model has none."""
+    choice = choose(load_model(path, framework))
+    if not isinstance(choice.adapter, KernelAdapter) or choice.adapter.batch is None:
+        return None
+    batch = choice.adapter.batch
+
+    def score(x: FloatArray) -> FloatArray:
+        return batch(x)[:, 0]
+
+    return score
+
+
 def without_models() -> ModelCache:
     """Models for an executor: every model (shadows included) a constant score."""
     return SwappedModels(lambda a: ConstantAdapter(a.path))
@@ -216,7 +245,8 @@ def with_timed_models() -> tuple[ModelCache, list[TimedAdapter]]:
     timers: list[TimedAdapter] = []
 
     def wrap(adapter: ModelAdapter) -> ModelAdapter:
-        timers.append(TimedAdapter(adapter))
+        # what kaskad scores with: the compiled kernel where the plan uses one
+        timers.append(TimedAdapter(choose(adapter).adapter))
         return timers[-1]
 
     return SwappedModels(wrap), timers

@@ -187,6 +187,11 @@ def validate(
                 # sha256: the component hash; artifact_sha256 (models): the file's bytes
                 "components": component_entries(plan),
                 "outputs": [name for name, _ in plan.output_fields()],
+                # what scores each model: a compiled kernel or the library (and why)
+                "kernels": {
+                    n.name: {"kernel": n.kernel, "reason": n.kernel_reason}
+                    for n in plan.model_nodes()
+                },
             }
         )
         if failing:

@@ -50,6 +50,11 @@ def print_plan(console: Console, plan: Plan) -> None:
     print_rows(console, columns, rows)
     steps = " → ".join(n.id for n in plan.nodes)
     console.print(f"steps: {steps} → decision")
+    for node in plan.model_nodes():
+        why = f" ({node.kernel_reason})" if node.kernel_reason else ""
+        console.print(
+            f"model [bold]{node.name}[/] kernel: {node.kernel}{escape(why)}", highlight=False
+        )
     for s in plan.shadows:
         console.print(
             f"shadow [bold]{s.name}[/] ({s.kind}"

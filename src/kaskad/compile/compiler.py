@@ -11,7 +11,12 @@ from kaskad.compile.expr import ast
 from kaskad.compile.expr import typed as t
 from kaskad.compile.expr.check import Scope, check_expression, suggest
 from kaskad.compile.expr.parser import ExprSyntaxError, parse
-from kaskad.compile.model_checks import check_invariance, check_model_outputs, model_inputs
+from kaskad.compile.model_checks import (
+    check_invariance,
+    check_model_outputs,
+    kernel_of,
+    model_inputs,
+)
 from kaskad.compile.naming import RULESET_SUMMARY, ruleset_column
 from kaskad.compile.plan import (
     Branch,
@@ -461,6 +466,7 @@ class Compiler:
         check_invariance(self.problems, m, adapter)
         if inputs is None:
             return None
+        kernel, reason = kernel_of(m, adapter)
         return ModelNode(
             m.name,
             m.description,
@@ -470,6 +476,8 @@ class Compiler:
             m.outputs,
             self._model_ref(m),
             m.tolerance,
+            kernel,
+            reason,
         )
 
     def _decision(

@@ -145,3 +145,15 @@ def check_invariance(problems: list[Problem], m: ModelSpec, adapter: ModelAdapte
             "add e.g. 'tolerance: 1.0e-12' to the model step (see docs/models.md)",
         )
     )
+
+
+def kernel_of(m: ModelSpec, adapter: ModelAdapter) -> tuple[str, str]:
+    """What scores the model (see :mod:`kaskad.models.kernels`) and, for the library, why:
+    a compiled kernel when one reproduces the model bit for bit, unless the step opts out
+    with ``kernel: library``."""
+    if m.kernel == "library":
+        return "library", "the pipeline asks for the library (kernel: library)"
+    from kaskad.models.kernels import choose
+
+    choice = choose(adapter)
+    return choice.kernel, choice.reason

@@ -103,6 +103,12 @@ class ModelNode:
     # absolute tolerance declared for a model not known to be batch-size invariant: its
     # outputs are compared within it (golden replay, parity checks); None: exactly
     tolerance: float | None = field(default=None, metadata={"omit_default": True})
+    # what scores it: "library" (the model's own library) or a compiled kernel such as
+    # "tree-ensemble/1" (kaskad.models.kernels), checked bit-identical to the library;
+    # kernel_reason says why the library runs when it does. Not in the plan's hash: a
+    # kernel gives the library's bits, so the plan computes the same either way
+    kernel: str = field(default="library", metadata={"omit_default": True})
+    kernel_reason: str = field(default="", metadata={"omit_default": True})
 
     @property
     def id(self) -> str:

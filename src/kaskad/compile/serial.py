@@ -80,9 +80,12 @@ _TYPES: dict[str, type[Any]] = {
     )
 }
 
-# fields that say where something was read from, not what it is: left out of the hash
+# fields that say where something was read from, not what it is: left out of the hash;
+# so is which kernel scores a model (checked bit-identical to the library where it runs:
+# how it is computed in this environment, not what)
 _PLACES: dict[type[Any], frozenset[str]] = {
     ComponentRef: frozenset({"source", "path"}),
+    ModelNode: frozenset({"kernel", "kernel_reason"}),
     Plan: frozenset({"source", "hash"}),
     Schema: frozenset({"source"}),
     PythonModule: frozenset({"filename"}),

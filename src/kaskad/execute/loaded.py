@@ -23,10 +23,20 @@ class Loaded:
         self._modules: dict[str, PythonModule] = {m.sha256: m for m in plan.modules}
 
     def model(self, node: ModelNode) -> ModelAdapter:
+        """The adapter that scores ``node``: the compiled kernel the plan names, when it
+        passes the bit-identity gate here too; else the library's adapter (same bits)."""
         try:
-            return self.models.get(node.framework, node.artifact_sha256, Path(node.component.path))
+            adapter = self.models.get(
+                node.framework, node.artifact_sha256, Path(node.component.path)
+            )
         except KaskadError as exc:
             raise ExecutionError(f"model {node.name}", str(exc)) from exc
+        if node.kernel == "library":
+            return adapter
+        from kaskad.models.kernels import choose
+
+        choice = choose(adapter)
+        return choice.adapter if choice.kernel == node.kernel else adapter
 
     def feature(self, node: FeatureNode) -> Callable[..., Any]:
         assert node.func is not None

@@ -73,6 +73,7 @@ class SklearnAdapter(ArrayModelAdapter):
             "text" in (self.input_kinds or ()) or selects_by_name(estimator)
         )
         self._quiet = input_names is not None and not self.takes_frame
+        self.estimator = estimator  # the fitted model (compiled kernels read its trees)
         scoring = scoring_for(estimator, task)
         self.exact = scoring.exact
         self.inexact_reason = scoring.reason

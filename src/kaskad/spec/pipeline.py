@@ -44,6 +44,7 @@ _MODEL_KEYS = (
     "inputs",
     "outputs",
     "tolerance",
+    "kernel",
 )
 _SHADOW_KEYS = ("name", "replaces", "rules", "pipeline", *_MODEL_KEYS)
 _STEP_KINDS = ("features", "rules", "model", "scorecard", "table")
@@ -68,6 +69,8 @@ class ModelSpec:
     # a registered model version (``fraud@2``, ``fraud@production``) instead of an
     # artifact file: kaskad.compile.registered resolves it through the store
     registered: str = ""
+    # "library": always score with the model's library, never a compiled kernel
+    kernel: str = ""
 
 
 @dataclass(frozen=True)
@@ -209,6 +212,7 @@ def _model(
             (*path, "outputs"),
         )
     tolerance = _tolerance(r, entry, (*path, "tolerance"), name)
+    kernel = _kernel(r, entry, (*path, "kernel"), name)
     r.component = previous
     if artifact is None:
         if failed is not None:
@@ -221,6 +225,8 @@ def _model(
     # a registered reference is left out: fraud@production and the version it pins
     # (fraud@2) are the same component; the artifact's sha256 is in the component hash
     config = {k: entry.get(k) for k in _MODEL_KEYS if k not in ("artifact", "registered")}
+    if "kernel" not in entry:  # added later: a step without it keeps its hash
+        del config["kernel"]
     return ModelSpec(
         name,
         str(entry.get("description", "")),
@@ -233,6 +239,7 @@ def _model(
         sha256_text(canonical_json(config)),
         tolerance,
         registered,
+        kernel,
     )
 
 
@@ -253,6 +260,22 @@ def _tolerance(r: Reader, entry: dict[str, object], path: PathKey, name: str) ->
         )
         return None
     return float(value)
+
+
+def _kernel(r: Reader, entry: dict[str, object], path: PathKey, name: str) -> str:
+    """The declared kernel choice: 'auto' (the default) or 'library' (opt out)."""
+    if "kernel" not in entry:
+        return ""
+    value = entry["kernel"]
+    if value not in ("auto", "library"):
+        r.problem(
+            "K320",
+            f"model '{name}': 'kernel' must be 'auto' (a compiled kernel when it is "
+            f"bit-identical to the library) or 'library', got {value!r}",
+            path,
+        )
+        return ""
+    return "" if value == "auto" else "library"
 
 
 def _decision(r: Reader) -> list[BranchSpec]:

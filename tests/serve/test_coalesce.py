@@ -138,10 +138,42 @@ def test_the_coalescer_bounds_batches_and_keeps_outcomes_apart() -> None:
         return done, failed
 
     done, failed = asyncio.run(main())
-    assert sorted(sizes) == [3, 4, 8, 8]  # 20 items in batches of at most 8, and 3 apart
+    # the first of each pipeline finds it idle and runs alone; the rest gather behind it
+    # in batches of at most 8
+    assert sorted(sizes) == [1, 1, 2, 3, 8, 8]
     for i, outcome in zip(range(1, 21), done, strict=True):
         if i % 7 == 0:
             assert isinstance(outcome, ValueError) and str(outcome) == f"bad {i}"
         else:
             assert outcome == i * 10
     assert all(isinstance(f, OSError) for f in failed)
+
+
+def test_a_lone_request_does_not_wait_and_a_busy_pipeline_batches() -> None:
+    sizes: list[int] = []
+    release = asyncio.Event()
+
+    async def run(pipeline: Any, items: list[int]) -> list[int | BaseException]:
+        if items == [0]:
+            await release.wait()  # the first batch is still being decided
+        return [i for i in items]
+
+    async def main() -> tuple[float, list[int]]:
+        coalescer: Coalescer[int, int] = Coalescer(30.0, 64, run, sizes.append)
+        loop = asyncio.get_running_loop()
+        first = asyncio.ensure_future(coalescer.submit("p", 0))
+        await asyncio.sleep(0)
+        behind = [asyncio.ensure_future(coalescer.submit("p", i)) for i in range(1, 6)]
+        await asyncio.sleep(0.01)
+        assert sizes == [1]  # the first ran at once; the others wait for it, not 30 s
+        started = loop.time()
+        release.set()
+        got = await asyncio.gather(first, *behind)
+        alone = loop.time()
+        await coalescer.submit("p", 9)  # idle again: runs at once
+        return loop.time() - started + (loop.time() - alone), got
+
+    waited, got = asyncio.run(main())
+    assert got == [0, 1, 2, 3, 4, 5]
+    assert sizes == [1, 5, 1]
+    assert waited < 5.0  # far below the 30 s window: nothing waited for the timer

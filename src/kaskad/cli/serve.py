@@ -152,6 +152,15 @@ def serve(
         int, typer.Option(help="Requests decided together at most (micro-batching).", min=1)
     ] = 32,
     # ---- end micro-batching ----
+    keep_alive: Annotated[
+        int,
+        typer.Option(
+            help="Seconds an idle HTTP connection is kept open; above the idle timeout of"
+            " any proxy in front (a connection the server closes while a proxy reuses it"
+            " is a failed request).",
+            min=1,
+        ),
+    ] = 75,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
     access_log: Annotated[
         bool,
@@ -217,6 +226,7 @@ def serve(
         "ws": "none",
         "log_level": log_level,
         "access_log": access_log,
+        "timeout_keep_alive": keep_alive,
     }
     if workers == 1:
         uvicorn.run(app, **options)

@@ -105,3 +105,13 @@ def example_dir() -> Path:
                 [sys.executable, str(EXAMPLE / "build.py")], check=True, capture_output=True
             )
     return EXAMPLE
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[Any]:
+    """One local Spark session for every Spark test of a worker (a JVM starts once)."""
+    from kaskad.batch.spark import session
+
+    spark = session("local[2]", app_name="kaskad-tests")
+    yield spark
+    spark.stop()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,19 +10,12 @@ import polars as pl
 import pytest
 
 from kaskad import BatchExecutor, compile_pipeline
-from kaskad.batch.spark import run_spark, session
+from kaskad.batch.spark import run_spark
 from kaskad.io.files import read_input
 
 pytestmark = pytest.mark.slow  # a long end-to-end test: pytest -m 'not slow' skips it
 
 ROWS = 100_000
-
-
-@pytest.fixture(scope="module")
-def spark() -> Iterator[Any]:
-    spark = session("local[2]", app_name="kaskad-tests")
-    yield spark
-    spark.stop()
 
 
 @pytest.fixture(scope="module")

@@ -14,18 +14,11 @@ from typing import Any
 import pytest
 
 from kaskad import BatchExecutor, compile_pipeline
-from kaskad.batch.spark import read_batch, read_raw, session
+from kaskad.batch.spark import read_batch, read_raw
 from kaskad.io.reading import MalformedInputError
 from tests.execute.contract_cases import CASES, FIELDS, PIPELINE, Case, matches, rejected, value
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def spark() -> Iterator[Any]:
-    spark = session("local[1]", app_name="kaskad-contract-tests")
-    yield spark
-    spark.stop()
 
 
 def outcomes(spark: Any, path: Path, fmt: str) -> dict[str, Any]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -73,15 +72,6 @@ def test_per_record_and_http_give_bit_identical_scores(
         many = client.post("/v1/pipelines/card/decide-batch", json=records).json()
     assert [{f: o[f] for f in fields} for o in one] == want[:10]
     assert [{f: o[f] for f in fields} for o in many] == want
-
-
-@pytest.fixture(scope="module")
-def spark() -> Iterator[Any]:
-    from kaskad.batch.spark import session
-
-    spark = session("local[2]", app_name="kaskad-scorecard-tests")
-    yield spark
-    spark.stop()
 
 
 @pytest.mark.slow

@@ -117,7 +117,7 @@ def check_same(batch: list[dict[str, Any]], recs: list[dict[str, Any]]) -> None:
 
 
 @pytest.mark.slow  # the edge records below stay in the quick loop
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(records, min_size=1, max_size=25))
 def test_batch_and_record_executors_agree(recs: list[dict[str, Any]]) -> None:
     batch = BATCH.run(frame_of(recs, PLAN.schema)).to_dicts()

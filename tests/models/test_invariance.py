@@ -6,7 +6,6 @@ and its XGBoost and CatBoost variants; released with the default golden set."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -151,15 +150,6 @@ def test_per_record_and_http_give_bit_identical_outputs(
         many = client.post("/v1/pipelines/bank/decide-batch", json=records).json()
     assert [{f: o[f] for f in fields} for o in one] == want[:20]
     assert [{f: o[f] for f in fields} for o in many] == want
-
-
-@pytest.fixture(scope="module")
-def spark() -> Iterator[Any]:
-    from kaskad.batch.spark import session
-
-    spark = session("local[2]", app_name="kaskad-invariance-tests")
-    yield spark
-    spark.stop()
 
 
 @pytest.mark.slow

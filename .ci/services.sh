@@ -48,10 +48,10 @@ ensure_services() {
   done
 }
 
-# Debian packages the test suite needs besides Python's: Pango for WeasyPrint (passport
+# Debian packages the test suite needs besides Python's: Pango and HarfBuzz-Subset for WeasyPrint (passport
 # PDFs), poppler-utils (pdftotext, pdftoppm) to read those PDFs back in tests, and
 # prometheus for promtool, which checks and unit-tests the shipped alert rules.
-KASKAD_DEBIAN_PACKAGES=(libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core poppler-utils prometheus)
+KASKAD_DEBIAN_PACKAGES=(libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core poppler-utils prometheus)
 
 ensure_debian_packages() {
   local missing=()

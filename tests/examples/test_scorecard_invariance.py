@@ -9,17 +9,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import httpx
 import polars as pl
 import pytest
 
-from kaskad import BatchExecutor, RecordExecutor, compile_pipeline
+from kaskad import BatchExecutor, compile_pipeline
 from kaskad.execute.convert import json_value
 from kaskad.io.files import read_input
 from kaskad.registry.releases import create_release, load_release
-from kaskad.serve import PipelineFile, ServeConfig, create_app
 from kaskad.store import Store
-from tests.serve.conftest import running
+from tests.serve.conftest import three_paths
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "scorecard"
 PIPELINE = EXAMPLE / "pipeline.yaml"
@@ -60,18 +58,10 @@ def test_chunk_sizes_give_bit_identical_scores(
 def test_per_record_and_http_give_bit_identical_scores(
     frame: pl.DataFrame, reference: pl.DataFrame
 ) -> None:
-    plan = compile_pipeline(PIPELINE)
     records = [json_value(r) for r in frame.head(40).to_dicts()]
     want = [json_value(r) for r in reference.head(40).to_dicts()]
-    executor = RecordExecutor(plan)
-    assert [json_value(executor.decide(r).output) for r in records] == want
-    fields = [name for name, _ in plan.output_fields()]
-    config = ServeConfig(pipelines={"card": PipelineFile(PIPELINE)}, allow_anonymous=True)
-    with running(create_app(config)) as url, httpx.Client(base_url=url, timeout=60) as client:
-        one = [client.post("/v1/pipelines/card/decide", json=r).json() for r in records[:10]]
-        many = client.post("/v1/pipelines/card/decide-batch", json=records).json()
-    assert [{f: o[f] for f in fields} for o in one] == want[:10]
-    assert [{f: o[f] for f in fields} for o in many] == want
+    direct, one, many = three_paths(PIPELINE, records, alone=10)
+    assert direct == want and one == want[:10] and many == want
 
 
 @pytest.mark.slow

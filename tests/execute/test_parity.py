@@ -6,6 +6,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -156,3 +157,25 @@ def test_agree_on_edge_records() -> None:
     ]
     batch = BATCH.run(frame_of(recs, PLAN.schema)).to_dicts()
     check_same(batch, recs)
+
+
+def test_empty_text_in_a_polars_frame_is_missing_as_for_one_record() -> None:
+    """A frame built by the caller (not read from a file) keeps ``''`` in its String
+    columns; the batch executor reads it as the contract does: missing."""
+    recs: list[dict[str, Any]] = [
+        {"id": "e1", "i": 1, "x": 2.0, "s": "", "t": "", "c": ""},
+        {"id": "e2", "i": 2, "x": 0.5, "s": "", "t": "a", "c": "a"},
+        {"id": "e3", "i": 3, "x": 1.0, "s": "ab", "t": "", "c": ""},
+    ]
+    frame = pl.DataFrame(
+        recs,
+        schema={
+            "id": pl.String,
+            "i": pl.Int64,
+            "x": pl.Float64,
+            "s": pl.String,
+            "t": pl.String,
+            "c": pl.String,
+        },
+    )
+    check_same(BATCH.run(frame).to_dicts(), recs)

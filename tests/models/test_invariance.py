@@ -9,7 +9,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import polars as pl
 import pytest
@@ -26,10 +25,9 @@ from kaskad.execute.record import RecordExecutor
 from kaskad.io.files import read_input
 from kaskad.models.base import ModelAdapter, load_bytes
 from kaskad.registry.releases import create_release, load_release
-from kaskad.serve import PipelineFile, ServeConfig, create_app
 from kaskad.store import Store
 from tests.models.lr_pipeline import applications, build
-from tests.serve.conftest import running
+from tests.serve.conftest import three_paths
 
 BIG = 50_000
 
@@ -138,18 +136,10 @@ def _rows(frame: pl.DataFrame) -> list[dict[str, Any]]:
 def test_per_record_and_http_give_bit_identical_outputs(
     bank: Path, big: pl.DataFrame, reference: pl.DataFrame
 ) -> None:
-    plan = compile_pipeline(bank)
     records = [json_value(r) for r in big.head(60).to_dicts()]
     want = _rows(reference.head(60))
-    executor = RecordExecutor(plan)
-    assert [json_value(executor.decide(r).output) for r in records] == want
-    fields = [name for name, _ in plan.output_fields()]
-    config = ServeConfig(pipelines={"bank": PipelineFile(bank)}, allow_anonymous=True)
-    with running(create_app(config)) as url, httpx.Client(base_url=url, timeout=60) as client:
-        one = [client.post("/v1/pipelines/bank/decide", json=r).json() for r in records[:20]]
-        many = client.post("/v1/pipelines/bank/decide-batch", json=records).json()
-    assert [{f: o[f] for f in fields} for o in one] == want[:20]
-    assert [{f: o[f] for f in fields} for o in many] == want
+    direct, one, many = three_paths(bank, records, alone=20)
+    assert direct == want and one == want[:20] and many == want
 
 
 @pytest.mark.slow

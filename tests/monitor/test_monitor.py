@@ -115,6 +115,9 @@ def test_monitor_check_json_and_html(served_log: str, tmp_path: Path) -> None:
     assert "<script" not in page and "http://" not in page.replace("http://www.w3.org", "")
     wrong = kaskad("monitor", "aml", "--since", "soon", "--store", served_log)
     assert wrong.returncode == 1 and "write 30m, 24h, 7d or an ISO time" in wrong.stderr
+    typo = kaskad("monitor", "aml_unknown", "--last", "300", "--check", "--store", served_log)
+    assert typo.returncode == 1 and "no release of pipeline aml_unknown" in typo.stderr
+    assert "did you mean aml_unknowns?" in typo.stderr.replace("\n", " ")
 
 
 def test_labels_loaded_a_day_later_give_scikit_learns_auc(served_log: str, tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -70,6 +71,30 @@ def running(config: ServeConfig | FastAPI, lifespan: LifespanType = "off") -> It
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+def three_paths(
+    pipeline: Path, records: list[dict[str, Any]], alone: int
+) -> tuple[list[Any], list[Any], list[Any]]:
+    """The outputs of ``records`` decided one by one by the RecordExecutor, the first
+    ``alone`` of them over HTTP one request each, and all of them in one ``decide-batch``
+    request (the plan's output fields of each, as JSON values)."""
+    from kaskad import RecordExecutor, compile_pipeline
+    from kaskad.execute.convert import json_value
+
+    plan = compile_pipeline(pipeline)
+    executor = RecordExecutor(plan)
+    direct = [json_value(executor.decide(r).output) for r in records]
+    fields = [name for name, _ in plan.output_fields()]
+    config = ServeConfig(pipelines={"p": PipelineFile(pipeline)}, allow_anonymous=True)
+    with running(create_app(config)) as url, httpx.Client(base_url=url, timeout=60) as client:
+        one = [client.post("/v1/pipelines/p/decide", json=r).json() for r in records[:alone]]
+        many = client.post("/v1/pipelines/p/decide-batch", json=records).json()
+    return (
+        direct,
+        [{f: o[f] for f in fields} for o in one],
+        [{f: o[f] for f in fields} for o in many],
+    )
 
 
 def start_server(store: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:

@@ -59,3 +59,12 @@ def test_the_policy_can_be_lifted(store: Store) -> None:
 def test_approving_a_missing_release_is_not_found(store: Store) -> None:
     with pytest.raises(NotFoundError):
         store.approve("loan_decision", 7, "production", actor="bob@host2")
+
+
+def test_a_policy_for_an_unknown_pipeline_is_refused(store: Store) -> None:
+    add_release(store, actor=CREATOR)
+    with pytest.raises(NotFoundError, match="loan_decison has no releases") as refused:
+        store.require_approval("loan_decison", "production", actor="bob@host2")
+    assert "loan_decision" in str(refused.value)  # what exists, to correct the name
+    assert not store.requires_approval("loan_decison", "production")
+    assert [e.action for e in store.audit_log()].count("stage.policy") == 0

@@ -20,6 +20,7 @@ from kaskad.compile.expr.polars_dtypes import to_polars_dtype
 from kaskad.errors import FieldProblem, InputError
 from kaskad.execute.constraints import check_value, column_checks, nan_is_missing
 from kaskad.execute.contract import describe, read_value, wrong_type
+from kaskad.execute.contract_frame import text_expr
 from kaskad.execute.masking import redact
 from kaskad.spec.schema import Schema
 from kaskad.spec.types import NO_CONSTRAINTS, Constraints, DType, Field
@@ -122,7 +123,8 @@ def _order_list_errors(item: DType, path: str, errors: list[FieldProblem]) -> li
 
 
 def prepare_frame(schema: Schema, frame: pl.DataFrame, source: str = "input") -> pl.DataFrame:
-    """Select and cast the schema's fields; a missing optional column becomes all-missing."""
+    """Select and cast the schema's fields; a missing optional column becomes all-missing,
+    and empty text in a string or category column is missing (the contract)."""
     exprs: list[pl.Expr] = []
     missing_required: list[str] = []
     for f in schema.fields:
@@ -133,6 +135,8 @@ def prepare_frame(schema: Schema, frame: pl.DataFrame, source: str = "input") ->
             exprs.append(pl.lit(None, dtype=target).alias(f.name))
             continue
         col = pl.col(f.name)
+        if frame.schema[f.name] == pl.String and f.dtype.kind in ("string", "category"):
+            col = text_expr(col, f.dtype)  # empty text is missing, as for one record
         if frame.schema[f.name] != target:
             col = col.cast(target, strict=True)
         if nan_is_missing(f.dtype, f.constraints):

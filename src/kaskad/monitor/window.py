@@ -28,7 +28,7 @@ from kaskad.errors import InputError
 from kaskad.monitor import drift
 from kaskad.monitor.profile import Row, count, decided, freeze, media_type, tally, value_of
 from kaskad.monitor.reference import reference_for
-from kaskad.store.monitoring import WindowRows, read_window
+from kaskad.store.monitoring import WindowRows, check_pipeline_known, read_window
 
 FORMAT = "kaskad.monitor/1"
 BUCKETS = 12  # points of the time series in the report
@@ -89,6 +89,8 @@ def monitor_window(
     """The monitoring report of one window as JSON-ready data; ``alarms`` lists every
     threshold crossed (empty: all is well)."""
     now, before = read_rows(location, spec)
+    if not now.rows and not before.rows:
+        check_pipeline_known(location, spec.pipeline)
     return evaluate(now, before, location, spec, thresholds)
 
 

@@ -15,7 +15,7 @@ from kaskad.store._audit import write_audit
 from kaskad.store._base import StoreBase, now
 from kaskad.store._names import check_stage
 from kaskad.store._releases import no_such_release, release_row
-from kaskad.store.tables import ApprovalRow, StagePolicyRow
+from kaskad.store.tables import ApprovalRow, ReleaseRow, StagePolicyRow
 
 _ADDED = " (as "
 
@@ -31,10 +31,17 @@ class ApprovalMethods(StoreBase):
     def require_approval(
         self, pipeline: str, stage: str, actor: str, required: bool = True
     ) -> None:
-        """Make promotion of ``pipeline`` to ``stage`` need an approval (or no longer)."""
+        """Make promotion of ``pipeline`` to ``stage`` need an approval (or no longer);
+        NotFoundError for a pipeline with no release (a misspelt name would guard
+        nothing)."""
         check_stage(stage)
 
         def change(session: Session) -> None:
+            known = session.scalar(
+                select(ReleaseRow.number).where(ReleaseRow.pipeline == pipeline).limit(1)
+            )
+            if known is None:
+                raise NotFoundError(no_such_release(session, pipeline, ""))
             row = session.get(StagePolicyRow, (pipeline, stage))
             before = None if row is None else {"requires_approval": row.requires_approval}
             if row is None:

@@ -18,10 +18,12 @@ from sqlalchemy.orm import Session
 
 from kaskad.errors import NotFoundError
 from kaskad.store import _engine
+from kaskad.store._names import unknown_name
 from kaskad.store.tables import (
     DecisionLabelRow,
     DecisionRow,
     ReleaseReferenceRow,
+    ReleaseRow,
     ShadowDecisionRow,
 )
 
@@ -70,6 +72,26 @@ class WindowRows:
 
     rows: list[dict[str, Any]]
     shadows: dict[str, dict[str, dict[str, Any]]]  # decision id -> shadow -> output
+
+
+def check_pipeline_known(location: str, pipeline: str) -> None:
+    """NotFoundError, naming the pipelines there are, when the store holds neither a
+    decision nor a release of ``pipeline`` (a misspelt name is not a quiet window)."""
+    with _engine.reading(location) as engine, Session(engine) as session:
+        logged = session.scalar(
+            select(DecisionRow.decision_id).where(DecisionRow.pipeline == pipeline).limit(1)
+        )
+        released = session.scalar(
+            select(ReleaseRow.number).where(ReleaseRow.pipeline == pipeline).limit(1)
+        )
+        if logged is not None or released is not None:
+            return
+        names = sorted(
+            set(session.scalars(select(DecisionRow.pipeline).distinct()))
+            | set(session.scalars(select(ReleaseRow.pipeline).distinct()))
+        )
+    message = f"the store holds no decision and no release of pipeline {pipeline}"
+    raise NotFoundError(unknown_name(message, pipeline, names, "pipelines"))
 
 
 def read_window(

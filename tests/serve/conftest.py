@@ -86,7 +86,9 @@ def three_paths(
     executor = RecordExecutor(plan)
     direct = [json_value(executor.decide(r).output) for r in records]
     fields = [name for name, _ in plan.output_fields()]
-    config = ServeConfig(pipelines={"p": PipelineFile(pipeline)}, allow_anonymous=True)
+    config = ServeConfig(  # a list of more than 8 is decided as one frame
+        pipelines={"p": PipelineFile(pipeline)}, allow_anonymous=True, batch_threshold=8
+    )
     with running(create_app(config)) as url, httpx.Client(base_url=url, timeout=60) as client:
         one = [client.post("/v1/pipelines/p/decide", json=r).json() for r in records[:alone]]
         many = client.post("/v1/pipelines/p/decide-batch", json=records).json()

@@ -110,6 +110,7 @@ def test_decide_batch_shadows_run_after_the_reply(
         allow_anonymous=True,
         decision_log=str(store),
         unkeyed_masking=True,
+        batch_threshold=8,
     )
     with running(config) as url:
         r = httpx.post(f"{url}/v1/pipelines/credit/decide-batch", json=records, timeout=60)

@@ -88,7 +88,9 @@ class ServeConfig(BaseModel):
     allow_anonymous: bool = False
     body_limit: int = DEFAULT_BODY_LIMIT
     max_depth: int = DEFAULT_MAX_DEPTH  # objects/lists nested in a record at most; then 422
-    batch_threshold: int = 8  # lists longer than this go through the batch executor
+    # lists longer than this go through the batch executor: below it, building a frame
+    # from the records costs more than deciding them one by one (bench/README.md)
+    batch_threshold: int = 256
     decision_log: str | None = None
     queue_size: int = DEFAULT_QUEUE_SIZE
     queue_bytes: int = DEFAULT_QUEUE_BYTES  # request bytes waiting for the log; then 503

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import time
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -24,6 +23,7 @@ from kaskad.io.files import frame_from_records
 from kaskad.registry.releases import load_release
 from kaskad.serve.config import PipelineFile, ReleaseRef
 from kaskad.serve.errors import problem_json
+from kaskad.serve.ids import decision_id
 from kaskad.store import Store
 
 ShadowOutputs = dict[str, dict[str, Any]]  # shadow name -> its fields (no prefix)
@@ -184,7 +184,7 @@ class ServedPipeline:
         timings: dict[str, float] | None = None,
     ) -> Result:
         body: dict[str, Any] = {
-            "decision_id": str(uuid.uuid4()),
+            "decision_id": decision_id(),
             "pipeline": self.name,
             "release": self.release,
             "plan_hash": self.plan.hash,

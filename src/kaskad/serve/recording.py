@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -11,6 +10,7 @@ from kaskad.execute.masking import MaskingKey, has_sensitive
 from kaskad.serve.config import ServeConfig
 from kaskad.serve.decision_log import mask, shape_fingerprint
 from kaskad.serve.errors import ServeConfigError, ServeError, problem_json
+from kaskad.serve.ids import decision_id
 from kaskad.serve.pipelines import Result, ServedPipeline
 from kaskad.store.decisions import DecisionRecord
 
@@ -84,7 +84,7 @@ def for_refused_body(
         {"field": None, "problem": error.message}
     ]
     return DecisionRecord(
-        decision_id=str(uuid.uuid4()),
+        decision_id=decision_id(),
         pipeline=pipeline.name,
         release=pipeline.release,
         plan_hash=pipeline.plan.hash,

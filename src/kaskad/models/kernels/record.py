@@ -54,7 +54,9 @@ def _libm_expf() -> Callable[[float], float]:
     found = ctypes.util.find_library("m")
     if found is None:
         raise Unsupported("the C math library (expf) is not found")
-    fn = ctypes.CDLL(found).expf
+    # PyDLL: the call keeps the GIL (a CDLL call gives it away and, on a busy server,
+    # waits to get it back behind the other threads: far longer than expf itself)
+    fn = ctypes.PyDLL(found).expf
     fn.restype = ctypes.c_float
     fn.argtypes = [ctypes.c_float]
     return fn

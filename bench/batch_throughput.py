@@ -66,8 +66,10 @@ def input_file(rows: int, seed: int, plan: Plan) -> Path:
     base = read_input(APPLICATIONS, plan.schema)
     picks = np.random.default_rng(seed).integers(0, base.height, rows)
     frame = base[picks].with_columns(
-        pl.concat_str(pl.lit("B"), pl.int_range(1, rows + 1).cast(pl.String).str.zfill(9))
-        .alias("application_id"))
+        pl.concat_str(pl.lit("B"), pl.int_range(1, rows + 1).cast(pl.String).str.zfill(9)).alias(
+            "application_id"
+        )
+    )
     RESULTS.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial")
     frame.write_parquet(partial)
@@ -115,8 +117,9 @@ def library_scorers(models: Models) -> Scorers:
         return np.asarray(models.credit_pd.predict_proba(x)[:, 1], dtype=np.float64)
 
     def credit_pd_v2(x: FloatArray) -> FloatArray:
-        out = models.credit_pd_v2.run([models.v2_output],
-                                      {models.v2_input: x.astype(np.float32)})[0]
+        out = models.credit_pd_v2.run([models.v2_output], {models.v2_input: x.astype(np.float32)})[
+            0
+        ]
         return np.asarray(out[:, 1], dtype=np.float64)
 
     return Scorers(fraud, credit_pd, credit_pd_v2)
@@ -129,8 +132,9 @@ def kernel_scorers(models: Models) -> Scorers:
     fraud = kernel_batch(MODELS / "fraud.txt", "lightgbm")
     credit_pd = kernel_batch(MODELS / "credit_pd.joblib", "sklearn")
     v2 = kernel_batch(MODELS / "credit_pd_v2.onnx", "onnx")
-    return Scorers(fraud or library.fraud, credit_pd or library.credit_pd,
-                   v2 or library.credit_pd_v2)
+    return Scorers(
+        fraud or library.fraud, credit_pd or library.credit_pd, v2 or library.credit_pd_v2
+    )
 
 
 def constant_scorers() -> Scorers:
@@ -155,21 +159,31 @@ def _p2p_on_operation_day(frame: pl.DataFrame) -> pl.Series:
     the filter reads a field outside the list, so explode and count per row."""
     tx = pl.col("tx")
     same_day = (tx.struct.field("day") == pl.col("op_day")) & (
-        tx.struct.field("counterparty_type") == "individual")
+        tx.struct.field("counterparty_type") == "individual"
+    )
     counts = (
-        frame.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("row"),
-                     operation.struct.field("day").alias("op_day"), transactions.alias("tx"))
+        frame.select(
+            pl.int_range(pl.len(), dtype=pl.UInt32).alias("row"),
+            operation.struct.field("day").alias("op_day"),
+            transactions.alias("tx"),
+        )
         .explode("tx", empty_as_null=True, keep_nulls=True)  # one row at least per input row
         .group_by("row", maintain_order=True)
         .agg(same_day.fill_null(False).sum().cast(pl.Int64).alias("n"))
     )
-    return frame.select(pl.when(transactions.is_not_null()).then(counts["n"])
-                        .alias("p2p_ops_on_operation_day")).to_series()
+    return frame.select(
+        pl.when(transactions.is_not_null()).then(counts["n"]).alias("p2p_ops_on_operation_day")
+    ).to_series()
 
 
 def _outcome(cond: pl.Expr, on_missing: str = "unknown") -> pl.Expr:
-    return pl.when(cond).then(pl.lit("hit")).when(~cond).then(pl.lit("pass")) \
+    return (
+        pl.when(cond)
+        .then(pl.lit("hit"))
+        .when(~cond)
+        .then(pl.lit("pass"))
         .otherwise(pl.lit(on_missing))
+    )
 
 
 def _ruleset_summary(name: str, rule_ids: tuple[str, ...]) -> list[pl.Expr]:
@@ -184,21 +198,34 @@ def _ruleset_summary(name: str, rule_ids: tuple[str, ...]) -> list[pl.Expr]:
     return [
         (count > 0).alias(f"{name}.any_hit"),
         count.alias(f"{name}.hit_count"),
-        pl.when(count > 0).then(joined.str.split(",")).otherwise(pl.lit([], dtype=STRINGS))
+        pl.when(count > 0)
+        .then(joined.str.split(","))
+        .otherwise(pl.lit([], dtype=STRINGS))
         .alias(f"{name}.hits"),
-        pl.sum_horizontal([o == "unknown" for o in outcomes]).cast(pl.Int64)
+        pl.sum_horizontal([o == "unknown" for o in outcomes])
+        .cast(pl.Int64)
         .alias(f"{name}.unknown_count"),
     ]
 
 
 AML_RULES = ("cash_1m", "many_p2p_operations", "cash_structuring")
-ANTIFRAUD_RULES = ("new_device_large_amount", "underage_or_implausible_age",
-                   "income_missing_online")
+ANTIFRAUD_RULES = (
+    "new_device_large_amount",
+    "underage_or_implausible_age",
+    "income_missing_online",
+)
 
 
 OUTCOMES = ["manual_review", "reject", "reject", "manual_review", "reject", "reject", "approve"]
-REASONS = [["aml"], ["applicant_data"], ["fraud"], ["fraud_check"], ["credit_risk"],
-           ["affordability"], []]
+REASONS = [
+    ["aml"],
+    ["applicant_data"],
+    ["fraud"],
+    ["fraud_check"],
+    ["credit_risk"],
+    ["affordability"],
+    [],
+]
 
 
 def _branch(pd: str) -> pl.Expr:
@@ -206,22 +233,32 @@ def _branch(pd: str) -> pl.Expr:
     read. A null condition does not match, as when/then treats it."""
     fraud_score = pl.col("fraud_score")
     return (
-        pl.when(pl.col("aml_mandatory_control.any_hit")).then(0)
-        .when(pl.col("antifraud.underage_or_implausible_age") == "hit").then(1)
-        .when(fraud_score > 0.9).then(2)
-        .when(pl.col("antifraud.any_hit") | (fraud_score > 0.6)).then(3)
-        .when((pl.col(pd) > 0.2) | pl.col("has_default")).then(4)
-        .when(pl.col("payment_to_income") > 0.5).then(5)
+        pl.when(pl.col("aml_mandatory_control.any_hit"))
+        .then(0)
+        .when(pl.col("antifraud.underage_or_implausible_age") == "hit")
+        .then(1)
+        .when(fraud_score > 0.9)
+        .then(2)
+        .when(pl.col("antifraud.any_hit") | (fraud_score > 0.6))
+        .then(3)
+        .when((pl.col(pd) > 0.2) | pl.col("has_default"))
+        .then(4)
+        .when(pl.col("payment_to_income") > 0.5)
+        .then(5)
         .otherwise(6)
     )
 
 
 def _decision(branch: str, prefix: str = "") -> list[pl.Expr]:
     index = list(range(len(OUTCOMES)))
-    return [pl.col(branch).replace_strict(index, OUTCOMES, return_dtype=pl.String)
-            .alias(prefix + "decision"),
-            pl.col(branch).replace_strict(index, REASONS, return_dtype=STRINGS)
-            .alias(prefix + "reasons")]
+    return [
+        pl.col(branch)
+        .replace_strict(index, OUTCOMES, return_dtype=pl.String)
+        .alias(prefix + "decision"),
+        pl.col(branch)
+        .replace_strict(index, REASONS, return_dtype=STRINGS)
+        .alias(prefix + "reasons"),
+    ]
 
 
 def baseline(frame: pl.DataFrame, scorers: Scorers) -> pl.DataFrame:
@@ -236,32 +273,45 @@ def baseline(frame: pl.DataFrame, scorers: Scorers) -> pl.DataFrame:
         pl.when(income != 0).then(debt.fill_null(0.0) / income).alias("debt_to_income"),
         pl.col("channel").is_in(["web", "mobile"]).cast(pl.Int64).alias("is_online"),
         loans.list.eval((element.struct.field("days_overdue_max") > 30).fill_null(False))
-        .list.sum().cast(pl.Int64).alias("num_overdue"),
-        loans.list.eval(element.struct.field("status") == "defaulted").list.any()
+        .list.sum()
+        .cast(pl.Int64)
+        .alias("num_overdue"),
+        loans.list.eval(element.struct.field("status") == "defaulted")
+        .list.any()
         .alias("has_default"),
         _p2p_on_operation_day(frame),
-        transactions.list.eval(pl.when(kind == "cash_out").then(tx)).list.sum()
+        transactions.list.eval(pl.when(kind == "cash_out").then(tx))
+        .list.sum()
         .alias("cash_out_90d"),
-        transactions.list.eval(((kind == "cash_in") & tx.is_between(900_000, 999_999.99))
-                               .fill_null(False)).list.sum().alias("__structuring"),
+        transactions.list.eval(
+            ((kind == "cash_in") & tx.is_between(900_000, 999_999.99)).fill_null(False)
+        )
+        .list.sum()
+        .alias("__structuring"),
     )
     device_age = applicant.struct.field("device_age_days")
     age = applicant.struct.field("age")
     frame = frame.with_columns(
-        _outcome(operation.struct.field("kind").is_in(["cash_in", "cash_out"])
-                 & (operation.struct.field("amount_rub") >= 1_000_000))
-        .alias("aml_mandatory_control.cash_1m"),
-        _outcome(pl.col("p2p_ops_on_operation_day") > 30)
-        .alias("aml_mandatory_control.many_p2p_operations"),
+        _outcome(
+            operation.struct.field("kind").is_in(["cash_in", "cash_out"])
+            & (operation.struct.field("amount_rub") >= 1_000_000)
+        ).alias("aml_mandatory_control.cash_1m"),
+        _outcome(pl.col("p2p_ops_on_operation_day") > 30).alias(
+            "aml_mandatory_control.many_p2p_operations"
+        ),
         _outcome(pl.col("__structuring") >= 3).alias("aml_mandatory_control.cash_structuring"),
-        _outcome((device_age < 1) & (pl.col("amount") > 500_000))
-        .alias("antifraud.new_device_large_amount"),
+        _outcome((device_age < 1) & (pl.col("amount") > 500_000)).alias(
+            "antifraud.new_device_large_amount"
+        ),
         _outcome((age < 18) | (age > 100)).alias("antifraud.underage_or_implausible_age"),
-        _outcome((pl.col("is_online") == 1) & income.is_null(), on_missing="pass")
-        .alias("antifraud.income_missing_online"),
+        _outcome((pl.col("is_online") == 1) & income.is_null(), on_missing="pass").alias(
+            "antifraud.income_missing_online"
+        ),
     )
-    frame = frame.with_columns(*_ruleset_summary("aml_mandatory_control", AML_RULES),
-                               *_ruleset_summary("antifraud", ANTIFRAUD_RULES))
+    frame = frame.with_columns(
+        *_ruleset_summary("aml_mandatory_control", AML_RULES),
+        *_ruleset_summary("antifraud", ANTIFRAUD_RULES),
+    )
     fraud = scorers.fraud(_matrix(frame, FRAUD_INPUTS))
     frame = frame.with_columns(pl.Series("fraud_score", fraud))
     credit = _matrix(frame, CREDIT_INPUTS)  # the cascade: fraud_score is an input
@@ -269,21 +319,38 @@ def baseline(frame: pl.DataFrame, scorers: Scorers) -> pl.DataFrame:
         pl.Series("pd", scorers.credit_pd(credit)),
         pl.Series("shadow.credit_pd_v2.pd", scorers.credit_pd_v2(credit)),
     )
-    frame = frame.with_columns(_branch("pd").alias("__branch"),
-                               _branch("shadow.credit_pd_v2.pd").alias("__shadow_branch"))
-    frame = frame.with_columns(*_decision("__branch"),
-                               *_decision("__shadow_branch", "shadow.credit_pd_v2."))
+    frame = frame.with_columns(
+        _branch("pd").alias("__branch"), _branch("shadow.credit_pd_v2.pd").alias("__shadow_branch")
+    )
+    frame = frame.with_columns(
+        *_decision("__branch"), *_decision("__shadow_branch", "shadow.credit_pd_v2.")
+    )
     return frame.select(RESULT_COLUMNS)
 
 
 RESULT_COLUMNS = (
-    "application_id", "decision", "reasons", "monthly_payment", "payment_to_income",
-    "debt_to_income", "is_online", "num_overdue", "has_default", "p2p_ops_on_operation_day",
-    "cash_out_90d", *(f"aml_mandatory_control.{r}" for r in AML_RULES),
+    "application_id",
+    "decision",
+    "reasons",
+    "monthly_payment",
+    "payment_to_income",
+    "debt_to_income",
+    "is_online",
+    "num_overdue",
+    "has_default",
+    "p2p_ops_on_operation_day",
+    "cash_out_90d",
+    *(f"aml_mandatory_control.{r}" for r in AML_RULES),
     *(f"antifraud.{r}" for r in ANTIFRAUD_RULES),
-    *(f"{s}.{k}" for s in ("aml_mandatory_control", "antifraud")
-      for k in ("any_hit", "hit_count", "hits", "unknown_count")),
-    "fraud_score", "pd", "shadow.credit_pd_v2.pd", "shadow.credit_pd_v2.decision",
+    *(
+        f"{s}.{k}"
+        for s in ("aml_mandatory_control", "antifraud")
+        for k in ("any_hit", "hit_count", "hits", "unknown_count")
+    ),
+    "fraud_score",
+    "pd",
+    "shadow.credit_pd_v2.pd",
+    "shadow.credit_pd_v2.decision",
     "shadow.credit_pd_v2.reasons",
 )
 # Float features compared with a relative tolerance; every other column must be identical.
@@ -315,16 +382,18 @@ def check_same(ours: pl.DataFrame, theirs: pl.DataFrame) -> list[str]:
     return problems
 
 
-def verify(executor: kaskad.BatchExecutor, scorers: Scorers, frame: pl.DataFrame,
-           chunk_size: int) -> None:
+def verify(
+    executor: kaskad.BatchExecutor, scorers: Scorers, frame: pl.DataFrame, chunk_size: int
+) -> None:
     for chunk in frame.iter_slices(chunk_size):
         problems = check_same(executor.run(chunk), baseline(chunk, scorers))
         if problems:
             raise SystemExit("kaskad and the baseline disagree:\n  " + "\n  ".join(problems))
 
 
-def timed_run(run: Callable[[pl.DataFrame], pl.DataFrame], frame: pl.DataFrame,
-              chunk_size: int) -> float:
+def timed_run(
+    run: Callable[[pl.DataFrame], pl.DataFrame], frame: pl.DataFrame, chunk_size: int
+) -> float:
     """Seconds spent deciding every chunk of ``frame`` (slicing is not timed)."""
     total = 0.0
     for chunk in frame.iter_slices(chunk_size):
@@ -346,15 +415,24 @@ class Comparison:
         return median(self.kaskad) / median(self.baseline)
 
 
-def compare(label: str, executor: kaskad.BatchExecutor, scorers: Scorers,
-            frame: pl.DataFrame, args: argparse.Namespace,
-            best: Scorers | None = None) -> Comparison:
-    print(f"{label}: checking kaskad against the baseline on the first "
-          f"{min(args.verify_rows, frame.height):,} rows")
+def compare(
+    label: str,
+    executor: kaskad.BatchExecutor,
+    scorers: Scorers,
+    frame: pl.DataFrame,
+    args: argparse.Namespace,
+    best: Scorers | None = None,
+) -> Comparison:
+    print(
+        f"{label}: checking kaskad against the baseline on the first "
+        f"{min(args.verify_rows, frame.height):,} rows"
+    )
     verify(executor, scorers, frame.head(args.verify_rows), args.chunk_size)
     result = Comparison(label, [], [])
-    sides = [("kaskad", executor.run, result.kaskad),
-             ("baseline", lambda c: baseline(c, scorers), result.baseline)]
+    sides = [
+        ("kaskad", executor.run, result.kaskad),
+        ("baseline", lambda c: baseline(c, scorers), result.baseline),
+    ]
     if best is not None:
         verify(executor, best, frame.head(args.verify_rows), args.chunk_size)
         sides.append(("best", lambda c: baseline(c, best), result.best))
@@ -362,13 +440,16 @@ def compare(label: str, executor: kaskad.BatchExecutor, scorers: Scorers,
         for name, run, rates in sides if i % 2 == 0 else sides[::-1]:  # alternate the order
             seconds = timed_run(run, frame, args.chunk_size)
             rates.append(frame.height / seconds)
-            print(f"  run {i + 1}/{args.repeat} {name:>8}: {seconds:6.2f} s "
-                  f"{rates[-1]:>10,.0f} rows/s")
+            print(
+                f"  run {i + 1}/{args.repeat} {name:>8}: {seconds:6.2f} s "
+                f"{rates[-1]:>10,.0f} rows/s"
+            )
     return result
 
 
-def model_shares(plan: Plan, models: Models, frame: pl.DataFrame,
-                 chunk_size: int) -> dict[str, float]:
+def model_shares(
+    plan: Plan, models: Models, frame: pl.DataFrame, chunk_size: int
+) -> dict[str, float]:
     """Share of each side's time spent in model calls over one pass of ``frame``: inside
     kaskad's model adapters (library call and the adapter's checks), and inside the
     baseline's library calls."""
@@ -383,14 +464,16 @@ def model_shares(plan: Plan, models: Models, frame: pl.DataFrame,
                 return score(x)
             finally:
                 spent[0] += time.perf_counter() - start
+
         return run
 
     library = library_scorers(models)
-    scorers = Scorers(timed(library.fraud), timed(library.credit_pd),
-                      timed(library.credit_pd_v2))
+    scorers = Scorers(timed(library.fraud), timed(library.credit_pd), timed(library.credit_pd_v2))
     theirs = timed_run(lambda c: baseline(c, scorers), frame, chunk_size)
-    return {"kaskad": sum(t.nanoseconds for t in timers) / 1e9 / ours,
-            "baseline": spent[0] / theirs}
+    return {
+        "kaskad": sum(t.nanoseconds for t in timers) / 1e9 / ours,
+        "baseline": spent[0] / theirs,
+    }
 
 
 def profile(plan: Plan, frame: pl.DataFrame, chunk_size: int, top: int) -> None:
@@ -399,63 +482,111 @@ def profile(plan: Plan, frame: pl.DataFrame, chunk_size: int, top: int) -> None:
     executor.run(chunk)
     profiler = cProfile.Profile()
     profiler.runcall(executor.run, chunk)
-    print(f"cProfile of BatchExecutor.run on one chunk of {chunk.height:,} rows "
-          f"(top {top} by cumulative time):")
+    print(
+        f"cProfile of BatchExecutor.run on one chunk of {chunk.height:,} rows "
+        f"(top {top} by cumulative time):"
+    )
     pstats.Stats(profiler, stream=sys.stdout).sort_stats("cumulative").print_stats(top)
 
 
 def report(results: list[Comparison], shares: dict[str, float], share_rows: int) -> None:
     print()
-    print(f"{'rows/s (median)':<18}{'kaskad':>12}{'baseline':>12}{'kernels':>12}"
-          f"{'kaskad/baseline':>17}   range of runs: kaskad; baseline")
+    print(
+        f"{'rows/s (median)':<18}{'kaskad':>12}{'baseline':>12}{'kernels':>12}"
+        f"{'kaskad/baseline':>17}   range of runs: kaskad; baseline"
+    )
     for r in results:
         best = f"{median(r.best):>12,.0f}" if r.best else f"{'-':>12}"
-        print(f"{r.label:<18}{median(r.kaskad):>12,.0f}{median(r.baseline):>12,.0f}{best}"
-              f"{r.ratio:>17.0%}   {spread(r.kaskad)}; {spread(r.baseline)}")
-    print("kernels: the baseline with kaskad's NumPy batch kernels called directly instead "
-          "of the libraries (see bench/README.md for lleaves)")
-    print(f"share of the time spent in model calls (one pass over {share_rows:,} rows): "
-          + ", ".join(f"{side} {share:.0%}" for side, share in shares.items()))
+        print(
+            f"{r.label:<18}{median(r.kaskad):>12,.0f}{median(r.baseline):>12,.0f}{best}"
+            f"{r.ratio:>17.0%}   {spread(r.kaskad)}; {spread(r.baseline)}"
+        )
+    print(
+        "kernels: the baseline with kaskad's NumPy batch kernels called directly instead "
+        "of the libraries (see bench/README.md for lleaves)"
+    )
+    print(
+        f"share of the time spent in model calls (one pass over {share_rows:,} rows): "
+        + ", ".join(f"{side} {share:.0%}" for side, share in shares.items())
+    )
     full = results[0]
     verdict = "met" if full.ratio >= TARGET else "NOT met"
     print(f"target kaskad >= {TARGET:.0%} of the baseline ({full.label}): {verdict}")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", type=int, default=1_000_000,
-                        help="applications to decide (default 1,000,000)")
-    parser.add_argument("--chunk-size", type=int, default=50_000,
-                        help="rows per batch, as kaskad run's --chunk-size (default 50,000)")
-    parser.add_argument("--repeat", type=int, default=3,
-                        help="timed runs per side; the median is reported (default 3)")
-    parser.add_argument("--verify-rows", type=int, default=100_000,
-                        help="rows on which both sides must agree before timing "
-                        "(default 100,000)")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--rows", type=int, default=1_000_000, help="applications to decide (default 1,000,000)"
+    )
+    parser.add_argument(
+        "--chunk-size",
+        type=int,
+        default=50_000,
+        help="rows per batch, as kaskad run's --chunk-size (default 50,000)",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="timed runs per side; the median is reported (default 3)",
+    )
+    parser.add_argument(
+        "--verify-rows",
+        type=int,
+        default=100_000,
+        help="rows on which both sides must agree before timing (default 100,000)",
+    )
     parser.add_argument("--seed", type=int, default=11, help="resampling seed (default 11)")
-    parser.add_argument("--skip-no-models", action="store_true",
-                        help="only the comparison with models")
-    parser.add_argument("--skip-kernels", action="store_true",
-                        help="without the third column (kaskad's batch kernels called "
-                        "directly)")
-    parser.add_argument("--profile", type=int, metavar="TOP", default=0,
-                        help="also print a cProfile of kaskad on one chunk (TOP functions)")
+    parser.add_argument(
+        "--skip-no-models", action="store_true", help="only the comparison with models"
+    )
+    parser.add_argument(
+        "--skip-kernels",
+        action="store_true",
+        help="without the third column (kaskad's batch kernels called directly)",
+    )
+    parser.add_argument(
+        "--profile",
+        type=int,
+        metavar="TOP",
+        default=0,
+        help="also print a cProfile of kaskad on one chunk (TOP functions)",
+    )
     args = parser.parse_args(argv)
     require_example()
     print_header("kaskad batch throughput (credit example)")
 
     plan = kaskad.compile_pipeline(PIPELINE)
     frame = read_typed(input_file(args.rows, args.seed, plan), plan)
-    print(f"input: {frame.height:,} rows in chunks of {args.chunk_size:,}, "
-          f"{args.repeat} timed runs per side\n")
+    print(
+        f"input: {frame.height:,} rows in chunks of {args.chunk_size:,}, "
+        f"{args.repeat} timed runs per side\n"
+    )
 
     models = load_models()
-    results = [compare("with models", kaskad.BatchExecutor(plan), library_scorers(models),
-                       frame, args, best=None if args.skip_kernels else kernel_scorers(models))]
+    results = [
+        compare(
+            "with models",
+            kaskad.BatchExecutor(plan),
+            library_scorers(models),
+            frame,
+            args,
+            best=None if args.skip_kernels else kernel_scorers(models),
+        )
+    ]
     if not args.skip_no_models:
-        results.append(compare("models excluded", kaskad.BatchExecutor(plan, without_models()),
-                               constant_scorers(), frame, args))
+        results.append(
+            compare(
+                "models excluded",
+                kaskad.BatchExecutor(plan, without_models()),
+                constant_scorers(),
+                frame,
+                args,
+            )
+        )
     sample = frame.head(args.verify_rows)
     report(results, model_shares(plan, models, sample, args.chunk_size), sample.height)
     if args.profile:

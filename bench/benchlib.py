@@ -37,8 +37,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 # Model inputs, in the order pipeline.yaml declares them.
 FRAUD_INPUTS = ("amount", "applicant.device_age_days", "debt_to_income", "is_online")
-CREDIT_INPUTS = ("applicant.income", "term_months", "num_overdue", "fraud_score",
-                 "debt_to_income")
+CREDIT_INPUTS = ("applicant.income", "term_months", "num_overdue", "fraud_score", "debt_to_income")
 # What a stand-in model returns when model calls are excluded (both sides use it).
 STUB_SCORE = 0.1
 # scikit-learn warns on every call when an estimator fitted on a data frame gets an array.
@@ -49,12 +48,17 @@ FloatArray = npt.NDArray[np.float64]
 
 def require_example() -> None:
     """Exit with a hint unless the credit example's data and models are built."""
-    needed = [APPLICATIONS, MODELS / "fraud.txt", MODELS / "credit_pd.joblib",
-              MODELS / "credit_pd_v2.onnx"]
+    needed = [
+        APPLICATIONS,
+        MODELS / "fraud.txt",
+        MODELS / "credit_pd.joblib",
+        MODELS / "credit_pd_v2.onnx",
+    ]
     if missing := [p for p in needed if not p.exists()]:
         names = ", ".join(str(p.relative_to(ROOT)) for p in missing)
-        sys.exit(f"missing {names}; build the example first: "
-                 ".venv/bin/python examples/credit/build.py")
+        sys.exit(
+            f"missing {names}; build the example first: .venv/bin/python examples/credit/build.py"
+        )
 
 
 # ---- the machine ------------------------------------------------------------------------
@@ -92,8 +96,8 @@ def machine_lines() -> list[str]:
         f"python: {platform.python_version()} ({platform.python_implementation()})",
         "versions: " + ", ".join(f"{p} {version(p)}" for p in packages),
         f"polars threads: {pl.thread_pool_size()}",
-        "load average (1/5/15 min): " + (" / ".join(f"{x:.2f}" for x in load)
-                                          if load else "unknown"),
+        "load average (1/5/15 min): "
+        + (" / ".join(f"{x:.2f}" for x in load) if load else "unknown"),
     ]
 
 
@@ -127,8 +131,9 @@ def load_models() -> Models:
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    session = ort.InferenceSession(str(MODELS / "credit_pd_v2.onnx"), sess_options=options,
-                                   providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(
+        str(MODELS / "credit_pd_v2.onnx"), sess_options=options, providers=["CPUExecutionProvider"]
+    )
     probabilities = next(o.name for o in session.get_outputs() if "prob" in o.name)
     return Models(
         fraud=lightgbm.Booster(model_file=str(MODELS / "fraud.txt")),

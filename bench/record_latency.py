@@ -122,8 +122,9 @@ def kernel_scorers(models: Models) -> Scorers:
     fraud = kernel_function(MODELS / "fraud.txt", "lightgbm")
     credit_pd = kernel_function(MODELS / "credit_pd.joblib", "sklearn")
     v2 = kernel_function(MODELS / "credit_pd_v2.onnx", "onnx")
-    return Scorers(fraud or library.fraud, credit_pd or library.credit_pd,
-                   v2 or library.credit_pd_v2)
+    return Scorers(
+        fraud or library.fraud, credit_pd or library.credit_pd, v2 or library.credit_pd_v2
+    )
 
 
 def constant_scorers() -> Scorers:
@@ -133,9 +134,15 @@ def constant_scorers() -> Scorers:
     return Scorers(constant, constant, constant)
 
 
-def _decide(aml_any: bool, underage: str, antifraud_any: bool, fraud_score: float,
-            pd: float, has_default: bool | None,
-            payment_to_income: float | None) -> tuple[str, list[str]]:
+def _decide(
+    aml_any: bool,
+    underage: str,
+    antifraud_any: bool,
+    fraud_score: float,
+    pd: float,
+    has_default: bool | None,
+    payment_to_income: float | None,
+) -> tuple[str, list[str]]:
     """The decision branches of pipeline.yaml; an unknown condition does not match."""
     if aml_any:
         return "manual_review", ["aml"]
@@ -173,8 +180,7 @@ def baseline(record: Record, scorers: Scorers) -> Result:
 
     # features
     monthly_payment = amount * RATE / (1 - (1 + RATE) ** -term)
-    payment_to_income = monthly_payment / income if income is not None and income > 0 \
-        else None
+    payment_to_income = monthly_payment / income if income is not None and income > 0 else None
     debt_to_income = (debt or 0.0) / income if income else None
     is_online = 1 if channel in ("web", "mobile") else 0
     num_overdue = has_default = None
@@ -189,8 +195,12 @@ def baseline(record: Record, scorers: Scorers) -> Result:
         cash_out = 0.0
         for tx in transactions:
             kind, value, day = tx.get("kind"), tx.get("amount_rub"), tx.get("day")
-            if (op_day is not None and day and tx.get("counterparty_type") == "individual"
-                    and dt.date.fromisoformat(day) == op_day):
+            if (
+                op_day is not None
+                and day
+                and tx.get("counterparty_type") == "individual"
+                and dt.date.fromisoformat(day) == op_day
+            ):
                 p2p += 1
             if value is not None:
                 if kind == "cash_out":
@@ -199,45 +209,64 @@ def baseline(record: Record, scorers: Scorers) -> Result:
                     structuring += 1
 
     # rules
-    out: Result = {"application_id": record["application_id"], "status": "decided",
-                   "errors": []}
+    out: Result = {"application_id": record["application_id"], "status": "decided", "errors": []}
     op_kind, op_amount = operation.get("kind"), operation.get("amount_rub")
     aml = {
-        "cash_1m": _outcome(_and(None if op_kind is None else op_kind in ("cash_in", "cash_out"),
-                                 None if op_amount is None else op_amount >= 1_000_000)),
+        "cash_1m": _outcome(
+            _and(
+                None if op_kind is None else op_kind in ("cash_in", "cash_out"),
+                None if op_amount is None else op_amount >= 1_000_000,
+            )
+        ),
         "many_p2p_operations": _outcome(_gt(p2p, 30)),
         "cash_structuring": _outcome(None if structuring is None else structuring >= 3),
     }
     antifraud = {
         "new_device_large_amount": _outcome(
-            _and(None if device_age is None else device_age < 1, amount > 500_000)),
+            _and(None if device_age is None else device_age < 1, amount > 500_000)
+        ),
         "underage_or_implausible_age": _outcome(age < 18 or age > 100),
         "income_missing_online": _outcome(is_online == 1 and income is None, "pass"),
     }
 
     # models: the fraud score feeds the credit models (cascade)
-    fraud_score = scorers.fraud([amount, _float(device_age), _float(debt_to_income),
-                                 float(is_online)])
-    credit_row = [_float(income), float(term), _float(num_overdue), fraud_score,
-                  _float(debt_to_income)]
+    fraud_score = scorers.fraud(
+        [amount, _float(device_age), _float(debt_to_income), float(is_online)]
+    )
+    credit_row = [
+        _float(income),
+        float(term),
+        _float(num_overdue),
+        fraud_score,
+        _float(debt_to_income),
+    ]
     pd = scorers.credit_pd(credit_row)
     pd_v2 = scorers.credit_pd_v2(credit_row)
 
     aml_any = any(o == "hit" for o in aml.values())
     antifraud_any = any(o == "hit" for o in antifraud.values())
     underage = antifraud["underage_or_implausible_age"]
-    out["decision"], out["reasons"] = _decide(aml_any, underage, antifraud_any, fraud_score,
-                                              pd, has_default, payment_to_income)
-    out.update({
-        "monthly_payment": monthly_payment, "payment_to_income": payment_to_income,
-        "debt_to_income": debt_to_income, "is_online": is_online, "num_overdue": num_overdue,
-        "has_default": has_default, "p2p_ops_on_operation_day": p2p, "cash_out_90d": cash_out,
-    })
+    out["decision"], out["reasons"] = _decide(
+        aml_any, underage, antifraud_any, fraud_score, pd, has_default, payment_to_income
+    )
+    out.update(
+        {
+            "monthly_payment": monthly_payment,
+            "payment_to_income": payment_to_income,
+            "debt_to_income": debt_to_income,
+            "is_online": is_online,
+            "num_overdue": num_overdue,
+            "has_default": has_default,
+            "p2p_ops_on_operation_day": p2p,
+            "cash_out_90d": cash_out,
+        }
+    )
     _summary("aml_mandatory_control", aml, out)
     _summary("antifraud", antifraud, out)
     out["fraud_score"], out["pd"] = fraud_score, pd
-    shadow_decision, shadow_reasons = _decide(aml_any, underage, antifraud_any, fraud_score,
-                                              pd_v2, has_default, payment_to_income)
+    shadow_decision, shadow_reasons = _decide(
+        aml_any, underage, antifraud_any, fraud_score, pd_v2, has_default, payment_to_income
+    )
     out["shadow.credit_pd_v2.decision"] = shadow_decision
     out["shadow.credit_pd_v2.reasons"] = shadow_reasons
     out["shadow.credit_pd_v2.pd"] = pd_v2
@@ -273,8 +302,10 @@ def verify(executor: kaskad.RecordExecutor, scorers: Scorers, records: list[Reco
     for record in records:
         problems = check_same(executor.decide(record).output, baseline(record, scorers))
         if problems:
-            raise SystemExit(f"{record['application_id']}: kaskad and the baseline disagree:\n"
-                             "  " + "\n  ".join(problems))
+            raise SystemExit(
+                f"{record['application_id']}: kaskad and the baseline disagree:\n"
+                "  " + "\n  ".join(problems)
+            )
 
 
 def latencies(decide: Callable[[Record], object], records: list[Record]) -> list[float]:
@@ -306,9 +337,15 @@ class Comparison:
         return self.p("kaskad", 50) / self.p("baseline", 50)
 
 
-def compare(label: str, executor: kaskad.RecordExecutor, scorers: Scorers,
-            records: list[Record], warmup: list[Record], repeat: int,
-            best: Scorers | None = None) -> Comparison:
+def compare(
+    label: str,
+    executor: kaskad.RecordExecutor,
+    scorers: Scorers,
+    records: list[Record],
+    warmup: list[Record],
+    repeat: int,
+    best: Scorers | None = None,
+) -> Comparison:
     print(f"{label}: checking kaskad against the baseline on all {len(records):,} records")
     verify(executor, scorers, records)
     if best is not None:
@@ -327,8 +364,10 @@ def compare(label: str, executor: kaskad.RecordExecutor, scorers: Scorers,
         for name, decide, runs in sides if i % 2 == 0 else sides[::-1]:
             gc.collect()
             runs.append(latencies(decide, records))
-            print(f"  run {i + 1}/{repeat} {name:>8}: p50 {percentile(runs[-1], 50):8.1f} µs"
-                  f"  p99 {percentile(runs[-1], 99):8.1f} µs")
+            print(
+                f"  run {i + 1}/{repeat} {name:>8}: p50 {percentile(runs[-1], 50):8.1f} µs"
+                f"  p99 {percentile(runs[-1], 99):8.1f} µs"
+            )
     return result
 
 
@@ -348,8 +387,9 @@ class ModelTime:
         return ns / calls / 1000
 
 
-def _timed(name: str, score: Callable[[list[float]], float],
-           into: dict[str, list[int]]) -> Callable[[list[float]], float]:
+def _timed(
+    name: str, score: Callable[[list[float]], float], into: dict[str, list[int]]
+) -> Callable[[list[float]], float]:
     slot = into.setdefault(name, [0, 0])
 
     def run(row: list[float]) -> float:
@@ -359,11 +399,13 @@ def _timed(name: str, score: Callable[[list[float]], float],
         finally:
             slot[0] += time.perf_counter_ns() - start
             slot[1] += 1
+
     return run
 
 
-def _pass(decide: Callable[[Record], object], records: list[Record],
-          reset: Callable[[], None]) -> int:
+def _pass(
+    decide: Callable[[Record], object], records: list[Record], reset: Callable[[], None]
+) -> int:
     """Nanoseconds to decide ``records``, after a warm-up and a ``reset`` of the timers."""
     for record in records[:200]:
         decide(record)
@@ -389,8 +431,12 @@ def model_time(plan: Plan, models: Models, records: list[Record]) -> dict[str, M
 
     theirs = ModelTime()
     library = library_scorers(models)
-    scorers = Scorers(*(_timed(name, getattr(library, name), theirs.models)
-                        for name in ("fraud", "credit_pd", "credit_pd_v2")))
+    scorers = Scorers(
+        *(
+            _timed(name, getattr(library, name), theirs.models)
+            for name in ("fraud", "credit_pd", "credit_pd_v2")
+        )
+    )
 
     def reset_calls() -> None:
         for slot in theirs.models.values():
@@ -400,8 +446,11 @@ def model_time(plan: Plan, models: Models, records: list[Record]) -> dict[str, M
     return {"kaskad": ours, "baseline": theirs}
 
 
-MODEL_NAMES = {"fraud.txt": "fraud", "credit_pd.joblib": "credit_pd",
-               "credit_pd_v2.onnx": "credit_pd_v2"}
+MODEL_NAMES = {
+    "fraud.txt": "fraud",
+    "credit_pd.joblib": "credit_pd",
+    "credit_pd_v2.onnx": "credit_pd_v2",
+}
 
 
 def step_breakdown(executor: kaskad.RecordExecutor, records: list[Record]) -> dict[str, float]:
@@ -421,25 +470,35 @@ def step_breakdown(executor: kaskad.RecordExecutor, records: list[Record]) -> di
 def profile(executor: kaskad.RecordExecutor, records: list[Record], top: int) -> None:
     profiler = cProfile.Profile()
     profiler.runcall(lambda: [executor.decide(r) for r in records])
-    print(f"cProfile of RecordExecutor.decide over {len(records):,} records "
-          f"(top {top} by internal time):")
+    print(
+        f"cProfile of RecordExecutor.decide over {len(records):,} records "
+        f"(top {top} by internal time):"
+    )
     pstats.Stats(profiler, stream=sys.stdout).sort_stats("tottime").print_stats(top)
 
 
 def report(results: list[Comparison]) -> None:
     print()
-    print(f"{'':<18}{'kaskad p50':>11}{'p99':>9}{'baseline p50':>14}{'p99':>9}"
-          f"{'best-known p50':>16}{'p99':>9}{'p50 ratio':>11}   (µs)")
+    print(
+        f"{'':<18}{'kaskad p50':>11}{'p99':>9}{'baseline p50':>14}{'p99':>9}"
+        f"{'best-known p50':>16}{'p99':>9}{'p50 ratio':>11}   (µs)"
+    )
     for r in results:
-        print(f"{r.label:<18}{r.p('kaskad', 50):>11.1f}{r.p('kaskad', 99):>9.1f}"
-              f"{r.p('baseline', 50):>14.1f}{r.p('baseline', 99):>9.1f}"
-              f"{r.p('best', 50):>16.1f}{r.p('best', 99):>9.1f}{r.ratio:>10.2f}×")
-    print("best-known: the hand-written baseline with kaskad's compiled kernels called "
-          "directly instead of the libraries")
+        print(
+            f"{r.label:<18}{r.p('kaskad', 50):>11.1f}{r.p('kaskad', 99):>9.1f}"
+            f"{r.p('baseline', 50):>14.1f}{r.p('baseline', 99):>9.1f}"
+            f"{r.p('best', 50):>16.1f}{r.p('best', 99):>9.1f}{r.ratio:>10.2f}×"
+        )
+    print(
+        "best-known: the hand-written baseline with kaskad's compiled kernels called "
+        "directly instead of the libraries"
+    )
     for r in results:
         if r.label == "with models":
-            print(f"target kaskad p50 <= {RECORD_TARGET_US:.0f} µs with models: "
-                  + ("met" if r.p("kaskad", 50) <= RECORD_TARGET_US else "NOT met"))
+            print(
+                f"target kaskad p50 <= {RECORD_TARGET_US:.0f} µs with models: "
+                + ("met" if r.p("kaskad", 50) <= RECORD_TARGET_US else "NOT met")
+            )
         verdict = "met" if r.ratio <= TARGET else "NOT met"
         print(f"target kaskad p50 <= {TARGET:.0f}× the baseline's ({r.label}): {verdict}")
 
@@ -450,22 +509,40 @@ def load_records(count: int, skip: int = 0) -> list[Record]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--records", type=int, default=2_000,
-                        help="distinct applications timed (default 2,000)")
-    parser.add_argument("--warmup", type=int, default=500,
-                        help="other applications decided first, untimed (default 500)")
-    parser.add_argument("--repeat", type=int, default=3,
-                        help="timed passes per side; medians of the percentiles are "
-                        "reported (default 3)")
-    parser.add_argument("--skip-no-models", action="store_true",
-                        help="only the comparison with models")
-    parser.add_argument("--skip-models", action="store_true",
-                        help="only the comparison with model calls excluded (the executor's "
-                        "own cost; target: at most 2× the baseline's p50)")
-    parser.add_argument("--profile", type=int, metavar="TOP", default=0,
-                        help="also print a cProfile of kaskad without models (TOP functions)")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--records", type=int, default=2_000, help="distinct applications timed (default 2,000)"
+    )
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=500,
+        help="other applications decided first, untimed (default 500)",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="timed passes per side; medians of the percentiles are reported (default 3)",
+    )
+    parser.add_argument(
+        "--skip-no-models", action="store_true", help="only the comparison with models"
+    )
+    parser.add_argument(
+        "--skip-models",
+        action="store_true",
+        help="only the comparison with model calls excluded (the executor's "
+        "own cost; target: at most 2× the baseline's p50)",
+    )
+    parser.add_argument(
+        "--profile",
+        type=int,
+        metavar="TOP",
+        default=0,
+        help="also print a cProfile of kaskad without models (TOP functions)",
+    )
     args = parser.parse_args(argv)
     require_example()
     print_header("kaskad single-record latency (credit example)")
@@ -473,29 +550,46 @@ def main(argv: list[str] | None = None) -> int:
     plan = kaskad.compile_pipeline(PIPELINE)
     warmup = load_records(args.warmup)
     records = load_records(args.records, skip=args.warmup)
-    print(f"{len(records):,} records timed after {len(warmup):,} warm-up records, "
-          f"{args.repeat} passes per side\n")
+    print(
+        f"{len(records):,} records timed after {len(warmup):,} warm-up records, "
+        f"{args.repeat} passes per side\n"
+    )
 
     if args.skip_models and args.skip_no_models:
         parser.error("--skip-models and --skip-no-models leave nothing to compare")
     models = load_models()
     results = []
     if not args.skip_models:
-        results.append(compare("with models", kaskad.RecordExecutor(plan),
-                               library_scorers(models), records, warmup, args.repeat,
-                               best=kernel_scorers(models)))
+        results.append(
+            compare(
+                "with models",
+                kaskad.RecordExecutor(plan),
+                library_scorers(models),
+                records,
+                warmup,
+                args.repeat,
+                best=kernel_scorers(models),
+            )
+        )
     stubbed = without_models()
     if not args.skip_no_models:
-        results.append(compare("models excluded", kaskad.RecordExecutor(plan, stubbed),
-                               constant_scorers(), records, warmup, args.repeat))
+        results.append(
+            compare(
+                "models excluded",
+                kaskad.RecordExecutor(plan, stubbed),
+                constant_scorers(),
+                records,
+                warmup,
+                args.repeat,
+            )
+        )
     report(results)
 
     if not args.skip_models:
         times = model_time(plan, models, records)
         print("\ntime inside model calls (one pass):")
         for side, spent in times.items():
-            calls = ", ".join(f"{name} {spent.per_call(name):.1f}"
-                              for name in MODEL_NAMES.values())
+            calls = ", ".join(f"{name} {spent.per_call(name):.1f}" for name in MODEL_NAMES.values())
             print(f"  {side:>8}: {spent.share:.0%} of its time; µs per call: {calls}")
     print("kaskad time by step kind, models excluded (mean µs per record, from traces):")
     for kind, micros in step_breakdown(kaskad.RecordExecutor(plan, stubbed), records).items():

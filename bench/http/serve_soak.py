@@ -36,12 +36,18 @@ def _rss_mib(pid: int) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=8, help="rounds of requests (default 8)")
-    parser.add_argument("--per-round", type=int, default=5_000,
-                        help="requests per round (default 5,000)")
-    parser.add_argument("--connections", type=int, default=32,
-                        help="concurrent keep-alive connections (default 32)")
-    parser.add_argument("--records", type=int, default=2_000,
-                        help="distinct example applications sent, cycled (default 2,000)")
+    parser.add_argument(
+        "--per-round", type=int, default=5_000, help="requests per round (default 5,000)"
+    )
+    parser.add_argument(
+        "--connections", type=int, default=32, help="concurrent keep-alive connections (default 32)"
+    )
+    parser.add_argument(
+        "--records",
+        type=int,
+        default=2_000,
+        help="distinct example applications sent, cycled (default 2,000)",
+    )
     args = parser.parse_args(argv)
     require_example()
     print_header("kaskad serving memory under sustained load (credit example)")
@@ -57,10 +63,13 @@ def main(argv: list[str] | None = None) -> int:
         server = st.start("kaskad", options, json.dumps({"decision_log": log}))
         try:
             st.wait_ready(server, 60)
-            print(f"client: {st._pin(client_cpus)}; server: cpu {server_cpus or 'any'}; "
-                  f"{args.connections} connections, decision log on, shadow on\n")
-            requests = st.encode_requests(server.port, f"/v1/pipelines/{st.PIPELINE_NAME}/decide",
-                                          bodies)
+            print(
+                f"client: {st._pin(client_cpus)}; server: cpu {server_cpus or 'any'}; "
+                f"{args.connections} connections, decision log on, shadow on\n"
+            )
+            requests = st.encode_requests(
+                server.port, f"/v1/pipelines/{st.PIPELINE_NAME}/decide", bodies
+            )
             try:
                 import uvloop
 
@@ -71,19 +80,30 @@ def main(argv: list[str] | None = None) -> int:
                 runner = asyncio.run  # type: ignore[assignment]
             sizes = []
             for i in range(args.rounds):
-                run = runner(st.load(server.port, requests, args.per_round, args.connections,
-                                     start_at=i * args.per_round))
+                run = runner(
+                    st.load(
+                        server.port,
+                        requests,
+                        args.per_round,
+                        args.connections,
+                        start_at=i * args.per_round,
+                    )
+                )
                 sizes.append(_rss_mib(server.process.pid))
-                print(f"  after {(i + 1) * args.per_round:>8,} requests: {run.rps:6,.0f} req/s  "
-                      f"p99 {run.p(99):6.1f} ms  non-200 {run.errors}  rss {sizes[-1]:6.1f} MiB")
+                print(
+                    f"  after {(i + 1) * args.per_round:>8,} requests: {run.rps:6,.0f} req/s  "
+                    f"p99 {run.p(99):6.1f} ms  non-200 {run.errors}  rss {sizes[-1]:6.1f} MiB"
+                )
         finally:
             server.process.terminate()
             server.process.wait(30)
     growth = sizes[-1] - sizes[0]
     served = (args.rounds - 1) * args.per_round
-    print(f"\nRSS from the first round to the last: {sizes[0]:.1f} → {sizes[-1]:.1f} MiB "
-          f"({growth:+.1f} MiB over {served:,} requests, "
-          f"{growth * 1024 * 1024 / max(served, 1):+.1f} bytes per request)")
+    print(
+        f"\nRSS from the first round to the last: {sizes[0]:.1f} → {sizes[-1]:.1f} MiB "
+        f"({growth:+.1f} MiB over {served:,} requests, "
+        f"{growth * 1024 * 1024 / max(served, 1):+.1f} bytes per request)"
+    )
     return 0
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from kaskad.models.kernels.ensemble import ZERO, Refused, TreeEnsemble
-from kaskad.models.kernels.record import expf
+from kaskad.models.kernels.record import exp_array, expf
 
 FloatArray = npt.NDArray[np.float64]
 BatchKernel = Callable[[FloatArray], FloatArray]  # (n, features) -> (n, classes)
@@ -115,18 +115,23 @@ def finish_batch(e: TreeEnsemble, raw: FloatArray) -> FloatArray:
         v = f32(1.0) / (f32(1.0) + ex.reshape(x.shape))
         return np.asarray(np.where(x < 0, f32(1.0) - v, v), dtype=np.float64)
     if e.link == "sigmoid":
-        return np.asarray(1.0 / (1.0 + np.exp(-e.sigmoid * raw)), dtype=np.float64)
+        return np.asarray(1.0 / (1.0 + exp_array(-e.sigmoid * raw)), dtype=np.float64)
     if e.link == "xgb_sigmoid":  # XGBoost's float32 sigmoid, with the C library's expf
         f32 = np.float32
         x = np.minimum(-raw.astype(f32), f32(88.7))
         ex = np.asarray([expf(v) for v in x.ravel().tolist()], dtype=f32).reshape(x.shape)
         denom = (ex + f32(1.0)) + f32(1e-16)
         return np.asarray(f32(1.0) / denom, dtype=np.float64)
-    if e.link == "softmax":
+    if e.link in ("softmax", "softmax_numpy"):
         top = raw[:, 0].copy()
         for c in range(1, raw.shape[1]):
             top = np.maximum(raw[:, c], top)
-        exps = np.exp(raw - top[:, None])
+        shifted = raw - top[:, None]
+        if e.link == "softmax_numpy":
+            with np.errstate(over="ignore"):
+                exps = np.exp(shifted)
+        else:
+            exps = exp_array(shifted)
         total = np.zeros(len(raw))
         for c in range(raw.shape[1]):
             total = total + exps[:, c]

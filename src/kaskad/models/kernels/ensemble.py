@@ -30,7 +30,10 @@ import numpy as np
 
 # LightGBM's kZeroThreshold (1e-35f), as the double it is compared as
 ZERO = float(np.float32(1e-35))
-Link = Literal["identity", "sigmoid", "softmax", "xgb_sigmoid", "onnx_logistic"]
+# "softmax" takes the C library's exp (LightGBM), "softmax_numpy" NumPy's (scikit-learn)
+Link = Literal[
+    "identity", "sigmoid", "softmax", "softmax_numpy", "xgb_sigmoid", "onnx_logistic"
+]
 
 
 class Unsupported(Exception):

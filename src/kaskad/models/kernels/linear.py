@@ -7,7 +7,7 @@ link. One record pays scikit-learn's per-call checks in those steps; here the sa
 arithmetic runs on the row's list of floats: the steps that are element-wise formulas
 (``SimpleImputer`` of NaN, ``StandardScaler``) are applied as such, the sum is formed in
 the same order, and the link is ``1 / (1 + exp(-x))`` (bit-equal to ``expit``) or the
-same softmax. A model with any other step keeps scikit-learn for its records.
+same softmax (with NumPy's ``exp``). A model with any other step keeps scikit-learn for its records.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from kaskad.models.kernels.ensemble import Unsupported
-from kaskad.models.kernels.record import exp
+from kaskad.models.kernels.record import exp, np_exp
 
 Step = Callable[[list[float]], list[float]]
 
@@ -54,7 +54,7 @@ def linear_record(estimator: Any, task: str) -> tuple[int, Callable[[list[float]
             top = out[0]
             for s in out[1:]:
                 top = max(top, s)
-            exps = [exp(s - top) for s in out]
+            exps = np_exp([s - top for s in out])  # as softmax_columns: NumPy's exp
             total = exps[0]
             for v in exps[1:]:
                 total += v

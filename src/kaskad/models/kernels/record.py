@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from kaskad.models.kernels.ensemble import ZERO, Refused, TreeEnsemble, Unsupported
 
@@ -74,11 +75,28 @@ _EXPF: Callable[[float], float] | None = None
 
 
 def exp(x: float) -> float:
-    """``math.exp`` (bit-equal to ``np.exp`` here), inf where it overflows, as NumPy's."""
+    """``exp(x)`` of the C library (``math.exp``), inf where it overflows. Not ``np.exp``:
+    on processors with AVX-512 NumPy uses its own vector code, which differs from the C
+    library's in the last bit for some values (LightGBM and SciPy's ``expit`` call the C
+    library)."""
     try:
         return math.exp(x)
     except OverflowError:
         return math.inf
+
+
+def np_exp(values: list[float]) -> list[float]:
+    """NumPy's ``exp`` of each value (what scikit-learn's softmax computes; its bits may
+    differ from the C library's, see :func:`exp`)."""
+    with np.errstate(over="ignore"):
+        result: list[float] = np.exp(np.asarray(values, dtype=np.float64)).tolist()
+    return result
+
+
+def exp_array(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """:func:`exp` element by element over an array (the C library's bits, see there)."""
+    flat = np.fromiter(map(exp, x.ravel().tolist()), dtype=np.float64, count=x.size)
+    return flat.reshape(x.shape)
 
 
 def _sum32(values: list[float]) -> float:
@@ -118,11 +136,12 @@ def finish(e: TreeEnsemble) -> Callable[[list[float]], list[float]]:
         if link == "xgb_sigmoid":  # XGBoost's float32 sigmoid
             r = _round32
             return [r(1.0 / r(r(expf(min(-a, _MAX_EXP32)) + 1.0) + _EPS32)) for a in acc]
-        if link == "softmax":
+        if link in ("softmax", "softmax_numpy"):
             top = acc[0]
             for a in acc[1:]:
                 top = max(a, top)
-            exps = [exp(a - top) for a in acc]
+            shifted = [a - top for a in acc]
+            exps = np_exp(shifted) if link == "softmax_numpy" else [exp(a) for a in shifted]
             total = 0.0
             for v in exps:
                 total += v

@@ -121,7 +121,7 @@ def _boosting(e: TreeEnsemble, model: Any, task: str) -> None:
     if task == "binary":
         e.link = "sigmoid"
     elif task == "multiclass":
-        e.link = "softmax"
+        e.link = "softmax_numpy"  # scikit-learn's softmax calls np.exp
     if len(e.init) != k:
         raise Unsupported(f"{len(e.init)} init values for {k} trees per stage")
     rate = float(model.learning_rate)

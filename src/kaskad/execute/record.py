@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kaskad.compile.expr.to_python import compile_python
+from kaskad.compile.expr.to_code import compile_record as compile_python
 from kaskad.compile.naming import DECISION_TIME
 from kaskad.compile.plan import (
     Branch,

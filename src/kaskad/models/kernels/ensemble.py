@@ -31,9 +31,7 @@ import numpy as np
 # LightGBM's kZeroThreshold (1e-35f), as the double it is compared as
 ZERO = float(np.float32(1e-35))
 # "softmax" takes the C library's exp (LightGBM), "softmax_numpy" NumPy's (scikit-learn)
-Link = Literal[
-    "identity", "sigmoid", "softmax", "softmax_numpy", "xgb_sigmoid", "onnx_logistic"
-]
+Link = Literal["identity", "sigmoid", "softmax", "softmax_numpy", "xgb_sigmoid", "onnx_logistic"]
 
 
 class Unsupported(Exception):

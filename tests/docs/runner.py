@@ -69,7 +69,7 @@ def scratch_bin_dir(repo: Path) -> None:
     bin_dir = repo / ".venv" / "bin"
     bin_dir.mkdir(parents=True)
     for name, line in (
-        ("kaskad", f'exec "{sys.executable}" -m kaskad.cli.main "$@"'),
+        ("kaskad", f'exec "{sys.executable}" /tmp/kaskad_log.py "$@"'),
         ("python", f'exec "{sys.executable}" "$@"'),
         ("python3", f'exec "{sys.executable}" "$@"'),
     ):

@@ -48,10 +48,19 @@ class _Gen:
     def __init__(self) -> None:
         self.lines: list[str] = []
         self.consts: dict[str, Any] = {}
+        self.columns: dict[tuple[str, tuple[str, ...]], str] = {}
         self.known = set[str]()  # constants that are not NULL: no test for it
         self.count = 0
 
     def function(self, node: t.TExpr) -> tuple[str, dict[str, Any]]:
+        # every field the expression reads, read once first (a read has no effect and
+        # cannot fail: reading one a short-circuit skips costs less than reading one
+        # again for every list element)
+        for col in t.walk(node):
+            if isinstance(col, t.TCol) and (col.column, col.path) not in self.columns:
+                name = self.var()
+                self.path(name, f"env.get({col.column!r})", col.path, 1)
+                self.columns[(col.column, col.path)] = name
         result = self.value(node, 1, "el")
         params = "".join(f", {name}={name}" for name in self.consts)
         head = f"def _expr(env, el{params}):"
@@ -99,10 +108,10 @@ class _Gen:
         """Emit the statements computing ``node`` at ``depth``; the name holding it."""
         if isinstance(node, t.TLit):
             return self.const(node.value)
-        out = self.var()
         if isinstance(node, t.TCol):
-            self.path(out, f"env.get({node.column!r})", node.path, depth)
-        elif isinstance(node, t.TElem):
+            return self.columns[(node.column, node.path)]
+        out = self.var()
+        if isinstance(node, t.TElem):
             self.path(out, el, node.path, depth)
         elif isinstance(node, t.TUnary):
             a = self.value(node.operand, depth, el)

@@ -71,8 +71,8 @@ def array_to_value(values: Any, dtype: DType) -> Any:
     if arr.shape != (1,):
         raise ValueError(f"returned shape {arr.shape}, expected (1,)")
     if dtype.kind in ("float", "integer"):
-        v = float(arr.astype(np.float64)[0])
-        if math.isnan(v):
+        v = float(arr[0] if arr.dtype == np.float64 else arr.astype(np.float64)[0])
+        if v != v:  # NaN
             return None
         return round(v) if dtype.kind == "integer" else v
     if dtype.kind == "boolean":

@@ -8,6 +8,7 @@ batch executor (see ``tests/execute/test_parity.py``).
 from __future__ import annotations
 
 import functools
+import operator
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -162,6 +163,16 @@ def _decision_step(
     )
 
 
+def _getter(names: list[str]) -> Callable[[Env], tuple[Any, ...]]:
+    """The values of ``names`` in an environment, as a tuple (one C call for several)."""
+    if len(names) > 1:
+        return operator.itemgetter(*names)
+    if names:
+        name = names[0]
+        return lambda env: (env[name],)
+    return lambda env: ()
+
+
 def _kind(node: Node) -> str:
     return (
         "features"
@@ -244,6 +255,7 @@ class RecordExecutor:
         self._shadow_columns = [c for s in self._shadows for c in s.columns]
         self._fields = [name for name, _ in plan.output_fields()]
         self._node_outputs = [name for name, _ in plan.node_outputs()]
+        self._outputs_of = _getter(self._node_outputs)
         self._keys = list(plan.schema.keys)
         self.read = compile_reader(plan.schema)  # coerce_record(plan.schema, ·), compiled
 
@@ -312,8 +324,7 @@ class RecordExecutor:
             t0 = t1
         out["status"] = "decided"
         out["decision"], out["reasons"], branch = self._decide(env)
-        for name in self._node_outputs:
-            out[name] = env[name]
+        out.update(zip(self._node_outputs, self._outputs_of(env), strict=True))
         if not shadows:
             for column in self._shadow_columns:
                 out.pop(column, None)

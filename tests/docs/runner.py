@@ -3,7 +3,9 @@
 ``kaskad`` and ``.venv/bin/kaskad`` / ``.venv/bin/python`` (the virtual environment the
 README creates) are this interpreter with the repository's ``src`` first on its path, so a
 block runs exactly as written. A ``kaskad serve`` command runs in the background until the
-page ends; the next command waits until it answers ``/ready``.
+page ends; the next command waits until it answers ``/ready``. The other ``kaskad``
+commands run in forks of the page's zygote, which has kaskad's modules imported already
+(tests/docs/zygote.py): the same command, without 2.5–3 s of imports each.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.docs.blocks import Block
+from tests.docs.zygote import CLIENT, VARIABLE, Zygote
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMAND_TIMEOUT = 300
@@ -34,6 +37,7 @@ FAILED = "__docs_failed__"
 SERVE = re.compile(
     r"""^(?:[A-Za-z_]\w*=(?:"[^"]*"|'[^']*'|\S*)\s+)*(?:\.venv/bin/)?kaskad\s+serve\b"""
 )
+KASKAD = re.compile(r"(?<![\w./-])(?:\.venv/bin/)?kaskad(?=\s|$|[);|&])")  # the command
 SKIP_COPY = shutil.ignore_patterns(
     ".git",
     ".venv",
@@ -65,11 +69,12 @@ def scratch_repository(target: Path) -> Path:
 def scratch_bin_dir(repo: Path) -> None:
     """``repo/.venv/bin/kaskad``, ``python`` and ``python3`` (a venv's python3 is its own):
     this interpreter (a symlink would lose the virtual environment, found next to the
-    link's own path)."""
+    link's own path). ``kaskad`` is the zygote's client while the page's zygote is up."""
     bin_dir = repo / ".venv" / "bin"
     bin_dir.mkdir(parents=True)
+    client = f'[ -n "${{{VARIABLE}:-}}" ] && exec "{sys.executable}" -I -S "{CLIENT}" "$@"'
     for name, line in (
-        ("kaskad", f'exec "{sys.executable}" /tmp/kaskad_log.py "$@"'),
+        ("kaskad", f'{client}\nexec "{sys.executable}" -m kaskad.cli.main "$@"'),
         ("python", f'exec "{sys.executable}" "$@"'),
         ("python3", f'exec "{sys.executable}" "$@"'),
     ):
@@ -99,6 +104,8 @@ class PageRun:
         self.namespace: dict[str, Any] = {"__name__": "__docs__"}
         self.servers: list[tuple[subprocess.Popen[bytes], Path]] = []
         self.started = 0
+        self.zygote: Zygote | None = None
+        self.zygote_tried = False
 
     def run(self, block: Block) -> None:
         """Run one block: a console block's commands in one shell (a variable set by one
@@ -122,12 +129,15 @@ class PageRun:
         script = ["set -euo pipefail", f"trap 'echo {FAILED} $__docs_n >&2' ERR"]
         for n, command in enumerate(commands):
             script += [f"__docs_n={n}", command]
+        env = self.env
+        if any(KASKAD.search(c) for c in commands) and (zygote := self._zygote(block)):
+            env = {**env, VARIABLE: str(zygote.socket)}
         started = time.monotonic()
         try:
             done = subprocess.run(
                 ["bash", "-c", "\n".join(script)],
                 cwd=self.repo,
-                env=self.env,
+                env=env,
                 capture_output=True,
                 timeout=COMMAND_TIMEOUT * len(commands),
                 stdin=subprocess.DEVNULL,
@@ -135,6 +145,8 @@ class PageRun:
         except subprocess.TimeoutExpired as exc:
             raise ExampleFailed(f"{block.where}: ran over {exc.timeout} s") from None
         print(f"{block.where}: {time.monotonic() - started:5.1f} s, {len(commands)} command(s)")
+        if self.zygote and (problem := self.zygote.problem()):
+            raise ExampleFailed(f"{block.where}: the kaskad zygote failed: {problem}")
         if done.returncode != 0:
             stderr = done.stderr.decode(errors="replace")
             failed = re.findall(rf"^{FAILED} (\d+)$", stderr, flags=re.M)
@@ -144,6 +156,16 @@ class PageRun:
                 f"{block.where}: `{command}` exited with {done.returncode}\n"
                 f"--- stdout\n{_tail(done.stdout)}\n--- stderr\n{_tail(stderr.encode())}"
             )
+
+    def _zygote(self, block: Block) -> Zygote | None:
+        """The page's zygote, started for its first ``kaskad`` command."""
+        if not self.zygote_tried:
+            self.zygote_tried = True
+            try:
+                self.zygote = Zygote.start(self.repo, self.env, READY_TIMEOUT)
+            except AssertionError as exc:
+                raise ExampleFailed(f"{block.where}: {exc}") from None
+        return self.zygote
 
     def _python(self, block: Block) -> None:
         code = compile(block.text, f"{block.page.name}:{block.line}", "exec")
@@ -157,7 +179,7 @@ class PageRun:
             os.chdir(here)
 
     def _serve(self, block: Block, command: str) -> None:
-        self.close()  # one server at a time: the documented commands share the port
+        self._stop_servers()  # one server at a time: the documented commands share the port
         port = re.search(r"--port[ =](\d+)", command)
         number = int(port.group(1)) if port else 8000
         if _listening(number):  # another process's server would answer for ours
@@ -168,7 +190,7 @@ class PageRun:
             proc = subprocess.Popen(
                 ["bash", "-c", command],  # its own process group: stopped whole
                 cwd=self.repo,
-                env=self.env,
+                env=self.env,  # no zygote: the server is a process of this group
                 stdout=sink,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -193,6 +215,14 @@ class PageRun:
         raise ExampleFailed(f"{block.where}: `{command}` never answered {url}")
 
     def close(self) -> None:
+        """Stop the page's servers and its zygote."""
+        self._stop_servers()
+        if self.zygote:
+            print(self.zygote.counts())
+            self.zygote.close()
+            self.zygote = None
+
+    def _stop_servers(self) -> None:
         for proc, _ in self.servers:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGTERM)

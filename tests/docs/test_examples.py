@@ -66,8 +66,12 @@ def test_a_broken_example_fails(tmp_path: Path) -> None:
     scratch_bin_dir(tmp_path)
     run = PageRun(tmp_path)
     (block,) = page_blocks(page)
-    with pytest.raises(ExampleFailed, match=r"broken\.md:3: `kaskad validate .*` exited with 1"):
-        run.run(block)
+    try:
+        with pytest.raises(ExampleFailed, match=r"broken\.md:3: `kaskad validate .*` exited with 1"):
+            run.run(block)
+        assert run.zygote is not None  # the commands ran in forks of the page's zygote
+    finally:
+        run.close()
 
 
 def test_a_broken_python_block_fails(tmp_path: Path) -> None:

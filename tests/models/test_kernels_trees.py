@@ -6,6 +6,7 @@ reproduces falls back to the library with a reason."""
 from __future__ import annotations
 
 import io
+import math
 from pathlib import Path
 from typing import Any
 
@@ -437,3 +438,22 @@ def test_models_without_a_kernel_say_why() -> None:
     scaled = make_pipeline(StandardScaler(), DecisionTreeRegressor(max_depth=3)).fit(x, y)
     choice = choose(_sklearn(scaled))
     assert choice.kernel == LIBRARY and "StandardScaler" in choice.reason
+
+
+def test_each_link_calls_the_exp_its_library_calls() -> None:
+    """LightGBM and SciPy's ``expit`` call the C library's exp, scikit-learn's softmax
+    NumPy's; on processors with AVX-512 the two differ in the last bit for some values,
+    so each kernel must call the same one (bit for bit, on every machine)."""
+    from scipy.special import expit
+
+    from kaskad.models.kernels.record import exp, exp_array, np_exp
+
+    x = np.random.default_rng(3).normal(size=20_000) * 4
+    libm = np.asarray([math.exp(v) for v in x.tolist()])
+    assert exp_array(x).view(np.uint64).tolist() == libm.view(np.uint64).tolist()
+    assert [exp(v) for v in x.tolist()] == libm.tolist()
+    assert np.array_equal(1.0 / (1.0 + exp_array(-x)), expit(x))
+    assert np.asarray(np_exp(x.tolist())).view(np.uint64).tolist() == (
+        np.exp(x).view(np.uint64).tolist()
+    )
+    assert exp(1e6) == math.inf and exp_array(np.asarray([1e6]))[0] == math.inf

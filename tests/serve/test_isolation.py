@@ -29,6 +29,11 @@ HOSTILE = {  # raw JSON body → the field the 422 names (None: the whole body)
     '{"id": "a", "extra": ' + _deep(40) + "}": "extra" + "[0]" * 31,
     '{"id": "a", "extra": ' + _deep(10_000) + "}": None,
 }
+# JSON in UTF-16 and UTF-32, which the parser reads too: an escape there is no "\\u" byte pair
+ENCODED = {
+    '{"id": "a", "extra": "nul\\u0000"}'.encode("utf-16"): "extra",
+    '{"id": "a", "x": {"\\ud800": 1}}'.encode("utf-32-le"): "x.\\ud800",
+}
 
 
 @pytest.fixture
@@ -42,7 +47,7 @@ def served(tmp_path: Path) -> ServeConfig:
 
 def test_values_no_store_can_hold_are_refused_at_the_door(served: ServeConfig) -> None:
     with running(served) as url, httpx.Client(base_url=url, timeout=30) as client:
-        for body, field in HOSTILE.items():
+        for body, field in [*HOSTILE.items(), *ENCODED.items()]:
             r = client.post(DECIDE, content=body, headers={"content-type": "application/json"})
             assert r.status_code == 422, (body[:60], r.text)
             assert r.json()["code"] == "S422"
@@ -58,7 +63,8 @@ def test_values_no_store_can_hold_are_refused_at_the_door(served: ServeConfig) -
         assert batch.status_code == 422 and batch.json()["errors"][0]["field"] == "[1].x"
         assert client.get("/ready").status_code == 200
     assert served.decision_log is not None
-    assert len(read_decisions(served.decision_log)) == len(HOSTILE) + 2  # refusals logged
+    # refusals logged
+    assert len(read_decisions(served.decision_log)) == len(HOSTILE) + len(ENCODED) + 2
 
 
 def test_the_depth_limit_is_configurable(tmp_path: Path) -> None:

@@ -122,7 +122,7 @@ def digest_of(key: MaskingKey | None) -> Digest:
 
 def has_sensitive(schema: Schema) -> bool:
     """Whether ``schema`` has a sensitive field at any depth."""
-    return _masker(schema.fields) is not None
+    return _schema_masker(schema) is not None
 
 
 def mask(record: Any, schema: Schema, key: MaskingKey | None = None) -> Any:
@@ -133,7 +133,7 @@ def mask(record: Any, schema: Schema, key: MaskingKey | None = None) -> Any:
 
     Parts of the record without a sensitive field beneath them are shared with
     ``record``, not copied (the caller must not modify either afterwards)."""
-    masker = _masker(schema.fields)
+    masker = _schema_masker(schema)
     if masker is None:
         return record
     digest = _unkeyed if key is None else _keyed(key)
@@ -149,6 +149,22 @@ def _top(record: Any, masker: Masker, digest: Digest) -> Any:
 
 
 Masker = Callable[[Any, Digest], Any]
+# a schema's masker by the identity of its field tuple (the tuple kept alive beside it):
+# the lru_cache below hashes the whole tuple of fields, nested types included, at every
+# call, which costs more than masking a record
+_BY_IDENTITY: dict[int, tuple[tuple[Field, ...], Masker | None]] = {}
+
+
+def _schema_masker(schema: Schema) -> Masker | None:
+    fields = schema.fields
+    known = _BY_IDENTITY.get(id(fields))
+    if known is not None and known[0] is fields:
+        return known[1]
+    masker = _masker(fields)
+    if len(_BY_IDENTITY) >= 256:
+        _BY_IDENTITY.clear()
+    _BY_IDENTITY[id(fields)] = (fields, masker)
+    return masker
 
 
 @functools.lru_cache(maxsize=256)

@@ -84,7 +84,7 @@ def parse_record(
     also of fields the schema does not name, is one the decision log can hold (422)."""
     if fmt == "json":
         record = _json(body, max_depth)
-        _check_storable(record, max_depth, None)
+        _check_storable(record, max_depth, None, _may_hold_unstorable(body))
         return record
     return xml_record(_xml_root(body), schema)
 
@@ -97,16 +97,27 @@ def parse_records(
         value = _json(body, max_depth + 1)
         if not isinstance(value, list):
             raise _unparsable("a batch must be a JSON list of records")
+        texts = _may_hold_unstorable(body)
         for i, record in enumerate(value):
-            _check_storable(record, max_depth, f"[{i}]")
+            _check_storable(record, max_depth, f"[{i}]", texts)
         return value
     return [xml_record(child, schema) for child in _xml_root(body)]
 
 
-def _check_storable(value: Any, max_depth: int, path: str | None) -> None:
+def _may_hold_unstorable(body: bytes) -> bool:
+    """Whether JSON text can hold a lone surrogate or a NUL character once parsed. In
+    UTF-8 only a ``\\u`` escape writes one (raw, the parser refuses both); a body with a
+    NUL byte may be UTF-16 or UTF-32, which the parser also reads: checked whole."""
+    return b"\\u" in body or b"\x00" in body
+
+
+def _check_storable(value: Any, max_depth: int, path: str | None, texts: bool = True) -> None:
     """Refuse (422 ``S422``, naming the field) a value nested deeper than ``max_depth``
-    or text with a lone surrogate or a NUL character, in keys too. Integers beyond 64
-    bits were already read as text by :func:`kaskad.execute.contract.loads`."""
+    or text with a lone surrogate or a NUL character, in keys too (``texts=False``: the
+    text cannot hold one, see :func:`_may_hold_unstorable`). Integers beyond 64 bits were
+    already read as text by :func:`kaskad.execute.contract.loads`."""
+    if _storable(value, max_depth, texts):
+        return  # the usual case, told without naming any path
     stack: list[tuple[Any, str | None, int]] = [(value, path, 1)]
     while stack:
         item, where, depth = stack.pop()
@@ -127,6 +138,30 @@ def _check_storable(value: Any, max_depth: int, path: str | None) -> None:
                 safe = name.encode("utf-8", "backslashreplace").decode("utf-8")
                 raise _refused(safe, "a field name with a lone surrogate or a NUL character")
             stack.append((v, name, depth + 1))
+
+
+def _storable(value: Any, max_depth: int, texts: bool) -> bool:
+    """Whether :func:`_check_storable` has nothing to refuse (the same walk, no paths)."""
+    search = _UNSTORABLE.search
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            if texts and search(item):
+                return False
+            continue
+        if not isinstance(item, dict | list):
+            continue
+        if depth > max_depth:
+            return False
+        if isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+            continue
+        for key, v in item.items():
+            if texts and search(key):
+                return False
+            stack.append((v, depth + 1))
+    return True
 
 
 def _refused(path: str | None, problem: str) -> ServeError:

@@ -96,16 +96,17 @@ def command_env(repo: Path) -> dict[str, str]:
 
 
 class PageRun:
-    """One page's blocks, run in order in ``repo``; ``close`` stops its servers."""
+    """One page's blocks, run in order in ``repo``; ``close`` stops its servers and its
+    zygote (``zygote=False``: every ``kaskad`` command a fresh process)."""
 
-    def __init__(self, repo: Path) -> None:
+    def __init__(self, repo: Path, zygote: bool = True) -> None:
         self.repo = repo
         self.env = command_env(repo)
         self.namespace: dict[str, Any] = {"__name__": "__docs__"}
         self.servers: list[tuple[subprocess.Popen[bytes], Path]] = []
         self.started = 0
         self.zygote: Zygote | None = None
-        self.zygote_tried = False
+        self.zygote_tried = not zygote
 
     def run(self, block: Block) -> None:
         """Run one block: a console block's commands in one shell (a variable set by one

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,7 @@ from tests.docs.runner import (
     ROOT,
     ExampleFailed,
     PageRun,
+    command_env,
     scratch_bin_dir,
     scratch_repository,
     server_port_lock,
@@ -56,22 +59,50 @@ def test_commands_are_in_runnable_blocks(page: Path) -> None:
     assert untagged_commands(page) == [], f"{_name(page)}: tag these blocks ```console"
 
 
-def test_a_broken_example_fails(tmp_path: Path) -> None:
-    """The harness reports a documented command that fails, naming the page and line."""
+@pytest.mark.parametrize("zygote", [True, False], ids=["zygote", "fresh"])
+def test_a_broken_example_fails(tmp_path: Path, zygote: bool) -> None:
+    """The harness reports a documented command that fails, naming the page and line,
+    whether it ran in a fork of the page's zygote or as a fresh process."""
     page = tmp_path / "broken.md"
     page.write_text(
         "# A page\n\n```console\n$ kaskad --version\n"
         "$ kaskad validate examples/credit/no-such-pipeline.yaml\n```\n"
     )
     scratch_bin_dir(tmp_path)
-    run = PageRun(tmp_path)
+    run = PageRun(tmp_path, zygote=zygote)
     (block,) = page_blocks(page)
+    failed = r"broken\.md:3: `kaskad validate .*` exited with 1"
     try:
-        with pytest.raises(ExampleFailed, match=r"broken\.md:3: `kaskad validate .*` exited with 1"):
+        with pytest.raises(ExampleFailed, match=failed):
             run.run(block)
-        assert run.zygote is not None  # the commands ran in forks of the page's zygote
+        assert (run.zygote is not None) == zygote
     finally:
         run.close()
+
+
+def test_zygote_commands_print_and_exit_as_fresh_processes(tmp_path: Path) -> None:
+    """A command forked from the page's zygote prints and exits exactly as ``python -m
+    kaskad.cli.main`` does; one whose environment differs from the page's (the CLI's
+    consoles read COLUMNS when imported) runs as a fresh process."""
+    commands = ["kaskad --help", "kaskad no-such-command", "COLUMNS=60 kaskad --help"]
+    lines = [f"$ {c} > out{n} 2>&1 || echo exit $? >> out{n}" for n, c in enumerate(commands)]
+    page = tmp_path / "page.md"
+    page.write_text("```console\n" + "\n".join(lines) + "\n```\n")
+    scratch_bin_dir(tmp_path)
+    run = PageRun(tmp_path)
+    try:
+        run.run(page_blocks(page)[0])
+        assert run.zygote is not None
+        assert run.zygote.counts().endswith("2 command(s) forked, 1 run as fresh processes")
+    finally:
+        run.close()
+    for n, command in enumerate(commands):
+        fresh = command.replace("kaskad", f"{sys.executable} -m kaskad.cli.main")
+        script = f"{fresh} > ref 2>&1 || echo exit $? >> ref"
+        subprocess.run(["bash", "-c", script], cwd=tmp_path, env=command_env(tmp_path))
+        expected = (tmp_path / "ref").read_text()
+        assert (tmp_path / f"out{n}").read_text() == expected, command
+    assert "exit 2" in (tmp_path / "out1").read_text()
 
 
 def test_a_broken_python_block_fails(tmp_path: Path) -> None:

@@ -442,7 +442,7 @@ def test_models_without_a_kernel_say_why() -> None:
 
 def test_each_link_calls_the_exp_its_library_calls() -> None:
     """LightGBM and SciPy's ``expit`` call the C library's exp, scikit-learn's softmax
-    NumPy's; on processors with AVX-512 the two differ in the last bit for some values,
+    NumPy's; on some processors (AVX-512) the two differ in the last bit for some values,
     so each kernel must call the same one (bit for bit, on every machine)."""
     from scipy.special import expit
 

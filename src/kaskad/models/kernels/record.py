@@ -76,7 +76,7 @@ _EXPF: Callable[[float], float] | None = None
 
 def exp(x: float) -> float:
     """``exp(x)`` of the C library (``math.exp``), inf where it overflows. Not ``np.exp``:
-    on processors with AVX-512 NumPy uses its own vector code, which differs from the C
+    on some processors (AVX-512) NumPy uses its own vector code, which differs from the C
     library's in the last bit for some values (LightGBM and SciPy's ``expit`` call the C
     library)."""
     try:

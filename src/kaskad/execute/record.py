@@ -1,6 +1,6 @@
 """The per-record executor: one decision without building a DataFrame.
 
-Each expression is a tree of Python closures compiled once from the plan; a decision
+Each expression is one generated Python function compiled once from the plan; a decision
 walks the nodes in plan order over a dict of values. It must agree exactly with the
 batch executor (see ``tests/execute/test_parity.py``).
 """
@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kaskad.compile.expr.to_code import compile_record as compile_python
+from kaskad.compile.expr.to_code import compile_record
 from kaskad.compile.naming import DECISION_TIME
 from kaskad.compile.plan import (
     Branch,
@@ -98,10 +98,10 @@ class Decision:
 def _feature_step(node: FeatureNode, loaded: Loaded) -> Step:
     name = node.name
     if node.expr is not None:
-        fn = compile_python(node.expr)
+        fn = compile_record(node.expr)
         return lambda env: {name: fn(env, None)}
     func = loaded.feature(node)
-    args = [(compile_python(a), a.dtype) for a in node.args]
+    args = [(compile_record(a), a.dtype) for a in node.args]
     dtype = node.dtype
 
     def call(env: Env) -> dict[str, Any]:
@@ -116,11 +116,11 @@ def _feature_step(node: FeatureNode, loaded: Loaded) -> Step:
 
 
 def _ruleset_step(node: RuleSetNode) -> Step:
-    return ruleset_step(node, [compile_python(r.expr) for r in node.rules])
+    return ruleset_step(node, [compile_record(r.expr) for r in node.rules])
 
 
 def _model_step(node: ModelNode, loaded: Loaded) -> Step:
-    inputs = [compile_python(e) for _, e in node.inputs]
+    inputs = [compile_record(e) for _, e in node.inputs]
     outputs = list(node.outputs_map)
     adapter = loaded.model(node)
     kinds = [adapter.kind_of(i) for i in range(len(inputs))]
@@ -139,9 +139,9 @@ def _model_step(node: ModelNode, loaded: Loaded) -> Step:
 def _table_step(node: TableNode) -> Step:
     return table_step(
         node,
-        [compile_python(r.when) if r.when is not None else None for r in node.rules],
-        [[compile_python(e) for e in r.then] for r in node.rules],
-        [compile_python(e) for e in node.default or ()],
+        [compile_record(r.when) if r.when is not None else None for r in node.rules],
+        [[compile_record(e) for e in r.then] for r in node.rules],
+        [compile_record(e) for e in node.default or ()],
     )
 
 
@@ -159,7 +159,7 @@ def _decision_step(
     branches: tuple[Branch, ...],
 ) -> Callable[[Env], tuple[str, list[str], int]]:
     return decision_step(
-        branches, [compile_python(b.when) if b.when is not None else None for b in branches]
+        branches, [compile_record(b.when) if b.when is not None else None for b in branches]
     )
 
 

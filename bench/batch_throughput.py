@@ -48,11 +48,14 @@ from benchlib import (
 )
 
 import kaskad
+from kaskad.batch.overlap import decided_ahead
 from kaskad.compile.expr.polars_dtypes import to_polars_dtype
 from kaskad.compile.plan import Plan
 from kaskad.io.files import read_input
+from kaskad.io.reading import Chunk
 
-TARGET = 0.80  # kaskad's throughput as a share of the baseline's
+# kaskad's throughput as a share of the baseline's (issue 13): with models, models excluded
+TARGETS = (1.50, 0.70)
 
 # ---- the input ---------------------------------------------------------------------------
 
@@ -394,13 +397,35 @@ def verify(
 def timed_run(
     run: Callable[[pl.DataFrame], pl.DataFrame], frame: pl.DataFrame, chunk_size: int
 ) -> float:
-    """Seconds spent deciding every chunk of ``frame`` (slicing is not timed)."""
+    """Seconds spent deciding every chunk of ``frame``, one after the other (slicing is
+    not timed)."""
     total = 0.0
     for chunk in frame.iter_slices(chunk_size):
         start = time.perf_counter()
         run(chunk)
         total += time.perf_counter() - start
     return total
+
+
+def as_kaskad_run(
+    executor: kaskad.BatchExecutor, window: int
+) -> Callable[[list[pl.DataFrame]], None]:
+    """Every chunk decided as ``kaskad run`` decides them: the next chunk decided in a
+    second thread while one is (``window`` 2, the default), or one at a time (1)."""
+
+    def run(chunks: list[pl.DataFrame]) -> None:
+        for _ in decided_ahead(executor, (Chunk(c) for c in chunks), "bench", window):
+            pass
+
+    return run
+
+
+def one_by_one(run: Callable[[pl.DataFrame], pl.DataFrame]) -> Callable[[list[pl.DataFrame]], None]:
+    def run_all(chunks: list[pl.DataFrame]) -> None:
+        for chunk in chunks:
+            run(chunk)
+
+    return run_all
 
 
 @dataclass
@@ -430,15 +455,18 @@ def compare(
     verify(executor, scorers, frame.head(args.verify_rows), args.chunk_size)
     result = Comparison(label, [], [])
     sides = [
-        ("kaskad", executor.run, result.kaskad),
-        ("baseline", lambda c: baseline(c, scorers), result.baseline),
+        ("kaskad", as_kaskad_run(executor, args.window), result.kaskad),
+        ("baseline", one_by_one(lambda c: baseline(c, scorers)), result.baseline),
     ]
     if best is not None:
         verify(executor, best, frame.head(args.verify_rows), args.chunk_size)
-        sides.append(("best", lambda c: baseline(c, best), result.best))
+        sides.append(("best", one_by_one(lambda c: baseline(c, best)), result.best))
+    chunks = list(frame.iter_slices(args.chunk_size))  # slicing is not timed
     for i in range(args.repeat):
         for name, run, rates in sides if i % 2 == 0 else sides[::-1]:  # alternate the order
-            seconds = timed_run(run, frame, args.chunk_size)
+            start = time.perf_counter()
+            run(chunks)
+            seconds = time.perf_counter() - start
             rates.append(frame.height / seconds)
             print(
                 f"  run {i + 1}/{args.repeat} {name:>8}: {seconds:6.2f} s "
@@ -509,9 +537,9 @@ def report(results: list[Comparison], shares: dict[str, float], share_rows: int)
         f"share of the time spent in model calls (one pass over {share_rows:,} rows): "
         + ", ".join(f"{side} {share:.0%}" for side, share in shares.items())
     )
-    full = results[0]
-    verdict = "met" if full.ratio >= TARGET else "NOT met"
-    print(f"target kaskad >= {TARGET:.0%} of the baseline ({full.label}): {verdict}")
+    for result, target in zip(results, TARGETS, strict=False):
+        verdict = "met" if result.ratio >= target else "NOT met"
+        print(f"target kaskad >= {target:.0%} of the baseline ({result.label}): {verdict}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -542,6 +570,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=11, help="resampling seed (default 11)")
     parser.add_argument(
         "--skip-no-models", action="store_true", help="only the comparison with models"
+    )
+    parser.add_argument(
+        "--one-at-a-time",
+        dest="window",
+        action="store_const",
+        const=1,
+        default=2,
+        help="kaskad decides one chunk at a time (kaskad run decides the next one ahead)",
     )
     parser.add_argument(
         "--skip-kernels",

@@ -116,13 +116,20 @@ class FailingSink(Sink):
         self.state, self.aborted = "aborted", True
 
 
+@pytest.mark.parametrize("decide_ahead", [True, False])
 @pytest.mark.parametrize("read_ahead", [True, False])
-def test_a_failing_run_stops_reading_and_closes_the_source(read_ahead: bool) -> None:
+def test_a_failing_run_stops_reading_and_closes_the_source(
+    read_ahead: bool, decide_ahead: bool
+) -> None:
     source, sink = CountingSource(100), FailingSink(fail_at=2)
     with pytest.raises(OutputError, match="disk full"):
-        run_batch(BatchExecutor(PLAN), source, sink, read_ahead=read_ahead)
+        run_batch(
+            BatchExecutor(PLAN), source, sink, read_ahead=read_ahead, decide_ahead=decide_ahead
+        )
     assert sink.aborted and source.closed
-    assert source.read <= 4  # the chunk written, the failing one, at most two read ahead
-    assert not [t for t in threading.enumerate() if t.name == "kaskad-read-ahead"]
+    # the chunk written, the failing one, at most two read ahead and one decided ahead
+    assert source.read <= 2 + 2 * read_ahead + decide_ahead
+    running = [t.name for t in threading.enumerate()]
+    assert not [n for n in running if n.startswith(("kaskad-read-ahead", "kaskad-run-ahead"))]
     ok = run_batch(BatchExecutor(PLAN), CountingSource(3), FailingSink(fail_at=0))
     assert ok.rows_in == 24 and ok.status == "completed"

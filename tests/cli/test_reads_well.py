@@ -9,6 +9,7 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import typer
@@ -244,7 +245,7 @@ def test_spark_refuses_an_existing_output_without_a_traceback(tmp_path: Path) ->
 
 
 @pytest.mark.slow  # starts Spark
-def test_a_spark_refusal_is_one_line_not_a_java_traceback(tmp_path: Path) -> None:
+def test_a_spark_refusal_is_one_line_not_a_java_traceback(tmp_path: Path, spark: Any) -> None:
     missing = tmp_path / "no-such-folder" / "part.parquet"
     refused = kaskad(
         "run", str(GOLDEN / "pipeline.yaml"), "-i", str(missing), "-o", str(tmp_path / "o.parquet"),
@@ -253,3 +254,5 @@ def test_a_spark_refusal_is_one_line_not_a_java_traceback(tmp_path: Path) -> Non
     assert refused.returncode == ExitCode.USAGE
     assert "Spark refused the run: [PATH_NOT_FOUND]" in refused.stderr
     assert "Traceback" not in refused.stderr and "at org.apache" not in refused.stderr
+    # the command ran in this process's Spark session and left it running
+    assert spark.range(3).count() == 3

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import queue
-import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
 
+from kaskad.batch.overlap import decided_ahead, read_ahead_of
 from kaskad.batch.rejects import RejectLimit, rejects_schema, split_rejected, with_unread
 from kaskad.compile.naming import HIT, PASS, UNKNOWN
 from kaskad.compile.plan import Plan
@@ -27,7 +26,6 @@ from kaskad.execute.batch import BatchExecutor
 from kaskad.execute.failures import FAILED as FAILED_RECORD
 from kaskad.execute.output_masking import OutputMasking
 from kaskad.execute.tables import rule_outcome_exprs
-from kaskad.io.reading import Chunk
 from kaskad.io.sinks import Sink
 from kaskad.io.sources import Source
 from kaskad.spec.types import OUTCOME
@@ -214,6 +212,7 @@ def run_batch(
     on_chunk: Callable[[int], None] | None = None,
     read_ahead: bool = True,
     *,
+    decide_ahead: bool = True,
     rejects: Sink | None = None,
     max_rejected: RejectLimit | None = None,
     masking: OutputMasking | None = None,
@@ -226,18 +225,20 @@ def run_batch(
     (made here when not given) holds the counts so far even when the run fails;
     ``on_chunk`` is called with each chunk's record count (for a progress bar). With
     ``read_ahead`` a thread reads the next chunk while this one is decided (one chunk
-    more in memory). With ``masking``, the sensitive input fields the output echoes are
-    written as digests, to the output and the rejects (open both sinks with
+    more in memory); with ``decide_ahead`` the next chunk is decided in a second thread
+    while this one is decided and written (up to two chunks more; the same results; see
+    :mod:`kaskad.batch.overlap`). With ``masking``, the sensitive input fields the output
+    echoes are written as digests, to the output and the rejects (open both sinks with
     ``masking.schema(executor.output_schema)``)."""
     builder = summary or SummaryBuilder(executor.plan, source.name, sink.name)
-    chunks = _read_ahead(source.read_chunks()) if read_ahead else source.read_chunks()
+    chunks = read_ahead_of(source.read_chunks()) if read_ahead else source.read_chunks()
+    decisions = decided_ahead(executor, chunks, source.name, 2 if decide_ahead else 1)
     schema = executor.output_schema
     written = masking.schema(schema) if masking is not None else schema
     try:
         with sink, rejects or contextlib.nullcontext():
-            for chunk in chunks:
+            for chunk, decided in decisions:
                 first = builder.rows_in
-                decided = executor.run(chunk.frame, source.name)
                 result = with_unread(decided, chunk, schema, first)
                 builder.add(result)
                 if max_rejected is not None:
@@ -256,50 +257,10 @@ def run_batch(
             if rejects is not None:
                 rejects.commit()
     finally:
-        if isinstance(chunks, Generator):  # the source's files or connection, now
+        decisions.close()  # the deciding threads, then the source's files or connection
+        if isinstance(chunks, Generator):
             chunks.close()
     return builder.finish()
-
-
-def _read_ahead(chunks: Iterator[Chunk]) -> Generator[Chunk, None, None]:
-    """``chunks`` in order, each read by a thread while the caller works on the one before.
-    The source's errors are raised here; when the caller stops early the thread stops too
-    and closes ``chunks`` (its files or connection) itself."""
-    ready: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1)
-    stop = threading.Event()
-
-    def hand_over(item: tuple[str, Any]) -> bool:
-        while not stop.is_set():
-            with contextlib.suppress(queue.Full):
-                ready.put(item, timeout=0.05)
-                return True
-        return False
-
-    def read() -> None:
-        try:
-            for chunk in chunks:
-                if not hand_over(("chunk", chunk)):
-                    return
-            hand_over(("end", None))
-        except BaseException as exc:  # handed to the caller's thread, raised there
-            hand_over(("error", exc))
-        finally:
-            if isinstance(chunks, Generator):
-                chunks.close()
-
-    thread = threading.Thread(target=read, name="kaskad-read-ahead", daemon=True)
-    thread.start()
-    try:
-        while True:
-            kind, value = ready.get()
-            if kind == "end":
-                return
-            if kind == "error":
-                raise value
-            yield value
-    finally:
-        stop.set()
-        thread.join()
 
 
 def record_run(store: Store, summary: RunSummary, actor: str) -> RunRecord:

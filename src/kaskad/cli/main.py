@@ -503,6 +503,9 @@ def _run_spark(
             ExitCode.USAGE,
         )
     start = time.perf_counter()
+    from pyspark.sql import SparkSession
+
+    shared = SparkSession.getActiveSession()  # a session this process already runs is kept
     try:
         spark = session(master, app_name=f"kaskad {plan.name}", batch_rows=chunk_size)
     except Exception as exc:  # no Java, a master that cannot be reached
@@ -520,7 +523,8 @@ def _run_spark(
             raise
         raise fail(f"Spark refused the run: {_first_line(exc)}", ExitCode.USAGE) from None
     finally:
-        spark.stop()
+        if shared is None:
+            spark.stop()
     elapsed = time.perf_counter() - start
     err.print(
         f"[bold]{plan.name}[/] on Spark ({master}): {rows:,} records in {elapsed:.1f} s, "

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -169,15 +172,21 @@ class _Decision:
 
 
 class _ShadowRunner:
-    def __init__(self, shadow: ShadowPlan, index: int, loaded: Loaded) -> None:
+    def __init__(self, shadow: ShadowPlan, index: int, loaded: Loaded, champion: Plan) -> None:
         self.fields = ShadowFields(shadow)
         self.columns = self.fields.fields
         self.sub = BatchExecutor(shadow.plan, loaded.models) if shadow.plan is not None else None
         exprs = _Exprs(f"__shadow{index}_agg")
         self.nodes = [_NodeRunner(n, exprs, loaded) for n in shadow.nodes]
         self.decision = _Decision(shadow.decision, exprs)
+        self.needs, self.after = _champion_steps_read(shadow, champion)
 
     def run(self, frame: pl.DataFrame, inputs: pl.DataFrame) -> pl.DataFrame:
+        return self.attempt(frame, inputs)[0]
+
+    def attempt(self, frame: pl.DataFrame, inputs: pl.DataFrame) -> tuple[pl.DataFrame, bool]:
+        """The challenger's fields for each row, and whether it ran (False: it raised,
+        and every row carries the error)."""
         try:
             if self.sub is not None:
                 result = self.sub.run(inputs)
@@ -186,9 +195,72 @@ class _ShadowRunner:
                 for runner in self.nodes:
                     result = runner.run(result)
                 result = self.decision.run(result)
-            return self.fields.ran_frame(result)
+            return self.fields.ran_frame(result), True
         except Exception as exc:  # a challenger never fails the champion
-            return self.fields.failed_frame(exc, frame.height)
+            return self.fields.failed_frame(exc, frame.height), False
+
+
+def _champion_steps_read(shadow: ShadowPlan, champion: Plan) -> tuple[set[str], int]:
+    """The columns a challenger reads from the champion's frame, and how many of the
+    champion's steps must have run before it can start (0 for a whole-pipeline
+    challenger, which reads only the input)."""
+    if shadow.plan is not None:
+        return set(), 0
+    own = {name for node in shadow.nodes for name, _ in node.outputs()}
+    exprs = [e for node in shadow.nodes for e in node.expressions()]
+    exprs += [b.when for b in shadow.decision if b.when is not None]
+    needs = {c for e in exprs for c in t.columns_used(e)} | {n for n, _ in shadow.reported}
+    needs -= own
+    after = 0
+    for i, node in enumerate(champion.nodes, 1):
+        if needs & {name for name, _ in node.outputs()}:
+            after = i
+    return needs, after
+
+
+class _Overlap:
+    """Challengers started in a thread as soon as the champion's steps they read have run,
+    so that they run beside the champion's remaining steps (a model library releases the
+    interpreter while it computes). Their fields are the same as when run after the
+    champion: rows are independent, and when a later champion step fails some rows, the
+    challenger's values for those rows are dropped, or, had it raised, it runs again on
+    the decided rows alone, as it would have."""
+
+    def __init__(self, shadows: list[_ShadowRunner], pool: ThreadPoolExecutor) -> None:
+        self.shadows = shadows
+        self.pool = pool
+        self.inputs: pl.DataFrame | None = None
+        self.started: dict[int, tuple[pl.DataFrame, Future[tuple[pl.DataFrame, bool]]]] = {}
+
+    def step(self, done: int, work: pl.DataFrame) -> None:
+        """The champion's first ``done`` steps have run and produced ``work``."""
+        if done == 0:
+            self.inputs = work.drop("errors")
+        for i, shadow in enumerate(self.shadows):
+            if i in self.started or shadow.after != done or not shadow.needs <= set(work.columns):
+                continue
+            inputs = self.inputs.drop("__row") if self.inputs is not None else work
+            frame = self.inputs if shadow.sub is not None and self.inputs is not None else work
+            self.started[i] = (frame, self.pool.submit(shadow.attempt, work, inputs))
+
+    def frames(self, work: pl.DataFrame, inputs: pl.DataFrame) -> list[pl.DataFrame]:
+        """Each challenger's fields for the rows of ``work`` (the decided rows, whose
+        inputs are ``inputs``)."""
+        out = []
+        for i, shadow in enumerate(self.shadows):
+            if i not in self.started:
+                out.append(shadow.run(work, inputs))
+                continue
+            frame, future = self.started[i]
+            fields, ran = future.result()
+            if frame.height != work.height:
+                if ran:
+                    keep = frame.get_column("__row").is_in(work.get_column("__row").implode())
+                    fields = fields.filter(keep)
+                else:
+                    fields = shadow.run(work, inputs)
+            out.append(fields)
+        return out
 
 
 # computes the challengers' fields later: one dict per input row, None for a rejected row
@@ -198,26 +270,49 @@ ShadowRows = Callable[[], list[dict[str, Any] | None]]
 class BatchExecutor:
     """Runs a plan on a frame of records; the output has one row per input row.
 
-    Models come from ``models`` (the process's shared model cache by default)."""
+    Models come from ``models`` (the process's shared model cache by default). With
+    ``overlap`` (the default), `run` starts each challenger in a thread as soon as the
+    champion's steps it reads have run; without, challengers run after the champion. The
+    results are the same."""
 
-    def __init__(self, plan: Plan, models: ModelCache | None = None) -> None:
+    def __init__(
+        self, plan: Plan, models: ModelCache | None = None, *, overlap: bool = True
+    ) -> None:
         self.plan = plan
+        self.overlap = overlap
         loaded = Loaded(plan, models)
         exprs = _Exprs()
         self._nodes = [_NodeRunner(n, exprs, loaded) for n in plan.nodes]
         self._decision = _Decision(plan.decision, exprs)
-        self._shadows = [_ShadowRunner(s, i, loaded) for i, s in enumerate(plan.shadows)]
+        self._shadows = [_ShadowRunner(s, i, loaded, plan) for i, s in enumerate(plan.shadows)]
+        self._pool: tuple[int, ThreadPoolExecutor] | None = None  # with its process id
+        self._pool_lock = threading.Lock()
         self._failed = validation_failed(plan.schema)
         self._errors = validation_errors(plan.schema)
         self.output_schema = {name: to_polars_dtype(d) for name, d in plan.output_fields()}
 
     def run(self, frame: pl.DataFrame, source: str = "input") -> pl.DataFrame:
         """Decide every row of ``frame``; invalid rows come back with status 'rejected'."""
-        work, inputs, rejected = self._champion(frame, source)
-        shadow_frames = [s.run(work, inputs) for s in self._shadows]
+        overlap = None
+        if self._shadows and self.overlap:
+            overlap = _Overlap(self._shadows, self._challenger_pool())
+        work, inputs, rejected = self._champion(frame, source, overlap)
+        if overlap is not None:
+            shadow_frames = overlap.frames(work, inputs)
+        else:
+            shadow_frames = [s.run(work, inputs) for s in self._shadows]
         if shadow_frames:
             work = pl.concat([work, *shadow_frames], how="horizontal")
         return self._assemble(work, rejected)
+
+    def _challenger_pool(self) -> ThreadPoolExecutor:
+        """The threads challengers run in: made on first use, and again in a forked
+        process (which has none of its parent's threads). Room for two calls at once."""
+        with self._pool_lock:
+            if self._pool is None or self._pool[0] != os.getpid():
+                workers = 2 * len(self._shadows)
+                self._pool = (os.getpid(), ThreadPoolExecutor(workers, "kaskad-challenger"))
+            return self._pool[1]
 
     def run_deferred(
         self, frame: pl.DataFrame, source: str = "input"
@@ -246,10 +341,11 @@ class BatchExecutor:
         return out, later
 
     def _champion(
-        self, frame: pl.DataFrame, source: str
+        self, frame: pl.DataFrame, source: str, overlap: _Overlap | None = None
     ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
         """The decided valid rows (with ``__row``), their inputs, and the rows not decided:
-        rejected, and failed (a step raised for them)."""
+        rejected, and failed (a step raised for them). ``overlap`` is told of each step
+        done, to start the challengers that can."""
         inputs = prepare_frame(self.plan.schema, frame, source)
         if self.plan.clock:
             inputs = decision_time_filled(inputs, clock_now())
@@ -266,8 +362,12 @@ class BatchExecutor:
         )
         work = valid
         failed: list[pl.DataFrame] = []
-        for runner in self._nodes:
+        if overlap is not None:
+            overlap.step(0, work)
+        for done, runner in enumerate(self._nodes, 1):
             work = self._guarded(runner, work, failed)
+            if overlap is not None:
+                overlap.step(done, work)
         work = self._decision.run(work)
         work = work.with_columns(pl.lit("decided").alias("status"))
         rejected = rejected.with_columns(pl.lit("rejected").alias("status"))

@@ -17,6 +17,7 @@ import polars as pl
 
 from kaskad.compile.expr import typed as t
 from kaskad.compile.expr.functions import DAY_MICROS, FUNCTION_TABLE, empty_value, per_row
+from kaskad.compile.expr.ordered_sum import ordered_sums
 from kaskad.compile.expr.polars_dtypes import to_polars_dtype
 
 
@@ -193,7 +194,30 @@ class PolarsCompiler:
         source = self._compile(node.source, None)
         if node.func == "count" and node.where is None:
             return source.list.len().cast(pl.Int64)
+        if adds_floats(node):
+            return ordered(node, source.list.eval(self.element_value(node, pl.element())))
+        if node.func == "count":  # a count adds booleans: any order gives the same number
+            values = source.list.eval(self.element_value(node, pl.element()))
+            return values.list.sum().cast(pl.Int64)
         return source.list.agg(self.reduce(node, self.element_value(node, pl.element())))
+
+
+def adds_floats(node: t.TAgg) -> bool:
+    """A sum or mean of float values: added strictly left to right by :func:`ordered`."""
+    return (
+        node.func in ("sum", "avg")
+        and node.value is not None
+        and (node.value.dtype.kind == "float")
+    )
+
+
+def ordered(node: t.TAgg, lists: pl.Expr) -> pl.Expr:
+    """The sum (or mean) of each list of ``lists``, values added left to right as the
+    per-record executor adds them (:mod:`kaskad.compile.expr.ordered_sum`)."""
+    mean = node.func == "avg"
+    return lists.cast(pl.List(pl.Float64)).map_batches(
+        lambda s: ordered_sums(s, mean), return_dtype=pl.Float64
+    )
 
 
 def _lookup(key: pl.Expr, node: t.TLookup) -> pl.Expr:
@@ -230,17 +254,19 @@ def compute_hoisted(
         outer = sorted(
             set().union(*(t.columns_used(e) for e in (node.where, node.value) if e is not None))
         )
-        exploded = (
+        groups = (
             narrow.filter(pl.col("__src").list.len() > 0)
             .select("__hrow", pl.col("__src").alias("__elem"), *outer)
             .explode("__elem")
             .select("__hrow", compiler.element_value(node, pl.col("__elem")).alias("__v"))
             .group_by("__hrow", maintain_order=True)
-            .agg(pl.col("__v"))
-            .select(
-                "__hrow", pl.col("__v").list.agg(compiler.reduce(node, pl.element())).alias(name)
-            )
         )
+        if adds_floats(node):  # float sums need the values in order: a list per row
+            exploded = groups.agg(pl.col("__v")).select(
+                "__hrow", ordered(node, pl.col("__v")).alias(name)
+            )
+        else:  # reduced within each row's group
+            exploded = groups.agg(compiler.reduce(node, pl.col("__v")).alias(name))
         dtype = to_polars_dtype(node.dtype)
         joined = narrow.select("__hrow", "__src").join(
             exploded, on="__hrow", how="left", maintain_order="left"

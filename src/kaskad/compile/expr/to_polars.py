@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from kaskad.compile.expr import typed as t
@@ -254,23 +255,28 @@ def compute_hoisted(
         outer = sorted(
             set().union(*(t.columns_used(e) for e in (node.where, node.value) if e is not None))
         )
-        groups = (
+        flat = (
             narrow.filter(pl.col("__src").list.len() > 0)
             .select("__hrow", pl.col("__src").alias("__elem"), *outer)
             .explode("__elem")
             .select("__hrow", compiler.element_value(node, pl.col("__elem")).alias("__v"))
-            .group_by("__hrow", maintain_order=True)
         )
-        if adds_floats(node):  # float sums need the values in order: a list per row
-            exploded = groups.agg(pl.col("__v")).select(
-                "__hrow", ordered(node, pl.col("__v")).alias(name)
+        if node.func == "count":  # the elements counted, per row (flat is in row order)
+            counted = flat.get_column("__hrow").filter(flat.get_column("__v")).to_numpy()
+            counts = np.bincount(counted, minlength=narrow.height)
+            joined = narrow.select("__src").with_columns(pl.Series(name, counts, pl.Int64))
+        else:
+            groups = flat.group_by("__hrow", maintain_order=True)
+            if adds_floats(node):  # float sums need the values in order: a list per row
+                exploded = groups.agg(pl.col("__v")).select(
+                    "__hrow", ordered(node, pl.col("__v")).alias(name)
+                )
+            else:  # reduced within each row's group
+                exploded = groups.agg(compiler.reduce(node, pl.col("__v")).alias(name))
+            joined = narrow.select("__hrow", "__src").join(
+                exploded, on="__hrow", how="left", maintain_order="left"
             )
-        else:  # reduced within each row's group
-            exploded = groups.agg(compiler.reduce(node, pl.col("__v")).alias(name))
         dtype = to_polars_dtype(node.dtype)
-        joined = narrow.select("__hrow", "__src").join(
-            exploded, on="__hrow", how="left", maintain_order="left"
-        )
         value = (
             pl.when(pl.col("__src").is_null())
             .then(None)

@@ -137,11 +137,23 @@ def _hit_ids(cols: list[tuple[str, pl.Expr]]) -> pl.Expr:
 
 
 def ids_where(flags: list[tuple[str, pl.Expr]]) -> pl.Expr:
-    """The ids whose flag is true, in order, as a list of text. Joining and splitting text
-    is about ten times faster in Polars than ``concat_list(...).list.drop_nulls()``; rule
-    ids are identifiers, so they hold no comma."""
+    """The ids whose flag is true (NULL is not), in order, as a list of text.
+
+    Up to :data:`_LISTED` flags, each row's flags make a number (flag ``i`` adds ``2**i``)
+    that picks its list from every possible list, built once: about six times faster
+    than joining the ids as text and splitting it, which is about ten times faster than
+    ``concat_list(...).list.drop_nulls()``. Past that, the text way (rule ids are
+    identifiers, so they hold no comma)."""
     if not flags:
         return pl.lit([], dtype=STRING_LIST)
+    if len(flags) <= _LISTED:
+        every = [
+            [rid for i, (rid, _) in enumerate(flags) if m >> i & 1] for m in range(1 << len(flags))
+        ]
+        code = pl.sum_horizontal(
+            [flag.fill_null(False).cast(pl.Int64) * (1 << i) for i, (_, flag) in enumerate(flags)]
+        )
+        return pl.lit(pl.Series(every, dtype=STRING_LIST)).gather(code)
     joined = pl.concat_str(
         [pl.when(flag).then(pl.lit(rid)) for rid, flag in flags],
         separator=",",
@@ -153,6 +165,9 @@ def ids_where(flags: list[tuple[str, pl.Expr]]) -> pl.Expr:
         .otherwise(joined.str.split(","))
         .cast(STRING_LIST)
     )
+
+
+_LISTED = 10  # flags up to which every possible list is built (1,024 lists)
 
 
 # ---- decision: the first branch whose condition is true (NULL is not true) -------------

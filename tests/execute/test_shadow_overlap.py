@@ -21,14 +21,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from kaskad import BatchExecutor, compile_pipeline
 from kaskad.batch.overlap import decided_ahead
 from kaskad.io.reading import Chunk
-
-SCHEMA = """\
-schema: card
-fields:
-  id: {type: string, required: true, key: true}
-  amount: {type: float, required: true}
-  income: float
-"""
+from tests.execute.failing_pipeline import RULES, SCHEMA  # the same card records and limits
 
 FEATURES = """\
 featureset: ratios
@@ -36,15 +29,6 @@ features:
   - name: share
     description: The amount in hundreds
     expr: amount / 100
-"""
-
-RULES = """\
-ruleset: limits
-rules:
-  - id: large
-    description: A large amount
-    when: amount > 1000
-    outcome: review
 """
 
 STRICT = """\

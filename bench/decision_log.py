@@ -41,6 +41,7 @@ from sqlalchemy.orm import Session
 from kaskad import RecordExecutor, compile_pipeline
 from kaskad.execute.convert import json_value
 from kaskad.serve.decision_log import mask
+from kaskad.serve.ids import decision_id
 from kaskad.store import DecisionLog, DecisionRecord
 from kaskad.store.decision_keeping import prepare_months
 from kaskad.store.tables import DecisionRow
@@ -91,7 +92,7 @@ def measure_inserts(url: str, pool: list[DecisionRecord], count: int, offset: in
         for i in part:
             t = pool[i % len(pool)]
             record = DecisionRecord(
-                str(uuid.uuid4()),
+                decision_id(),  # as the server makes them
                 t.pipeline,
                 t.release,
                 t.plan_hash,

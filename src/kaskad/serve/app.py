@@ -6,7 +6,8 @@ log; no module-level app or globals) and the routes that call it
 (:mod:`kaskad.serve.routes`, :mod:`kaskad.serve.admin`):
 
 - ``POST /v1/pipelines/{name}/decide``: one record (JSON or XML) → the decision, with a
-  ``decision_id`` (uuid4), ``release`` and ``plan_hash``; a rejected record → 422 with
+  ``decision_id`` (a time-ordered UUID, version 7), ``release`` and ``plan_hash``; a
+  rejected record → 422 with
   ``{"errors": [{"field": ..., "problem": ...}]}``.
 - ``POST /v1/pipelines/{name}/decide-batch``: a list of records → a list of results in
   the same order (200; rejected items carry ``status: rejected`` and their ``errors``).

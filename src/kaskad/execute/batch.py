@@ -233,15 +233,15 @@ class _Overlap:
         self.started: dict[int, tuple[pl.DataFrame, Future[tuple[pl.DataFrame, bool]]]] = {}
 
     def step(self, done: int, work: pl.DataFrame) -> None:
-        """The champion's first ``done`` steps have run and produced ``work``."""
+        """The champion's first ``done`` steps have run and produced ``work`` (at 0: the
+        valid records, the only inputs a whole-pipeline challenger reads)."""
         if done == 0:
-            self.inputs = work.drop("errors")
+            self.inputs = work.drop("__row", "errors")
+        assert self.inputs is not None
         for i, shadow in enumerate(self.shadows):
             if i in self.started or shadow.after != done or not shadow.needs <= set(work.columns):
                 continue
-            inputs = self.inputs.drop("__row") if self.inputs is not None else work
-            frame = self.inputs if shadow.sub is not None and self.inputs is not None else work
-            self.started[i] = (frame, self.pool.submit(shadow.attempt, work, inputs))
+            self.started[i] = (work, self.pool.submit(shadow.attempt, work, self.inputs))
 
     def frames(self, work: pl.DataFrame, inputs: pl.DataFrame) -> list[pl.DataFrame]:
         """Each challenger's fields for the rows of ``work`` (the decided rows, whose

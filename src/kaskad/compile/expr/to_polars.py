@@ -179,8 +179,8 @@ class PolarsCompiler:
         if func == "all":
             return values.all(ignore_nulls=False)
         if func in ("sum", "avg"):
-            # A running sum is strictly left to right, as in the per-record executor; Polars'
-            # own sum switches to blocked summation on long lists and rounds differently.
+            # A running sum is strictly left to right, as in the per-record executor (float
+            # values do not come here: see `ordered`, which is faster).
             present = values.drop_nulls()
             total = present.cum_sum().last()
             if func == "avg":
@@ -195,21 +195,18 @@ class PolarsCompiler:
         source = self._compile(node.source, None)
         if node.func == "count" and node.where is None:
             return source.list.len().cast(pl.Int64)
-        if adds_floats(node):
-            return ordered(node, source.list.eval(self.element_value(node, pl.element())))
-        if node.func == "count":  # a count adds booleans: any order gives the same number
+        if node.func == "count" or adds_floats(node):
             values = source.list.eval(self.element_value(node, pl.element()))
-            return values.list.sum().cast(pl.Int64)
+            if node.func == "count":  # adds booleans: any order gives the same number
+                return values.list.sum().cast(pl.Int64)
+            return ordered(node, values)
         return source.list.agg(self.reduce(node, self.element_value(node, pl.element())))
 
 
 def adds_floats(node: t.TAgg) -> bool:
     """A sum or mean of float values: added strictly left to right by :func:`ordered`."""
-    return (
-        node.func in ("sum", "avg")
-        and node.value is not None
-        and (node.value.dtype.kind == "float")
-    )
+    value = node.value
+    return node.func in ("sum", "avg") and value is not None and value.dtype.kind == "float"
 
 
 def ordered(node: t.TAgg, lists: pl.Expr) -> pl.Expr:

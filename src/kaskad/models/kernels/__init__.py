@@ -3,7 +3,8 @@ overhead, bit-identical to the library or not used at all.
 
 Tree ensembles (LightGBM, XGBoost, CatBoost, scikit-learn trees, forests and gradient
 boosting) become a :class:`~kaskad.models.kernels.ensemble.TreeEnsemble` with a generated
-per-record function and a NumPy batch walk (``tree-ensemble/1``); scikit-learn linear
+per-record function and a NumPy batch walk (``tree-ensemble/1``; a LightGBM record is
+scored by LightGBM's own single-row predictor, :mod:`.lightgbm_row`); scikit-learn linear
 models get a plain-Python per-record kernel (``linear/1``).
 
 :func:`choose` takes a loaded library adapter and returns the adapter to score with: a
@@ -166,12 +167,28 @@ def _decide(library: ModelAdapter) -> KernelChoice:
             library,
         )
     e.refuses_nan, e.refuses_inf = refusals(library, e.n_features)
-    kernel = KernelAdapter(library, TREES, batch_kernel(e), record_kernel(e), library_from_rows=0)
+    kernel = KernelAdapter(
+        library, TREES, batch_kernel(e), _record(library, e), library_from_rows=0
+    )
     why = check(library, kernel, sample(e, not e.refuses_nan, not e.refuses_inf))
     if why:
         return KernelChoice(LIBRARY, f"not bit-identical: {why}", library)
     kernel.use_library_from(None)
     return KernelChoice(TREES, "", kernel)
+
+
+def _record(library: ModelAdapter, e: TreeEnsemble) -> Any:
+    """The per-record function: LightGBM's own single-row predictor for a LightGBM model
+    (a few µs a row), else the ensemble compiled to Python."""
+    booster = getattr(library, "_booster", None)
+    if library.framework == "lightgbm" and booster is not None:
+        from kaskad.models.kernels.lightgbm_row import single_row
+
+        try:
+            return single_row(booster, e.n_features, e.n_classes)
+        except Unsupported:
+            pass
+    return record_kernel(e)
 
 
 def _linear(library: ModelAdapter) -> KernelChoice:

@@ -98,7 +98,9 @@ def single_row(booster: Any, n_features: int, n_outputs: int) -> RecordFn:
             scores: list[float] = out[:n_outputs]
             return scores
 
-    # the prepared predictor is freed with the function; the closure keeps the booster
-    weakref.finalize(record, lib.LGBM_FastConfigFree, fast)
+    # the prepared predictor is freed with the function (not at exit, where a daemon
+    # thread may still be scoring: the process's memory goes with it anyway); the
+    # function keeps the booster the predictor points into
+    weakref.finalize(record, lib.LGBM_FastConfigFree, fast).atexit = False
     record.booster = booster  # type: ignore[attr-defined]
     return record

@@ -143,6 +143,7 @@ def test_gitlab_ci_stages_approval_and_offline_installs() -> None:
     assert all(job["extends"] == ".kaskad" for job in jobs.values())
     setup = " ".join(ci[".kaskad"]["before_script"])
     assert "--no-index" in setup and "--require-hashes" in setup
+    assert "--no-compile" in setup  # a job's environment lasts one job
     assert ci["variables"]["PIP_NO_INDEX"] == "1"
     scripts = " ".join(" ".join(job["script"]) for job in jobs.values())
     assert "kaskad bundle verify" in scripts and "--baseline" in scripts

@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import socket
 import subprocess
@@ -224,10 +225,20 @@ class Run:
     latencies_ms: list[float]  # sorted
     client_cpu_s: float
     errors: int
+    server_cpu_s: float | None = None  # the server process's processor time (all threads)
 
     @property
     def rps(self) -> float:
         return self.requests / self.seconds
+
+    @property
+    def server_us_per_request(self) -> float:
+        """The server's processor time per request, in µs (NaN where unknown): steadier
+        than req/s on a shared machine, as time the server waits for the processor is not
+        counted."""
+        if self.server_cpu_s is None:
+            return math.nan
+        return self.server_cpu_s / self.requests * 1e6
 
     def p(self, q: float) -> float:
         return percentile(self.latencies_ms, q)
@@ -268,12 +279,29 @@ async def load(
     return Run(len(latencies), wall, latencies, cpu, errors)
 
 
-async def measure(port: int, requests: list[bytes], args: argparse.Namespace) -> Run:
+def process_cpu_s(pid: int) -> float | None:
+    """User and system processor time of process ``pid`` so far (None off Linux)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    # after the command name: state is field 3, utime 14 and stime 15 (1-based)
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def measure(
+    port: int, requests: list[bytes], args: argparse.Namespace, pid: int | None = None
+) -> Run:
     await asyncio.wait_for(load(port, requests, args.warmup, args.connections), args.run_timeout)
-    return await asyncio.wait_for(
+    before = process_cpu_s(pid) if pid is not None else None
+    run = await asyncio.wait_for(
         load(port, requests, args.requests, args.connections, start_at=args.warmup),
         args.run_timeout,
     )
+    after = process_cpu_s(pid) if pid is not None else None
+    if before is not None and after is not None:
+        run.server_cpu_s = after - before
+    return run
 
 
 # ---- orchestration -----------------------------------------------------------------------
@@ -479,13 +507,14 @@ def _run(args: argparse.Namespace, extra: dict[str, Any]) -> int:
         order = list(MODES)
         for i in range(args.repeat):
             for mode in order if i % 2 == 0 else order[::-1]:
-                port = servers[mode].port
-                run = runner(measure(port, encode_requests(port, path, bodies), args))
+                port, pid = servers[mode].port, servers[mode].process.pid
+                run = runner(measure(port, encode_requests(port, path, bodies), args, pid))
                 runs[mode].append(run)
                 print(
                     f"  run {i + 1}/{args.repeat} {mode:>12}: {run.rps:8,.0f} req/s  "
                     f"p50 {run.p(50):7.2f} ms  p99 {run.p(99):7.2f} ms  "
                     f"client cpu {run.client_cpu_s / run.seconds:4.0%}  "
+                    f"server {run.server_us_per_request:6,.0f} µs cpu/req  "
                     f"non-200 {run.errors}"
                 )
     finally:
@@ -504,15 +533,22 @@ def _run(args: argparse.Namespace, extra: dict[str, Any]) -> int:
             median([r.p(50) for r in rs]),
             median([r.p(99) for r in rs]),
             median([r.client_cpu_s / r.seconds for r in rs]),
+            median([r.server_us_per_request for r in rs]),
         )
         for m, rs in runs.items()
     }
-    for mode, (rps, p50, p99, cpu) in summary.items():
+    for mode, (rps, p50, p99, cpu, server_us) in summary.items():
         print(
             f"  {mode:>12}: {rps:8,.0f} req/s  p50 {p50:7.2f} ms  p99 {p99:7.2f} ms  "
-            f"client cpu {cpu:4.0%}"
+            f"client cpu {cpu:4.0%}  server {server_us:6,.0f} µs cpu/req"
         )
     ratio = summary["kaskad"][0] / summary["bare"][0]
+    cpu_ratio = summary["bare"][4] / summary["kaskad"][4]
+    print(
+        f"\nserver processor time per request: kaskad {summary['kaskad'][4]:,.0f} µs, bare "
+        f"{summary['bare'][4]:,.0f} µs: kaskad does a request's work in {1 / cpu_ratio:.2f}× "
+        "the bare endpoint's processor time"
+    )
     logged = "on" if extra.get("decision_log") else "OFF"
     verdict = "meets" if ratio >= TARGET else "MISSES"
     print(

@@ -19,17 +19,23 @@ METRICS_MEDIA_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 def decide_router(service: ServeService) -> APIRouter:
-    """One record, or a list of records, decided by a served pipeline."""
+    """One record, or a list of records, decided by a served pipeline.
+
+    These two are plain Starlette routes: the handler reads the request itself and has no
+    parameters for FastAPI to resolve, so FastAPI's per-request dependency solving and
+    endpoint wrapping are skipped on the server's busiest path (the API description is
+    kaskad's own, :meth:`ServeService.openapi`). Errors still go through the app's
+    exception handlers."""
     router = APIRouter()
 
-    @router.post("/v1/pipelines/{name}/decide")
-    async def decide_one(name: str, request: Request) -> Response:
-        return await service.handle(name, "decide", request)
+    async def decide_one(request: Request) -> Response:
+        return await service.handle(request.path_params["name"], "decide", request)
 
-    @router.post("/v1/pipelines/{name}/decide-batch")
-    async def decide_list(name: str, request: Request) -> Response:
-        return await service.handle(name, "decide-batch", request)
+    async def decide_list(request: Request) -> Response:
+        return await service.handle(request.path_params["name"], "decide-batch", request)
 
+    router.add_route("/v1/pipelines/{name}/decide", decide_one, methods=["POST"])
+    router.add_route("/v1/pipelines/{name}/decide-batch", decide_list, methods=["POST"])
     return router
 
 

@@ -47,6 +47,8 @@ from fastapi.responses import JSONResponse
 from kaskad.serve.admin import admin_router
 from kaskad.serve.config import ServeConfig
 from kaskad.serve.errors import ServeError, internal
+from kaskad.serve.front import DecideFront
+from kaskad.serve.jsonio import problem_response
 from kaskad.serve.routes import decide_router, operations_router
 from kaskad.serve.service import ServeService
 
@@ -75,7 +77,7 @@ def create_app(config: ServeConfig) -> FastAPI:
 
     @app.exception_handler(ServeError)
     async def _serve_error(request: Request, exc: ServeError) -> JSONResponse:
-        return JSONResponse(exc.to_dict(), status_code=exc.status, headers=exc.headers or None)
+        return problem_response(exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -86,6 +88,7 @@ def create_app(config: ServeConfig) -> FastAPI:
         )
 
     app.include_router(decide_router(service))
+    app.add_middleware(DecideFront, service=service)  # the decide requests' short way
     app.include_router(operations_router(service))
     app.include_router(  # promote and rollback: see admin.py
         admin_router(service.auth, service.watcher, service.pipelines, config.pipelines)

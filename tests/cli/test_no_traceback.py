@@ -57,6 +57,8 @@ def _value(param: Any, scenario: str, files: dict[str, Path]) -> str:
 
 def _args(words: list[str], command: Any, scenario: str, files: dict[str, Path]) -> list[str]:
     args = list(words)
+    if words == ["docs"]:  # with the site built (mkdocs build), it would serve until stopped
+        args.append("--no-serve")
     for param in command.params:
         if param.name == "store":
             args += ["--store", DOWN if scenario == "down" else str(files["store"])]

@@ -21,11 +21,10 @@ METRICS_MEDIA_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 def decide_router(service: ServeService) -> APIRouter:
     """One record, or a list of records, decided by a served pipeline.
 
-    These two are plain Starlette routes: the handler reads the request itself and has no
-    parameters for FastAPI to resolve, so FastAPI's per-request dependency solving and
-    endpoint wrapping are skipped on the server's busiest path (the API description is
-    kaskad's own, :meth:`ServeService.openapi`). Errors still go through the app's
-    exception handlers."""
+    Exact matches are taken before the router by :mod:`kaskad.serve.front`; these routes
+    answer the rest (a trailing slash is redirected here). They are plain Starlette
+    routes: the handler reads the request itself, there is nothing for FastAPI to resolve,
+    and the API description is kaskad's own (:meth:`ServeService.openapi`)."""
     router = APIRouter()
 
     async def decide_one(request: Request) -> Response:

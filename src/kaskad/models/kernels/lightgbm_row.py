@@ -28,7 +28,6 @@ from kaskad.models.kernels.ensemble import Unsupported
 RecordFn = Callable[[list[float]], list[float]]
 _PREDICT_NORMAL = 0  # C_API_PREDICT_NORMAL: the objective's output (probability, value)
 _FLOAT64 = 1  # C_API_DTYPE_FLOAT64
-_ROW_MAJOR = 1
 
 
 def _library() -> Any:

@@ -129,8 +129,8 @@ def library_scorers(models: Models) -> Scorers:
 
 
 def kernel_scorers(models: Models) -> Scorers:
-    """The same model work by kaskad's compiled batch kernels (the NumPy walk), called
-    directly on the whole chunk."""
+    """The same model work by kaskad's compiled batch kernels (the trees as machine
+    code), called directly on the whole chunk, one model after the other."""
     library = library_scorers(models)
     fraud = kernel_batch(MODELS / "fraud.txt", "lightgbm")
     credit_pd = kernel_batch(MODELS / "credit_pd.joblib", "sklearn")
@@ -531,13 +531,12 @@ def report(results: list[Comparison], shares: dict[str, float], share_rows: int)
             f"{r.ratio:>17.0%}   {spread(r.kaskad)}; {spread(r.baseline)}"
         )
     print(
-        "kernels: the baseline with kaskad's NumPy batch kernels called directly instead "
-        "of the libraries (see bench/README.md for lleaves)"
+        "kernels: the baseline with kaskad's compiled batch kernels (the trees as machine code) "
+        "called directly instead of the libraries (see bench/README.md)"
     )
     print(
         f"share of the time spent in model calls (one pass over {share_rows:,} rows, "
-        "one step at a time): "
-        + ", ".join(f"{side} {share:.0%}" for side, share in shares.items())
+        "one step at a time): " + ", ".join(f"{side} {share:.0%}" for side, share in shares.items())
     )
     for result, target in zip(results, TARGETS, strict=False):
         verdict = "met" if result.ratio >= target else "NOT met"

@@ -227,11 +227,13 @@ def kernel_function(path: Path, framework: str) -> Callable[[list[float]], float
 
 def kernel_batch(path: Path, framework: str) -> Callable[[FloatArray], FloatArray] | None:
     """kaskad's compiled batch kernel of a model (the first output column), called
-    directly; None when the model has none."""
+    directly: the trees as machine code (waiting for the compile), else the NumPy walk;
+    None when the model has none."""
     choice = choose(load_model(path, framework))
     if not isinstance(choice.adapter, KernelAdapter) or choice.adapter.batch is None:
         return None
-    batch = choice.adapter.batch
+    native = choice.adapter.native
+    batch = (native.wait() if native is not None else None) or choice.adapter.batch
 
     def score(x: FloatArray) -> FloatArray:
         return batch(x)[:, 0]

@@ -83,6 +83,12 @@ def assert_identical(adapter: ModelAdapter, x: Any, kind: str = TREES) -> Kernel
     assert set(got) == set(want)
     for name in want:
         assert (_bits(got[name]) == _bits(want[name])).all(), name
+    if kind == TREES:  # the trees compiled to machine code, on every batch size
+        assert kernel.native is not None and kernel.native.wait() is not None, kernel.native.reason
+        kernel.use_library_from(1)
+        native = kernel.predict_batch(x)
+        for name in want:
+            assert (_bits(native[name]) == _bits(want[name])).all(), f"compiled: {name}"
     for i in range(len(x)):
         one = kernel.predict_one(x[i].tolist())
         for name in want:
@@ -303,16 +309,6 @@ def test_sklearn_constant_imputer_and_gradient_boosting_like_the_credit_model() 
         kernel.predict_one([np.inf] * WIDTH)
     with pytest.raises(Exception, match="inf"):
         kernel.predict_batch(np.full((2, WIDTH), np.inf))
-
-
-def test_large_batches_go_to_the_library_with_the_same_bits() -> None:
-    x, y = _data(4, rows=800)
-    model = RandomForestRegressor(n_estimators=5, random_state=0).fit(x, y)
-    adapter = _sklearn(model)
-    kernel = choose(adapter).adapter
-    assert isinstance(kernel, KernelAdapter)
-    big = _inputs(4, x, rows=500)
-    assert (_bits(kernel.predict_batch(big)["prediction"]) == _bits(model.predict(big))).all()
 
 
 def test_the_walker_gives_the_generated_function_s_bits() -> None:

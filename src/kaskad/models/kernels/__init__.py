@@ -3,8 +3,10 @@ overhead, bit-identical to the library or not used at all.
 
 Tree ensembles (LightGBM, XGBoost, CatBoost, scikit-learn trees, forests and gradient
 boosting) become a :class:`~kaskad.models.kernels.ensemble.TreeEnsemble` with a generated
-per-record function and a NumPy batch walk (``tree-ensemble/1``; a LightGBM record is
-scored by LightGBM's own single-row predictor, :mod:`.lightgbm_row`); scikit-learn linear
+per-record function and a NumPy batch walk for small batches (``tree-ensemble/1``; a
+LightGBM record is scored by LightGBM's own single-row predictor, :mod:`.lightgbm_row`;
+large batches by the trees compiled to machine code on first use, :mod:`.native`, checked
+by the gate like the rest); scikit-learn linear
 models get a plain-Python per-record kernel (``linear/1``).
 
 :func:`choose` takes a loaded library adapter and returns the adapter to score with: a
@@ -28,9 +30,10 @@ from typing import Any
 
 from kaskad.models.base import ModelAdapter
 from kaskad.models.kernels.adapter import KernelAdapter
-from kaskad.models.kernels.batch import batch_kernel
+from kaskad.models.kernels.batch import batch_kernel, kernel_of
 from kaskad.models.kernels.ensemble import Refused, TreeEnsemble, Unsupported
 from kaskad.models.kernels.gate import check, refusals, sample
+from kaskad.models.kernels.native import NativeSlot, compile_walk
 from kaskad.models.kernels.record import record_kernel
 
 __all__ = [
@@ -90,8 +93,8 @@ def forget() -> None:
 
 
 _BY_ADAPTER: weakref.WeakKeyDictionary[ModelAdapter, KernelChoice] = weakref.WeakKeyDictionary()
-# per (framework, artifact sha256): kernel, reason, batch and record functions
-_Known = tuple[str, str, Any, Any]
+# per (framework, artifact sha256): kernel, reason, batch and record functions, native slot
+_Known = tuple[str, str, Any, Any, NativeSlot | None]
 _CHOSEN: OrderedDict[tuple[str, str], _Known] = OrderedDict()
 _KEEP = 64
 
@@ -99,19 +102,21 @@ _KEEP = 64
 def _remember(key: tuple[str, str], choice: KernelChoice) -> None:
     adapter = choice.adapter
     if isinstance(adapter, KernelAdapter):
-        _CHOSEN[key] = (choice.kernel, choice.reason, adapter.batch, adapter.record)
+        _CHOSEN[key] = (choice.kernel, choice.reason, adapter.batch, adapter.record, adapter.native)
     else:
-        _CHOSEN[key] = (choice.kernel, choice.reason, None, None)
+        _CHOSEN[key] = (choice.kernel, choice.reason, None, None, None)
     _CHOSEN.move_to_end(key)
     while len(_CHOSEN) > _KEEP:
         _CHOSEN.popitem(last=False)
 
 
 def _again(library: ModelAdapter, known: _Known) -> KernelChoice:
-    kernel, reason, batch, record = known
+    kernel, reason, batch, record, native = known
     if record is None:
         return KernelChoice(kernel, reason, library)
-    return KernelChoice(kernel, reason, KernelAdapter(library, kernel, batch, record))
+    return KernelChoice(
+        kernel, reason, KernelAdapter(library, kernel, batch, record, native=native)
+    )
 
 
 def ensemble_of(library: ModelAdapter) -> TreeEnsemble:
@@ -167,14 +172,36 @@ def _decide(library: ModelAdapter) -> KernelChoice:
             library,
         )
     e.refuses_nan, e.refuses_inf = refusals(library, e.n_features)
+    record = _record(library, e)
     kernel = KernelAdapter(
-        library, TREES, batch_kernel(e), _record(library, e), library_from_rows=0
+        library,
+        TREES,
+        batch_kernel(e),
+        record,
+        library_from_rows=0,
+        native=_native(library, e, record),
     )
     why = check(library, kernel, sample(e, not e.refuses_nan, not e.refuses_inf))
     if why:
         return KernelChoice(LIBRARY, f"not bit-identical: {why}", library)
     kernel.use_library_from(None)
     return KernelChoice(TREES, "", kernel)
+
+
+def _native(library: ModelAdapter, e: TreeEnsemble, record: Any) -> NativeSlot:
+    """The trees compiled to machine code for large batches, made and checked against the
+    library the first time a large batch comes (compiling takes a fraction of a second,
+    which loading a plan to validate or serve it need not pay)."""
+
+    def build() -> Any:
+        fast = kernel_of(e, compile_walk(e), 1 << 30)
+        probe = KernelAdapter(library, TREES, fast, record, library_from_rows=0)
+        why = check(library, probe, sample(e, not e.refuses_nan, not e.refuses_inf), False)
+        if why:
+            raise Unsupported(f"the compiled trees are not bit-identical: {why}")
+        return fast
+
+    return NativeSlot(build)
 
 
 def _record(library: ModelAdapter, e: TreeEnsemble) -> Any:

@@ -2,10 +2,13 @@
 
 It has the library adapter's inputs and outputs; only how a row is scored changes. The
 per-record call runs a plain-Python function on the row's list of floats (no NumPy
-array per call); the batch call walks the trees in NumPy for small batches and hands
-large ones to the library, whose compiled loops are faster there (both give the same
-bits: the gate checked it). An input the library refuses (NaN or ±inf for some models)
-is handed to the library, which raises its own error.
+array per call). The batch call walks the trees in NumPy for small batches; a large one
+goes to the trees compiled to machine code (:mod:`kaskad.models.kernels.native`, compiled
+and checked in the background once the model has scored 50,000 rows in large batches)
+or, until they are ready or where they cannot be used, to the library, whose compiled
+loops beat a NumPy walk there. All give the same bits: the gate checked it. An input the
+library refuses (NaN or ±inf for some models) is handed to the library, which raises its
+own error.
 """
 
 from __future__ import annotations
@@ -19,10 +22,11 @@ import polars as pl
 from kaskad.errors import ModelPredictionError
 from kaskad.models.base import Batch, FloatArray, ModelAdapter, Row
 from kaskad.models.kernels.ensemble import Refused
+from kaskad.models.kernels.native import NativeSlot
 
 BatchFn = Callable[[FloatArray], FloatArray]
 RecordFn = Callable[[list[float]], list[float]]
-# rows from which a batch goes to the library (its compiled loops beat a NumPy walk)
+# rows from which a batch goes to the compiled trees or the library (they beat a NumPy walk)
 LIBRARY_FROM_ROWS = 32
 
 
@@ -37,6 +41,7 @@ class KernelAdapter(ModelAdapter):
         record: RecordFn,
         *,
         library_from_rows: int = LIBRARY_FROM_ROWS,
+        native: NativeSlot | None = None,
     ) -> None:
         self.library = library
         self.kernel = name
@@ -55,6 +60,7 @@ class KernelAdapter(ModelAdapter):
         self._record = record
         self._multiclass = len(self.output_names) > 1
         self._library_from = library_from_rows
+        self._native = native
 
     @property
     def record(self) -> RecordFn:
@@ -67,9 +73,14 @@ class KernelAdapter(ModelAdapter):
         (None: batches are the library adapter's)."""
         return self._batch
 
+    @property
+    def native(self) -> NativeSlot | None:
+        """The trees compiled to machine code for large batches (None: the library's)."""
+        return self._native
+
     def use_library_from(self, rows: int | None) -> None:
-        """Hand batches of at least ``rows`` rows to the library (None: the default;
-        0: never)."""
+        """Hand batches of at least ``rows`` rows to the compiled trees or the library
+        (None: the default; 0: never)."""
         self._library_from = LIBRARY_FROM_ROWS if rows is None else rows
 
     def predict_batch(self, x: Batch) -> dict[str, FloatArray]:
@@ -80,10 +91,13 @@ class KernelAdapter(ModelAdapter):
             raise ModelPredictionError(
                 self.path, f"expects {self.n_inputs} inputs per row, got shape {arr.shape}"
             )
-        if self._batch is None or (self._library_from and len(arr) >= self._library_from):
+        kernel = self._batch
+        if self._library_from and len(arr) >= self._library_from:
+            kernel = None if self._native is None else self._native.kernel(len(arr))
+        if kernel is None:
             return self.library.predict_batch(arr)
         try:
-            out = self._batch(arr)
+            out = kernel(arr)
         except Refused:  # the library's own error, as without the kernel
             return self.library.predict_batch(arr)
         except Exception as exc:

@@ -46,7 +46,6 @@ def batch_kernel(e: TreeEnsemble) -> BatchKernel:
     init = np.asarray(e.init, dtype=value.dtype)
     depth = e.depth()
     strict = e.strict
-    fill = None if e.fill is None else np.asarray(e.fill, dtype=np.float64)
 
     def walk(x: FloatArray) -> FloatArray:
         n, width_x = x.shape
@@ -80,6 +79,15 @@ def batch_kernel(e: TreeEnsemble) -> BatchKernel:
             out[:, j] = np.add.accumulate(run, axis=1)[:, -1]
         return out.astype(np.float64)
 
+    return kernel_of(e, walk, _CHUNK)
+
+
+def kernel_of(e: TreeEnsemble, walk: BatchKernel, chunk: int) -> BatchKernel:
+    """The batch kernel around ``walk`` (prepared inputs -> raw sums, ``chunk`` rows at a
+    time): the inputs prepared as the library prepares them, the sums finished."""
+    fill = None if e.fill is None else np.asarray(e.fill, dtype=np.float64)
+    k = e.n_classes
+
     def kernel(x: FloatArray) -> FloatArray:
         x = np.asarray(x, dtype=np.float64)
         if e.zero_band:
@@ -93,7 +101,7 @@ def batch_kernel(e: TreeEnsemble) -> BatchKernel:
             raise Refused("the model does not accept missing values")
         if e.refuses_inf and np.isinf(x).any():
             raise Refused("the model does not accept infinite values")
-        parts = [walk(np.ascontiguousarray(x[i : i + _CHUNK])) for i in range(0, len(x), _CHUNK)]
+        parts = [walk(np.ascontiguousarray(x[i : i + chunk])) for i in range(0, len(x), chunk)]
         raw = np.concatenate(parts) if parts else np.empty((0, k))
         return finish_batch(e, raw)
 

@@ -1,0 +1,280 @@
+"""The trees compiled to machine code (``kaskad.models.kernels.native``) for large
+batches: used only after the gate found the library's bits, compiled once per model
+content, safe to call from several threads, and replaced by the library, with the
+reason, wherever they cannot be used. Their bits on random models of every family are
+checked in ``test_kernels_trees.py`` (``assert_identical``)."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import joblib
+import lightgbm as lgb
+import numpy as np
+import pytest
+from sklearn.ensemble import GradientBoostingClassifier, RandomForestRegressor
+
+import kaskad.models.kernels as kernels
+from kaskad.models.base import ModelAdapter, load_bytes
+from kaskad.models.kernels import TREES, KernelAdapter, choose, ensemble_of, native
+from kaskad.models.kernels.adapter import LIBRARY_FROM_ROWS
+from kaskad.models.kernels.native import ir_text
+
+WIDTH = 4
+
+
+def _bits(values: Any) -> Any:
+    return np.ascontiguousarray(values, dtype=np.float64).view(np.uint64)
+
+
+def _data(seed: int, rows: int = 2_000) -> tuple[Any, Any]:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(rows, WIDTH)) * [1.0, 10.0, 1e4, 1.0]
+    x[:, 3] = rng.integers(0, 9, size=rows)
+    y = x[:, 0] + (x[:, 3] % 2) + rng.normal(size=rows)
+    x[rng.random(x.shape) < 0.1] = np.nan
+    return x, y
+
+
+def _sklearn(model: Any, name: str = "m.joblib") -> ModelAdapter:
+    buffer = io.BytesIO()
+    joblib.dump(model, buffer)
+    return load_bytes(buffer.getvalue(), "sklearn", Path(name))
+
+
+def _lightgbm(seed: int) -> ModelAdapter:
+    x, y = _data(seed)
+    booster = lgb.train(
+        {"objective": "binary", "num_leaves": 15, "verbose": -1, "seed": seed},
+        lgb.Dataset(x, (y > 0).astype(int), categorical_feature=[3]),
+        num_boost_round=20,
+    )
+    return load_bytes(booster.model_to_string().encode(), "lightgbm", Path("m.txt"))
+
+
+def _kernel(adapter: ModelAdapter) -> KernelAdapter:
+    choice = choose(adapter)
+    assert choice.kernel == TREES, choice.reason
+    assert isinstance(choice.adapter, KernelAdapter)
+    return choice.adapter
+
+
+def _same_as_library(kernel: KernelAdapter, library: ModelAdapter, x: Any) -> None:
+    want, got = library.predict_batch(x), kernel.predict_batch(x)
+    assert set(got) == set(want)
+    for name in want:
+        assert (_bits(got[name]) == _bits(want[name])).all(), name
+
+
+def test_a_large_batch_is_scored_by_the_compiled_trees_with_the_library_s_bits() -> None:
+    adapter = _lightgbm(1)
+    kernel = _kernel(adapter)
+    slot = kernel.native
+    assert slot is not None
+    x, _ = _data(2, rows=5_000)
+    edges = [-1.0, 0.5, 8.999, 1e300, np.inf, -np.inf, 2.0**31]
+    x[: 7 * 50, 3] = np.tile(edges, 50)  # the categorical column's edges
+    assert slot.wait() is not None and slot.reason == ""
+    _same_as_library(kernel, adapter, x)
+    # a small batch keeps the NumPy walk; the compiled trees agree with it too
+    _same_as_library(kernel, adapter, x[: LIBRARY_FROM_ROWS - 1])
+
+
+def test_edge_values_of_a_categorical_split() -> None:
+    adapter = _lightgbm(3)
+    kernel = _kernel(adapter)
+    edges = [-1.0, -0.5, 0.0, -0.0, 0.5, 8.999, 9.0, 1e300, np.inf, -np.inf, 2.0**31, np.nan]
+    x = np.asarray([[0.1, 1.0, 100.0, v] for v in edges] * 4, dtype=np.float64)
+    assert kernel.native is not None and kernel.native.wait() is not None
+    _same_as_library(kernel, adapter, x)
+
+
+def test_a_compiled_kernel_that_differs_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = native.compile_walk
+
+    def one_ulp_off(e: Any) -> Any:
+        walk = real(e)
+        return lambda x: np.nextafter(walk(x), np.inf)
+
+    monkeypatch.setattr(kernels, "compile_walk", one_ulp_off)
+    x, y = _data(4)
+    adapter = _sklearn(
+        RandomForestRegressor(n_estimators=4, random_state=0).fit(np.nan_to_num(x), y)
+    )
+    kernel = _kernel(adapter)  # the NumPy walk and the records passed the gate
+    big = np.nan_to_num(_data(5, rows=300)[0])
+    _same_as_library(kernel, adapter, big)  # the library scored it
+    assert kernel.native is not None and kernel.native.wait() is None
+    assert "not bit-identical" in kernel.native.reason
+
+
+def test_without_llvmlite_the_library_scores_large_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    def missing() -> Any:
+        raise kernels.Unsupported("llvmlite is not installed (No module named 'llvmlite')")
+
+    monkeypatch.setattr(native, "_llvm", missing)
+    adapter = _lightgbm(6)
+    kernel = _kernel(adapter)
+    _same_as_library(kernel, adapter, _data(7, rows=400)[0])
+    assert kernel.native is not None and kernel.native.wait() is None
+    assert "llvmlite is not installed" in kernel.native.reason
+
+
+def test_an_ensemble_too_large_to_compile_stays_with_the_library(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(native, "MAX_NODES", 10)
+    adapter = _lightgbm(8)
+    kernel = _kernel(adapter)
+    _same_as_library(kernel, adapter, _data(9, rows=400)[0])
+    assert kernel.native is not None and kernel.native.wait() is None
+    assert "more than 10 to compile" in kernel.native.reason
+
+
+def test_eight_threads_at_first_use_and_after() -> None:
+    """At first use some batches are the library's and later ones the compiled trees':
+    every one has the library's bits."""
+    x, y = _data(10)
+    adapter = _sklearn(
+        GradientBoostingClassifier(n_estimators=30, max_depth=3, random_state=0).fit(
+            np.nan_to_num(x), y > 0
+        )
+    )
+    kernel = _kernel(adapter)
+    batches = [np.nan_to_num(_data(20 + i, rows=3_000)[0]) for i in range(8)]
+    want = [adapter.predict_batch(b) for b in batches]
+
+    def all_at_once() -> None:
+        got: list[Any] = [None] * 8
+        start = threading.Barrier(8)
+
+        def score(i: int) -> None:
+            start.wait()
+            for _ in range(5):
+                got[i] = kernel.predict_batch(batches[i])
+                for name in want[i]:
+                    assert (_bits(got[i][name]) == _bits(want[i][name])).all(), name
+
+        threads = [threading.Thread(target=score, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert all(g is not None for g in got)
+
+    all_at_once()  # the first call starts the compiler
+    assert kernel.native is not None and kernel.native.wait() is not None
+    all_at_once()
+
+
+def test_the_first_large_batch_does_not_wait_for_the_compiler(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    release = threading.Event()
+    real = native.compile_walk
+
+    def slow(e: Any) -> Any:
+        release.wait(30)
+        return real(e)
+
+    monkeypatch.setattr(kernels, "compile_walk", slow)
+    x, y = _data(15)
+    adapter = _sklearn(
+        RandomForestRegressor(n_estimators=9, random_state=1).fit(np.nan_to_num(x), y)
+    )
+    kernel = _kernel(adapter)
+    big = np.nan_to_num(_data(16, rows=native.COMPILE_AFTER_ROWS)[0])
+    _same_as_library(kernel, adapter, big)  # answered while the compiler waits
+    assert kernel.native is not None and kernel.native.kernel(1) is None
+    assert any(t.name == "kaskad-compile-trees" for t in threading.enumerate())
+    release.set()
+    assert kernel.native.wait(30) is not None
+    _same_as_library(kernel, adapter, big)
+
+
+def test_the_same_model_content_is_compiled_once() -> None:
+    x, y = _data(11)
+    model = RandomForestRegressor(n_estimators=3, random_state=0).fit(np.nan_to_num(x), y)
+    first, second = _kernel(_sklearn(model, "a.joblib")), _kernel(_sklearn(model, "b.joblib"))
+    assert first.native is not None and first.native is second.native
+
+
+def test_every_constant_is_written_bit_for_bit() -> None:
+    e = ensemble_of(_lightgbm(12))
+    text = ir_text(e)
+    for value in e.threshold[:50]:
+        if np.isfinite(value):
+            assert native._double(value) in text
+    assert native._double(0.1) == "0x3FB999999999999A"
+    assert native._double(-0.0) == "0x8000000000000000"
+
+
+def test_two_models_compiled_from_two_threads_at_once() -> None:
+    x, y = _data(13)
+    x0 = np.nan_to_num(x)
+    adapters = [
+        _sklearn(RandomForestRegressor(n_estimators=n, random_state=n).fit(x0, y))
+        for n in (5, 6, 7, 8)
+    ]
+    kernels_ = [_kernel(a) for a in adapters]
+    big = np.nan_to_num(_data(14, rows=500)[0])
+    start = threading.Barrier(len(kernels_))
+    got: list[Any] = [None] * len(kernels_)
+
+    def score(i: int) -> None:
+        start.wait()
+        got[i] = kernels_[i].predict_batch(big)
+
+    threads = [threading.Thread(target=score, args=(i,)) for i in range(len(kernels_))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for adapter, kernel, g in zip(adapters, kernels_, got, strict=True):
+        assert kernel.native is not None and kernel.native.wait() is not None
+        assert (_bits(g["prediction"]) == _bits(adapter.predict_batch(big)["prediction"])).all()
+
+
+def test_a_short_job_compiles_nothing() -> None:
+    x, y = _data(17)
+    adapter = _sklearn(
+        RandomForestRegressor(n_estimators=2, random_state=2).fit(np.nan_to_num(x), y)
+    )
+    kernel = _kernel(adapter)
+    for _ in range(3):
+        _same_as_library(kernel, adapter, np.nan_to_num(x[:1_000]))
+    assert kernel.native is not None and kernel.native.kernel(0) is None
+    assert not kernel.native.started
+
+
+EXITS_WHILE_COMPILING = """
+import sys
+import numpy as np, lightgbm as lgb
+from pathlib import Path
+from kaskad.models.base import load_bytes
+from kaskad.models.kernels import choose
+rng = np.random.default_rng(0)
+x = rng.normal(size=(5_000, 12))
+booster = lgb.train({"objective": "regression", "num_leaves": 63, "verbose": -1},
+                    lgb.Dataset(x, x[:, 0] + rng.normal(size=5_000)), num_boost_round=150)
+adapter = load_bytes(booster.model_to_string().encode(), "lightgbm", Path("m.txt"))
+choose(adapter).adapter.predict_batch(np.tile(x, (12, 1)))  # starts the compiler
+print("scored", flush=True)
+"""
+
+
+def test_the_process_exits_cleanly_while_the_trees_compile(tmp_path: Path) -> None:
+    """LLVM aborts the process if the interpreter exits under a compile: it waits."""
+    script = tmp_path / "exit.py"
+    script.write_text(EXITS_WHILE_COMPILING)
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout == "scored\n"
+    assert "Assertion" not in done.stderr

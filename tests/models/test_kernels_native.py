@@ -278,3 +278,18 @@ def test_the_process_exits_cleanly_while_the_trees_compile(tmp_path: Path) -> No
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout == "scored\n"
     assert "Assertion" not in done.stderr
+
+
+def test_a_value_the_library_refuses_in_a_large_batch_raises_the_library_s_error() -> None:
+    x, y = _data(18)
+    model = GradientBoostingClassifier(n_estimators=5, random_state=0).fit(np.nan_to_num(x), y > 0)
+    adapter = _sklearn(model)
+    kernel = _kernel(adapter)
+    assert kernel.native is not None and kernel.native.wait() is not None
+    big = np.nan_to_num(_data(19, rows=500)[0])
+    big[250, 1] = np.inf
+    with pytest.raises(Exception, match="infinity") as ours:
+        kernel.predict_batch(big)
+    with pytest.raises(Exception, match="infinity") as theirs:
+        adapter.predict_batch(big)
+    assert str(ours.value) == str(theirs.value)

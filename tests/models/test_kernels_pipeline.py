@@ -197,3 +197,27 @@ def test_executors_use_the_kernel_the_plan_names_and_the_library_if_it_fails_the
     assert ours.select("severity", "p_review").equals(
         BatchExecutor(plan).run(frame).select("severity", "p_review")
     )
+
+
+def test_a_large_run_on_the_compiled_trees_gives_the_library_s_bits(claims: Path) -> None:
+    """60,000 claims with holes everywhere: the first run starts compiling both models'
+    trees, the second is scored by them; both equal the library-only pipeline's run."""
+    from kaskad.execute.loaded import Loaded
+    from kaskad.models.kernels import KernelAdapter
+
+    plan = compile_pipeline(claims)
+    library = compile_pipeline(build(claims.parent / "library-large", kernel="library"))
+    frame = _claims(60_000, 8)
+    columns = ["severity", "p_fast", "p_review", "decision"]
+    theirs = BatchExecutor(library).run(frame).select(columns)
+    executor = BatchExecutor(plan)
+    first = executor.run(frame).select(columns)
+    slots = []
+    for node in plan.model_nodes():
+        adapter = Loaded(plan).model(node)
+        assert isinstance(adapter, KernelAdapter) and adapter.native is not None
+        slots.append(adapter.native)
+    assert all(slot.wait(60) is not None for slot in slots), [s.reason for s in slots]
+    second = executor.run(frame).select(columns)
+    assert first.equals(theirs)
+    assert second.equals(theirs)

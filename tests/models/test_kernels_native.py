@@ -263,7 +263,9 @@ x = rng.normal(size=(5_000, 12))
 booster = lgb.train({"objective": "regression", "num_leaves": 63, "verbose": -1},
                     lgb.Dataset(x, x[:, 0] + rng.normal(size=5_000)), num_boost_round=150)
 adapter = load_bytes(booster.model_to_string().encode(), "lightgbm", Path("m.txt"))
-choose(adapter).adapter.predict_batch(np.tile(x, (12, 1)))  # starts the compiler
+kernel = choose(adapter).adapter
+kernel.predict_batch(x)
+assert kernel.native.wait(0) is None and kernel.native.started  # compiling now
 print("scored", flush=True)
 """
 

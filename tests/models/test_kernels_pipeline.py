@@ -200,8 +200,8 @@ def test_executors_use_the_kernel_the_plan_names_and_the_library_if_it_fails_the
 
 
 def test_a_large_run_on_the_compiled_trees_gives_the_library_s_bits(claims: Path) -> None:
-    """60,000 claims with holes everywhere: the first run starts compiling both models'
-    trees, the second is scored by them; both equal the library-only pipeline's run."""
+    """60,000 claims with holes everywhere, scored by the libraries, then by both models'
+    trees compiled: both runs equal the library-only pipeline's."""
     from kaskad.execute.loaded import Loaded
     from kaskad.models.kernels import KernelAdapter
 

@@ -4,7 +4,7 @@ It has the library adapter's inputs and outputs; only how a row is scored change
 per-record call runs a plain-Python function on the row's list of floats (no NumPy
 array per call). The batch call walks the trees in NumPy for small batches; a large one
 goes to the trees compiled to machine code (:mod:`kaskad.models.kernels.native`, compiled
-and checked in the background once the model has scored 50,000 rows in large batches)
+and checked in the background once the model has scored 200,000 rows in large batches)
 or, until they are ready or where they cannot be used, to the library, whose compiled
 loops beat a NumPy walk there. All give the same bits: the gate checked it. An input the
 library refuses (NaN or ±inf for some models) is handed to the library, which raises its

@@ -5,9 +5,9 @@ Tree ensembles (LightGBM, XGBoost, CatBoost, scikit-learn trees, forests and gra
 boosting) become a :class:`~kaskad.models.kernels.ensemble.TreeEnsemble` with a generated
 per-record function and a NumPy batch walk for small batches (``tree-ensemble/1``; a
 LightGBM record is scored by LightGBM's own single-row predictor, :mod:`.lightgbm_row`;
-large batches by the trees compiled to machine code on first use, :mod:`.native`, checked
-by the gate like the rest); scikit-learn linear
-models get a plain-Python per-record kernel (``linear/1``).
+large batches by the trees compiled to machine code once a model has scored enough rows,
+:mod:`.native`, checked by the gate like the rest); scikit-learn linear models get a
+plain-Python per-record kernel (``linear/1``).
 
 :func:`choose` takes a loaded library adapter and returns the adapter to score with: a
 :class:`KernelAdapter` when a kernel reproduces the model and passes
@@ -189,9 +189,9 @@ def _decide(library: ModelAdapter) -> KernelChoice:
 
 
 def _native(library: ModelAdapter, e: TreeEnsemble, record: Any) -> NativeSlot:
-    """The trees compiled to machine code for large batches, made and checked against the
-    library the first time a large batch comes (compiling takes a fraction of a second,
-    which loading a plan to validate or serve it need not pay)."""
+    """The trees compiled to machine code for large batches, made in the background and
+    checked against the library once the model has scored enough rows to win the compile
+    back (:class:`NativeSlot`), never when a plan is loaded to validate or serve it."""
 
     def build() -> Any:
         fast = kernel_of(e, compile_walk(e), 1 << 30)

@@ -7,6 +7,7 @@ checked in ``test_kernels_trees.py`` (``assert_identical``)."""
 from __future__ import annotations
 
 import io
+import logging
 import subprocess
 import sys
 import threading
@@ -295,3 +296,54 @@ def test_a_value_the_library_refuses_in_a_large_batch_raises_the_library_s_error
     with pytest.raises(Exception, match="infinity") as theirs:
         adapter.predict_batch(big)
     assert str(ours.value) == str(theirs.value)
+
+
+@pytest.mark.parametrize("value", ["0", "off", "FALSE", " no "])
+def test_the_environment_can_turn_compiling_off(
+    value: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv(native.SWITCH, value)
+    x, y = _data(21)
+    adapter = _sklearn(
+        RandomForestRegressor(n_estimators=3, random_state=len(value)).fit(np.nan_to_num(x), y)
+    )
+    kernel = _kernel(adapter)
+    with caplog.at_level(logging.INFO, logger="kaskad.models.kernels"):
+        assert kernel.native is not None and kernel.native.wait(30) is None
+    assert f"{native.SWITCH}={value} turns compiling off" in kernel.native.reason
+    assert [r.levelno for r in caplog.records] == [logging.INFO]  # deliberate: no warning
+    _same_as_library(kernel, adapter, np.nan_to_num(_data(22, rows=300)[0]))
+
+
+def test_a_compile_is_logged_and_a_refused_one_warns_naming_the_model(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    x, y = _data(23)
+    good = _kernel(
+        _sklearn(
+            RandomForestRegressor(n_estimators=2, random_state=5).fit(np.nan_to_num(x), y),
+            "good.joblib",
+        )
+    )
+    with caplog.at_level(logging.INFO, logger="kaskad.models.kernels"):
+        assert good.native is not None and good.native.wait(30) is not None
+    assert any(
+        r.levelno == logging.INFO and "good.joblib: trees compiled to machine code" in r.message
+        for r in caplog.records
+    )
+    caplog.clear()
+    real = native.compile_walk
+    monkeypatch.setattr(
+        kernels, "compile_walk", lambda e: (lambda w: lambda x: np.nextafter(w(x), 1.0))(real(e))
+    )
+    bad = _kernel(
+        _sklearn(
+            RandomForestRegressor(n_estimators=2, random_state=6).fit(np.nan_to_num(x), y),
+            "bad.joblib",
+        )
+    )
+    with caplog.at_level(logging.INFO, logger="kaskad.models.kernels"):
+        assert bad.native is not None and bad.native.wait(30) is None
+    warnings = [r.message for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and warnings[0].startswith("bad.joblib: large batches stay")
+    assert "not bit-identical" in warnings[0]

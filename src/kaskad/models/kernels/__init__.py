@@ -201,7 +201,7 @@ def _native(library: ModelAdapter, e: TreeEnsemble, record: Any) -> NativeSlot:
             raise Unsupported(f"the compiled trees are not bit-identical: {why}")
         return fast
 
-    return NativeSlot(build)
+    return NativeSlot(build, str(library.path))
 
 
 def _record(library: ModelAdapter, e: TreeEnsemble) -> Any:

@@ -20,15 +20,21 @@ of 200 trees, 5,800 nodes), so it starts once a model has scored
 background thread while the library scores the batches (:class:`NativeSlot`): no request
 or chunk waits for it. The compiled code is
 then checked against the library on the gate's sample (:mod:`kaskad.models.kernels.gate`)
-and used only if every bit agrees. Without llvmlite, or for an ensemble above
-:data:`MAX_NODES`, large batches stay with the library.
+and used only if every bit agrees. Without llvmlite, for an ensemble above
+:data:`MAX_NODES`, or with ``KASKAD_COMPILE_TREES=0`` in the environment (a host that
+forbids executable memory, say), large batches stay with the library. A compile that
+fails, or that the gate refuses, is logged as a warning naming the model; one done is
+logged at INFO with its time.
 """
 
 from __future__ import annotations
 
 import ctypes
+import logging
+import os
 import struct
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -49,12 +55,19 @@ MAX_NODES = 200_000
 # nodes): a job shorter than this never pays for a compile (nor waits for one at exit),
 # and a longer one pays at most about twice what the best choice would have.
 COMPILE_AFTER_ROWS = 200_000
+SWITCH = "KASKAD_COMPILE_TREES"  # 0, off, false or no: never compile
+_OFF = ("0", "off", "false", "no")
+LOG = logging.getLogger("kaskad.models.kernels")
 _SIGNATURE = ctypes.CFUNCTYPE(
     None, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p
 )
 # LLVM's global context is not safe to use from two threads at once: one compile at a time
 _LLVM_LOCK = threading.Lock()
 _initialised = False
+
+
+class Skipped(Unsupported):
+    """The trees are deliberately not compiled (switched off, too large): not a fault."""
 
 
 def _double(v: float) -> str:
@@ -178,8 +191,10 @@ def _llvm() -> Any:
 
 def compile_walk(e: TreeEnsemble) -> Walk:
     """``e``'s trees as machine code for this processor: prepared inputs -> raw sums."""
+    if os.environ.get(SWITCH, "").strip().lower() in _OFF:
+        raise Skipped(f"{SWITCH}={os.environ[SWITCH]} turns compiling off")
     if e.n_nodes > MAX_NODES:
-        raise Unsupported(f"{e.n_nodes:,} nodes: more than {MAX_NODES:,} to compile")
+        raise Skipped(f"{e.n_nodes:,} nodes: more than {MAX_NODES:,} to compile")
     text = ir_text(e)
     with _LLVM_LOCK:
         llvm = _llvm()
@@ -219,7 +234,8 @@ class NativeSlot:
     The thread is not a daemon: the interpreter waits for a compile in progress before it
     exits, as LLVM must not be torn down under it (it aborts the process)."""
 
-    def __init__(self, build: Callable[[], Kernel]) -> None:
+    def __init__(self, build: Callable[[], Kernel], name: str = "a model") -> None:
+        self.name = name  # for the log: the model's artifact
         self._build: Callable[[], Kernel] | None = build
         self._kernel: Kernel | None = None
         self._rows = 0
@@ -253,10 +269,18 @@ class NativeSlot:
             threading.Thread(target=self._run, args=(build,), name="kaskad-compile-trees").start()
 
     def _run(self, build: Callable[[], Kernel]) -> None:
+        start = time.perf_counter()
         try:
             self._kernel = build()
+            LOG.info(
+                "%s: trees compiled to machine code in %.1f s",
+                self.name,
+                time.perf_counter() - start,
+            )
         except Exception as exc:  # the library keeps the batches: say why
             self.reason = str(exc) if isinstance(exc, Unsupported) else error_text(exc)
+            level = logging.INFO if isinstance(exc, Skipped) else logging.WARNING
+            LOG.log(level, "%s: large batches stay with the library: %s", self.name, self.reason)
         finally:
             self._done.set()
 

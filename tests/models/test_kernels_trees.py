@@ -32,6 +32,9 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from kaskad.models.base import ModelAdapter, load_bytes
 from kaskad.models.kernels import LIBRARY, LINEAR, TREES, KernelAdapter, choose, ensemble_of
+from kaskad.models.kernels.batch import kernel_of
+from kaskad.models.kernels.gate import refusals
+from kaskad.models.kernels.native import compile_walk
 from kaskad.models.kernels.record import generated, walker
 
 WIDTH = 5
@@ -85,10 +88,18 @@ def assert_identical(adapter: ModelAdapter, x: Any, kind: str = TREES) -> Kernel
         assert (_bits(got[name]) == _bits(want[name])).all(), name
     if kind == TREES:  # the trees compiled to machine code, on every batch size
         assert kernel.native is not None and kernel.native.wait() is not None, kernel.native.reason
+        assert kernel.native.level == 2
         kernel.use_library_from(1)
         native = kernel.predict_batch(x)
         for name in want:
             assert (_bits(native[name]) == _bits(want[name])).all(), f"compiled: {name}"
+        e = ensemble_of(adapter)  # and without LLVM's optimisations (the first stage)
+        e.refuses_nan, e.refuses_inf = refusals(adapter, e.n_features)
+        fast = kernel_of(e, compile_walk(e, 0), 1 << 30)
+        level0 = KernelAdapter(adapter, TREES, fast, kernel.record, library_from_rows=0)
+        got0 = level0.predict_batch(x)
+        for name in want:
+            assert (_bits(got0[name]) == _bits(want[name])).all(), f"level 0: {name}"
     for i in range(len(x)):
         one = kernel.predict_one(x[i].tolist())
         for name in want:

@@ -193,8 +193,8 @@ def _native(library: ModelAdapter, e: TreeEnsemble, record: Any) -> NativeSlot:
     checked against the library once the model has scored enough rows to win the compile
     back (:class:`NativeSlot`), never when a plan is loaded to validate or serve it."""
 
-    def build() -> Any:
-        fast = kernel_of(e, compile_walk(e), 1 << 30)
+    def build(level: int) -> Any:
+        fast = kernel_of(e, compile_walk(e, level), 1 << 30)
         probe = KernelAdapter(library, TREES, fast, record, library_from_rows=0)
         why = check(library, probe, sample(e, not e.refuses_nan, not e.refuses_inf), False)
         if why:

@@ -14,11 +14,15 @@ input goes where ``nan_left`` says, LightGBM's zero band counts as missing where
 ``zero_missing`` is set, and a categorical split sends a row left when its value lies in
 (-1, largest category + 1) and its integer part is in the node's set.
 
-Compiling costs about 0.1 s per 1,000 nodes (0.6 s for the credit example's fraud model
-of 200 trees, 5,800 nodes), so it starts once a model has scored
-:data:`COMPILE_AFTER_ROWS` rows in large batches, not when a plan is loaded, and runs in a
-background thread while the library scores the batches (:class:`NativeSlot`): no request
-or chunk waits for it. The compiled code is
+Compiling with LLVM's optimisations costs about 0.1 s per 1,000 nodes (0.6 s for the
+credit example's fraud model of 200 trees, 5,800 nodes), without them a tenth of that for
+walks about 1.5 times as long. So it is never done when a plan is loaded: once a model
+has scored enough rows in large batches, the unoptimised code is compiled, and after many
+more the optimised one (:data:`STAGES`), each by a background thread while the batches
+go on (:class:`NativeSlot`): no request or chunk waits for it. LLVM compiles in a process
+of its own (:func:`compile_object`), so a compiler that crashes or hangs cannot take the
+deciding process down, and a process that is done exits at once; only loading the object
+code, a few milliseconds, happens in this one. The compiled code is
 then checked against the library on the gate's sample (:mod:`kaskad.models.kernels.gate`)
 and used only if every bit agrees. Without llvmlite, for an ensemble above
 :data:`MAX_NODES`, or with ``KASKAD_COMPILE_TREES=0`` in the environment (a host that
@@ -29,10 +33,13 @@ logged at INFO with its time.
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import logging
 import os
 import struct
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -48,20 +55,21 @@ Walk = Callable[[FloatArray], FloatArray]  # prepared (n, features) -> raw sums 
 Kernel = Callable[[FloatArray], FloatArray]  # (n, features) -> outputs (n, classes)
 # compiling takes about 0.1 ms a node (20 s of one core at this bound, in the background)
 MAX_NODES = 200_000
-# rows a model scores in large batches before its trees are compiled. Compiling costs
-# about what scoring a few hundred thousand rows through the library costs more than
-# through the compiled trees (1.2 s of processor time for the credit example's three
-# models, against 3.9 µs a row saved), for models of any size (both grow with the
-# nodes): a job shorter than this never pays for a compile (nor waits for one at exit),
-# and a longer one pays at most about twice what the best choice would have.
-COMPILE_AFTER_ROWS = 200_000
+# (rows a model has scored in large batches, LLVM level): when each compile starts. A
+# stage starts after about as many rows as its compile costs to win back, for models of
+# any size (both grow with the nodes): level 0 costs about 0.35 s of processor time for
+# the credit example's three models (the compiler processes included) and saves 3.2 µs
+# a row against the libraries; level 2 costs about 1.3 s and saves 0.9 µs a row more.
+# So a job never pays more than about twice what knowing its size would have cost, and
+# a short one compiles nothing.
+STAGES = ((100_000, 0), (1_500_000, 2))
 SWITCH = "KASKAD_COMPILE_TREES"  # 0, off, false or no: never compile
 _OFF = ("0", "off", "false", "no")
 LOG = logging.getLogger("kaskad.models.kernels")
 _SIGNATURE = ctypes.CFUNCTYPE(
     None, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p
 )
-# LLVM's global context is not safe to use from two threads at once: one compile at a time
+# LLVM's global context is not safe to use from two threads at once: one load at a time
 _LLVM_LOCK = threading.Lock()
 _initialised = False
 
@@ -189,24 +197,82 @@ def _llvm() -> Any:
     return llvm
 
 
-def compile_walk(e: TreeEnsemble) -> Walk:
-    """``e``'s trees as machine code for this processor: prepared inputs -> raw sums."""
+# The compiler's process: IR on stdin, the object code for this processor on stdout.
+_COMPILER = """
+import sys
+import llvmlite.binding as llvm
+llvm.initialize_native_target()
+llvm.initialize_native_asmprinter()
+level = int(sys.argv[1])
+module = llvm.parse_assembly(sys.stdin.read())
+module.verify()
+machine = llvm.Target.from_default_triple().create_target_machine(
+    opt=level,
+    cpu=llvm.get_host_cpu_name(),
+    features=llvm.get_host_cpu_features().flatten(),
+    reloc="pic",  # loadable at any address
+)
+if level:
+    builder = llvm.create_pass_builder(
+        machine, llvm.create_pipeline_tuning_options(speed_level=level)
+    )
+    builder.getModulePassManager().run(module, builder)
+sys.stdout.buffer.write(machine.emit_object(module))
+"""
+COMPILE_TIMEOUT_S = 600.0
+_RUNNING: set[subprocess.Popen[bytes]] = set()  # compilers to stop when this process exits
+_exiting = False
+
+
+def compile_object(text: str, level: int) -> bytes:
+    """The object code of the IR ``text``, compiled in a process of its own: a compiler
+    that crashes or hangs cannot take this one down, and this one exits without waiting
+    for it (it is stopped)."""
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-c", _COMPILER, str(level)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+    except OSError as exc:
+        raise Unsupported(f"cannot start the compiler ({sys.executable}): {exc}") from exc
+    with process:  # its pipes closed, and the process waited for, whatever happens
+        _RUNNING.add(process)
+        try:
+            out, err = process.communicate(text.encode(), timeout=COMPILE_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise Unsupported(f"the compiler took more than {COMPILE_TIMEOUT_S:g} s") from None
+        finally:
+            _RUNNING.discard(process)
+    if process.returncode != 0:
+        if _exiting:
+            raise Skipped("stopped: this process is exiting")
+        lines = err.decode("utf-8", "replace").strip().splitlines()
+        last = lines[-1] if lines else "no message"
+        raise Unsupported(f"the compiler exited with {process.returncode}: {last}")
+    return out
+
+
+def compile_walk(e: TreeEnsemble, level: int = 2) -> Walk:
+    """``e``'s trees as machine code for this processor: prepared inputs -> raw sums.
+    ``level`` 0: LLVM's fast code generator and no optimisation passes (about a tenth of
+    the compile time, walks about 1.5 times as long); 2: its usual optimisations. The
+    compiling is done in another process (:func:`compile_object`); only loading its
+    object code happens here."""
     if os.environ.get(SWITCH, "").strip().lower() in _OFF:
         raise Skipped(f"{SWITCH}={os.environ[SWITCH]} turns compiling off")
     if e.n_nodes > MAX_NODES:
         raise Skipped(f"{e.n_nodes:,} nodes: more than {MAX_NODES:,} to compile")
-    text = ir_text(e)
+    code = compile_object(ir_text(e), level)
     with _LLVM_LOCK:
         llvm = _llvm()
-        module = llvm.parse_assembly(text)
-        module.verify()
         machine = llvm.Target.from_default_triple().create_target_machine(
-            opt=2, cpu=llvm.get_host_cpu_name(), features=llvm.get_host_cpu_features().flatten()
+            cpu=llvm.get_host_cpu_name(), features=llvm.get_host_cpu_features().flatten()
         )
-        tuning = llvm.create_pipeline_tuning_options(speed_level=2)
-        builder = llvm.create_pass_builder(machine, tuning)
-        builder.getModulePassManager().run(module, builder)
-        engine = llvm.create_mcjit_compiler(module, machine)
+        engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), machine)
+        engine.add_object_file(llvm.ObjectFileRef.from_data(code))
         engine.finalize_object()
         predict = _SIGNATURE(engine.get_function_address("predict"))
     k = e.n_classes
@@ -222,67 +288,114 @@ def compile_walk(e: TreeEnsemble) -> Walk:
     return walk
 
 
+@atexit.register
+def _at_exit() -> None:
+    """Stop the compilers still running, and let no object code be loaded while this
+    process tears LLVM down (a load takes milliseconds: this waits for one in progress)."""
+    global _exiting
+    _exiting = True
+    for process in list(_RUNNING):
+        process.kill()
+    _LLVM_LOCK.acquire(timeout=5)
+
+
 class NativeSlot:
-    """A model's compiled batch kernel, made in the background once it pays.
+    """A model's compiled batch kernel, made in the background in :data:`STAGES` as the
+    rows it scores make each one pay.
 
-    :meth:`kernel` never waits. Once the model has scored :data:`COMPILE_AFTER_ROWS` rows
-    in large batches, it starts ``build`` in a thread; until the kernel is ready it returns
-    None, and the library scores those batches with the same bits. ``build`` returns the
-    kernel, or raises with the reason it cannot be used (then :attr:`reason` says it and
-    the library keeps every batch). :meth:`wait` starts it at once and waits.
+    :meth:`kernel` never waits: it returns the best kernel compiled so far, or None (the
+    library scores the batch, with the same bits). Once the model has scored a stage's
+    rows in large batches, a thread compiles that stage's level with ``build(level)``,
+    which returns the kernel (checked against the library) or raises with the reason it
+    cannot be used; then :attr:`reason` says it, the library keeps every batch and no
+    later stage is tried. :meth:`wait` compiles every stage left, at once, and waits.
 
-    The thread is not a daemon: the interpreter waits for a compile in progress before it
-    exits, as LLVM must not be torn down under it (it aborts the process)."""
+    The thread waits on a compiler process (:func:`compile_object`) and is a daemon: a
+    process that is done exits at once, stopping its compilers."""
 
-    def __init__(self, build: Callable[[], Kernel], name: str = "a model") -> None:
+    def __init__(
+        self,
+        build: Callable[[int], Kernel],
+        name: str = "a model",
+        stages: tuple[tuple[int, int], ...] = STAGES,
+    ) -> None:
         self.name = name  # for the log: the model's artifact
-        self._build: Callable[[], Kernel] | None = build
+        self._build = build
+        self._stages = list(stages)
+        self._first = len(self._stages)
         self._kernel: Kernel | None = None
         self._rows = 0
+        self._forced = False
+        self._thread: threading.Thread | None = None
         self._done = threading.Event()
         self._lock = threading.Lock()
+        self.level: int | None = None  # the level of the kernel in use
         self.reason = ""
+        if not self._stages:
+            self._done.set()
 
     @property
     def started(self) -> bool:
-        """Whether the compile has started (or is done)."""
-        return self._build is None
+        """Whether a compile has started (or is done)."""
+        return self._thread is not None or len(self._stages) < self._first
 
     def kernel(self, rows: int) -> Kernel | None:
-        """The compiled kernel if it is ready, else None; ``rows``: the batch's size."""
-        if self._build is not None:
-            self._rows += rows  # unlocked: a lost update only delays the start
-            if self._rows >= COMPILE_AFTER_ROWS:
+        """The best compiled kernel so far, else None; ``rows``: the batch's size."""
+        if self._stages:
+            self._rows += rows  # unlocked: a lost update only delays a stage
+            if self._thread is None and self._rows >= self._stages[0][0]:
                 self._start()
         return self._kernel
 
     def wait(self, timeout: float | None = None) -> Kernel | None:
-        """The compiled kernel once made (None: it cannot be used, see :attr:`reason`)."""
+        """The kernel of the last stage, once every stage left is compiled (None: it
+        cannot be used, see :attr:`reason`)."""
+        with self._lock:
+            self._forced = True
         self._start()
         self._done.wait(timeout)
         return self._kernel
 
     def _start(self) -> None:
         with self._lock:
-            build, self._build = self._build, None
-        if build is not None:
-            threading.Thread(target=self._run, args=(build,), name="kaskad-compile-trees").start()
+            if self._thread is not None or not self._stages:
+                return
+            self._thread = threading.Thread(
+                target=self._run, name="kaskad-compile-trees", daemon=True
+            )
+            self._thread.start()
 
-    def _run(self, build: Callable[[], Kernel]) -> None:
+    def _run(self) -> None:
+        while True:
+            with self._lock:  # the same lock as wait()'s: no stage is left behind
+                if not self._stages or not (self._forced or self._rows >= self._stages[0][0]):
+                    self._thread = None
+                    if not self._stages:
+                        self._done.set()
+                    return
+                level = self._stages.pop(0)[1]
+            if not self._compile(level):
+                with self._lock:
+                    self._stages.clear()
+
+    def _compile(self, level: int) -> bool:
         start = time.perf_counter()
         try:
-            self._kernel = build()
-            LOG.info(
-                "%s: trees compiled to machine code in %.1f s",
-                self.name,
-                time.perf_counter() - start,
-            )
+            self._kernel = self._build(level)
         except Exception as exc:  # the library keeps the batches: say why
+            self._kernel = None
             self.reason = str(exc) if isinstance(exc, Unsupported) else error_text(exc)
-            level = logging.INFO if isinstance(exc, Skipped) else logging.WARNING
-            LOG.log(level, "%s: large batches stay with the library: %s", self.name, self.reason)
-        finally:
-            self._done.set()
+            severity = logging.INFO if isinstance(exc, Skipped) else logging.WARNING
+            LOG.log(severity, "%s: large batches stay with the library: %s", self.name, self.reason)
+            return False
+        self.level = level
+        LOG.info(
+            "%s: trees compiled to machine code (level %d) in %.2f s",
+            self.name,
+            level,
+            time.perf_counter() - start,
+        )
+        return True
 
 
 def error_text(exc: BaseException) -> str:

@@ -444,3 +444,13 @@ def test_no_interpreter_to_compile_with(monkeypatch: pytest.MonkeyPatch) -> None
     _, kernel = _compile_fails(monkeypatch, 34)
     assert kernel.native is not None and kernel.native.wait(30) is None
     assert kernel.native.reason.startswith("cannot start the compiler (/nonexistent/python)")
+
+
+def test_a_module_in_the_working_folder_cannot_pose_as_the_compiler(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "llvmlite").mkdir()
+    (tmp_path / "llvmlite" / "__init__.py").write_text("raise SystemExit('hijacked')\n")
+    monkeypatch.chdir(tmp_path)
+    _, kernel = _compile_fails(monkeypatch, 35)
+    assert kernel.native is not None and kernel.native.wait(60) is not None, kernel.native.reason

@@ -230,7 +230,8 @@ def compile_object(text: str, level: int) -> bytes:
     for it (it is stopped)."""
     try:
         process = subprocess.Popen(
-            [sys.executable, "-c", _COMPILER, str(level)],
+            # -P: not the working folder on its path (no module there can pose as llvmlite)
+            [sys.executable, "-P", "-c", _COMPILER, str(level)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

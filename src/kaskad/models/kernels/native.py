@@ -235,6 +235,9 @@ def compile_object(text: str, level: int) -> bytes:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
+            # not in the terminal's process group: Ctrl+C stops this process, which then
+            # stops its compilers (at exit), rather than the compilers failing first
+            start_new_session=True,
         )
     except OSError as exc:
         raise Unsupported(f"cannot start the compiler ({sys.executable}): {exc}") from exc

@@ -410,7 +410,8 @@ def test_wait_while_an_earlier_stage_compiles_gets_the_last_stage() -> None:
     assert slot.wait(30) is not None and slot.level == 2
 
 
-def _compile_fails(monkeypatch: pytest.MonkeyPatch, seed: int) -> tuple[Any, Any]:
+def _forest(seed: int) -> tuple[Any, Any]:
+    """A small random forest and its kernel adapter (one model content per seed)."""
     x, y = _data(seed)
     adapter = _sklearn(
         RandomForestRegressor(n_estimators=2, random_state=seed).fit(np.nan_to_num(x), y),
@@ -423,7 +424,7 @@ def test_a_compiler_that_crashes_leaves_this_process_and_the_library(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setattr(native, "_COMPILER", "import os; os.abort()")
-    adapter, kernel = _compile_fails(monkeypatch, 31)
+    adapter, kernel = _forest(31)
     with caplog.at_level(logging.INFO, logger="kaskad.models.kernels"):
         assert kernel.native is not None and kernel.native.wait(60) is None
     assert kernel.native.reason.startswith("the compiler exited with -6")
@@ -434,14 +435,14 @@ def test_a_compiler_that_crashes_leaves_this_process_and_the_library(
 def test_a_compiler_that_hangs_is_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(native, "_COMPILER", "import time; time.sleep(60)")
     monkeypatch.setattr(native, "COMPILE_TIMEOUT_S", 0.5)
-    _, kernel = _compile_fails(monkeypatch, 33)
+    _, kernel = _forest(33)
     assert kernel.native is not None and kernel.native.wait(30) is None
     assert kernel.native.reason == "the compiler took more than 0.5 s"
 
 
 def test_no_interpreter_to_compile_with(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(native.sys, "executable", "/nonexistent/python")
-    _, kernel = _compile_fails(monkeypatch, 34)
+    _, kernel = _forest(34)
     assert kernel.native is not None and kernel.native.wait(30) is None
     assert kernel.native.reason.startswith("cannot start the compiler (/nonexistent/python)")
 
@@ -452,5 +453,5 @@ def test_a_module_in_the_working_folder_cannot_pose_as_the_compiler(
     (tmp_path / "llvmlite").mkdir()
     (tmp_path / "llvmlite" / "__init__.py").write_text("raise SystemExit('hijacked')\n")
     monkeypatch.chdir(tmp_path)
-    _, kernel = _compile_fails(monkeypatch, 35)
+    _, kernel = _forest(35)
     assert kernel.native is not None and kernel.native.wait(60) is not None, kernel.native.reason

@@ -21,10 +21,11 @@ import polars as pl
 
 from kaskad.errors import ModelPredictionError
 from kaskad.models.base import Batch, FloatArray, ModelAdapter, Row
+from kaskad.models.kernels.batch import BatchKernel
 from kaskad.models.kernels.ensemble import Refused
 from kaskad.models.kernels.native import NativeSlot
 
-BatchFn = Callable[[FloatArray], FloatArray]
+BatchFn = BatchKernel
 RecordFn = Callable[[list[float]], list[float]]
 # rows from which a batch goes to the compiled trees or the library (they beat a NumPy walk)
 LIBRARY_FROM_ROWS = 32

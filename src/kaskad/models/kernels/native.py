@@ -48,11 +48,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from kaskad.models.kernels.batch import BatchKernel
 from kaskad.models.kernels.ensemble import ZERO, TreeEnsemble, Unsupported
 
 FloatArray = npt.NDArray[np.float64]
-Walk = Callable[[FloatArray], FloatArray]  # prepared (n, features) -> raw sums (n, classes)
-Kernel = Callable[[FloatArray], FloatArray]  # (n, features) -> outputs (n, classes)
 # compiling takes about 0.1 ms a node (20 s of one core at this bound, in the background)
 MAX_NODES = 200_000
 # (rows a model has scored in large batches, LLVM level): when each compile starts. A
@@ -259,8 +258,9 @@ def compile_object(text: str, level: int) -> bytes:
     return out
 
 
-def compile_walk(e: TreeEnsemble, level: int = 2) -> Walk:
-    """``e``'s trees as machine code for this processor: prepared inputs -> raw sums.
+def compile_walk(e: TreeEnsemble, level: int = 2) -> BatchKernel:
+    """``e``'s trees as machine code for this processor: prepared inputs -> raw sums (the
+    walk :func:`kaskad.models.kernels.batch.kernel_of` wraps).
     ``level`` 0: LLVM's fast code generator and no optimisation passes (about a tenth of
     the compile time, walks about 1.5 times as long); 2: its usual optimisations. The
     compiling is done in another process (:func:`compile_object`); only loading its
@@ -319,7 +319,7 @@ class NativeSlot:
 
     def __init__(
         self,
-        build: Callable[[int], Kernel],
+        build: Callable[[int], BatchKernel],
         name: str = "a model",
         stages: tuple[tuple[int, int], ...] = STAGES,
     ) -> None:
@@ -327,7 +327,7 @@ class NativeSlot:
         self._build = build
         self._stages = list(stages)
         self._first = len(self._stages)
-        self._kernel: Kernel | None = None
+        self._kernel: BatchKernel | None = None
         self._rows = 0
         self._forced = False
         self._thread: threading.Thread | None = None
@@ -343,7 +343,7 @@ class NativeSlot:
         """Whether a compile has started (or is done)."""
         return self._thread is not None or len(self._stages) < self._first
 
-    def kernel(self, rows: int) -> Kernel | None:
+    def kernel(self, rows: int) -> BatchKernel | None:
         """The best compiled kernel so far, else None; ``rows``: the batch's size."""
         if self._stages:
             self._rows += rows  # unlocked: a lost update only delays a stage
@@ -351,7 +351,7 @@ class NativeSlot:
                 self._start()
         return self._kernel
 
-    def wait(self, timeout: float | None = None) -> Kernel | None:
+    def wait(self, timeout: float | None = None) -> BatchKernel | None:
         """The kernel of the last stage, once every stage left is compiled (None: it
         cannot be used, see :attr:`reason`)."""
         with self._lock:
@@ -388,7 +388,9 @@ class NativeSlot:
             self._kernel = self._build(level)
         except Exception as exc:  # the library keeps the batches: say why
             self._kernel = None
-            self.reason = str(exc) if isinstance(exc, Unsupported) else error_text(exc)
+            self.reason = (
+                str(exc) if isinstance(exc, Unsupported) else f"{type(exc).__name__}: {exc}"
+            )
             severity = logging.INFO if isinstance(exc, Skipped) else logging.WARNING
             LOG.log(severity, "%s: large batches stay with the library: %s", self.name, self.reason)
             return False
@@ -400,7 +402,3 @@ class NativeSlot:
             time.perf_counter() - start,
         )
         return True
-
-
-def error_text(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"

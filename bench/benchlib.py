@@ -25,6 +25,8 @@ import numpy.typing as npt
 import onnxruntime as ort
 import polars as pl
 
+from kaskad.compile.plan import Plan
+from kaskad.execute.loaded import Loaded
 from kaskad.models import ModelAdapter, ModelCache, default_cache, load_model
 from kaskad.models.kernels import KernelAdapter, choose
 
@@ -211,13 +213,19 @@ class SwappedModels(ModelCache):
         return self._made[key]
 
 
-def kernel_function(path: Path, framework: str) -> Callable[[list[float]], float] | None:
-    """kaskad's compiled per-record kernel of a model, called directly (the score of a
-    binary model, the prediction of a regressor); None when the model has none."""
+def kernel_function(
+    path: Path, framework: str, compiled: bool = False
+) -> Callable[[list[float]], float] | None:
+    """kaskad's per-record kernel of a model, called directly (the score of a binary
+    model, the prediction of a regressor): the one made at load, or with ``compiled`` the
+    trees as machine code (waiting for the compile); None when the model has none."""
     choice = choose(load_model(path, framework))
     if not isinstance(choice.adapter, KernelAdapter):
         return None
     record = choice.adapter.record
+    native = choice.adapter.native
+    if compiled and native is not None and native.wait() is not None:
+        record = native.record() or record
 
     def score(row: list[float]) -> float:
         return record(row)[0]
@@ -239,6 +247,22 @@ def kernel_batch(path: Path, framework: str) -> Callable[[FloatArray], FloatArra
         return batch(x)[:, 0]
 
     return score
+
+
+def compile_models(plan: Plan) -> list[str]:
+    """Compile the trees of every model of ``plan`` (challengers included) to machine
+    code and wait: the state of a process that has scored 1,500,000 rows with them. The
+    executors made from ``plan`` afterwards (the process's model cache) use them. Returns
+    a line for each model that stays uncompiled, with the reason."""
+    loaded = Loaded(plan)
+    left = []
+    for node in plan.model_nodes():
+        adapter = loaded.model(node)
+        native = adapter.native if isinstance(adapter, KernelAdapter) else None
+        if native is None or native.wait() is None:
+            why = native.reason if native is not None else f"no compiled kernel ({node.kernel})"
+            left.append(f"{node.name}: {why}")
+    return left
 
 
 def without_models() -> ModelCache:

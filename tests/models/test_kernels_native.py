@@ -87,6 +87,93 @@ def test_a_large_batch_is_scored_by_the_compiled_trees_with_the_library_s_bits()
     _same_as_library(kernel, adapter, x[: LIBRARY_FROM_ROWS - 1])
 
 
+def _same_one_by_one(kernel: KernelAdapter, library: ModelAdapter, x: Any) -> None:
+    want = library.predict_batch(x)
+    for i, row in enumerate(x.tolist()):
+        one = kernel.predict_one(row)
+        for name in want:
+            assert _bits([one[name]])[0] == _bits(want[name][i : i + 1])[0], (name, i)
+
+
+def test_records_scored_alone_use_the_compiled_trees_with_the_library_s_bits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    x, y = _data(30, rows=600)
+    edges = x.copy()
+    edges[:70, 3] = np.tile([-1.0, 0.5, 8.999, 1e300, np.inf, -np.inf, 2.0**31], 10)
+    lightgbm_adapter = _lightgbm(30)
+    boosting = _sklearn(  # float32 inputs, an imputer-free forest of shallow trees
+        GradientBoostingClassifier(n_estimators=20, max_depth=3, random_state=0).fit(
+            np.nan_to_num(x), y > 0
+        ),
+        "boosting.joblib",
+    )
+    # (the categorical edges for LightGBM only: scikit-learn refuses values beyond float32)
+    for adapter, rows in ((lightgbm_adapter, edges), (boosting, np.nan_to_num(x))):
+        kernel = _kernel(adapter)
+        slot = kernel.native
+        assert slot is not None and slot.wait(60) is not None, slot.reason
+        compiled = slot.record()
+        assert compiled is not None
+        used: list[int] = []
+
+        def spy(row: list[float], compiled: Any = compiled, used: list[int] = used) -> list[float]:
+            used.append(1)
+            out: list[float] = compiled(row)
+            return out
+
+        monkeypatch.setattr(slot, "record", lambda spy=spy: spy)
+        _same_one_by_one(kernel, adapter, rows)
+        assert len(used) == len(rows)  # every record went to the compiled trees
+        monkeypatch.undo()
+
+
+def test_records_on_eight_threads_while_the_trees_compile_and_after() -> None:
+    x, y = _data(31)
+    adapter = _sklearn(
+        GradientBoostingClassifier(n_estimators=25, max_depth=3, random_state=1).fit(
+            np.nan_to_num(x), y > 0
+        ),
+        "threads.joblib",
+    )
+    kernel = _kernel(adapter)
+    slot = kernel.native
+    assert slot is not None
+    rows = [np.nan_to_num(_data(40 + i, rows=300)[0]) for i in range(8)]
+
+    def all_at_once() -> None:
+        start = threading.Barrier(8)
+        failures: list[BaseException] = []
+
+        def score(i: int) -> None:
+            start.wait()
+            try:
+                _same_one_by_one(kernel, adapter, rows[i])
+            except BaseException as exc:  # reported by the main thread
+                failures.append(exc)
+
+        threads = [threading.Thread(target=score, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        slot.wait(0)  # the compile starts while the threads score
+        for t in threads:
+            t.join()
+        assert not failures, failures[0]
+
+    all_at_once()
+    assert slot.wait(60) is not None and slot.record() is not None
+    all_at_once()
+
+
+def test_the_compiled_record_walk_refuses_a_row_of_the_wrong_width() -> None:
+    e = ensemble_of(_lightgbm(32))
+    row = native.compile_trees(e, 0).record
+    assert len(row([0.5] * WIDTH)) == 1
+    for width in (WIDTH - 1, WIDTH + 1, 0):
+        with pytest.raises(ValueError, match=f"expects {WIDTH} inputs, got {width}"):
+            row([0.5] * width)
+
+
 def test_edge_values_of_a_categorical_split() -> None:
     adapter = _lightgbm(3)
     kernel = _kernel(adapter)
@@ -96,23 +183,40 @@ def test_edge_values_of_a_categorical_split() -> None:
     _same_as_library(kernel, adapter, x)
 
 
-def test_a_compiled_kernel_that_differs_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = native.compile_walk
+def _one_ulp_off(batch: bool, record: bool) -> Any:
+    """A stand-in for ``compile_trees`` whose batch or record walk is one ulp off."""
+    real = native.compile_trees
 
-    def one_ulp_off(e: Any, level: int) -> Any:
-        walk = real(e, level)
-        return lambda x: np.nextafter(walk(x), np.inf)
+    def compiled(e: Any, level: int) -> native.Kernels:
+        good = real(e, level)
+        walk, row = good.batch, good.record
+        return native.Kernels(
+            (lambda x: np.nextafter(walk(x), np.inf)) if batch else walk,
+            (lambda x: [float(np.nextafter(v, np.inf)) for v in row(x)]) if record else row,
+        )
 
-    monkeypatch.setattr(kernels, "compile_walk", one_ulp_off)
+    return compiled
+
+
+@pytest.mark.parametrize(("batch", "record"), [(True, False), (False, True)])
+def test_a_compiled_kernel_that_differs_is_not_used(
+    batch: bool, record: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(kernels, "compile_trees", _one_ulp_off(batch, record))
     x, y = _data(4)
     adapter = _sklearn(
-        RandomForestRegressor(n_estimators=4, random_state=0).fit(np.nan_to_num(x), y)
+        RandomForestRegressor(n_estimators=4, random_state=int(batch)).fit(np.nan_to_num(x), y)
     )
     kernel = _kernel(adapter)  # the NumPy walk and the records passed the gate
     big = np.nan_to_num(_data(5, rows=300)[0])
     _same_as_library(kernel, adapter, big)  # the library scored it
     assert kernel.native is not None and kernel.native.wait() is None
+    assert kernel.native.record() is None
     assert "not bit-identical" in kernel.native.reason
+    assert ("batch output" if batch else "per-record output") in kernel.native.reason
+    want = adapter.predict_batch(big[:50])["prediction"]
+    got = [kernel.predict_one(row)["prediction"] for row in big[:50].tolist()]
+    assert (_bits(got) == _bits(want)).all()  # the Python record kernel scored them
 
 
 def test_without_llvmlite_the_library_scores_large_batches(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -178,13 +282,13 @@ def test_the_first_large_batch_does_not_wait_for_the_compiler(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     release = threading.Event()
-    real = native.compile_walk
+    real = native.compile_trees
 
     def slow(e: Any, level: int) -> Any:
         release.wait(30)
         return real(e, level)
 
-    monkeypatch.setattr(kernels, "compile_walk", slow)
+    monkeypatch.setattr(kernels, "compile_trees", slow)
     x, y = _data(15)
     adapter = _sklearn(
         RandomForestRegressor(n_estimators=9, random_state=1).fit(np.nan_to_num(x), y)
@@ -334,12 +438,7 @@ def test_a_compile_is_logged_and_a_refused_one_warns_naming_the_model(
         for r in caplog.records
     )
     caplog.clear()
-    real = native.compile_walk
-    monkeypatch.setattr(
-        kernels,
-        "compile_walk",
-        lambda e, level: (lambda w: lambda x: np.nextafter(w(x), 1.0))(real(e, level)),
-    )
+    monkeypatch.setattr(kernels, "compile_trees", _one_ulp_off(True, False))
     bad = _kernel(
         _sklearn(
             RandomForestRegressor(n_estimators=2, random_state=6).fit(np.nan_to_num(x), y),
@@ -349,8 +448,12 @@ def test_a_compile_is_logged_and_a_refused_one_warns_naming_the_model(
     with caplog.at_level(logging.INFO, logger="kaskad.models.kernels"):
         assert bad.native is not None and bad.native.wait(30) is None
     warnings = [r.message for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(warnings) == 1 and warnings[0].startswith("bad.joblib: large batches stay")
+    assert len(warnings) == 1 and warnings[0].startswith("bad.joblib: the trees are not compiled")
     assert "not bit-identical" in warnings[0]
+
+
+def _constant(value: float) -> native.Kernels:
+    return native.Kernels(lambda x: np.full((len(x), 1), value), lambda row: [value])
 
 
 def test_stages_start_as_the_rows_come_and_each_replaces_the_last() -> None:
@@ -360,11 +463,12 @@ def test_stages_start_as_the_rows_come_and_each_replaces_the_last() -> None:
     def build(level: int) -> Any:
         gates[level].wait(30)
         built.append(level)
-        return lambda x: np.full((len(x), 1), float(level))
+        return _constant(float(level))
 
     slot = native.NativeSlot(build, "staged", stages=((100, 0), (1_000, 2)))
     assert slot.kernel(99) is None and not slot.started
-    assert slot.kernel(1) is None and slot.started  # 100 rows: level 0 compiling
+    # a record scored alone counts as a row: 100 rows, level 0 compiling
+    assert slot.record() is None and slot.started
     gates[0].set()
     for _ in range(300):
         if slot.level == 0:
@@ -372,11 +476,15 @@ def test_stages_start_as_the_rows_come_and_each_replaces_the_last() -> None:
         time.sleep(0.01)
     kernel = slot.kernel(500)  # 600 rows: level 0 in use, level 2 not started
     assert kernel is not None and kernel(np.zeros((2, 1)))[0, 0] == 0.0
+    record = slot.record()  # 601
+    assert record is not None and record([0.0]) == [0.0]
     assert built == [0]
     gates[2].set()
-    slot.kernel(400)  # 1,000 rows: level 2
+    for _ in range(399):  # 1,000 rows, one record at a time: level 2
+        slot.record()
     assert slot.wait(30) is not None and slot.level == 2 and built == [0, 2]
     assert slot.kernel(1)(np.zeros((1, 1)))[0, 0] == 2.0
+    assert slot.record()([0.0]) == [2.0]  # type: ignore[misc]
 
 
 def test_a_stage_that_fails_keeps_the_library_and_tries_no_later_stage(
@@ -402,7 +510,7 @@ def test_wait_while_an_earlier_stage_compiles_gets_the_last_stage() -> None:
     def build(level: int) -> Any:
         if level == 0:
             release.wait(30)
-        return lambda x: np.full((len(x), 1), float(level))
+        return _constant(float(level))
 
     slot = native.NativeSlot(build, "racing", stages=((1, 0), (10**9, 2)))
     slot.kernel(1)  # level 0 starts and blocks; level 2's rows will never come

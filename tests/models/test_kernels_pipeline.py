@@ -201,7 +201,8 @@ def test_executors_use_the_kernel_the_plan_names_and_the_library_if_it_fails_the
 
 def test_a_large_run_on_the_compiled_trees_gives_the_library_s_bits(claims: Path) -> None:
     """60,000 claims with holes everywhere, scored by the libraries, then by both models'
-    trees compiled: both runs equal the library-only pipeline's."""
+    trees compiled: both runs equal the library-only pipeline's, and so do claims decided
+    one at a time on the compiled trees."""
     from kaskad.execute.loaded import Loaded
     from kaskad.models.kernels import KernelAdapter
 
@@ -221,3 +222,9 @@ def test_a_large_run_on_the_compiled_trees_gives_the_library_s_bits(claims: Path
     second = executor.run(frame).select(columns)
     assert first.equals(theirs)
     assert second.equals(theirs)
+    record = RecordExecutor(plan)  # one claim at a time, on the compiled trees too
+    assert all(slot.record() is not None for slot in slots)
+    for i, row in enumerate(frame.head(2_000).to_dicts()):
+        got = record.decide(row).output
+        for c in columns:
+            assert got[c] == theirs[c][i], (c, i)

@@ -34,8 +34,8 @@ from kaskad.models.base import ModelAdapter, load_bytes
 from kaskad.models.kernels import LIBRARY, LINEAR, TREES, KernelAdapter, choose, ensemble_of
 from kaskad.models.kernels.batch import kernel_of
 from kaskad.models.kernels.gate import refusals
-from kaskad.models.kernels.native import compile_walk
-from kaskad.models.kernels.record import generated, walker
+from kaskad.models.kernels.native import compile_trees
+from kaskad.models.kernels.record import generated, walker, wrapped
 
 WIDTH = 5
 
@@ -95,15 +95,27 @@ def assert_identical(adapter: ModelAdapter, x: Any, kind: str = TREES) -> Kernel
             assert (_bits(native[name]) == _bits(want[name])).all(), f"compiled: {name}"
         e = ensemble_of(adapter)  # and without LLVM's optimisations (the first stage)
         e.refuses_nan, e.refuses_inf = refusals(adapter, e.n_features)
-        fast = kernel_of(e, compile_walk(e, 0), 1 << 30)
-        level0 = KernelAdapter(adapter, TREES, fast, kernel.record, library_from_rows=0)
+        compiled = compile_trees(e, 0)
+        fast = kernel_of(e, compiled.batch, 1 << 30)
+        level0 = KernelAdapter(
+            adapter, TREES, fast, wrapped(e, compiled.record), library_from_rows=0
+        )
         got0 = level0.predict_batch(x)
         for name in want:
             assert (_bits(got0[name]) == _bits(want[name])).all(), f"level 0: {name}"
+        # one row at a time: the compiled trees at both levels, and the function made at
+        # load (Python, or LightGBM's single-row predictor) that records use before them
+        assert kernel.native.record() is not None
+        loaded = KernelAdapter(adapter, TREES, kernel.batch, kernel.record, library_from_rows=0)
+        singles = [("compiled", kernel), ("level 0", level0), ("at load", loaded)]
+    else:
+        singles = [("record", kernel)]
     for i in range(len(x)):
-        one = kernel.predict_one(x[i].tolist())
-        for name in want:
-            assert _bits([one[name]])[0] == _bits(want[name][i : i + 1])[0], (name, i)
+        row = x[i].tolist()
+        for label, scorer in singles:
+            one = scorer.predict_one(row)
+            for name in want:
+                assert _bits([one[name]])[0] == _bits(want[name][i : i + 1])[0], (label, name, i)
     return kernel
 
 

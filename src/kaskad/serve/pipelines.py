@@ -105,16 +105,15 @@ class ServedPipeline:
             return self._result(output, problems)
         decision = self._record.decide(record, shadows=shadows)
         timings = decision.timings  # the trace's times only: no StepTrace is built
-        result = self._result(decision.output, decision.problems, decision.duration_ms, timings)
         values = decision.values
-        if shadows or values is None or not self._record.has_shadows:
-            return result
-        executor = self._record
+        job: Callable[[], ShadowOutputs] | None = None
+        if not shadows and values is not None and self._record.has_shadows:
+            executor = self._record
 
-        def job() -> ShadowOutputs:
-            return self._by_shadow(executor.run_shadows(record, values))
+            def job() -> ShadowOutputs:
+                return self._by_shadow(executor.run_shadows(record, values))
 
-        return replace(result, shadow_job=job)
+        return self._result(decision.output, decision.problems, decision.duration_ms, timings, job)
 
     def decide_many(
         self, records: list[Any], threshold: int, shadows: bool = True, timed: bool = False
@@ -125,6 +124,8 @@ class ServedPipeline:
         the first ``shadow_job`` called runs them for all its records at once. With
         ``timed``, a record decided in a frame has the frame's time as ``duration_ms``
         (the body of a coalesced request then has the fields an alone one has)."""
+        if len(records) <= threshold:  # one by one: no frame, so no input check first
+            return [self.decide(record, shadows) for record in records]
         check = self._record.read
         checked = [check(r)[1] for r in records]
         valid = [i for i, errors in enumerate(checked) if not errors]
@@ -182,6 +183,7 @@ class ServedPipeline:
         problems: Sequence[FieldProblem] = (),
         duration_ms: float | None = None,
         timings: dict[str, float] | None = None,
+        shadow_job: Callable[[], ShadowOutputs] | None = None,
     ) -> Result:
         body: dict[str, Any] = {
             "decision_id": decision_id(),
@@ -199,7 +201,7 @@ class ServedPipeline:
         if self._table_rules:
             rules.update(rule_outcomes(self.plan.nodes, output))
         chosen = decision if isinstance(decision, str) else None
-        return Result(body, list(problems), chosen, rules, dict(timings or {}))
+        return Result(body, list(problems), chosen, rules, timings or {}, shadow_job)
 
 
 def _frame(records: list[Any], pipeline: ServedPipeline) -> pl.DataFrame | None:

@@ -5,8 +5,8 @@ Tree ensembles (LightGBM, XGBoost, CatBoost, scikit-learn trees, forests and gra
 boosting) become a :class:`~kaskad.models.kernels.ensemble.TreeEnsemble` with a generated
 per-record function and a NumPy batch walk for small batches (``tree-ensemble/1``; a
 LightGBM record is scored by LightGBM's own single-row predictor, :mod:`.lightgbm_row`;
-large batches by the trees compiled to machine code once a model has scored enough rows,
-:mod:`.native`, checked by the gate like the rest); scikit-learn linear models get a
+large batches and records by the trees compiled to machine code once a model has scored
+enough rows, :mod:`.native`, checked by the gate like the rest); scikit-learn linear models get a
 plain-Python per-record kernel (``linear/1``).
 
 :func:`choose` takes a loaded library adapter and returns the adapter to score with: a
@@ -33,8 +33,8 @@ from kaskad.models.kernels.adapter import KernelAdapter
 from kaskad.models.kernels.batch import batch_kernel, kernel_of
 from kaskad.models.kernels.ensemble import Refused, TreeEnsemble, Unsupported
 from kaskad.models.kernels.gate import check, refusals, sample
-from kaskad.models.kernels.native import NativeSlot, compile_walk
-from kaskad.models.kernels.record import record_kernel
+from kaskad.models.kernels.native import Kernels, NativeSlot, compile_trees
+from kaskad.models.kernels.record import record_kernel, wrapped
 
 __all__ = [
     "LIBRARY",
@@ -189,14 +189,19 @@ def _decide(library: ModelAdapter) -> KernelChoice:
 
 
 def _native(library: ModelAdapter, e: TreeEnsemble, record: Any) -> NativeSlot:
-    """The trees compiled to machine code for large batches, made in the background and
-    checked against the library once the model has scored enough rows to win the compile
-    back (:class:`NativeSlot`), never when a plan is loaded to validate or serve it."""
+    """The trees compiled to machine code, for large batches and for records, made in
+    the background and checked against the library (as a batch and row by row) once the
+    model has scored enough rows to win the compile back (:class:`NativeSlot`), never
+    when a plan is loaded to validate or serve it."""
+    gate: list[Any] = []  # the gate's sample, made once for every stage
 
-    def build(level: int) -> Any:
-        fast = kernel_of(e, compile_walk(e, level), 1 << 30)
-        probe = KernelAdapter(library, TREES, fast, record, library_from_rows=0)
-        why = check(library, probe, sample(e, not e.refuses_nan, not e.refuses_inf), False)
+    def build(level: int) -> Kernels:
+        compiled = compile_trees(e, level)
+        fast = Kernels(kernel_of(e, compiled.batch, 1 << 30), wrapped(e, compiled.record))
+        probe = KernelAdapter(library, TREES, fast.batch, fast.record, library_from_rows=0)
+        if not gate:
+            gate.append(sample(e, not e.refuses_nan, not e.refuses_inf))
+        why = check(library, probe, gate[0])
         if why:
             raise Unsupported(f"the compiled trees are not bit-identical: {why}")
         return fast

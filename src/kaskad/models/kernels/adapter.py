@@ -2,13 +2,13 @@
 
 It has the library adapter's inputs and outputs; only how a row is scored changes. The
 per-record call runs a plain-Python function on the row's list of floats (no NumPy
-array per call). The batch call walks the trees in NumPy for small batches; a large one
-goes to the trees compiled to machine code (:mod:`kaskad.models.kernels.native`, compiled
-and checked in the background once the model has scored 200,000 rows in large batches)
-or, until they are ready or where they cannot be used, to the library, whose compiled
-loops beat a NumPy walk there. All give the same bits: the gate checked it. An input the
-library refuses (NaN or ±inf for some models) is handed to the library, which raises its
-own error.
+array per call), or LightGBM's own single-row predictor. The batch call walks the trees
+in NumPy for small batches; a large one goes to the library, whose compiled loops beat a
+NumPy walk there. Once the model has scored enough rows (:data:`~.native.STAGES`), the
+trees compiled to machine code take over both large batches and records
+(:mod:`kaskad.models.kernels.native`, compiled and checked in the background). All give
+the same bits: the gate checked it. An input the library refuses (NaN or ±inf for some
+models) is handed to the library, which raises its own error.
 """
 
 from __future__ import annotations
@@ -65,7 +65,8 @@ class KernelAdapter(ModelAdapter):
 
     @property
     def record(self) -> RecordFn:
-        """The per-record kernel itself: a row's floats -> the outputs per class."""
+        """The per-record kernel made at load (the compiled trees' is :attr:`native`'s):
+        a row's floats -> the outputs per class."""
         return self._record
 
     @property
@@ -76,7 +77,8 @@ class KernelAdapter(ModelAdapter):
 
     @property
     def native(self) -> NativeSlot | None:
-        """The trees compiled to machine code for large batches (None: the library's)."""
+        """The trees compiled to machine code, for large batches and records (None: never
+        compiled for this model)."""
         return self._native
 
     def use_library_from(self, rows: int | None) -> None:
@@ -113,8 +115,11 @@ class KernelAdapter(ModelAdapter):
     def predict_one(self, row: Row) -> dict[str, float]:
         if self.n_inputs is not None and len(row) != self.n_inputs:
             raise ModelPredictionError(self.path, f"expects {self.n_inputs} inputs, got {len(row)}")
+        record = self._record
+        if self._native is not None:  # the compiled trees once they are ready
+            record = self._native.record() or record
         try:
-            out = self._record(row)
+            out = record(row)
         except Refused:
             return self.library.predict_one(row)
         except Exception as exc:

@@ -1,13 +1,16 @@
-"""The batch kernel as machine code: a tree ensemble compiled by LLVM (through llvmlite).
+"""Tree ensembles as machine code: compiled by LLVM (through llvmlite), for large batches
+and for records decided one by one.
 
 Each tree becomes one function of a row: its splits are branches and its leaves return
 constants, so a row walks the tree as a chain of compare-and-jump instructions instead of
-an interpreter's loop over node arrays. A loop over the rows calls the trees in tree
-order and adds their values one after another to ``init`` (float64, or float32 for a
-``float32_sum`` ensemble), exactly as the NumPy walk and the libraries add them; no
-fast-math flag is set, so LLVM may not reorder or fuse a floating-point operation. The
-inputs are prepared and the sums finished (mean, link) by the NumPy code the other batch
-kernel uses (:mod:`kaskad.models.kernels.batch`).
+an interpreter's loop over node arrays (or, for a record, Python's nested ``if``
+statements). A loop over the rows calls the trees in tree order and adds their values
+one after another to ``init`` (float64, or float32 for a ``float32_sum`` ensemble),
+exactly as the other kernels and the libraries add them; no fast-math flag is set, so
+LLVM may not reorder or fuse a floating-point operation. The inputs are prepared and the
+sums finished (mean, link) by the code the other kernels use: NumPy's for a batch
+(:mod:`kaskad.models.kernels.batch`), plain Python's for a record
+(:mod:`kaskad.models.kernels.record`).
 
 The comparisons are the ensemble's (see :mod:`kaskad.models.kernels.ensemble`): a NaN
 input goes where ``nan_left`` says, LightGBM's zero band counts as missing where
@@ -17,18 +20,20 @@ input goes where ``nan_left`` says, LightGBM's zero band counts as missing where
 Compiling with LLVM's optimisations costs about 0.1 s per 1,000 nodes (0.6 s for the
 credit example's fraud model of 200 trees, 5,800 nodes), without them a tenth of that for
 walks about 1.5 times as long. So it is never done when a plan is loaded: once a model
-has scored enough rows in large batches, the unoptimised code is compiled, and after many
-more the optimised one (:data:`STAGES`), each by a background thread while the batches
-go on (:class:`NativeSlot`): no request or chunk waits for it. LLVM compiles in a process
-of its own (:func:`compile_object`), so a compiler that crashes or hangs cannot take the
-deciding process down, and a process that is done exits at once; only loading the object
-code, a few milliseconds, happens in this one. The compiled code is
-then checked against the library on the gate's sample (:mod:`kaskad.models.kernels.gate`)
-and used only if every bit agrees. Without llvmlite, for an ensemble above
-:data:`MAX_NODES`, or with ``KASKAD_COMPILE_TREES=0`` in the environment (a host that
-forbids executable memory, say), large batches stay with the library. A compile that
-fails, or that the gate refuses, is logged as a warning naming the model; one done is
-logged at INFO with its time.
+has scored enough rows (in large batches or one record at a time), the unoptimised code
+is compiled, and after many more the optimised one (:data:`STAGES`), each by a
+background thread while the scoring goes on (:class:`NativeSlot`): no request or chunk
+waits for it. LLVM compiles in a process of its own (:func:`compile_object`), at a lower
+scheduling priority, so a compiler that crashes or hangs cannot take the deciding
+process down, a server's requests go first, and a process that is done exits at once;
+only loading the object code, a few milliseconds, happens in this one. The compiled code
+is then checked against the library on the gate's sample
+(:mod:`kaskad.models.kernels.gate`), as a batch and one row at a time, and used only if
+every bit agrees. Without llvmlite, for an ensemble above :data:`MAX_NODES`, or with
+``KASKAD_COMPILE_TREES=0`` in the environment (a host that forbids executable memory,
+say), the model keeps the library for large batches and the Python or library function
+for records. A compile that fails, or that the gate refuses, is logged as a warning
+naming the model; one done is logged at INFO with its time.
 """
 
 from __future__ import annotations
@@ -42,7 +47,9 @@ import subprocess
 import sys
 import threading
 import time
+from array import array
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -54,20 +61,26 @@ from kaskad.models.kernels.ensemble import ZERO, TreeEnsemble, Unsupported
 FloatArray = npt.NDArray[np.float64]
 # compiling takes about 0.1 ms a node (20 s of one core at this bound, in the background)
 MAX_NODES = 200_000
-# (rows a model has scored in large batches, LLVM level): when each compile starts. A
-# stage starts after about as many rows as its compile costs to win back, for models of
-# any size (both grow with the nodes): level 0 costs about 0.35 s of processor time for
-# the credit example's three models (the compiler processes included) and saves 3.2 µs
-# a row against the libraries; level 2 costs about 1.3 s and saves 0.9 µs a row more.
-# So a job never pays more than about twice what knowing its size would have cost, and
-# a short one compiles nothing.
+# (rows a model has scored, LLVM level): when each compile starts. A stage starts after
+# about as many rows as its compile costs to win back, for models of any size (both grow
+# with the nodes): level 0 costs about 0.35 s of processor time for the credit example's
+# three models (the compiler processes included) and saves 3.2 µs a row in large batches
+# against the libraries, more for a record scored alone; level 2 costs about 1.3 s and
+# saves 0.9 µs a row more. So a job never pays more than about twice what knowing its
+# size would have cost, and a short one compiles nothing. Rows count in large batches
+# (from ``LIBRARY_FROM_ROWS``) and one record at a time; a small batch's rows do not.
 STAGES = ((100_000, 0), (1_500_000, 2))
 SWITCH = "KASKAD_COMPILE_TREES"  # 0, off, false or no: never compile
 _OFF = ("0", "off", "false", "no")
 LOG = logging.getLogger("kaskad.models.kernels")
+# predict(x, n, width, out) lets go of the GIL while a batch's rows are walked; one(x,
+# out) keeps it (a record's call takes a microsecond or two, less than getting the GIL
+# back behind a busy server's other threads)
 _SIGNATURE = ctypes.CFUNCTYPE(
     None, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p
 )
+_ONE_ROW = ctypes.PYFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
+RecordFn = Callable[[list[float]], list[float]]
 # LLVM's global context is not safe to use from two threads at once: one load at a time
 _LLVM_LOCK = threading.Lock()
 _initialised = False
@@ -75,6 +88,16 @@ _initialised = False
 
 class Skipped(Unsupported):
     """The trees are deliberately not compiled (switched off, too large): not a fault."""
+
+
+@dataclass(frozen=True)
+class Kernels:
+    """A batch function and a record function of the same compiled trees: the raw sums
+    of prepared rows from :func:`compile_trees`, a model's outputs in a
+    :class:`NativeSlot`."""
+
+    batch: BatchKernel  # an (n, inputs) array -> (n, classes)
+    record: RecordFn  # one row's floats -> its value per class
 
 
 def _double(v: float) -> str:
@@ -86,7 +109,7 @@ def _double(v: float) -> str:
 def ir_text(e: TreeEnsemble) -> str:
     """The LLVM IR of ``e``: ``@predict(x, n, width, out)`` writes the raw sums of the
     ``n`` rows of ``x`` (row-major float64, ``width`` values a row) to ``out`` (``n`` by
-    the number of classes)."""
+    the number of classes); ``@one(x, out)`` those of the one row ``x``."""
     if any(f >= e.n_features for f in e.feature):
         raise Unsupported("a split reads a feature beyond the model's inputs")
     ty = "float" if e.float32_sum else "double"
@@ -178,6 +201,11 @@ def _loop(e: TreeEnsemble, ty: str) -> str:
         "  %next = add i64 %r, 1\n  %more = icmp slt i64 %next, %n\n"
         "  br i1 %more, label %row, label %done\ndone:\n  ret void\n}"
     )
+    # @one(x, out): one row (two arguments: a cheaper call from Python than four)
+    body.append(
+        "define void @one(ptr noalias nocapture readonly %x, ptr noalias nocapture %out) {\n"
+        "  call void @predict(ptr %x, i64 1, i64 0, ptr %out)\n  ret void\n}"
+    )
     return "\n".join(body)
 
 
@@ -198,7 +226,9 @@ def _llvm() -> Any:
 
 # The compiler's process: IR on stdin, the object code for this processor on stdout.
 _COMPILER = """
+import os
 import sys
+os.nice(10)  # the deciding process's threads go first on a busy machine
 import llvmlite.binding as llvm
 llvm.initialize_native_target()
 llvm.initialize_native_asmprinter()
@@ -258,9 +288,11 @@ def compile_object(text: str, level: int) -> bytes:
     return out
 
 
-def compile_walk(e: TreeEnsemble, level: int = 2) -> BatchKernel:
-    """``e``'s trees as machine code for this processor: prepared inputs -> raw sums (the
-    walk :func:`kaskad.models.kernels.batch.kernel_of` wraps).
+def compile_trees(e: TreeEnsemble, level: int = 2) -> Kernels:
+    """``e``'s trees as machine code for this processor, as a batch walk (prepared inputs
+    -> raw sums, what :func:`kaskad.models.kernels.batch.kernel_of` wraps) and a record
+    walk (one prepared row -> its raw sums, what
+    :func:`kaskad.models.kernels.record.wrapped` wraps), both over the same code.
     ``level`` 0: LLVM's fast code generator and no optimisation passes (about a tenth of
     the compile time, walks about 1.5 times as long); 2: its usual optimisations. The
     compiling is done in another process (:func:`compile_object`); only loading its
@@ -279,17 +311,28 @@ def compile_walk(e: TreeEnsemble, level: int = 2) -> BatchKernel:
         engine.add_object_file(llvm.ObjectFileRef.from_data(code))
         engine.finalize_object()
         predict = _SIGNATURE(engine.get_function_address("predict"))
-    k = e.n_classes
+        one = _ONE_ROW(engine.get_function_address("one"))
+    k, width = e.n_classes, e.n_features
+    zeros = array("d", [0.0] * k)
 
     def walk(x: FloatArray) -> FloatArray:
         x = np.ascontiguousarray(x, dtype=np.float64)
-        n, width = x.shape
+        n, columns = x.shape
         out = np.empty((n, k), dtype=np.float64)
-        predict(x.ctypes.data, n, width, out.ctypes.data)  # ctypes lets go of the GIL
+        predict(x.ctypes.data, n, columns, out.ctypes.data)  # ctypes lets go of the GIL
         return out
 
-    walk.engine = engine  # type: ignore[attr-defined]  # the code lives as long as the walk
-    return walk
+    def row(x: list[float]) -> list[float]:
+        if len(x) != width:  # the code reads ``width`` values: never past a short row
+            raise ValueError(f"expects {width} inputs, got {len(x)}")
+        values, out = array("d", x), zeros[:]  # this call's own: threads do not share
+        one(values.buffer_info()[0], out.buffer_info()[0])
+        return out.tolist()
+
+    # the code lives as long as either function
+    walk.engine = engine  # type: ignore[attr-defined]
+    row.engine = engine  # type: ignore[attr-defined]
+    return Kernels(walk, row)
 
 
 @atexit.register
@@ -304,22 +347,23 @@ def _at_exit() -> None:
 
 
 class NativeSlot:
-    """A model's compiled batch kernel, made in the background in :data:`STAGES` as the
-    rows it scores make each one pay.
+    """A model's compiled kernels, made in the background in :data:`STAGES` as the rows
+    it scores make each one pay.
 
-    :meth:`kernel` never waits: it returns the best kernel compiled so far, or None (the
-    library scores the batch, with the same bits). Once the model has scored a stage's
-    rows in large batches, a thread compiles that stage's level with ``build(level)``,
-    which returns the kernel (checked against the library) or raises with the reason it
-    cannot be used; then :attr:`reason` says it, the library keeps every batch and no
-    later stage is tried. :meth:`wait` compiles every stage left, at once, and waits.
+    :meth:`kernel` (a large batch) and :meth:`record` (one record) never wait: they
+    return the best kernel compiled so far, or None (the library, or the Python
+    function, scores, with the same bits). Once the model has scored a stage's rows, a
+    thread compiles that stage's level with ``build(level)``, which returns the
+    :class:`Kernels` (checked against the library) or raises with the reason they cannot
+    be used; then :attr:`reason` says it, the model keeps what it had and no later stage
+    is tried. :meth:`wait` compiles every stage left, at once, and waits.
 
     The thread waits on a compiler process (:func:`compile_object`) and is a daemon: a
     process that is done exits at once, stopping its compilers."""
 
     def __init__(
         self,
-        build: Callable[[int], BatchKernel],
+        build: Callable[[int], Kernels],
         name: str = "a model",
         stages: tuple[tuple[int, int], ...] = STAGES,
     ) -> None:
@@ -327,13 +371,13 @@ class NativeSlot:
         self._build = build
         self._stages = list(stages)
         self._first = len(self._stages)
-        self._kernel: BatchKernel | None = None
+        self._kernels: Kernels | None = None
         self._rows = 0
         self._forced = False
         self._thread: threading.Thread | None = None
         self._done = threading.Event()
         self._lock = threading.Lock()
-        self.level: int | None = None  # the level of the kernel in use
+        self.level: int | None = None  # the level of the kernels in use
         self.reason = ""
         if not self._stages:
             self._done.set()
@@ -344,21 +388,34 @@ class NativeSlot:
         return self._thread is not None or len(self._stages) < self._first
 
     def kernel(self, rows: int) -> BatchKernel | None:
-        """The best compiled kernel so far, else None; ``rows``: the batch's size."""
+        """The best compiled batch kernel so far, else None; ``rows``: the batch's size."""
         if self._stages:
-            self._rows += rows  # unlocked: a lost update only delays a stage
-            if self._thread is None and self._rows >= self._stages[0][0]:
-                self._start()
-        return self._kernel
+            self._count(rows)
+        kernels = self._kernels
+        return None if kernels is None else kernels.batch
+
+    def record(self) -> RecordFn | None:
+        """The best compiled record kernel so far, else None (for one record)."""
+        if self._stages:
+            self._count(1)
+        kernels = self._kernels
+        return None if kernels is None else kernels.record
+
+    def _count(self, rows: int) -> None:
+        self._rows += rows  # unlocked: a lost update only delays a stage
+        if self._thread is None and self._rows >= self._stages[0][0]:
+            self._start()
 
     def wait(self, timeout: float | None = None) -> BatchKernel | None:
-        """The kernel of the last stage, once every stage left is compiled (None: it
-        cannot be used, see :attr:`reason`)."""
+        """The batch kernel of the last stage, once every stage left is compiled (None:
+        it cannot be used, see :attr:`reason`); :meth:`record` then gives its record
+        kernel."""
         with self._lock:
             self._forced = True
         self._start()
         self._done.wait(timeout)
-        return self._kernel
+        kernels = self._kernels
+        return None if kernels is None else kernels.batch
 
     def _start(self) -> None:
         with self._lock:
@@ -385,14 +442,19 @@ class NativeSlot:
     def _compile(self, level: int) -> bool:
         start = time.perf_counter()
         try:
-            self._kernel = self._build(level)
-        except Exception as exc:  # the library keeps the batches: say why
-            self._kernel = None
+            self._kernels = self._build(level)  # both kernels of one stage, replaced at once
+        except Exception as exc:  # the model keeps what it had: say why
+            self._kernels = None
             self.reason = (
                 str(exc) if isinstance(exc, Unsupported) else f"{type(exc).__name__}: {exc}"
             )
             severity = logging.INFO if isinstance(exc, Skipped) else logging.WARNING
-            LOG.log(severity, "%s: large batches stay with the library: %s", self.name, self.reason)
+            LOG.log(
+                severity,
+                "%s: the trees are not compiled (large batches stay with the library): %s",
+                self.name,
+                self.reason,
+            )
             return False
         self.level = level
         LOG.info(

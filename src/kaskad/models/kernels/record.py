@@ -243,10 +243,12 @@ def generated(e: TreeEnsemble) -> RecordKernel:
     names.update({s: e.cat_sets[i] for i, s in enumerate(sets)})
     exec(compile("\n".join(lines), "<kaskad tree kernel>", "exec"), names)
     raw: Callable[[list[float]], list[float]] = names["_kernel"]
-    return _wrap(e, raw)
+    return wrapped(e, raw)
 
 
-def _wrap(e: TreeEnsemble, raw: Callable[[list[float]], list[float]]) -> RecordKernel:
+def wrapped(e: TreeEnsemble, raw: Callable[[list[float]], list[float]]) -> RecordKernel:
+    """The per-record kernel of a walk giving a prepared row's raw sums: the row
+    prepared (:func:`prepare`), walked, and the sums finished (:func:`finish`)."""
     ready = prepare(e)
     done = finish(e)
     plain = not e.divide and e.link == "identity" and e.scale_bias is None
@@ -287,4 +289,4 @@ def walker(e: TreeEnsemble) -> RecordKernel:
             acc[klass] = _round32(acc[klass] + value[n]) if add32 else acc[klass] + value[n]
         return acc
 
-    return _wrap(e, raw)
+    return wrapped(e, raw)

@@ -28,7 +28,10 @@ two spinning OpenMP threads on one pinned core cost both servers half their thro
 kaskad runs as the target asks: decision log on (SQLite in a temporary folder, group
 commit, a reply only once its record is committed; ``--no-decision-log`` to compare), the
 example's ONNX challenger in shadow, and the serving defaults of ``kaskad serve`` (its
-lifespan runs, so the garbage-collector settings of ``kaskad.serve.gctune`` apply). Other
+lifespan runs, so the garbage-collector settings of ``kaskad.serve.gctune`` apply), in the
+state of a server past its first 100,000 decisions: the models' trees compiled to machine
+code (``kaskad.models.kernels.native``) before it starts; ``--as-loaded`` serves them as
+loaded instead, as in a server's first 100,000 decisions. Other
 options for kaskad's server are given as JSON
 keyword arguments of ``ServeConfig`` with ``--kaskad-args '{"...": ...}'`` or the
 environment variable ``KASKAD_BENCH_SERVE_ARGS``.
@@ -84,9 +87,17 @@ def _pin(cpus: list[int] | None) -> str:
     return "not pinned"
 
 
-def kaskad_app(extra: dict[str, Any]) -> Any:
+def kaskad_app(extra: dict[str, Any], as_loaded: bool = False) -> Any:
     from kaskad.execute.masking import MaskingKey
     from kaskad.serve import PipelineFile, ServeConfig, create_app
+
+    if not as_loaded:  # the models' trees compiled first: a server past 100,000 decisions
+        from benchlib import compile_models
+
+        import kaskad
+
+        for line in compile_models(kaskad.compile_pipeline(PIPELINE)):
+            print(f"[kaskad] not compiled: {line}", file=sys.stderr, flush=True)
 
     # the example's passport number is sensitive: logged masked with a key, as in production
     key = MaskingKey("bench", os.urandom(32))
@@ -160,7 +171,12 @@ async def _respond_forever(port: int) -> None:
 
 
 def serve(
-    mode: str, port: int, cpus: list[int] | None, extra: dict[str, Any], threadpool: bool
+    mode: str,
+    port: int,
+    cpus: list[int] | None,
+    extra: dict[str, Any],
+    threadpool: bool,
+    as_loaded: bool = False,
 ) -> None:
     pinned = _pin(cpus)
     print(f"[{mode}] port {port}, {pinned}", file=sys.stderr, flush=True)
@@ -171,7 +187,7 @@ def serve(
         return
     import uvicorn
 
-    app = kaskad_app(extra) if mode == "kaskad" else bare_app(threadpool)
+    app = kaskad_app(extra, as_loaded) if mode == "kaskad" else bare_app(threadpool)
     uvicorn.run(
         app,
         host="127.0.0.1",
@@ -330,6 +346,8 @@ def start(mode: str, args: argparse.Namespace, extra: str) -> Server:
         command += ["--server-cpus", args.server_cpus]
     if args.bare_threadpool:
         command.append("--bare-threadpool")
+    if args.as_loaded:
+        command.append("--as-loaded")
     env = dict(os.environ)
     if args.server_cpus:  # OpenMP (LightGBM, scikit-learn): one thread per core given
         env.setdefault("OMP_NUM_THREADS", str(len(_cpus(args.server_cpus))))
@@ -445,6 +463,12 @@ def main(argv: list[str] | None = None) -> int:
         help="the bare endpoint decides in the thread pool, as kaskad does "
         "(default: on the event loop)",
     )
+    parser.add_argument(
+        "--as-loaded",
+        action="store_true",
+        help="kaskad's models as loaded, as in a server's first 100,000 decisions (default: "
+        "their trees compiled to machine code before the server starts, as in one past that)",
+    )
     parser.add_argument("--server-cpus", help="comma-separated cores for the servers")
     parser.add_argument("--client-cpus", help="comma-separated cores for the load generator")
     parser.add_argument("--serve", choices=MODES, help=argparse.SUPPRESS)
@@ -455,7 +479,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--kaskad-args must be a JSON object")
 
     if args.serve:
-        serve(args.serve, args.port, _cpus(args.server_cpus), extra, args.bare_threadpool)
+        serve(
+            args.serve,
+            args.port,
+            _cpus(args.server_cpus),
+            extra,
+            args.bare_threadpool,
+            args.as_loaded,
+        )
         return 0
 
     require_example()
@@ -479,10 +510,11 @@ def _run(args: argparse.Namespace, extra: dict[str, Any]) -> int:
     client_pin = _pin(_cpus(args.client_cpus))
     print(f"client: {client_pin}; servers: cpu {args.server_cpus or 'any'}")
     where = "in the thread pool" if args.bare_threadpool else "on the event loop"
+    models = "as loaded" if args.as_loaded else "their trees compiled to machine code"
     print(
         f"{args.connections} connections, {args.warmup:,} warm-up + {args.requests:,} timed "
         f"requests per run, {args.repeat} runs per server; kaskad extra config: {extra}; "
-        f"bare endpoint decides {where}\n"
+        f"kaskad's models {models}; bare endpoint decides {where}\n"
     )
 
     with APPLICATIONS.open(encoding="utf-8") as fh:

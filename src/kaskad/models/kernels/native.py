@@ -365,11 +365,11 @@ class NativeSlot:
         self,
         build: Callable[[int], Kernels],
         name: str = "a model",
-        stages: tuple[tuple[int, int], ...] = STAGES,
+        stages: tuple[tuple[int, int], ...] | None = None,  # None: STAGES
     ) -> None:
         self.name = name  # for the log: the model's artifact
         self._build = build
-        self._stages = list(stages)
+        self._stages = list(STAGES if stages is None else stages)
         self._first = len(self._stages)
         self._kernels: Kernels | None = None
         self._rows = 0

@@ -58,6 +58,7 @@ def test_help_groups_commands_in_workflow_order() -> None:
     assert text.index(" run ") < text.index(" serve ") < text.index(" monitor ")
 
 
+@pytest.mark.slow
 def test_no_help_shows_type_noise_or_cuts_anything_at_80_columns() -> None:
     paths = list(command_paths())
     assert len(paths) > 30  # every sub-command, not only the top level

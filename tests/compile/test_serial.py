@@ -67,6 +67,7 @@ def test_tampered_or_foreign_plans_are_refused(example_dir: Path) -> None:
         plan_from_json("{")
 
 
+@pytest.mark.slow
 def test_a_plan_runs_in_another_process_without_the_pipeline_files(
     example_dir: Path, tmp_path: Path
 ) -> None:

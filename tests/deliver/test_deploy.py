@@ -203,6 +203,7 @@ def image_like(project: Path, tmp_path: Path) -> Iterator[dict[str, str]]:
     }
 
 
+@pytest.mark.slow
 def test_entrypoint_installs_the_bundle_and_serves_configured_by_environment(
     image_like: dict[str, str], example_dir: Path
 ) -> None:

@@ -80,6 +80,7 @@ def test_a_broken_example_fails(tmp_path: Path, zygote: bool) -> None:
         run.close()
 
 
+@pytest.mark.slow
 def test_zygote_commands_print_and_exit_as_fresh_processes(tmp_path: Path) -> None:
     """A command forked from the page's zygote prints and exits exactly as ``python -m
     kaskad.cli.main`` does; one whose environment differs from the page's (the CLI's

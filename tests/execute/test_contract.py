@@ -80,6 +80,7 @@ def test_http_xml(case: Case) -> None:
     check(record_outcome(case, parse_record(body, "xml", PLAN.schema)), case)
 
 
+@pytest.mark.slow
 def test_decide_cli(tmp_path: Path) -> None:
     runner = CliRunner()
     for case in CASES:

@@ -291,7 +291,7 @@ def test_the_first_large_batch_does_not_wait_for_the_compiler(
     monkeypatch.setattr(kernels, "compile_trees", slow)
     x, y = _data(15)
     adapter = _sklearn(
-        RandomForestRegressor(n_estimators=9, random_state=1).fit(np.nan_to_num(x), y)
+        RandomForestRegressor(n_estimators=9, max_depth=8, random_state=1).fit(np.nan_to_num(x), y)
     )
     kernel = _kernel(adapter)
     big = np.nan_to_num(_data(16, rows=native.STAGES[0][0])[0])
@@ -325,7 +325,7 @@ def test_two_models_compiled_from_two_threads_at_once() -> None:
     x, y = _data(13)
     x0 = np.nan_to_num(x)
     adapters = [
-        _sklearn(RandomForestRegressor(n_estimators=n, random_state=n).fit(x0, y))
+        _sklearn(RandomForestRegressor(n_estimators=n, max_depth=8, random_state=n).fit(x0, y))
         for n in (5, 6, 7, 8)
     ]
     kernels_ = [_kernel(a) for a in adapters]
@@ -377,6 +377,7 @@ print("scored", flush=True)
 """
 
 
+@pytest.mark.slow
 def test_the_process_exits_cleanly_while_the_trees_compile(tmp_path: Path) -> None:
     """LLVM aborts a process torn down under a compile: the compile runs in a process of
     its own, which is stopped, and nothing is written to stderr."""

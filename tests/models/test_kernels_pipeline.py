@@ -152,6 +152,7 @@ def test_auto_is_the_default(tmp_path: Path) -> None:
     assert {n.kernel for n in plan.model_nodes()} == {TREES}
 
 
+@pytest.mark.slow
 @settings(max_examples=6, deadline=None)
 @given(seed=st.integers(0, 10_000), size=st.sampled_from([1, 5, 40, 700]))
 def test_kernel_and_library_give_the_same_bits_in_both_executors(

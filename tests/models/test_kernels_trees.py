@@ -131,6 +131,7 @@ def assert_identical(adapter: ModelAdapter, x: Any, kind: str = TREES) -> Kernel
     missing=st.sampled_from(["nan", "zero", "none"]),
     categorical=st.booleans(),
 )
+@pytest.mark.slow
 def test_lightgbm_random_models(
     seed: int, objective: str, leaves: int, depth: int, missing: str, categorical: bool
 ) -> None:
@@ -199,6 +200,7 @@ def test_lightgbm_edge_values() -> None:
     depth=st.integers(1, 8),
     rate=st.sampled_from([0.05, 0.3, 1.0]),
 )
+@pytest.mark.slow
 def test_xgboost_random_models(seed: int, objective: str, depth: int, rate: float) -> None:
     import xgboost as xgb
 
@@ -242,6 +244,7 @@ def _catboost(model: Any, tmp: Path) -> ModelAdapter:
     depth=st.integers(1, 7),
     nan_mode=st.sampled_from(["Min", "Max"]),
 )
+@pytest.mark.slow
 def test_catboost_random_models(
     tmp_path_factory: pytest.TempPathFactory, seed: int, binary: bool, depth: int, nan_mode: str
 ) -> None:
@@ -303,6 +306,7 @@ _REGRESSORS = [
     classes=st.sampled_from([2, 3]),
     imputed=st.booleans(),
 )
+@pytest.mark.slow
 def test_sklearn_random_models(
     seed: int, make: Any, depth: int | None, classes: int, imputed: bool
 ) -> None:

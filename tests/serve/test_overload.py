@@ -9,6 +9,7 @@ from itertools import pairwise
 from pathlib import Path
 
 import httpx
+import pytest
 
 from kaskad.store import read_decisions
 from tests.serve.conftest import _free_port, start_server
@@ -30,6 +31,7 @@ def _burst(client: httpx.Client, n: int) -> list[httpx.Response]:
         )
 
 
+@pytest.mark.slow
 def test_tiny_queue_sheds_with_503_and_retry_after(tmp_path: Path) -> None:
     store = tmp_path / "store"
     port = _free_port()

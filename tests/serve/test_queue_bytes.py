@@ -44,6 +44,7 @@ def _send(url: str, n: int) -> tuple[int, str]:
     return n, str(r.status_code)
 
 
+@pytest.mark.slow
 def test_blocked_store_keeps_memory_bounded_and_loses_nothing(tmp_path: Path) -> None:
     store = tmp_path / "store"
     port = _free_port()

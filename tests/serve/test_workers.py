@@ -67,6 +67,7 @@ def _is_worker(pid: int) -> bool:
         return False
 
 
+@pytest.mark.slow
 def test_journal_mode_refuses_several_workers(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "kaskad.cli.serve", f"aml={AML}", "--store", str(tmp_path)]
     command += ["--allow-anonymous", "--workers", "2", "--decision-log-mode", "journal"]

@@ -7,6 +7,7 @@ import struct
 from typing import Any
 
 import polars as pl
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -40,6 +41,7 @@ def bits(v: Any) -> Any:
     return None if v is None else struct.pack("<d", v)
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(st.lists(lists, max_size=30), st.booleans())
 def test_sums_and_means_are_bit_identical_to_adding_in_order(

@@ -391,18 +391,25 @@ def test_the_process_exits_cleanly_while_the_trees_compile(tmp_path: Path) -> No
     assert done.stderr == ""
 
 
-def test_a_value_the_library_refuses_in_a_large_batch_raises_the_library_s_error() -> None:
+def test_a_value_the_library_refuses_raises_the_library_s_error_in_a_batch_and_a_record() -> None:
     x, y = _data(18)
     model = GradientBoostingClassifier(n_estimators=5, random_state=0).fit(np.nan_to_num(x), y > 0)
     adapter = _sklearn(model)
     kernel = _kernel(adapter)
     assert kernel.native is not None and kernel.native.wait() is not None
+    assert kernel.native.record() is not None  # records too are on the compiled trees
     big = np.nan_to_num(_data(19, rows=500)[0])
     big[250, 1] = np.inf
     with pytest.raises(Exception, match="infinity") as ours:
         kernel.predict_batch(big)
     with pytest.raises(Exception, match="infinity") as theirs:
         adapter.predict_batch(big)
+    assert str(ours.value) == str(theirs.value)
+    row = big[250].tolist()
+    with pytest.raises(Exception, match="infinity") as ours:
+        kernel.predict_one(row)
+    with pytest.raises(Exception, match="infinity") as theirs:
+        adapter.predict_one(row)
     assert str(ours.value) == str(theirs.value)
 
 

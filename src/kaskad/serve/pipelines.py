@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
@@ -154,10 +154,9 @@ class ServedPipeline:
             if i not in rows:
                 results.append(self.decide(record, shadows))
                 continue
-            result = self._result(rows[i], checked[i], took)
-            if shared is not None and not result.rejected:
-                result = replace(result, shadow_job=self._row_job(shared, position[i]))
-            results.append(result)
+            # (a record decided in the frame is a valid one: its challengers run later)
+            job = None if shared is None else self._row_job(shared, position[i])
+            results.append(self._result(rows[i], checked[i], took, shadow_job=job))
         return results
 
     def _row_job(self, rows: ShadowRows, k: int) -> Callable[[], ShadowOutputs]:

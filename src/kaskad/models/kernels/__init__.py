@@ -20,6 +20,7 @@ was not checked.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import threading
@@ -179,7 +180,7 @@ def _decide(library: ModelAdapter) -> KernelChoice:
         batch_kernel(e),
         record,
         library_from_rows=0,
-        native=_native(library, e, record),
+        native=_native(library, e),
     )
     why = check(library, kernel, sample(e, not e.refuses_nan, not e.refuses_inf))
     if why:
@@ -188,20 +189,21 @@ def _decide(library: ModelAdapter) -> KernelChoice:
     return KernelChoice(TREES, "", kernel)
 
 
-def _native(library: ModelAdapter, e: TreeEnsemble, record: Any) -> NativeSlot:
+def _native(library: ModelAdapter, e: TreeEnsemble) -> NativeSlot:
     """The trees compiled to machine code, for large batches and for records, made in
     the background and checked against the library (as a batch and row by row) once the
     model has scored enough rows to win the compile back (:class:`NativeSlot`), never
     when a plan is loaded to validate or serve it."""
-    gate: list[Any] = []  # the gate's sample, made once for every stage
+
+    @functools.cache  # the gate's sample, made once for every stage
+    def gate() -> Any:
+        return sample(e, not e.refuses_nan, not e.refuses_inf)
 
     def build(level: int) -> Kernels:
         compiled = compile_trees(e, level)
         fast = Kernels(kernel_of(e, compiled.batch, 1 << 30), wrapped(e, compiled.record))
         probe = KernelAdapter(library, TREES, fast.batch, fast.record, library_from_rows=0)
-        if not gate:
-            gate.append(sample(e, not e.refuses_nan, not e.refuses_inf))
-        why = check(library, probe, gate[0])
+        why = check(library, probe, gate())
         if why:
             raise Unsupported(f"the compiled trees are not bit-identical: {why}")
         return fast

@@ -403,7 +403,8 @@ class NativeSlot:
 
     def _count(self, rows: int) -> None:
         self._rows += rows  # unlocked: a lost update only delays a stage
-        if self._thread is None and self._rows >= self._stages[0][0]:
+        head = self._stages[:1]  # one step: the compile thread may pop the last stage
+        if head and self._thread is None and self._rows >= head[0][0]:
             self._start()
 
     def wait(self, timeout: float | None = None) -> BatchKernel | None:

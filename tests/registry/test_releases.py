@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,8 @@ def test_release_records_components_environment_and_golden(
     assert "models/fraud.txt" in release.manifest["files"]
     assert "models/credit_pd_v2.onnx" in release.manifest["files"]  # the shadow's artifact
     assert release.environment["packages"]["scikit-learn"]
+    # the compiler of the trees (models/kernels/native.py) is locked like the libraries
+    assert release.environment["packages"]["llvmlite"] == metadata.version("llvmlite")
     loaded = load_release(local_store, "loan_decision@1", actor=ACTOR, cache_root=tmp_path / "c")
     assert loaded.plan.hash == release.plan_hash
     assert [c.name for c in loaded.checks] == ["artifacts", "environment", "plan", "golden"]

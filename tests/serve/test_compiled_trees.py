@@ -5,6 +5,7 @@ LightGBM multiclass triage with a categorical split, missing values everywhere."
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -12,10 +13,14 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import kaskad.models.kernels as kernels
 from kaskad import BatchExecutor, compile_pipeline
+from kaskad.execute.contract import loads
 from kaskad.execute.loaded import Loaded
+from kaskad.execute.record import RecordExecutor
 from kaskad.models.kernels import KernelAdapter, native
 from kaskad.serve import PipelineFile, ServeConfig
 from kaskad.store import read_decisions
@@ -84,3 +89,140 @@ def test_answers_keep_the_library_s_bits_while_the_trees_compile(
     for got in first + second:  # each logged as answered
         output = logged[got["decision_id"]]["output"]
         assert [output[f] for f in FIELDS] == [got[f] for f in FIELDS]
+
+
+# ---- hostile bodies on the compiled trees --------------------------------------------------
+
+# JSON tokens for a number field: edges of float64, of the categorical split's integer range,
+# numbers no float or 64-bit integer holds (read as text), the non-JSON constants, text,
+# booleans, containers and nothing at all
+NUMBERS = st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),
+    st.integers(-(2**70), 2**70).map(str),
+    st.sampled_from(
+        [
+            "null",
+            "-0.0",
+            "0",
+            "5e-324",
+            "-5e-324",
+            "2.2250738585072014e-308",
+            "1.7976931348623157e308",
+            "1e309",
+            "-1e400",
+            "NaN",
+            "Infinity",
+            "-Infinity",
+            "9223372036854775807",
+            "9223372036854775808",
+            "-9223372036854775809",
+            "2147483647",
+            "2147483648",
+            "-1",
+            "8.999999999999998",
+            "1e-7",
+            '"12"',
+            '"x"',
+            '""',
+            "true",
+            "false",
+            "[]",
+            "{}",
+            "[1]",
+        ]
+    ),
+)
+FIELD_NAMES = ("amount", "vehicle_age", "region", "prior_claims")
+
+
+@st.composite
+def hostile_bodies(draw: st.DrawFn) -> str:
+    """A claim as JSON text: each number field absent or any token above, the key field
+    sometimes missing, wrong or repeated, an extra field now and then."""
+    parts = []
+    key = draw(st.sampled_from(['"C1"', '"C2"', "7", "null", None, '"C1", "claim_id": "C3"']))
+    if key is not None:
+        parts.append(f'"claim_id": {key}')
+    for name in FIELD_NAMES:
+        if draw(st.booleans()) or draw(st.booleans()):
+            parts.append(f'"{name}": {draw(NUMBERS)}')
+    if draw(st.integers(0, 4)) == 0:
+        parts.append(f'"note": {draw(NUMBERS)}')
+    order = draw(st.permutations(parts))
+    return "{" + ", ".join(order) + "}"
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("fresh_verdicts")
+def test_hostile_bodies_get_the_library_s_answer_on_the_compiled_trees(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bodies a bank's server must expect, posted once the trees are compiled: each is
+    answered as the library-only pipeline decides the same JSON (the same fields and bits,
+    or the same refusal), and every decided one went through the compiled record walk."""
+    monkeypatch.setattr(native, "STAGES", ((20, 2),))
+    pipeline = build(tmp_path / "kernels")
+    library = RecordExecutor(compile_pipeline(build(tmp_path / "library", kernel="library")))
+    plan = compile_pipeline(pipeline)
+    slots = []
+    for node in plan.model_nodes():
+        adapter = Loaded(plan).model(node)
+        assert isinstance(adapter, KernelAdapter) and adapter.native is not None
+        slots.append(adapter.native)
+    config = ServeConfig(
+        pipelines={"claims": PipelineFile(pipeline)},
+        allow_anonymous=True,
+        decision_log=str(tmp_path / "store"),
+    )
+    used: list[int] = []
+    with (
+        running(config) as base,
+        httpx.Client(base_url=base, timeout=60) as client,
+    ):
+        for record in _claims(30, 5).to_dicts():  # past the (lowered) stage
+            assert client.post("/v1/pipelines/claims/decide", json=record).status_code == 200
+        for slot in slots:
+            assert slot.wait(120) is not None and slot.level == 2, slot.reason
+            compiled = slot.record()
+            assert compiled is not None
+
+            def spy(row: list[Any], compiled: Any = compiled) -> list[float]:
+                used.append(1)
+                out: list[float] = compiled(row)
+                return out
+
+            monkeypatch.setattr(slot, "record", lambda spy=spy: spy)
+
+        statuses: Counter[int | str] = Counter()
+
+        @given(body=hostile_bodies())
+        @settings(
+            max_examples=400,
+            deadline=None,
+            database=None,
+            suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+        )
+        def answered_as_the_library_decides(body: str) -> None:
+            r = client.post(
+                "/v1/pipelines/claims/decide",
+                content=body,
+                headers={"content-type": "application/json"},
+            )
+            statuses[r.status_code] += 1
+            want = library.decide(loads(body)).output
+            if want["status"] == "rejected":
+                assert r.status_code == 422, (body, r.text)
+                got_fields = sorted(e["field"] for e in r.json()["errors"])
+                assert got_fields == sorted(p.path for p in library.decide(loads(body)).problems)
+                return
+            # a claim a model fails for (scikit-learn refuses values beyond float32) is a
+            # 500 naming the model, with the outputs it has
+            assert r.status_code == (200 if want["status"] == "decided" else 500), (body, r.text)
+            got = r.json()
+            for field in ("status", "claim_id", "errors", *FIELDS):
+                assert got[field] == want[field], (body, field, got[field], want[field])
+            statuses[want["status"]] += 1
+
+        answered_as_the_library_decides()
+    assert statuses[200] > 50 and statuses[422] > 50, statuses  # both kinds were tried
+    assert len(used) >= 2 * statuses["decided"]  # each decided claim: both models, compiled

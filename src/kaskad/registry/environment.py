@@ -31,16 +31,20 @@ RESULT_PACKAGES = (
     "xgboost-cpu",
     "xgboost",
     "catboost",
+    "llvmlite",
 )
 
 
-# The packages each model framework's results depend on.
+# The packages each model framework's results depend on. llvmlite compiles every
+# framework's tree ensembles to machine code (models/kernels/native.py); the compiled trees
+# are used only where they reproduce the library's bits on a sample, but a different LLVM
+# is a different compiler, so its version is locked like the libraries'.
 FRAMEWORK_PACKAGES: dict[str, tuple[str, ...]] = {
-    "sklearn": ("scikit-learn", "numpy", "scipy", "joblib", "threadpoolctl"),
-    "lightgbm": ("lightgbm", "numpy", "scipy"),
-    "onnx": ("onnxruntime", "numpy"),
-    "xgboost": ("xgboost-cpu", "xgboost", "numpy", "scipy"),
-    "catboost": ("catboost", "numpy", "scipy"),
+    "sklearn": ("scikit-learn", "numpy", "scipy", "joblib", "threadpoolctl", "llvmlite"),
+    "lightgbm": ("lightgbm", "numpy", "scipy", "llvmlite"),
+    "onnx": ("onnxruntime", "numpy", "llvmlite"),
+    "xgboost": ("xgboost-cpu", "xgboost", "numpy", "scipy", "llvmlite"),
+    "catboost": ("catboost", "numpy", "scipy", "llvmlite"),
 }
 # What every plan's results depend on, whatever its models.
 CORE_PACKAGES = ("kaskad", "numpy", "polars", "pyarrow")

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from kaskad.host import let_polars_import
 from kaskad.lazy import lazy_names
+
+let_polars_import()  # before anything imports Polars
 
 if TYPE_CHECKING:
     from kaskad.compile.compiler import compile_pipeline

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import subprocess
 import sys
 import threading
@@ -547,6 +548,69 @@ def test_a_compiler_that_crashes_leaves_this_process_and_the_library(
     assert kernel.native.reason.startswith("the compiler exited with -6")
     assert [r.levelno for r in caplog.records] == [logging.WARNING]
     _same_as_library(kernel, adapter, np.nan_to_num(_data(32, rows=300)[0]))
+
+
+# A process on a host that forbids executable memory, as systemd's MemoryDenyWriteExecute
+# makes it (the kernel's memory-deny-write-execute flag, inherited by its children): kaskad
+# imports (Polars' processor check skipped), a model's compiler dies running its code
+# instead of this process, the library's bits go on, and no other compile is tried.
+_NO_EXEC = """
+import ctypes, io, logging, os, sys
+from pathlib import Path
+assert ctypes.CDLL(None).prctl(65, 1, 0, 0, 0) == 0  # PR_SET_MDWE: refuse exec gain
+logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+import kaskad
+assert os.environ["POLARS_SKIP_CPU_CHECK"] == "1"
+import joblib, numpy as np
+from sklearn.ensemble import RandomForestRegressor
+from kaskad.models.base import load_bytes
+from kaskad.models.kernels import choose
+rng = np.random.default_rng(0)
+x = rng.normal(size=(3000, 3)); y = x.sum(1)
+for seed in (1, 2):
+    buffer = io.BytesIO()
+    joblib.dump(RandomForestRegressor(n_estimators=3, random_state=seed).fit(x, y), buffer)
+    library = load_bytes(buffer.getvalue(), "sklearn", Path(f"m{seed}.joblib"))
+    kernel = choose(library).adapter
+    assert kernel.native.wait(60) is None
+    print("reason:", kernel.native.reason)
+    batch, want = kernel.predict_batch(x), library.predict_batch(x)
+    assert batch["prediction"].tolist() == want["prediction"].tolist()
+    rows = [list(r) for r in x[:50]]
+    assert [kernel.predict_one(r) for r in rows] == [library.predict_one(r) for r in rows]
+print("done")
+"""
+
+
+def _can_deny_exec_memory() -> bool:
+    done = subprocess.run(
+        [sys.executable, "-c", "import ctypes; exit(ctypes.CDLL(None).prctl(65, 1, 0, 0, 0))"],
+        check=False,
+    )
+    return sys.platform.startswith("linux") and done.returncode == 0
+
+
+@pytest.mark.skipif(not _can_deny_exec_memory(), reason="needs Linux 6.3 or later (PR_SET_MDWE)")
+def test_a_host_that_forbids_executable_memory_keeps_the_library(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "POLARS_SKIP_CPU_CHECK"}
+    done = subprocess.run(
+        [sys.executable, "-c", _NO_EXEC],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    assert done.stdout.endswith("done\n")
+    reasons = [line for line in done.stdout.splitlines() if line.startswith("reason:")]
+    assert len(reasons) == 2 and all("executable memory is forbidden" in r for r in reasons)
+    assert "the compiler died running it (signal 11)" in reasons[0]
+    # one warning for the first model; the second tries no compiler
+    warnings = [line for line in done.stderr.splitlines() if line.startswith("WARNING")]
+    assert len(warnings) == 1 and "m1.joblib: the trees are not compiled" in warnings[0]
+    assert "INFO m2.joblib: the trees are not compiled" in done.stderr
 
 
 def test_a_compiler_that_hangs_is_stopped(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -29,10 +29,11 @@ process down, a server's requests go first, and a process that is done exits at 
 only loading the object code, a few milliseconds, happens in this one. The compiled code
 is then checked against the library on the gate's sample
 (:mod:`kaskad.models.kernels.gate`), as a batch and one row at a time, and used only if
-every bit agrees. Without llvmlite, for an ensemble above :data:`MAX_NODES`, or with
-``KASKAD_COMPILE_TREES=0`` in the environment (a host that forbids executable memory,
-say), the model keeps the library for large batches and the Python or library function
-for records. A compile that fails, or that the gate refuses, is logged as a warning
+every bit agrees. Without llvmlite, for an ensemble above :data:`MAX_NODES`, with
+``KASKAD_COMPILE_TREES=0`` in the environment, or on a host that forbids executable
+memory (the compiler runs its code once before handing it over, and dies there instead
+of this process), the model keeps the library for large batches and the Python or
+library function for records. A compile that fails, or that the gate refuses, is logged as a warning
 naming the model; one done is logged at INFO with its time.
 """
 
@@ -230,6 +231,7 @@ import os
 import sys
 os.nice(10)  # the deciding process's threads go first on a busy machine
 import llvmlite.binding as llvm
+PROBE = sys.argv[4]
 llvm.initialize_native_target()
 llvm.initialize_native_asmprinter()
 level = int(sys.argv[1])
@@ -246,21 +248,45 @@ if level:
         machine, llvm.create_pipeline_tuning_options(speed_level=level)
     )
     builder.getModulePassManager().run(module, builder)
-sys.stdout.buffer.write(machine.emit_object(module))
+code = machine.emit_object(module)
+# The deciding process will load this code and run it: do both here first, on a row of
+# zeros, so that a host which forbids executable memory (systemd's MemoryDenyWriteExecute,
+# SELinux without execmem) kills this process, not that one.
+print(PROBE, file=sys.stderr, flush=True)
+import ctypes
+machine = llvm.Target.from_default_triple().create_target_machine(
+    cpu=llvm.get_host_cpu_name(), features=llvm.get_host_cpu_features().flatten()
+)
+engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), machine)
+engine.add_object_file(llvm.ObjectFileRef.from_data(code))
+engine.finalize_object()
+one = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)(engine.get_function_address("one"))
+x, out = (ctypes.c_double * int(sys.argv[2]))(), (ctypes.c_double * int(sys.argv[3]))()
+one(ctypes.addressof(x), ctypes.addressof(out))
+sys.stdout.buffer.write(code)
 """
+# what the compiler writes to its standard error just before it runs the code it made
+PROBE = "kaskad: running the compiled code"
+# set once a compiler has died running its code: this host forbids executable memory
+_no_exec: str | None = None
 COMPILE_TIMEOUT_S = 600.0
 _RUNNING: set[subprocess.Popen[bytes]] = set()  # compilers to stop when this process exits
 _exiting = False
 
 
-def compile_object(text: str, level: int) -> bytes:
-    """The object code of the IR ``text``, compiled in a process of its own: a compiler
-    that crashes or hangs cannot take this one down, and this one exits without waiting
-    for it (it is stopped)."""
+def compile_object(text: str, level: int, width: int, classes: int) -> bytes:
+    """The object code of the IR ``text`` (trees of ``width`` inputs and ``classes``
+    outputs), compiled in a process of its own: a compiler that crashes or hangs cannot
+    take this one down, and this one exits without waiting for it (it is stopped). The
+    compiler runs the code once before it hands it over: where this host forbids
+    executable memory, it dies doing so, and no later compile is tried in this process."""
+    global _no_exec
+    if _no_exec is not None:
+        raise Skipped(_no_exec)
     try:
         process = subprocess.Popen(
             # -P: not the working folder on its path (no module there can pose as llvmlite)
-            [sys.executable, "-P", "-c", _COMPILER, str(level)],
+            [sys.executable, "-P", "-c", _COMPILER, str(level), str(width), str(classes), PROBE],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -284,6 +310,13 @@ def compile_object(text: str, level: int) -> bytes:
             raise Skipped("stopped: this process is exiting")
         lines = err.decode("utf-8", "replace").strip().splitlines()
         last = lines[-1] if lines else "no message"
+        if last == PROBE and process.returncode < 0:  # killed by a signal running the code
+            _no_exec = (
+                "this host does not let a process run code it has made (executable memory "
+                "is forbidden: systemd's MemoryDenyWriteExecute, SELinux without execmem); "
+                f"the compiler died running it (signal {-process.returncode})"
+            )
+            raise Unsupported(_no_exec)
         raise Unsupported(f"the compiler exited with {process.returncode}: {last}")
     return out
 
@@ -301,7 +334,7 @@ def compile_trees(e: TreeEnsemble, level: int = 2) -> Kernels:
         raise Skipped(f"{SWITCH}={os.environ[SWITCH]} turns compiling off")
     if e.n_nodes > MAX_NODES:
         raise Skipped(f"{e.n_nodes:,} nodes: more than {MAX_NODES:,} to compile")
-    code = compile_object(ir_text(e), level)
+    code = compile_object(ir_text(e), level, e.n_features, e.n_classes)
     with _LLVM_LOCK:
         llvm = _llvm()
         machine = llvm.Target.from_default_triple().create_target_machine(

@@ -613,6 +613,37 @@ def test_a_host_that_forbids_executable_memory_keeps_the_library(tmp_path: Path)
     assert "INFO m2.joblib: the trees are not compiled" in done.stderr
 
 
+def test_many_models_compile_a_few_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each compiler holds 80–100 MB: five models reaching a stage together never run more
+    than ``MAX_COMPILERS`` of them at once (one here), and all five get compiled."""
+    monkeypatch.setattr(native, "_COMPILERS", threading.BoundedSemaphore(1))
+    live, most, lock = [0], [0], threading.Lock()
+    real = native._run_compiler
+
+    def counted(*args: Any) -> bytes:
+        with lock:
+            live[0] += 1
+            most[0] = max(most[0], live[0])
+        try:
+            return real(*args)
+        finally:
+            with lock:
+                live[0] -= 1
+
+    monkeypatch.setattr(native, "_run_compiler", counted)
+    slots = [_forest(seed)[1].native for seed in range(40, 45)]
+    assert all(slot is not None for slot in slots)
+    threads = [threading.Thread(target=slot.wait, args=(120,)) for slot in slots if slot]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(150)
+    assert all(slot is not None and slot.level == 2 for slot in slots), [
+        slot.reason for slot in slots if slot
+    ]
+    assert most[0] == 1
+
+
 def test_a_compiler_that_hangs_is_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(native, "_COMPILER", "import time; time.sleep(60)")
     monkeypatch.setattr(native, "COMPILE_TIMEOUT_S", 0.5)

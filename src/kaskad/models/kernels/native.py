@@ -270,6 +270,12 @@ PROBE = "kaskad: running the compiled code"
 # set once a compiler has died running its code: this host forbids executable memory
 _no_exec: str | None = None
 COMPILE_TIMEOUT_S = 600.0
+# Compilers running at once in a process: each holds 80–100 MB for the credit example's
+# models (about 2 KB more per node), so a pipeline of many tree models that all reach a
+# stage together (a batch job's first chunks) compiles them two by two instead of
+# holding them all in memory at once; the rest wait in their background threads.
+MAX_COMPILERS = 2
+_COMPILERS = threading.BoundedSemaphore(MAX_COMPILERS)
 _RUNNING: set[subprocess.Popen[bytes]] = set()  # compilers to stop when this process exits
 _exiting = False
 
@@ -280,9 +286,16 @@ def compile_object(text: str, level: int, width: int, classes: int) -> bytes:
     take this one down, and this one exits without waiting for it (it is stopped). The
     compiler runs the code once before it hands it over: where this host forbids
     executable memory, it dies doing so, and no later compile is tried in this process."""
+    with _COMPILERS:
+        if _exiting:
+            raise Skipped("stopped: this process is exiting")
+        if _no_exec is not None:
+            raise Skipped(_no_exec)
+        return _run_compiler(text, level, width, classes)
+
+
+def _run_compiler(text: str, level: int, width: int, classes: int) -> bytes:
     global _no_exec
-    if _no_exec is not None:
-        raise Skipped(_no_exec)
     try:
         process = subprocess.Popen(
             # -P: not the working folder on its path (no module there can pose as llvmlite)

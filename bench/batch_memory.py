@@ -19,10 +19,12 @@ starts at its parent's RSS when it was forked (it survives ``exec``), so this pr
 stays small: it imports only the standard library, and building the input, printing the
 machine and checking the outputs run in children of their own. RSS and the high-water mark
 (``VmHWM``) are also sampled from ``/proc/PID/status`` every half second, as a check and to
-show whether memory grows with the rows read. Rows/s is measured inside each child over
-its loop (kaskad: the duration its run summary records; start-up and loading the pipeline
-excluded), and over the child's whole life. Finally both outputs must agree on their
-first ``--verify-rows`` rows.
+show whether memory grows with the rows read; so is the RSS of the child with its own
+children (kaskad's compilers of the trees: :mod:`kaskad.models.kernels.native`), every
+tenth of a second, since a container's memory limit counts them too. Rows/s is measured
+inside each child over its loop (kaskad: the duration its run summary records; start-up
+and loading the pipeline excluded), and over the child's whole life. Finally both outputs
+must agree on their first ``--verify-rows`` rows.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ PIPELINE = ROOT / "examples" / "credit" / "pipeline.yaml"
 RESULTS = HERE / "results"
 TARGET_RSS_MB = 1500  # kaskad's peak RSS must stay under 1.5 GB
 SAMPLE_S = 0.5
+TREE_SAMPLE_S = 0.1  # the child with its children: a compiler lives 0.3–3 s
 # Only the standard library at the top: this process's own RSS must stay small (see the
 # docstring). The children import what they need: benchlib, kaskad, batch_throughput.
 
@@ -110,6 +113,7 @@ class Measured:
     peak_mb: float = 0.0  # ru_maxrss
     hwm_mb: float = 0.0  # the last VmHWM sampled before the child ended
     samples: list[float] = field(default_factory=list)  # RSS every SAMPLE_S, MB
+    tree_mb: float = 0.0  # the highest RSS of the child and its children together (sampled)
 
     @property
     def rate(self) -> float:
@@ -127,6 +131,20 @@ def status_mb(pid: int | str, key: str) -> float | None:
     return None
 
 
+def tree_mb(pid: int) -> float:
+    """The RSS of ``pid`` and every process below it, in MB (0 once it has ended)."""
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        total += status_mb(p, "VmRSS") or 0.0
+        try:
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return total
+
+
 def measure(label: str, command: list[str]) -> tuple[Measured, str]:
     """Run ``command`` as a child, sampling its RSS; its peak from wait4 and its stdout."""
     result = Measured(label)
@@ -137,7 +155,13 @@ def measure(label: str, command: list[str]) -> tuple[Measured, str]:
     done = threading.Event()
 
     def sample() -> None:
-        while not done.wait(SAMPLE_S):
+        ticks = round(SAMPLE_S / TREE_SAMPLE_S)
+        tick = 0
+        while not done.wait(TREE_SAMPLE_S):
+            result.tree_mb = max(result.tree_mb, tree_mb(child.pid))
+            tick += 1
+            if tick % ticks:
+                continue
             rss, hwm = status_mb(child.pid, "VmRSS"), status_mb(child.pid, "VmHWM")
             if rss is not None and hwm is not None:
                 result.samples.append(rss)
@@ -231,18 +255,27 @@ def growth(samples: list[float]) -> str:
 
 def report(results: list[Measured], input_mb: float) -> None:
     print()
-    print(f"{'':<10}{'peak RSS':>12}{'VmHWM':>10}{'rows/s (loop)':>16}{'rows/s (wall)':>16}"
-          f"{'wall':>8}   RSS during the run")  # fmt: skip
+    print(f"{'':<10}{'peak RSS':>12}{'VmHWM':>10}{'+children':>12}{'rows/s (loop)':>16}"
+          f"{'rows/s (wall)':>16}{'wall':>8}   RSS during the run")  # fmt: skip
     for r in results:
-        print(f"{r.label:<10}{r.peak_mb:>9,.0f} MB{r.hwm_mb:>7,.0f} MB{r.rate:>16,.0f}"
-              f"{r.rows / r.wall_s:>16,.0f}{r.wall_s:>7.0f}s   {growth(r.samples)}")  # fmt: skip
+        print(f"{r.label:<10}{r.peak_mb:>9,.0f} MB{r.hwm_mb:>7,.0f} MB{r.tree_mb:>9,.0f} MB"
+              f"{r.rate:>16,.0f}{r.rows / r.wall_s:>16,.0f}{r.wall_s:>7.0f}s   "
+              f"{growth(r.samples)}")  # fmt: skip
+    print(
+        "+children: the highest RSS of the process and its children together, sampled every "
+        f"{TREE_SAMPLE_S:g} s (kaskad's compilers of the trees)"
+    )
     ours, theirs = results[0], results[-1]
     if len(results) == 2:
         print(f"kaskad vs baseline: {ours.rate / theirs.rate:.0%} of the rows/s, "
               f"{ours.peak_mb / theirs.peak_mb:.2f}x the peak RSS")  # fmt: skip
     print(f"input: {ours.rows:,} rows, {input_mb:,.0f} MB on disk")
-    verdict = "met" if ours.peak_mb < TARGET_RSS_MB else "NOT met"
-    print(f"target: kaskad's peak RSS under {TARGET_RSS_MB:,} MB: {verdict}")
+    peak = max(ours.peak_mb, ours.tree_mb)
+    verdict = "met" if peak < TARGET_RSS_MB else "NOT met"
+    print(
+        f"target: kaskad's peak RSS, its compilers included, under {TARGET_RSS_MB:,} MB: "
+        f"{verdict} ({peak:,.0f} MB)"
+    )
 
 
 def child(*args: str) -> None:

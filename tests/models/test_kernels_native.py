@@ -514,6 +514,30 @@ def test_a_stage_that_fails_keeps_the_library_and_tries_no_later_stage(
     assert [r.levelno for r in caplog.records] == [logging.WARNING]
 
 
+def test_a_later_stage_that_fails_keeps_the_earlier_stage_s_code(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Level 0 passed the gate and is in use; level 2 fails (a compiler timeout, say): the
+    level 0 code goes on scoring, and the warning says so."""
+    first = native.Kernels(lambda x: x, lambda row: row)
+
+    def build(level: int) -> Any:
+        if level:
+            raise native.Unsupported("the compiler took more than 600 s")
+        return first
+
+    slot = native.NativeSlot(build, "m.txt", stages=((0, 0), (10, 2)))
+    with caplog.at_level(logging.INFO, logger="kaskad.models.kernels"):
+        assert slot.wait(30) is first.batch
+    assert slot.level == 0 and slot.reason == "the compiler took more than 600 s"
+    assert slot.kernel(1_000) is first.batch and slot.record() is first.record
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [
+        "m.txt: the trees are not compiled at level 2 (the level 0 code stays): "
+        "the compiler took more than 600 s"
+    ]
+
+
 def test_wait_while_an_earlier_stage_compiles_gets_the_last_stage() -> None:
     release = threading.Event()
 

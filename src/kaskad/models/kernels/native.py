@@ -490,16 +490,22 @@ class NativeSlot:
         start = time.perf_counter()
         try:
             self._kernels = self._build(level)  # both kernels of one stage, replaced at once
-        except Exception as exc:  # the model keeps what it had: say why
-            self._kernels = None
+        except Exception as exc:  # the model keeps what it had (gated): say why
             self.reason = (
                 str(exc) if isinstance(exc, Unsupported) else f"{type(exc).__name__}: {exc}"
+            )
+            kept = (
+                "large batches stay with the library"
+                if self._kernels is None
+                else f"the level {self.level} code stays"
             )
             severity = logging.INFO if isinstance(exc, Skipped) else logging.WARNING
             LOG.log(
                 severity,
-                "%s: the trees are not compiled (large batches stay with the library): %s",
+                "%s: the trees are not compiled at level %d (%s): %s",
                 self.name,
+                level,
+                kept,
                 self.reason,
             )
             return False

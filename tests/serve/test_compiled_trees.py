@@ -6,6 +6,7 @@ LightGBM multiclass triage with a categorical split, missing values everywhere."
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +25,7 @@ from kaskad.execute.loaded import Loaded
 from kaskad.execute.record import RecordExecutor
 from kaskad.models.kernels import KernelAdapter, native
 from kaskad.serve import PipelineFile, ServeConfig
+from kaskad.serve.pipelines import ServedPipeline
 from kaskad.store import read_decisions
 from tests.models.test_kernels_pipeline import _claims, build
 from tests.serve.conftest import running
@@ -49,6 +51,15 @@ def _slots(pipeline: Path) -> list[native.NativeSlot]:
         assert isinstance(adapter, KernelAdapter) and adapter.native is not None
         slots.append(adapter.native)
     return slots
+
+
+def _levels(client: httpx.Client) -> dict[str, int]:
+    """``kaskad_model_compiled_level`` by model, from the server's ``/metrics``."""
+    text = client.get("/metrics").text
+    found = re.findall(
+        r'kaskad_model_compiled_level\{model="(\w+)",pipeline="claims"\} (\S+)', text
+    )
+    return {model: int(float(value)) for model, value in found}
 
 
 @pytest.mark.usefixtures("fresh_verdicts")
@@ -79,12 +90,14 @@ def test_answers_keep_the_library_s_bits_while_the_trees_compile(
         httpx.Client(base_url=base, timeout=60, limits=limits) as client,
         ThreadPoolExecutor(8) as pool,
     ):
+        assert set(_levels(client)) == {"severity", "triage"}  # (the gate's rows count)
         # the first wave crosses both stages: the compiles start and land while it runs
         first = list(pool.map(lambda r: post(client, r), records))
         slots = _slots(pipeline)
         assert all(slot.started for slot in slots)
         assert all(slot.wait(120) is not None for slot in slots), [s.reason for s in slots]
         assert all(slot.level == 2 for slot in slots)
+        assert _levels(client) == {"severity": 2, "triage": 2}  # what an operator sees
         second = list(pool.map(lambda r: post(client, r), records))  # all on machine code
     for answers in (first, second):
         for got, expected in zip(answers, want, strict=True):
@@ -93,6 +106,9 @@ def test_answers_keep_the_library_s_bits_while_the_trees_compile(
                 assert got[field] == expected[field], (expected["claim_id"], field)
     logged = {row["decision_id"]: row for row in read_decisions(str(tmp_path / "store"))}
     assert len(logged) == 2 * len(records)
+    # a model the pipeline keeps with its library shows -1
+    opted_out = ServedPipeline("claims", compile_pipeline(build(tmp_path / "lib", "library")), None)
+    assert opted_out.compiled_levels()["triage"] == -1
     for got in first + second:  # each logged as answered
         output = logged[got["decision_id"]]["output"]
         assert [output[f] for f in FIELDS] == [got[f] for f in FIELDS]

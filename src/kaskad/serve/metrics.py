@@ -21,7 +21,10 @@
   input field, ``kaskad_step_failures_total{pipeline,step,fallback}``,
   ``kaskad_shadow_compared_total`` and ``kaskad_shadow_flips_total{pipeline,shadow}``
   (a challenger deciding otherwise than the champion), and the live drift gauges
-  ``kaskad_drift_psi``, ``kaskad_drift_p_value``, ``kaskad_drift_alarm{pipeline,series}``.
+  ``kaskad_drift_psi``, ``kaskad_drift_p_value``, ``kaskad_drift_alarm{pipeline,series}``;
+- ``kaskad_model_compiled_level{pipeline,model}``: the LLVM level (0, 2) of the compiled
+  trees scoring each model, -1 while none do (before the first 100,000 rows, or where
+  they cannot be used: the warning in the log says why), set when scraped.
   Counters of a served pipeline's fields, rules and media kinds start at 0 (:meth:`prepare`)
   so that rate rules see a series before its first event.
 
@@ -164,6 +167,13 @@ class Metrics:
             drift_labels,
             registry=r,
             multiprocess_mode="max",
+        )
+        self.compiled_level = Gauge(
+            "kaskad_model_compiled_level",
+            "LLVM level of the compiled trees scoring a model (0 or 2; -1: not compiled)",
+            ["pipeline", "model"],
+            registry=r,
+            multiprocess_mode="min",
         )
         self._shapes: dict[str, set[str]] = {}
 

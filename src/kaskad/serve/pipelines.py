@@ -17,6 +17,7 @@ from kaskad.errors import FieldProblem, InputError
 from kaskad.execute.batch import BatchExecutor, ShadowRows
 from kaskad.execute.convert import json_value
 from kaskad.execute.inputs import coerce_record
+from kaskad.execute.loaded import Loaded
 from kaskad.execute.record import RecordExecutor
 from kaskad.execute.tables import rule_outcomes
 from kaskad.io.files import frame_from_records
@@ -87,6 +88,22 @@ class ServedPipeline:
         """The result field of every rule (``RULESET.RULE``) and the name of every table
         rule (``TABLE.RULE_ID``)."""
         return [*self._rules, *self._table_rules]
+
+    def compiled_levels(self) -> dict[str, int]:
+        """Each model's (challengers' included) compiled trees in this process: the LLVM
+        level they were compiled at, or -1 while none score it (the library, or the
+        function made at load: :mod:`kaskad.models.kernels.native`)."""
+        loaded = Loaded(self.plan)
+        nodes = [*self.plan.model_nodes()]
+        for shadow in self.plan.shadows:
+            nodes += [n for n in shadow.nodes if isinstance(n, ModelNode)]
+            nodes += shadow.plan.model_nodes() if shadow.plan is not None else []
+        levels = {}
+        for node in nodes:
+            slot = getattr(loaded.model(node), "native", None)
+            level = None if slot is None else slot.level
+            levels[node.name] = -1 if level is None else level
+        return levels
 
     @classmethod
     def load(cls, name: str, source: PipelineFile | ReleaseRef) -> ServedPipeline:

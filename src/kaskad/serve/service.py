@@ -470,11 +470,14 @@ class ServeService:
         return self._live[release]
 
     def metrics_text(self) -> bytes:
-        """The Prometheus exposition, the live drift gauges brought up to date first."""
+        """The Prometheus exposition, the live drift gauges and the models' compiled
+        levels brought up to date first."""
         for name, served in list(self.pipelines.items()):
             live = self._live.get(served.release or "")
             if live is not None:
                 self.metrics.drift(name, live.results)
+            for model, level in served.compiled_levels().items():
+                self.metrics.compiled_level.labels(name, model).set(level)
         return self.metrics.render()
 
     # ---- health and description -------------------------------------------------------

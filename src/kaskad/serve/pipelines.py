@@ -89,21 +89,21 @@ class ServedPipeline:
         rule (``TABLE.RULE_ID``)."""
         return [*self._rules, *self._table_rules]
 
-    def compiled_levels(self) -> dict[str, int]:
-        """Each model's (challengers' included) compiled trees in this process: the LLVM
-        level they were compiled at, or -1 while none score it (the library, or the
-        function made at load: :mod:`kaskad.models.kernels.native`)."""
+    @functools.cached_property
+    def _slots(self) -> dict[str, Any]:
+        """Each model's compile slot (``NativeSlot``; None: its trees are never compiled),
+        challengers' included: a plan's adapters do not change, so looked up once."""
         loaded = Loaded(self.plan)
-        nodes = [*self.plan.model_nodes()]
-        for shadow in self.plan.shadows:
-            nodes += [n for n in shadow.nodes if isinstance(n, ModelNode)]
-            nodes += shadow.plan.model_nodes() if shadow.plan is not None else []
-        levels = {}
-        for node in nodes:
-            slot = getattr(loaded.model(node), "native", None)
-            level = None if slot is None else slot.level
-            levels[node.name] = -1 if level is None else level
-        return levels
+        return {n.name: getattr(loaded.model(n), "native", None) for n in self.plan.model_nodes()}
+
+    def compiled_levels(self) -> dict[str, int]:
+        """Each model's compiled trees in this process: the LLVM level they were compiled
+        at, or -1 while none score it (the library, or the function made at load:
+        :mod:`kaskad.models.kernels.native`)."""
+        return {
+            name: -1 if slot is None or slot.level is None else slot.level
+            for name, slot in self._slots.items()
+        }
 
     @classmethod
     def load(cls, name: str, source: PipelineFile | ReleaseRef) -> ServedPipeline:

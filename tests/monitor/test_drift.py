@@ -97,3 +97,30 @@ def test_sparse_bins_are_pooled_and_empty_sides_give_nothing() -> None:
         compare([1, 2], [1, 2, 3])
     with pytest.raises(InputError):
         family_alpha(1.5, 3)
+
+
+def test_p_value_and_threshold_are_scipy_stats_chi_square() -> None:
+    """The test reads scipy.special's chi-square functions (scipy.stats is a second of
+    every server's start); they give scipy.stats.chi2's sf and isf exactly."""
+    from scipy.stats import chi2
+
+    rng = np.random.default_rng(7)
+    reference = rng.integers(0, 400, size=(200, 6))
+    window = np.maximum(reference + rng.integers(-60, 60, size=(200, 6)), 0)
+    for ref, win in zip(reference, window, strict=True):
+        alpha = float(rng.choice([0.01, family_alpha(0.01, 37), 1e-9]))
+        test = compare(ref, win, alpha)
+        assert test is not None
+        df = test.bins - 1
+        assert test.p_value == float(chi2.sf(test.statistic, df))
+        scale = 1 / test.reference_n + 1 / test.window_n
+        assert test.psi_threshold == float(chi2.isf(alpha, df)) * scale
+
+
+def test_the_servers_modules_do_not_import_scipy_stats() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, kaskad.serve.app; print('scipy.stats' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.strip() == "False", done.stderr

@@ -48,6 +48,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -269,6 +270,7 @@ sys.stdout.buffer.write(code)
 PROBE = "kaskad: running the compiled code"
 # set once a compiler has died running its code: this host forbids executable memory
 _no_exec: str | None = None
+_NO_EXEC_LOCK = threading.Lock()
 COMPILE_TIMEOUT_S = 600.0
 # Compilers running at once in a process: each holds 80–100 MB for the credit example's
 # models (about 2 KB more per node), so a pipeline of many tree models that all reach a
@@ -324,12 +326,16 @@ def _run_compiler(text: str, level: int, width: int, classes: int) -> bytes:
         lines = err.decode("utf-8", "replace").strip().splitlines()
         last = lines[-1] if lines else "no message"
         if last == PROBE and process.returncode < 0:  # killed by a signal running the code
-            _no_exec = (
-                "this host does not let a process run code it has made (executable memory "
-                "is forbidden: systemd's MemoryDenyWriteExecute, SELinux without execmem); "
-                f"the compiler died running it (signal {-process.returncode})"
-            )
-            raise Unsupported(_no_exec)
+            with _NO_EXEC_LOCK:  # compilers that died together: the first one says it
+                first = _no_exec is None
+                if first:
+                    signal = -process.returncode
+                    _no_exec = (
+                        "this host does not let a process run code it has made (executable "
+                        "memory is forbidden: systemd's MemoryDenyWriteExecute, SELinux "
+                        f"without execmem); the compiler died running it (signal {signal})"
+                    )
+            raise Unsupported(_no_exec) if first else Skipped(_no_exec)
         raise Unsupported(f"the compiler exited with {process.returncode}: {last}")
     return out
 
@@ -381,6 +387,28 @@ def compile_trees(e: TreeEnsemble, level: int = 2) -> Kernels:
     return Kernels(walk, row)
 
 
+# every slot of this process, for a child forked from it (:func:`_after_fork`)
+_SLOTS: weakref.WeakSet[NativeSlot] = weakref.WeakSet()
+
+
+def _after_fork() -> None:
+    """A child forked while compiles were in flight (``multiprocessing``'s fork, a
+    server forking workers after loading): their threads are not in the child and the
+    locks they held stay held, so the module's locks are made anew and each slot's
+    stage in flight is pending again (the child compiles it itself)."""
+    global _COMPILERS, _LLVM_LOCK, _NO_EXEC_LOCK, _RUNNING
+    _COMPILERS = threading.BoundedSemaphore(MAX_COMPILERS)
+    _LLVM_LOCK = threading.Lock()
+    _NO_EXEC_LOCK = threading.Lock()
+    _RUNNING = set()  # the parent's compilers are not this process's children
+    for slot in list(_SLOTS):
+        slot._forked()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
+
+
 @atexit.register
 def _at_exit() -> None:
     """Stop the compilers still running, and let no object code be loaded while this
@@ -423,9 +451,24 @@ class NativeSlot:
         self._thread: threading.Thread | None = None
         self._done = threading.Event()
         self._lock = threading.Lock()
+        self._compiling: tuple[int, int] | None = None  # the stage the thread is on
         self.level: int | None = None  # the level of the kernels in use
         self.reason = ""
         if not self._stages:
+            self._done.set()
+        _SLOTS.add(self)
+
+    def _forked(self) -> None:
+        """In a child process just forked: the parent's compile thread is not here, so
+        the stage it was compiling is pending again and the next rows start it anew."""
+        self._lock = threading.Lock()  # a lock the parent's thread held stays held here
+        done, self._done = self._done.is_set(), threading.Event()
+        if self._thread is not None:
+            if self._compiling is not None:
+                self._stages.insert(0, self._compiling)
+            self._thread = self._compiling = None
+            done = False
+        if done:
             self._done.set()
 
     @property
@@ -481,9 +524,12 @@ class NativeSlot:
                     if not self._stages:
                         self._done.set()
                     return
-                level = self._stages.pop(0)[1]
-            if not self._compile(level):
-                with self._lock:
+                self._compiling = self._stages.pop(0)
+                level = self._compiling[1]
+            compiled = self._compile(level)
+            with self._lock:
+                self._compiling = None
+                if not compiled:
                     self._stages.clear()
 
     def _compile(self, level: int) -> bool:

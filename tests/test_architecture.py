@@ -20,6 +20,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
 PACKAGE = SRC / "kaskad"
@@ -92,6 +94,7 @@ def store_private_imports(paths: Iterator[Path]) -> list[Import]:
     ]
 
 
+@pytest.mark.slow
 def test_nothing_outside_the_store_imports_its_private_modules() -> None:
     offending = store_private_imports(sources(PACKAGE, TESTS))
     assert not offending, "private store modules imported outside kaskad/store:\n" + "\n".join(

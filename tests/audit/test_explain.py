@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from kaskad.store import Store
 from tests.audit.conftest import applications, serve_and_decide
 from tests.cli.test_cli import kaskad
 
 
+@pytest.mark.slow
 def test_a_refused_application_names_its_branch_rules_and_missing_inputs(
     example_dir: Path, released: tuple[Store, str, Path], tmp_path: Path
 ) -> None:

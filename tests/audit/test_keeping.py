@@ -6,6 +6,7 @@ import datetime as dt
 import json
 
 import psycopg
+import pytest
 
 from kaskad.store import DecisionLog, DecisionRecord, Store, read_decisions, verify
 from kaskad.store.decision_keeping import decisions_by_key, iter_decisions, prune
@@ -13,6 +14,7 @@ from tests.audit.conftest import Served
 from tests.cli.test_cli import kaskad
 
 
+@pytest.mark.slow
 def test_erasure_keeps_the_decision_verifiable_and_is_audited(served_200: Served) -> None:
     key = str(served_200.records[3]["application_id"])
     [before] = decisions_by_key(served_200.location, key)
@@ -37,12 +39,14 @@ def test_erasure_keeps_the_decision_verifiable_and_is_audited(served_200: Served
     assert again.returncode == 0 and "1 already erased" in again.stdout
 
 
+@pytest.mark.slow
 def test_a_changed_record_no_longer_verifies(served_200: Served) -> None:
     [row] = read_decisions(served_200.location, [served_200.ids[0]])
     changed = {**row, "output": {**row["output"], "decision": "tampered"}}
     assert verify(changed) == ["the record does not match its sha256: it was changed after logging"]
 
 
+@pytest.mark.slow
 def test_prune_deletes_before_a_time_and_is_audited(served_200: Served) -> None:
     future = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
     result = prune(served_200.location, future, "records-officer", "credit")

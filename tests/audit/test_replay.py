@@ -58,6 +58,7 @@ def test_1000_served_decisions_replay_bit_identical_then_a_changed_library_shows
     assert fraud["replayed"] == float(np.nextafter(fraud["logged"], np.inf))
 
 
+@pytest.mark.slow
 def test_one_decision_and_a_tampered_model_artifact(served_200: Served) -> None:
     code, report = replay_json(served_200.location, served_200.ids[0])
     assert code == 0 and report["matched"] == 1
@@ -74,6 +75,7 @@ def test_one_decision_and_a_tampered_model_artifact(served_200: Served) -> None:
     assert "cannot be loaded" in reason and "models/fraud.txt" in reason
 
 
+@pytest.mark.slow
 def test_a_masked_sensitive_field_that_a_rule_reads_cannot_be_replayed(
     example_dir: Path, tmp_path: Path
 ) -> None:

@@ -7,12 +7,14 @@ import shutil
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from kaskad.registry.releases import create_release
 from tests.audit.conftest import ACTOR, Served
 from tests.cli.test_cli import kaskad
 
 
+@pytest.mark.slow
 def test_backtest_from_the_log_equals_backtest_from_its_export(
     served_200: Served, example_dir: Path, tmp_path: Path
 ) -> None:

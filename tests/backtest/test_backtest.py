@@ -93,6 +93,7 @@ def outputs(plans: tuple[Plan, Plan], history: pl.DataFrame) -> tuple[pl.DataFra
 # ---- the acceptance case ----------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_every_flip_is_explained_by_the_lowered_threshold(result: BacktestResult) -> None:
     flips = [c for c in result.flips if c.baseline != c.candidate]
     assert result.flipped > 100 and {c.baseline for c in flips} == {"approve", "reject"}

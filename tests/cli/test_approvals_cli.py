@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from kaskad.registry.environment import default_actor
 from kaskad.registry.releases import create_release
 from kaskad.store import Store
 from tests.cli.test_cli import kaskad
 
 
+@pytest.mark.slow
 def test_promotion_to_a_guarded_stage_needs_another_persons_approval(
     project: Path, tmp_path: Path
 ) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from kaskad.cli.main import app
@@ -21,6 +22,7 @@ def kaskad(*args: str, stdin: str | None = None) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
+@pytest.mark.slow
 def test_registered_models_from_the_shell(project: Path, tmp_path: Path) -> None:
     store = str(tmp_path / "store")
     pipeline = project / "pipeline.yaml"

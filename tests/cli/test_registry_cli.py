@@ -14,6 +14,7 @@ from kaskad.store import Store
 from tests.cli.test_cli import kaskad
 
 
+@pytest.mark.slow
 def test_release_lifecycle_from_the_shell(project: Path, tmp_path: Path) -> None:
     store = str(tmp_path / "store")
     pipeline = str(project / "pipeline.yaml")

@@ -111,6 +111,7 @@ def _no_secret_in_files(folder: Path, skip: set[Path]) -> None:
             _no_secret_in(path.read_bytes().decode("utf-8", "replace"), str(path))
 
 
+@pytest.mark.slow
 def test_run_backtest_and_store_never_show_a_sensitive_value(project: Path, tmp_path: Path) -> None:
     store, key = str(tmp_path / "store"), str(tmp_path / "masking.key")
     masked = ("--masking-key-file", key, "--masking-key-id", "k9", "--store", store)

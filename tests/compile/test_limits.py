@@ -40,6 +40,7 @@ def problems(path: Path) -> list[tuple[str, str]]:
     return [(p.code, p.render()) for p in info.value.problems]
 
 
+@pytest.mark.slow
 def test_long_chains_and_deep_parentheses_compile_and_run(tmp_path: Path) -> None:
     exprs = {
         "or400": " OR ".join(f"x = {i}" for i in range(400)),

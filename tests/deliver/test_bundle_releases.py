@@ -54,6 +54,7 @@ def bundle_of(store: Store, tmp_path: Path, *refs: str) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_install_keeps_numbers_stages_history_and_audit(source: Store, tmp_path: Path) -> None:
     bundle = bundle_of(source, tmp_path, "loan_decision@2")  # only release 2 travels
     checked = verify_bundle(bundle)
@@ -91,6 +92,7 @@ def test_install_keeps_numbers_stages_history_and_audit(source: Store, tmp_path:
         assert len(target.audit_log(action="release.import")) == 1
 
 
+@pytest.mark.slow
 def test_stage_history_with_rollbacks_arrives_whole(source: Store, tmp_path: Path) -> None:
     bundle = bundle_of(source, tmp_path, "loan_decision@1", "loan_decision@2")
     with Store.open(tmp_path / "target") as target:
@@ -106,6 +108,7 @@ def test_stage_history_with_rollbacks_arrives_whole(source: Store, tmp_path: Pat
             target.rollback("loan_decision", "production", "ops")
 
 
+@pytest.mark.slow
 def test_existing_stage_is_left_alone_and_conflicting_number_refused(
     source: Store, project: Path, tmp_path: Path
 ) -> None:
@@ -125,6 +128,7 @@ def test_existing_stage_is_left_alone_and_conflicting_number_refused(
         assert other.stages("loan_decision")["production"] == 2
 
 
+@pytest.mark.slow
 def test_tampered_bundles_are_refused_naming_the_file(source: Store, tmp_path: Path) -> None:
     bundle = bundle_of(source, tmp_path, "loan_decision@production")
     folder = unpack(bundle, tmp_path / "unpacked")
@@ -152,6 +156,7 @@ def test_tampered_bundles_are_refused_naming_the_file(source: Store, tmp_path: P
     assert BundleIntegrityError.code == "K801"
 
 
+@pytest.mark.slow
 def test_cli_bundle_verify_and_install(source: Store, tmp_path: Path) -> None:
     runner = CliRunner()
     out = tmp_path / "b.tar"
@@ -198,6 +203,7 @@ def test_inside_the_image_only_build_inputs_may_be_missing() -> None:
         compare(manifest, in_image, "image", releases_only=True)
 
 
+@pytest.mark.slow
 def test_install_into_postgresql(source: Store, tmp_path: Path, pg_database: str) -> None:
     """Stages point at releases by foreign key on PostgreSQL: release rows go in first."""
     bundle = bundle_of(source, tmp_path, "loan_decision@1", "loan_decision@2")

@@ -174,6 +174,7 @@ applications = st.lists(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rows=applications)
 def test_imported_loan_tables_agree_in_both_executors(rows: list[dict[str, Any]]) -> None:

@@ -59,6 +59,7 @@ def test_commands_are_in_runnable_blocks(page: Path) -> None:
     assert untagged_commands(page) == [], f"{_name(page)}: tag these blocks ```console"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("zygote", [True, False], ids=["zygote", "fresh"])
 def test_a_broken_example_fails(tmp_path: Path, zygote: bool) -> None:
     """The harness reports a documented command that fails, naming the page and line,

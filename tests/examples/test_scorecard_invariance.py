@@ -45,6 +45,7 @@ def reference(frame: pl.DataFrame) -> pl.DataFrame:
     return BatchExecutor(compile_pipeline(PIPELINE)).run(frame)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", [1, 7, 1_000])
 def test_chunk_sizes_give_bit_identical_scores(
     frame: pl.DataFrame, reference: pl.DataFrame, size: int

@@ -141,6 +141,7 @@ def test_parquet_text_columns(case: Case, tmp_path: Path) -> None:
     check(batch_outcome(case, ParquetSource(path, PLAN.schema)), case)
 
 
+@pytest.mark.slow
 def test_postgresql_text_columns(pg_database: str) -> None:
     from kaskad.io.postgres import PostgresSource
 

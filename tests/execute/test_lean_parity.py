@@ -11,6 +11,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -79,6 +80,7 @@ def test_the_challenger_pipeline_shares_the_features() -> None:
     assert shared_steps(PLAN, whole.plan) == 6  # the six features; its rules differ
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(claims, min_size=1, max_size=12))
 def test_batch_record_and_shared_shadows_agree(records: list[dict[str, Any]]) -> None:

@@ -7,6 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -97,6 +98,7 @@ def check(schema: Schema, record: Any) -> None:
     assert repr(_closures(schema)(record)) == want  # what a schema too deep to compile gets
 
 
+@pytest.mark.slow
 @settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(st.data())
 def test_reader_is_coerce_record(data: st.DataObject) -> None:

@@ -173,6 +173,7 @@ def test_rejected_and_failed_records_give_the_same_results(
     assert statuses == [{"failed"}, {"rejected", "failed", "decided"}]
 
 
+@pytest.mark.slow
 @settings(
     max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -188,6 +189,7 @@ def test_beside_and_after_the_champion_give_the_same_results(
     assert beside.run(frame).equals(after.run(frame))
 
 
+@pytest.mark.slow
 def test_a_run_decides_the_next_chunk_ahead_with_the_same_results(
     beside: BatchExecutor, after: BatchExecutor
 ) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -80,6 +81,7 @@ def tables(draw: st.DrawFn) -> dict[str, Any]:
     return table
 
 
+@pytest.mark.slow
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(table=tables(), rows=records)
 def test_batch_and_record_agree(table: dict[str, Any], rows: list[dict[str, Any]]) -> None:

@@ -94,6 +94,7 @@ def test_chunks_are_bounded_and_typed(inputs: dict[str, Path], fmt: str) -> None
     assert source.count_rows() == 19
 
 
+@pytest.mark.slow
 def test_credit_example_in_chunks_equals_whole(example_dir: Path, tmp_path: Path) -> None:
     plan = compile_pipeline(example_dir / "pipeline.yaml")
     lines = (example_dir / "data" / "applications.jsonl").read_text().splitlines()[:300]

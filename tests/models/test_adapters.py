@@ -120,6 +120,7 @@ def test_sklearn_names_from_a_data_frame_and_no_warning(data: Data, model_dir: P
     np.testing.assert_array_equal(batch["score"], clf.predict_proba(frame)[:, 1])
 
 
+@pytest.mark.slow
 def test_sklearn_pipeline(data: Data, model_dir: Path) -> None:
     pipe = make_pipeline(StandardScaler(), HistGradientBoostingClassifier(max_iter=20))
     pipe.fit(pl.DataFrame(data.x, schema=NAMES), data.y_binary)
@@ -129,6 +130,7 @@ def test_sklearn_pipeline(data: Data, model_dir: Path) -> None:
     assert_parity(model, data.x)
 
 
+@pytest.mark.slow
 def test_sklearn_multiclass(data: Data, model_dir: Path) -> None:
     clf = HistGradientBoostingClassifier(max_iter=10, random_state=0).fit(data.x, data.y_multi)
     model = load_model(_dump(clf, model_dir / "multi.joblib"), "sklearn")
@@ -137,6 +139,7 @@ def test_sklearn_multiclass(data: Data, model_dir: Path) -> None:
     np.testing.assert_array_equal(batch["prediction"], clf.predict(data.x))
 
 
+@pytest.mark.slow
 def test_sklearn_regressor(data: Data, model_dir: Path) -> None:
     reg = HistGradientBoostingRegressor(max_iter=20, random_state=0).fit(data.x, data.y_reg)
     model = load_model(_dump(reg, model_dir / "reg.joblib"), "sklearn")

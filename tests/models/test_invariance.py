@@ -156,6 +156,7 @@ def test_spark_gives_bit_identical_outputs(
     assert remote.equals(reference.head(5_000).sort("application_id"))
 
 
+@pytest.mark.slow
 def test_released_with_the_default_golden_set(bank: Path, tmp_path: Path) -> None:
     with Store.open(tmp_path / "store") as store:
         release = create_release(

@@ -64,6 +64,7 @@ def _expected(booster: lgb.Booster, x: Any) -> Any:
     return out.reshape(len(x), -1)
 
 
+@pytest.mark.slow
 @settings(max_examples=10, deadline=None)
 @given(
     seed=st.integers(0, 10_000),
@@ -127,6 +128,7 @@ def test_many_threads_at_once_each_get_their_own_row_s_score() -> None:
     assert wrong == []
 
 
+@pytest.mark.slow
 def test_the_predictor_outlives_the_booster_s_other_references_and_is_freed() -> None:
     booster, x = _model(5, "binary", categorical=False)
     want = _expected(booster, x)

@@ -322,6 +322,7 @@ def test_every_constant_is_written_bit_for_bit() -> None:
     assert native._double(-0.0) == "0x8000000000000000"
 
 
+@pytest.mark.slow
 def test_two_models_compiled_from_two_threads_at_once() -> None:
     x, y = _data(13)
     x0 = np.nan_to_num(x)
@@ -431,6 +432,7 @@ def test_the_environment_can_turn_compiling_off(
     _same_as_library(kernel, adapter, np.nan_to_num(_data(22, rows=300)[0]))
 
 
+@pytest.mark.slow
 def test_a_compile_is_logged_and_a_refused_one_warns_naming_the_model(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -625,6 +627,7 @@ def _can_deny_exec_memory() -> bool:
     return sys.platform.startswith("linux") and done.returncode == 0
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not _can_deny_exec_memory(), reason="needs Linux 6.3 or later (PR_SET_MDWE)")
 def test_a_host_that_forbids_executable_memory_keeps_the_library(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "POLARS_SKIP_CPU_CHECK"}
@@ -651,6 +654,7 @@ def test_a_host_that_forbids_executable_memory_keeps_the_library(tmp_path: Path)
     assert len(infos) == 2 and "m3.joblib: the trees are not compiled" in infos[1], infos
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_a_child_forked_during_a_compile_compiles_for_itself() -> None:
     """A process forked while a model's trees compile (``multiprocessing``'s fork, a
@@ -691,6 +695,7 @@ def test_a_child_forked_during_a_compile_compiles_for_itself() -> None:
     assert os.waitstatus_to_exitcode(status) == 0
 
 
+@pytest.mark.slow
 def test_many_models_compile_a_few_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each compiler holds 80–100 MB: five models reaching a stage together never run more
     than ``MAX_COMPILERS`` of them at once (one here), and all five get compiled."""
@@ -737,6 +742,7 @@ def test_no_interpreter_to_compile_with(monkeypatch: pytest.MonkeyPatch) -> None
     assert kernel.native.reason.startswith("cannot start the compiler (/nonexistent/python)")
 
 
+@pytest.mark.slow
 def test_a_module_in_the_working_folder_cannot_pose_as_the_compiler(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -124,6 +124,7 @@ def test_the_plan_records_the_kernel_and_keeps_it(claims: Path) -> None:
     assert plan_hash(replace(plan, nodes=nodes)) == plan.hash
 
 
+@pytest.mark.slow
 def test_opting_out_runs_the_library_and_says_so(tmp_path: Path) -> None:
     plan = compile_pipeline(build(tmp_path, kernel="library"))
     triage = next(n for n in plan.model_nodes() if n.name == "triage")
@@ -200,6 +201,7 @@ def test_executors_use_the_kernel_the_plan_names_and_the_library_if_it_fails_the
     )
 
 
+@pytest.mark.slow
 def test_a_large_run_on_the_compiled_trees_gives_the_library_s_bits(claims: Path) -> None:
     """60,000 claims with holes everywhere, scored by the libraries, then by both models'
     trees compiled: both runs equal the library-only pipeline's, and so do claims decided

@@ -122,6 +122,7 @@ def assert_identical(adapter: ModelAdapter, x: Any, kind: str = TREES) -> Kernel
 # --- LightGBM -----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @settings(max_examples=12, deadline=None)
 @given(
     seed=st.integers(0, 10_000),
@@ -131,7 +132,6 @@ def assert_identical(adapter: ModelAdapter, x: Any, kind: str = TREES) -> Kernel
     missing=st.sampled_from(["nan", "zero", "none"]),
     categorical=st.booleans(),
 )
-@pytest.mark.slow
 def test_lightgbm_random_models(
     seed: int, objective: str, leaves: int, depth: int, missing: str, categorical: bool
 ) -> None:
@@ -193,6 +193,7 @@ def test_lightgbm_edge_values() -> None:
 # --- XGBoost ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @settings(max_examples=8, deadline=None)
 @given(
     seed=st.integers(0, 10_000),
@@ -200,7 +201,6 @@ def test_lightgbm_edge_values() -> None:
     depth=st.integers(1, 8),
     rate=st.sampled_from([0.05, 0.3, 1.0]),
 )
-@pytest.mark.slow
 def test_xgboost_random_models(seed: int, objective: str, depth: int, rate: float) -> None:
     import xgboost as xgb
 
@@ -237,6 +237,7 @@ def _catboost(model: Any, tmp: Path) -> ModelAdapter:
     return load_bytes(path.read_bytes(), "catboost", path)
 
 
+@pytest.mark.slow
 @settings(max_examples=8, deadline=None)
 @given(
     seed=st.integers(0, 10_000),
@@ -244,7 +245,6 @@ def _catboost(model: Any, tmp: Path) -> ModelAdapter:
     depth=st.integers(1, 7),
     nan_mode=st.sampled_from(["Min", "Max"]),
 )
-@pytest.mark.slow
 def test_catboost_random_models(
     tmp_path_factory: pytest.TempPathFactory, seed: int, binary: bool, depth: int, nan_mode: str
 ) -> None:
@@ -298,6 +298,7 @@ _REGRESSORS = [
 ]
 
 
+@pytest.mark.slow
 @settings(max_examples=16, deadline=None)
 @given(
     seed=st.integers(0, 10_000),
@@ -306,7 +307,6 @@ _REGRESSORS = [
     classes=st.sampled_from([2, 3]),
     imputed=st.booleans(),
 )
-@pytest.mark.slow
 def test_sklearn_random_models(
     seed: int, make: Any, depth: int | None, classes: int, imputed: bool
 ) -> None:
@@ -354,6 +354,7 @@ def test_the_walker_gives_the_generated_function_s_bits() -> None:
 # --- ONNX (skl2onnx) ------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @settings(max_examples=6, deadline=None)
 @given(
     seed=st.integers(0, 10_000),
@@ -385,6 +386,7 @@ def test_onnx_tree_ensembles_from_skl2onnx(
 # --- scikit-learn linear models (records; batches are sklearn_exact's kernel) -------------
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @settings(max_examples=10, deadline=None)
 @given(

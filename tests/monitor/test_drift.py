@@ -48,6 +48,7 @@ class Population:
         return [t is not None and t.alarm for t in tests]
 
 
+@pytest.mark.slow
 def test_no_change_windows_of_100_to_100000_records_rarely_alarm() -> None:
     rng = np.random.default_rng(20250601)
     population = Population(rng)
@@ -117,6 +118,7 @@ def test_p_value_and_threshold_are_scipy_stats_chi_square() -> None:
         assert test.psi_threshold == float(chi2.isf(alpha, df)) * scale
 
 
+@pytest.mark.slow
 def test_the_servers_modules_do_not_import_scipy_stats() -> None:
     import subprocess
     import sys

@@ -57,6 +57,7 @@ def served_log(tmp_path_factory: pytest.TempPathFactory) -> str:
     return location
 
 
+@pytest.mark.slow
 def test_release_create_freezes_the_reference_from_golden_cases(served_log: str) -> None:
     source, reference = load_reference(served_log, NAME, 1)
     assert source == f"golden cases of {NAME}@1" and reference["records"] == 1000
@@ -97,6 +98,7 @@ def test_renamed_xml_fields_trip_the_sentinel(served_log: str) -> None:
     assert "format" not in {a["check"] for a in calm["alarms"]}
 
 
+@pytest.mark.slow
 def test_monitor_check_json_and_html(served_log: str, tmp_path: Path) -> None:
     html = tmp_path / "monitor.html"
     checked = kaskad(

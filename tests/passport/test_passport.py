@@ -107,6 +107,7 @@ def made(example_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Made:
     return Made(store, out, registry, backtest_sha, first.plan_hash, second.ref)
 
 
+@pytest.mark.slow
 def test_every_hash_in_the_html_is_the_registrys(made: Made) -> None:
     html = (made.out / "p.html").read_text()
     # every hash shown is the registry's (or the backtest file's, shown as its evidence)

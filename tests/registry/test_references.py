@@ -70,6 +70,7 @@ def newer_credit_model(project: Path) -> Path:
     return target
 
 
+@pytest.mark.slow
 def test_release_pins_registered_versions_and_diff_shows_the_change(
     local_store: Store, project: Path, tmp_path: Path
 ) -> None:

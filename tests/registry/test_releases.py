@@ -30,6 +30,7 @@ def make_release(store: Store, project: Path, count: int = 40) -> Any:
     )
 
 
+@pytest.mark.slow
 def test_release_records_components_environment_and_golden(
     local_store: Store, project: Path, tmp_path: Path
 ) -> None:
@@ -51,6 +52,7 @@ def test_release_records_components_environment_and_golden(
     assert make_release(local_store, project).number == 2
 
 
+@pytest.mark.slow
 def test_environment_mismatch_is_refused_with_a_table_and_override_is_audited(
     local_store: Store, project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -94,6 +96,7 @@ def test_one_changed_byte_in_a_stored_artifact_refuses_to_load(
     assert "models/fraud.txt" in str(info.value)
 
 
+@pytest.mark.slow
 def test_release_runs_its_own_feature_code_after_the_file_changes(
     local_store: Store, project: Path, tmp_path: Path
 ) -> None:
@@ -108,6 +111,7 @@ def test_release_runs_its_own_feature_code_after_the_file_changes(
     assert "ANNUAL_RATE = 0.18" in rate
 
 
+@pytest.mark.slow
 def test_golden_replay_catches_a_behaviour_change(
     local_store: Store, project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -135,6 +139,7 @@ def test_golden_replay_catches_a_behaviour_change(
     assert "fraud_score" in message and "(A0000001)" in message
 
 
+@pytest.mark.slow
 def test_promote_rollback_promote_history(local_store: Store, project: Path) -> None:
     make_release(local_store, project, count=2)
     make_release(local_store, project, count=2)
@@ -154,6 +159,7 @@ def test_promote_rollback_promote_history(local_store: Store, project: Path) -> 
     assert "release.create" in actions
 
 
+@pytest.mark.slow
 def test_diff_shows_a_changed_rule_side_by_side(
     local_store: Store, project: Path, tmp_path: Path
 ) -> None:

@@ -33,6 +33,7 @@ def _plant_pyc(folder: Path, marker: Path) -> Path:
     return target
 
 
+@pytest.mark.slow
 def test_a_planted_pyc_is_refused(local_store: Store, project: Path, tmp_path: Path) -> None:
     make_release(local_store, project, count=20)
     cache = tmp_path / "c"

@@ -63,6 +63,7 @@ def _decide(client: httpx.Client) -> dict[str, Any]:
     return body
 
 
+@pytest.mark.slow
 def test_promote_then_rollback(served: tuple[Store, httpx.Client]) -> None:
     registry, client = served
     assert _decide(client)["release"] == f"{NAME}@1"
@@ -106,6 +107,7 @@ def test_promote_then_rollback(served: tuple[Store, httpx.Client]) -> None:
     assert registry.stages(NAME) == {"production": 1}
 
 
+@pytest.mark.slow
 def test_only_the_admin_role_moves_a_stage(served: tuple[Store, httpx.Client]) -> None:
     registry, client = served
     history = registry.stage_history(NAME)
@@ -125,6 +127,7 @@ def test_only_the_admin_role_moves_a_stage(served: tuple[Store, httpx.Client]) -
     assert _served(client)["release"] == f"{NAME}@1"
 
 
+@pytest.mark.slow
 def test_refusals(served: tuple[Store, httpx.Client]) -> None:
     registry, client = served
     history = registry.stage_history(NAME)
@@ -188,6 +191,7 @@ def test_refusals(served: tuple[Store, httpx.Client]) -> None:
     assert _served(client)["release"] == f"{NAME}@1"
 
 
+@pytest.mark.slow
 def test_a_release_that_fails_verification_is_refused_and_the_stage_stays(
     served: tuple[Store, httpx.Client], tmp_path: Path
 ) -> None:
@@ -206,6 +210,7 @@ def test_a_release_that_fails_verification_is_refused_and_the_stage_stays(
     assert _decide(client)["release"] == f"{NAME}@1"
 
 
+@pytest.mark.slow
 def test_a_stage_moved_to_an_unservable_release_keeps_the_old_one(
     served: tuple[Store, httpx.Client], tmp_path: Path
 ) -> None:
@@ -267,6 +272,7 @@ def test_a_refresh_and_polls_load_a_release_once(
     assert watcher.refresh("aml").release == f"{NAME}@2"
 
 
+@pytest.mark.slow
 def test_openapi_describes_the_release_served_after_a_promotion(
     served: tuple[Store, httpx.Client], tmp_path: Path
 ) -> None:

@@ -75,6 +75,7 @@ def _answers(config: ServeConfig, name: str, records: list[Any], threads: int) -
     return [answers, metrics]
 
 
+@pytest.mark.slow
 def test_coalesced_answers_are_the_sequential_ones(tmp_path: Path) -> None:
     records = _claims(60)
     alone, _ = _answers(_config(tmp_path, "claims", CLAIMS, 0), "claims", records, 1)

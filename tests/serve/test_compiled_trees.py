@@ -62,6 +62,7 @@ def _levels(client: httpx.Client) -> dict[str, int]:
     return {model: int(float(value)) for model, value in found}
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("fresh_verdicts")
 def test_answers_keep_the_library_s_bits_while_the_trees_compile(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch

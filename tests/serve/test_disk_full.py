@@ -59,6 +59,7 @@ def _fill(folder: Path) -> Path:
     return filler
 
 
+@pytest.mark.slow
 def test_full_disk_gives_503_then_recovers(
     small_disk: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -67,6 +67,7 @@ def _fault_then_recover(
     return time.monotonic() - ended
 
 
+@pytest.mark.slow
 def test_sqlite_writer_times_out_and_recovers(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -96,6 +97,7 @@ def test_sqlite_writer_times_out_and_recovers(
     assert sorted(logged) == sorted(ANSWERED)  # every 200 logged, no 503 logged
 
 
+@pytest.mark.slow
 def test_postgres_locked_table_times_out_and_recovers(pg_database: str) -> None:
     ANSWERED.clear()
     holder: list[psycopg.Connection[tuple[object, ...]]] = []

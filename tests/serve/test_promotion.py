@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from kaskad.serve import ReleaseRef, ServeConfig, create_app
 from kaskad.store import Store
@@ -27,6 +28,7 @@ def _wait_ready(client: httpx.Client, release: str, timeout: float = 5.0) -> flo
     raise AssertionError(f"/ready never showed {release}")
 
 
+@pytest.mark.slow
 def test_promotion_and_rollback_under_load(store: tuple[Store, str], tmp_path: Path) -> None:
     registry, location = store
     config = ServeConfig(

@@ -294,6 +294,7 @@ def test_failed_change_leaves_no_audit_entry(store: Store) -> None:
 # -- concurrency, migrations, lifecycle -----------------------------------------------
 
 
+@pytest.mark.slow
 def test_concurrent_writers_get_distinct_numbers(open_store: OpenStore) -> None:
     stores = [open_store(), open_store()]  # two engines, as two processes would have
     per_thread = 5
@@ -323,6 +324,7 @@ def test_concurrent_writers_get_distinct_numbers(open_store: OpenStore) -> None:
     assert len(stores[0].audit_log(action="release.create")) == len(expected)
 
 
+@pytest.mark.slow
 def test_migrations_are_idempotent(open_store: OpenStore) -> None:
     first = open_store()
     add_release(first)

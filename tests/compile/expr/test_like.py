@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 
 import polars as pl
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -26,6 +27,7 @@ def polars_like(pattern: str, values: list[str], case_insensitive: bool) -> list
     return frame.select(pl.col("v").str.contains(like_pattern(node)))["v"].to_list()
 
 
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None)
 @given(
     pattern=st.text(ALPHABET, max_size=8),

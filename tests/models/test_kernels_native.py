@@ -693,6 +693,12 @@ def test_a_child_forked_during_a_compile_compiles_for_itself() -> None:
         native._run_compiler = real  # type: ignore[assignment]
     assert slot.level == 2, slot.reason
     assert os.waitstatus_to_exitcode(status) == 0
+    # a child forked once every stage is done has nothing to compile, nor to wait for
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0 if slot.wait(0) is not None and slot.level == 2 and not slot._stages else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
 
 
 @pytest.mark.slow

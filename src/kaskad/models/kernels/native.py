@@ -462,13 +462,11 @@ class NativeSlot:
         """In a child process just forked: the parent's compile thread is not here, so
         the stage it was compiling is pending again and the next rows start it anew."""
         self._lock = threading.Lock()  # a lock the parent's thread held stays held here
-        done, self._done = self._done.is_set(), threading.Event()
-        if self._thread is not None:
-            if self._compiling is not None:
-                self._stages.insert(0, self._compiling)
-            self._thread = self._compiling = None
-            done = False
-        if done:
+        if self._compiling is not None:
+            self._stages.insert(0, self._compiling)
+        self._thread = self._compiling = None
+        self._done = threading.Event()  # set: no stage left, and no thread on one
+        if not self._stages:
             self._done.set()
 
     @property

@@ -26,6 +26,17 @@ from kaskad.spec.schema import Schema
 # read COLUMNS each time they print, as set by the CLI tests.
 os.environ.pop("COLUMNS", None)
 
+# The longest tests (the offline bundle install, each documentation page: about half the
+# suite's time) run first: a worker that runs out of tests takes some of another's not yet
+# started (pyproject.toml: --dist worksteal), but none can share a test already running,
+# so one of these starting last would leave a worker alone for minutes.
+LONGEST = ("tests/deliver/test_offline_e2e.py::", "tests/docs/test_examples.py::test_page_")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: not item.nodeid.startswith(LONGEST))  # stable: else as found
+
+
 PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=3"
 PG_URL = "postgresql://postgres@127.0.0.1:5432/{name}"
 

@@ -656,7 +656,9 @@ def test_a_host_that_forbids_executable_memory_keeps_the_library(tmp_path: Path)
 
 @pytest.mark.slow
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
-def test_a_child_forked_during_a_compile_compiles_for_itself() -> None:
+def test_a_child_forked_during_a_compile_compiles_for_itself(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """A process forked while a model's trees compile (``multiprocessing``'s fork, a
     server forking workers after loading) does not have the compile's thread: the child
     starts the stage again and gets its own compiled trees, which give the library's bits."""
@@ -671,26 +673,23 @@ def test_a_child_forked_during_a_compile_compiles_for_itself() -> None:
         time.sleep(1.0)  # still compiling when the parent forks
         return real(*args)
 
-    native._run_compiler = slow  # type: ignore[assignment]
-    try:
-        waiter = threading.Thread(target=slot.wait, args=(60,))
-        waiter.start()
-        assert started.wait(30)
-        pid = os.fork()
-        if pid == 0:  # the child: compile here, then say how it went by the exit code
-            code = 1
-            try:
-                native._run_compiler = real  # type: ignore[assignment]
-                if slot.wait(60) is not None and slot.level == 2:
-                    code = 2  # compiled; the bits checked next
-                    _same_as_library(kernel, adapter, np.nan_to_num(_data(47, rows=300)[0]))
-                    code = 0
-            finally:
-                os._exit(code)
-        waiter.join(60)
-        _, status = os.waitpid(pid, 0)
-    finally:
-        native._run_compiler = real  # type: ignore[assignment]
+    monkeypatch.setattr(native, "_run_compiler", slow)
+    waiter = threading.Thread(target=slot.wait, args=(60,))
+    waiter.start()
+    assert started.wait(30)
+    pid = os.fork()
+    if pid == 0:  # the child: compile here, then say how it went by the exit code
+        code = 1
+        try:
+            native._run_compiler = real  # type: ignore[assignment]
+            if slot.wait(60) is not None and slot.level == 2:
+                code = 2  # compiled; the bits checked next
+                _same_as_library(kernel, adapter, np.nan_to_num(_data(47, rows=300)[0]))
+                code = 0
+        finally:
+            os._exit(code)
+    waiter.join(60)
+    _, status = os.waitpid(pid, 0)
     assert slot.level == 2, slot.reason
     assert os.waitstatus_to_exitcode(status) == 0
     # a child forked once every stage is done has nothing to compile, nor to wait for
